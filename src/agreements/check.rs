@@ -1,0 +1,432 @@
+//! `contracts check`: every problem in an agreements directory, each with its
+//! file, line and field, and the loaded snapshot when there are none.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile};
+use super::source::SourceFile;
+use super::Snapshot;
+use crate::validation::{CompiledSchema, CONTRACT_SCHEMA};
+
+/// One thing wrong with the agreements, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: Option<usize>,
+    /// The field as a JSON pointer into the file (`/systems/0/id`).
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Which file of the agreements a finding belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Origin {
+    Systems,
+    Subprocessors,
+    Client(String),
+}
+
+impl Origin {
+    fn file_name(&self) -> String {
+        match self {
+            Origin::Systems => SYSTEMS_FILE.to_owned(),
+            Origin::Subprocessors => SUBPROCESSORS_FILE.to_owned(),
+            Origin::Client(id) => format!("clients/{id}.toml"),
+        }
+    }
+}
+
+/// A problem found in the parsed agreements, before it is tied to a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub origin: Origin,
+    pub pointer: String,
+    pub message: String,
+}
+
+const SYSTEMS_FILE: &str = "systems.toml";
+const SUBPROCESSORS_FILE: &str = "subprocessors.toml";
+
+/// The JSON Schemas for the three kinds of agreement file, compiled once.
+pub struct ContractSchemas {
+    client: CompiledSchema,
+    systems: CompiledSchema,
+    subprocessors: CompiledSchema,
+}
+
+impl ContractSchemas {
+    pub fn embedded() -> Self {
+        let root: Value = serde_json::from_str(CONTRACT_SCHEMA).expect("embedded schema is JSON");
+        let part = |name: &str| {
+            let schema = json!({"$defs": root["$defs"], "$ref": format!("#/$defs/{name}")});
+            CompiledSchema::compile(&schema).expect("embedded contract schema part compiles")
+        };
+        Self {
+            client: CompiledSchema::compile(&root).expect("embedded contract schema compiles"),
+            systems: part("systems_file"),
+            subprocessors: part("subprocessors_file"),
+        }
+    }
+
+    pub fn client(&self) -> &CompiledSchema {
+        &self.client
+    }
+}
+
+/// Reads and checks every file under `dir`; profiles named by agreements are
+/// read from `schemas_dir`.
+pub fn check_dir(dir: &Path, schemas_dir: &Path) -> Result<Snapshot, Vec<Problem>> {
+    let schemas = ContractSchemas::embedded();
+    let mut problems = Vec::new();
+    let mut sources: HashMap<Origin, SourceFile> = HashMap::new();
+
+    let systems: Option<SystemsFile> = load(
+        dir,
+        SYSTEMS_FILE,
+        &schemas.systems,
+        Origin::Systems,
+        &mut sources,
+        &mut problems,
+    );
+    let subprocessors: Option<SubprocessorsFile> = load(
+        dir,
+        SUBPROCESSORS_FILE,
+        &schemas.subprocessors,
+        Origin::Subprocessors,
+        &mut sources,
+        &mut problems,
+    );
+
+    let mut clients = Vec::new();
+    for stem in client_stems(dir, &mut problems) {
+        let name = format!("clients/{stem}.toml");
+        let origin = Origin::Client(stem.clone());
+        let client: Option<ClientAgreement> = load(
+            dir,
+            &name,
+            &schemas.client,
+            origin,
+            &mut sources,
+            &mut problems,
+        );
+        if let Some(client) = client {
+            if client.id.as_str() != stem {
+                problems.push(Problem {
+                    line: sources
+                        .get(&Origin::Client(stem.clone()))
+                        .and_then(|s| s.line_of("/id")),
+                    file: name,
+                    field: "/id".into(),
+                    message: format!(
+                        "id {:?} must match the file name {stem:?}",
+                        client.id.as_str()
+                    ),
+                });
+            }
+            clients.push(client);
+        }
+    }
+
+    let mut snapshot = Snapshot {
+        systems: systems.map(|f| f.system).unwrap_or_default(),
+        subprocessors: subprocessors.map(|f| f.subprocessor).unwrap_or_default(),
+        clients,
+        profiles: BTreeMap::new(),
+    };
+    let mut findings = read_profiles(&mut snapshot, schemas_dir);
+    findings.extend(cross_check(&snapshot));
+    problems.extend(findings.into_iter().map(|finding| {
+        let line = sources
+            .get(&finding.origin)
+            .and_then(|s| s.line_of(&finding.pointer));
+        Problem {
+            file: finding.origin.file_name(),
+            line,
+            field: finding.pointer,
+            message: finding.message,
+        }
+    }));
+
+    if problems.is_empty() {
+        Ok(snapshot)
+    } else {
+        Err(problems)
+    }
+}
+
+fn client_stems(dir: &Path, problems: &mut Vec<Problem>) -> Vec<String> {
+    let clients_dir = dir.join("clients");
+    let entries = match std::fs::read_dir(&clients_dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(Problem {
+                file: "clients/".into(),
+                line: None,
+                field: String::new(),
+                message: format!("cannot read the clients directory: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut stems: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .filter_map(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    stems.sort();
+    stems
+}
+
+/// Reads one file, checks it against its schema, and parses it; any problem
+/// is recorded and `None` returned.
+fn load<T: DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    schema: &CompiledSchema,
+    origin: Origin,
+    sources: &mut HashMap<Origin, SourceFile>,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let problem = |line, field: &str, message: String| Problem {
+        file: name.to_owned(),
+        line,
+        field: field.to_owned(),
+        message,
+    };
+    let source = match SourceFile::read(&dir.join(name)) {
+        Ok(source) => source,
+        Err(e) => {
+            problems.push(problem(None, "", format!("cannot read: {e}")));
+            return None;
+        }
+    };
+    let parsed = match source.to_json() {
+        Ok(value) => value,
+        Err((line, message)) => {
+            problems.push(problem(line, "", format!("not valid TOML: {message}")));
+            return None;
+        }
+    };
+    let errors = schema.errors(&parsed);
+    let result = if errors.is_empty() {
+        serde_json::from_value(parsed)
+            .map_err(|e| problems.push(problem(None, "", e.to_string())))
+            .ok()
+    } else {
+        problems.extend(
+            errors
+                .into_iter()
+                .map(|e| problem(source.line_of(&e.path), &e.path, e.message)),
+        );
+        None
+    };
+    sources.insert(origin, source);
+    result
+}
+
+/// Loads every profile the agreements name into `snapshot.profiles`.
+fn read_profiles(snapshot: &mut Snapshot, schemas_dir: &Path) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for client in &snapshot.clients {
+        let Some(name) = &client.agreement.notice_schema else {
+            continue;
+        };
+        if snapshot.profiles.contains_key(name) {
+            continue;
+        }
+        let finding = |message: String| Finding {
+            origin: Origin::Client(client.id.to_string()),
+            pointer: "/agreement/notice_schema".into(),
+            message,
+        };
+        if Path::new(name)
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            findings.push(finding(format!(
+                "{name:?} must be a relative path inside the schemas directory"
+            )));
+            continue;
+        }
+        let text = match std::fs::read_to_string(schemas_dir.join(name)) {
+            Ok(text) => text,
+            Err(e) => {
+                findings.push(finding(format!("cannot read notice schema {name:?}: {e}")));
+                continue;
+            }
+        };
+        match serde_json::from_str::<Value>(&text) {
+            Ok(schema) => match CompiledSchema::compile(&schema) {
+                Ok(_) => {
+                    snapshot.profiles.insert(name.clone(), schema);
+                }
+                Err(message) => findings.push(finding(format!("{name:?}: {message}"))),
+            },
+            Err(e) => findings.push(finding(format!("{name:?} is not JSON: {e}"))),
+        }
+    }
+    findings
+}
+
+/// The checks that span files: references, duplicates and delivery settings.
+/// Used for files and for agreements changed through the admin API alike.
+pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = |origin: &Origin, pointer: String, message: String| {
+        findings.push(Finding {
+            origin: origin.clone(),
+            pointer,
+            message,
+        })
+    };
+
+    let mut system_ids = HashSet::new();
+    for (i, system) in snapshot.systems.iter().enumerate() {
+        if !system_ids.insert(&system.id) {
+            push(
+                &Origin::Systems,
+                format!("/system/{i}/id"),
+                format!("duplicate system id {:?}", system.id.as_str()),
+            );
+        }
+    }
+
+    let mut used_in: HashMap<_, HashSet<_>> = HashMap::new();
+    for (i, sub) in snapshot.subprocessors.iter().enumerate() {
+        if used_in
+            .insert(&sub.id, sub.systems.iter().collect())
+            .is_some()
+        {
+            push(
+                &Origin::Subprocessors,
+                format!("/subprocessor/{i}/id"),
+                format!("duplicate sub-processor id {:?}", sub.id.as_str()),
+            );
+        }
+        for (j, system) in sub.systems.iter().enumerate() {
+            if !system_ids.contains(system) {
+                push(
+                    &Origin::Subprocessors,
+                    format!("/subprocessor/{i}/systems/{j}"),
+                    format!("unknown system {:?}", system.as_str()),
+                );
+            }
+        }
+    }
+
+    for client in &snapshot.clients {
+        let origin = Origin::Client(client.id.to_string());
+        let mut seen = HashSet::new();
+        for (i, system) in client.systems.iter().enumerate() {
+            if !system_ids.contains(&system.id) {
+                push(
+                    &origin,
+                    format!("/systems/{i}/id"),
+                    format!("unknown system {:?}", system.id.as_str()),
+                );
+            }
+            if !seen.insert(&system.id) {
+                push(
+                    &origin,
+                    format!("/systems/{i}/id"),
+                    format!("system {:?} is listed twice", system.id.as_str()),
+                );
+            }
+            for (j, sub) in system.subprocessors.iter().enumerate() {
+                let pointer = format!("/systems/{i}/subprocessors/{j}");
+                match used_in.get(sub) {
+                    None => push(&origin, pointer, format!("unknown sub-processor {:?}", sub.as_str())),
+                    Some(systems) if !systems.contains(&system.id) => push(
+                        &origin,
+                        pointer,
+                        format!(
+                            "sub-processor {:?} is not used in system {:?} according to {SUBPROCESSORS_FILE}",
+                            sub.as_str(),
+                            system.id.as_str()
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+
+        let mut webhook_ids = HashSet::new();
+        for (i, webhook) in client.delivery.webhooks.iter().enumerate() {
+            if !webhook_ids.insert(&webhook.id) {
+                push(
+                    &origin,
+                    format!("/delivery/webhooks/{i}/id"),
+                    format!("duplicate webhook id {:?}", webhook.id.as_str()),
+                );
+            }
+            if let Err(message) = check_webhook_url(&webhook.url, webhook.local_testing) {
+                push(&origin, format!("/delivery/webhooks/{i}/url"), message);
+            }
+        }
+        let has_email = client
+            .delivery
+            .email
+            .as_ref()
+            .is_some_and(|e| !e.to.is_empty());
+        if client.delivery.webhooks.is_empty() && !has_email {
+            push(
+                &origin,
+                "/delivery".into(),
+                "no webhook and no email recipient: notices could not be delivered".into(),
+            );
+        }
+    }
+
+    let mut client_ids = HashSet::new();
+    for client in &snapshot.clients {
+        if !client_ids.insert(&client.id) {
+            push(
+                &Origin::Client(client.id.to_string()),
+                "/id".into(),
+                format!("duplicate client id {:?}", client.id.as_str()),
+            );
+        }
+    }
+    findings
+}
+
+fn check_webhook_url(raw: &str, local_testing: bool) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if local_testing => Ok(()),
+        "http" => Err(
+            "webhook URLs must use https (set local_testing = true for a local test receiver)"
+                .into(),
+        ),
+        other => Err(format!(
+            "unsupported scheme {other:?}: webhook URLs must use https"
+        )),
+    }?;
+    if url.host_str().is_none() {
+        return Err("webhook URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("webhook URL must not carry credentials; use the endpoint secret".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::model::{ClientAgreement, Subprocessor, System};
+use super::Snapshot;
+use crate::domain::{ClientId, SubprocessorId, SystemId};
+use crate::validation::NoticeSchemas;
+
+/// The loaded agreements, indexed by system and by sub-processor.
+pub struct Registry {
+    systems: HashMap<SystemId, System>,
+    subprocessors: HashMap<SubprocessorId, Subprocessor>,
+    clients: HashMap<ClientId, Arc<ClientAgreement>>,
+    by_system: HashMap<SystemId, Vec<ClientId>>,
+    /// For each sub-processor, the clients that authorised it and for which system.
+    by_subprocessor: HashMap<SubprocessorId, Vec<(ClientId, SystemId)>>,
+    notice_schemas: NoticeSchemas,
+}
+
+impl Registry {
+    pub fn build(snapshot: Snapshot) -> Result<Self, String> {
+        let notice_schemas = NoticeSchemas::compile(&snapshot.profiles)
+            .map_err(|(name, message)| format!("notice profile {name:?}: {message}"))?;
+        let mut by_system: HashMap<SystemId, Vec<ClientId>> = HashMap::new();
+        let mut by_subprocessor: HashMap<SubprocessorId, Vec<(ClientId, SystemId)>> =
+            HashMap::new();
+        let mut clients = HashMap::with_capacity(snapshot.clients.len());
+        for client in snapshot.clients {
+            for system in &client.systems {
+                by_system
+                    .entry(system.id.clone())
+                    .or_default()
+                    .push(client.id.clone());
+                for sub in &system.subprocessors {
+                    by_subprocessor
+                        .entry(sub.clone())
+                        .or_default()
+                        .push((client.id.clone(), system.id.clone()));
+                }
+            }
+            clients.insert(client.id.clone(), Arc::new(client));
+        }
+        Ok(Self {
+            systems: snapshot
+                .systems
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect(),
+            subprocessors: snapshot
+                .subprocessors
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect(),
+            clients,
+            by_system,
+            by_subprocessor,
+            notice_schemas,
+        })
+    }
+
+    pub fn system(&self, id: &SystemId) -> Option<&System> {
+        self.systems.get(id)
+    }
+
+    pub fn subprocessor(&self, id: &SubprocessorId) -> Option<&Subprocessor> {
+        self.subprocessors.get(id)
+    }
+
+    pub fn client(&self, id: &ClientId) -> Option<&Arc<ClientAgreement>> {
+        self.clients.get(id)
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn clients_in_system(&self, id: &SystemId) -> &[ClientId] {
+        self.by_system
+            .get(id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn clients_of_subprocessor(&self, id: &SubprocessorId) -> &[(ClientId, SystemId)] {
+        self.by_subprocessor
+            .get(id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn notice_schemas(&self) -> &NoticeSchemas {
+        &self.notice_schemas
+    }
+}

@@ -1,0 +1,124 @@
+//! The running gateway's shared state, assembled once at start.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+
+use crate::agreements::{check_dir, Registry, Snapshot};
+use crate::config::Config;
+use crate::notice::ProcessorIdentity;
+use crate::signing::Signer;
+use crate::store::{Role, SqliteStore, Store};
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub signer: Arc<Signer>,
+    pub processor: ProcessorIdentity,
+    registry: RwLock<Arc<Registry>>,
+}
+
+impl App {
+    /// Opens the store, applies the configured agreements directory, loads the
+    /// signing key (generating it on first start) and builds the registry.
+    pub async fn start(config: Config) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.paths.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                config.paths.data_dir.display()
+            )
+        })?;
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&config.store_url())
+                .await
+                .context("cannot open the store")?,
+        );
+
+        if !config.paths.contracts.as_os_str().is_empty() {
+            let changes = apply_contracts(
+                store.as_ref(),
+                &config.paths.contracts,
+                &config.paths.schemas,
+            )
+            .await?;
+            tracing::info!(
+                added = changes.added.len(),
+                changed = changes.changed.len(),
+                removed = changes.removed.len(),
+                dir = %config.paths.contracts.display(),
+                "agreements applied"
+            );
+        }
+        let registry = load_registry(store.as_ref()).await?;
+
+        let key_file = config.key_file();
+        let (signer, generated) = Signer::load_or_generate(&key_file)?;
+        if generated {
+            tracing::info!(kid = signer.kid(), path = %key_file.display(), "generated a new signing key");
+        }
+
+        if store.token_count().await? == 0 {
+            write_initial_tokens(store.as_ref(), &config.paths.data_dir).await?;
+        }
+
+        Ok(Arc::new(Self {
+            processor: config.processor_identity(),
+            config,
+            store,
+            signer: Arc::new(signer),
+            registry: RwLock::new(Arc::new(registry)),
+        }))
+    }
+
+    /// The agreements as they are now; a report works on one consistent view.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry
+            .read()
+            .expect("registry lock poisoned")
+            .clone()
+    }
+}
+
+/// Checks `dir` and stores its agreements, replacing what was stored.
+pub async fn apply_contracts(
+    store: &dyn Store,
+    dir: &Path,
+    schemas: &Path,
+) -> anyhow::Result<crate::agreements::AppliedChanges> {
+    let snapshot = check_dir(dir, schemas).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "agreements in {} have {} problem(s):\n{}",
+            dir.display(),
+            list.len(),
+            list.join("\n")
+        )
+    })?;
+    Ok(store.apply_agreements(&snapshot.to_docs()).await?)
+}
+
+async fn load_registry(store: &dyn Store) -> anyhow::Result<Registry> {
+    let snapshot = Snapshot::from_docs(store.agreements().await?)
+        .context("stored agreements are unreadable")?;
+    Registry::build(snapshot).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// On a store with no tokens, creates a staff and an admin token and writes
+/// them to a file only the owner can read: tokens never go to the log.
+async fn write_initial_tokens(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join("initial-tokens.txt");
+    let staff = crate::tokens::issue(store, Role::Staff, "initial staff token", None).await?;
+    let admin = crate::tokens::issue(store, Role::Admin, "initial admin token", None).await?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "staff {staff}\nadmin {admin}")?;
+    tracing::info!(path = %path.display(), "created initial staff and admin tokens");
+    Ok(())
+}

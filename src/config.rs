@@ -1,0 +1,222 @@
+//! Layered configuration: built-in defaults, then the TOML file, then
+//! `BREACHGATE_SECTION__KEY` environment variables. Checked at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+use crate::notice::{ProcessorContact, ProcessorIdentity};
+
+/// The embedded defaults: what `breachgate serve` runs with no config file.
+pub const DEFAULTS: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+max_body_bytes = 1048576
+
+[store]
+# Empty: a SQLite file `breachgate.db` in the data directory.
+url = ""
+
+[paths]
+data_dir = "data"
+contracts = "contracts"
+schemas = "schemas"
+
+[processor]
+name = "Example Processor B.V."
+contact_name = "Privacy Office"
+contact_email = "privacy@processor.example"
+contact_phone = ""
+
+[signing]
+# Empty: `signing-key.pem` in the data directory, generated on first start.
+key_file = ""
+
+[log]
+format = "human"
+filter = "info"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub paths: PathsConfig,
+    pub processor: ProcessorConfig,
+    pub signing: SigningConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH`; may carry credentials for other backends, so it is
+    /// never printed.
+    pub url: String,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig").field("url", &"***").finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsConfig {
+    pub data_dir: PathBuf,
+    /// Agreements applied at every start; empty to manage them only through
+    /// `contracts apply` and the admin API.
+    pub contracts: PathBuf,
+    pub schemas: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    pub name: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // Only SECTION__KEY variables: BREACHGATE_SECRET_* and the like are
+        // secret references for agreements, not configuration.
+        let env = Env::prefixed("BREACHGATE_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        let config: Config = figment.merge(env).extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.server.max_body_bytes < 1024 {
+            problems.push("server.max_body_bytes must be at least 1024".to_owned());
+        }
+        if self.processor.name.trim().is_empty() {
+            problems.push("processor.name must not be empty".to_owned());
+        }
+        if !self.processor.contact_email.contains('@') {
+            problems.push("processor.contact_email must be an email address".to_owned());
+        }
+        if self.paths.data_dir.as_os_str().is_empty() {
+            problems.push("paths.data_dir must not be empty".to_owned());
+        }
+        if !self.store.url.is_empty() && !self.store.url.starts_with("sqlite:") {
+            problems.push(
+                "store.url must be a sqlite: URL (PostgreSQL support is not built yet)".to_owned(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.paths.data_dir.join("breachgate.db").display()
+            )
+        } else {
+            self.store.url.clone()
+        }
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        if self.signing.key_file.as_os_str().is_empty() {
+            self.paths.data_dir.join("signing-key.pem")
+        } else {
+            self.signing.key_file.clone()
+        }
+    }
+
+    pub fn processor_identity(&self) -> ProcessorIdentity {
+        let p = &self.processor;
+        ProcessorIdentity {
+            name: p.name.clone(),
+            contact: ProcessorContact {
+                name: p.contact_name.clone(),
+                email: p.contact_email.clone(),
+                phone: Some(p.contact_phone.clone()).filter(|phone| !phone.is_empty()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_environment_overrides_them() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BREACHGATE_SERVER__LISTEN", "127.0.0.1:9999");
+            jail.set_env("BREACHGATE_SECRET_ACME", "whsec_ignored");
+            let config = Config::load(None).expect("loads");
+            assert_eq!(config.server.listen.port(), 9999);
+            assert_eq!(config.paths.contracts, PathBuf::from("contracts"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bg.toml", "[processor]\ncontact_email = \"nobody\"\n")?;
+            let err = Config::load(Some(Path::new("bg.toml"))).unwrap_err();
+            assert!(err.contains("processor.contact_email"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,10 @@
+//! Domain values that validate on construction: once one exists, it is valid.
+
+mod ids;
+mod taxonomy;
+
+pub use ids::{ClientId, IdError, IncidentId, NoticeId, Slug, SubprocessorId, SystemId, WebhookId};
+pub use taxonomy::{
+    BreachCategory, Consequence, CountPrecision, DataCategory, EaseOfIdentification, Language,
+    NoticeType, SubjectCategory, TransferSafeguard,
+};

@@ -1,0 +1,36 @@
+//! The HTTP interface. Handlers parse, call the domain, and map the result.
+
+mod auth;
+mod error;
+mod incidents;
+mod reports;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+pub use error::ApiError;
+
+use crate::app::App;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/reports", post(reports::file))
+        .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/{id}", get(incidents::show))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.server.max_body_bytes,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn jwks(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(app.signer.jwks())
+}

@@ -1,0 +1,38 @@
+//! Intake: a staff report arrives as bytes and leaves as a checked [`Report`],
+//! or as the list of fields that are wrong.
+
+mod report;
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+pub use report::{
+    Affected, Cause, CauseOrigin, Estimate, Known, Measures, Nature, NotYetKnown, Occurred, Report,
+    ReportedData, ReportedSubjects, Reporter, SeverityInputs,
+};
+
+use crate::validation::{CompiledSchema, FieldError, REPORT_SCHEMA};
+
+static REPORT: LazyLock<CompiledSchema> = LazyLock::new(|| CompiledSchema::embedded(REPORT_SCHEMA));
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the report does not match the report schema")]
+    Invalid(Vec<FieldError>),
+}
+
+/// Parses and validates a report body against `schemas/report.v1.schema.json`.
+pub fn parse_report(body: &[u8]) -> Result<(Report, Value), IntakeError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| IntakeError::MalformedJson(e.to_string()))?;
+    let errors = REPORT.errors(&value);
+    if !errors.is_empty() {
+        return Err(IntakeError::Invalid(errors));
+    }
+    let report = serde_json::from_value(value.clone())
+        .map_err(|e| IntakeError::Invalid(vec![FieldError::new("", e.to_string())]))?;
+    Ok((report, value))
+}

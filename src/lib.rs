@@ -1,0 +1,53 @@
+//! breachgate: a processor-side gateway for GDPR personal-data-breach notices.
+//!
+//! The pipeline, one module per stage: [`intake`] checks a staff report,
+//! [`enrichment`] finds the affected clients in the [`agreements`] registry
+//! and drafts each notice, [`validation`] checks it against the canonical and
+//! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
+//! rows. [`http`] is the API; [`reporting`] ties the stages together.
+#![forbid(unsafe_code)]
+
+pub mod agreements;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod enrichment;
+pub mod http;
+pub mod intake;
+pub mod notice;
+pub mod reporting;
+pub mod signing;
+pub mod store;
+pub mod tokens;
+pub mod validation;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use app::App;
+pub use config::Config;
+
+/// Starts the gateway from `config` and serves on `listener` until `shutdown`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = App::start(config).await?;
+    serve(app, listener, shutdown).await
+}
+
+/// Serves an already started gateway; tests use this to prepare the app first.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    axum::serve(listener, http::router(app))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}

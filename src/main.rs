@@ -1,0 +1,247 @@
+//! The `breachgate` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use breachgate::config::{Config, LogFormat};
+use breachgate::store::{Role, SqliteStore};
+
+#[derive(Parser)]
+#[command(
+    name = "breachgate",
+    version,
+    about = "Turns one breach finding into signed, per-client GDPR breach notices and delivers them.",
+    long_about = "breachgate notifies a processor's clients (the controllers) of personal data breaches, \
+as GDPR Art. 28(3)(f) and 33(2) require. Staff file one report; breachgate finds the affected \
+clients from their agreements, builds and validates each client's notice, signs it, and queues it \
+for delivery.\n\nConfiguration: built-in defaults, then --config FILE (TOML), then environment \
+variables named BREACHGATE_SECTION__KEY (for example BREACHGATE_SERVER__LISTEN=0.0.0.0:8080)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway. With no config it serves ./contracts on 127.0.0.1:8080,
+    /// keeping its SQLite database and signing key under ./data.
+    Serve {
+        /// TOML config file; see README.md for every key.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check or load agreement files (contracts/systems.toml,
+    /// contracts/subprocessors.toml, contracts/clients/*.toml).
+    Contracts {
+        #[command(subcommand)]
+        action: ContractsAction,
+    },
+    /// Generate the processor's Ed25519 signing key (refuses to overwrite one).
+    Keygen {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the key; defaults to signing.key_file from the config.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a notice against its detached JWS and a JWKS (file or http(s) URL).
+    /// Exits 0 when the signature is valid, 1 otherwise.
+    Verify {
+        /// JWKS file, or URL such as https://gateway.example/.well-known/jwks.json
+        #[arg(long)]
+        jwks: String,
+        /// The notice exactly as delivered (notice.json).
+        notice_json: PathBuf,
+        /// The detached compact JWS (notice.jws or the breachgate-notice-jws header).
+        notice_jws: PathBuf,
+    },
+    /// Manage API tokens.
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContractsAction {
+    /// Report every problem, with file, line and field. Exits 1 if there are any.
+    Check {
+        /// The agreements directory.
+        dir: PathBuf,
+        /// Where agreed notice profiles are looked up.
+        #[arg(long, default_value = "schemas")]
+        schemas: PathBuf,
+    },
+    /// Check, then store the agreements, replacing what is stored; prints what
+    /// was added, changed and removed. Running it twice changes nothing.
+    Apply {
+        dir: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensAction {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        #[arg(long, value_parser = ["staff", "admin", "client"])]
+        role: String,
+        /// Who or what the token is for, recorded with every action it takes.
+        #[arg(long)]
+        name: String,
+        /// The client a client token belongs to.
+        #[arg(long, required_if_eq("role", "client"))]
+        client: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&config.log.filter).context("invalid log.filter")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(config)
+}
+
+async fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { config } => {
+            let config = load_config(config.as_deref())?;
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            let shutdown = CancellationToken::new();
+            let trigger = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                trigger.cancel();
+            });
+            breachgate::run(config, listener, shutdown).await?;
+        }
+        Command::Contracts {
+            action: ContractsAction::Check { dir, schemas },
+        } => match breachgate::agreements::check_dir(&dir, &schemas) {
+            Ok(snapshot) => println!(
+                "{}: ok ({} systems, {} sub-processors, {} clients)",
+                dir.display(),
+                snapshot.systems.len(),
+                snapshot.subprocessors.len(),
+                snapshot.clients.len()
+            ),
+            Err(problems) => {
+                for problem in &problems {
+                    println!("{}/{problem}", dir.display());
+                }
+                println!("{} problem(s)", problems.len());
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        Command::Contracts {
+            action: ContractsAction::Apply { dir, config },
+        } => {
+            let config = load_config(config.as_deref())?;
+            std::fs::create_dir_all(&config.paths.data_dir)?;
+            let store = SqliteStore::open(&config.store_url()).await?;
+            let changes =
+                breachgate::app::apply_contracts(&store, &dir, &config.paths.schemas).await?;
+            for (label, items) in [
+                ("added", &changes.added),
+                ("changed", &changes.changed),
+                ("removed", &changes.removed),
+            ] {
+                for item in items {
+                    println!("{label} {item}");
+                }
+            }
+            if changes.is_empty() {
+                println!("no changes");
+            }
+        }
+        Command::Keygen { config, out } => {
+            let config = load_config(config.as_deref())?;
+            let path = out.unwrap_or_else(|| config.key_file());
+            let signer = breachgate::signing::Signer::generate();
+            signer.write_new(&path)?;
+            println!("wrote {} (kid {})", path.display(), signer.kid());
+        }
+        Command::Verify {
+            jwks,
+            notice_json,
+            notice_jws,
+        } => {
+            let jwks = read_jwks(&jwks).await?;
+            let notice = std::fs::read(&notice_json)
+                .with_context(|| format!("cannot read {}", notice_json.display()))?;
+            let jws = std::fs::read_to_string(&notice_jws)
+                .with_context(|| format!("cannot read {}", notice_jws.display()))?;
+            match breachgate::signing::verify_detached(&jwks, &notice, &jws) {
+                Ok(kid) => println!("valid: signed by key {kid}"),
+                Err(e) => {
+                    println!("INVALID: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Tokens {
+            action:
+                TokensAction::Create {
+                    role,
+                    name,
+                    client,
+                    config,
+                },
+        } => {
+            let config = load_config(config.as_deref())?;
+            let role = Role::parse(&role).context("unknown role")?;
+            let client = client
+                .map(|c| breachgate::domain::ClientId::parse(&c))
+                .transpose()?;
+            std::fs::create_dir_all(&config.paths.data_dir)?;
+            let store = SqliteStore::open(&config.store_url()).await?;
+            println!(
+                "{}",
+                breachgate::tokens::issue(&store, role, &name, client).await?
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn read_jwks(source: &str) -> anyhow::Result<serde_json::Value> {
+    let text = if source.starts_with("https://") || source.starts_with("http://") {
+        reqwest::get(source)
+            .await?
+            .error_for_status()?
+            .text()
+            .await?
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("cannot read {source}"))?
+    };
+    serde_json::from_str(&text).context("the JWKS is not JSON")
+}

@@ -1,0 +1,119 @@
+//! The canonical v1 notice: what every client receives, signed, by webhook
+//! and as the email attachment. `schemas/notice.v1.schema.json` describes it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{
+    BreachCategory, ClientId, Consequence, DataCategory, IncidentId, NoticeId, NoticeType,
+    SubjectCategory, SubprocessorId, SystemId, TransferSafeguard,
+};
+use crate::enrichment::Severity;
+use crate::intake::{Cause, Estimate, Measures, Nature, Occurred};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Notice {
+    #[serde(rename = "type")]
+    pub kind: NoticeType,
+    pub timestamp: DateTime<Utc>,
+    pub data: NoticeData,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoticeData {
+    pub notice_id: NoticeId,
+    pub incident_id: IncidentId,
+    pub reference: String,
+    pub sequence: u32,
+    pub supersedes: Option<NoticeId>,
+    pub processor: ProcessorIdentity,
+    pub controller: Controller,
+    pub became_aware_at: DateTime<Utc>,
+    pub occurred: Occurred,
+    pub discovery: String,
+    pub location: String,
+    pub summary: String,
+    pub nature: Nature,
+    pub category: BreachCategory,
+    pub cause: Cause,
+    pub systems: Vec<SystemRef>,
+    pub subprocessor: Option<SubprocessorDetails>,
+    pub data_subjects: NoticeSubjects,
+    pub personal_data: NoticePersonalData,
+    pub likely_consequences: Vec<Consequence>,
+    pub measures: Measures,
+    pub severity: Severity,
+    pub deadline: NoticeDeadline,
+    pub pending: Vec<String>,
+    pub changes: Vec<Change>,
+}
+
+/// Who the processor is and whom the client should call.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessorIdentity {
+    pub name: String,
+    pub contact: ProcessorContact,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessorContact {
+    pub name: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Controller {
+    pub client_id: ClientId,
+    pub name: String,
+    pub agreement_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SystemRef {
+    pub id: SystemId,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubprocessorDetails {
+    pub id: SubprocessorId,
+    pub name: String,
+    pub legal_entity: String,
+    pub country: String,
+    pub role: String,
+    pub transfer_safeguard: TransferSafeguard,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoticeSubjects {
+    pub categories: Vec<SubjectCategory>,
+    pub count: Estimate,
+    pub children: bool,
+    pub vulnerable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoticePersonalData {
+    pub categories: Vec<DataCategory>,
+    pub special_categories: Vec<DataCategory>,
+    pub records: Estimate,
+    pub unintelligible: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoticeDeadline {
+    pub processor_notify_by: DateTime<Utc>,
+}
+
+/// One field that changed since the client's previous notice.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Change {
+    pub path: String,
+    pub old: Value,
+    pub new: Value,
+}

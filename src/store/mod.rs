@@ -1,0 +1,52 @@
+//! Durable state behind one trait, with one implementation per backend.
+//! Everything the API accepts is committed here before it answers.
+
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+use crate::agreements::{AgreementDoc, AppliedChanges};
+use crate::domain::IncidentId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the idempotency key was already used")]
+    IdempotencyConflict,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Replaces the stored agreements with `docs`, reporting what changed.
+    async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError>;
+    async fn agreements(&self) -> Result<Vec<AgreementDoc>, StoreError>;
+
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;
+    /// The live token whose SHA-256 is `hash`.
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+    async fn token_count(&self) -> Result<u64, StoreError>;
+
+    /// The next incident reference number for `year` (BG-YYYY-NNNN).
+    async fn next_reference(&self, year: i32) -> Result<u32, StoreError>;
+    async fn idempotent_response(
+        &self,
+        token_id: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError>;
+    /// Writes the incident, its notices, their deliveries and the idempotency
+    /// record in one transaction. A concurrent use of the same idempotency key
+    /// fails with [`StoreError::IdempotencyConflict`] and writes nothing.
+    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError>;
+
+    async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
+    async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError>;
+}

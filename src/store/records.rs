@@ -1,0 +1,173 @@
+//! What the store reads and writes, independent of the backend.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
+use crate::validation::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Staff,
+    Admin,
+    Client,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+            Role::Client => "client",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Role::Staff, Role::Admin, Role::Client]
+            .into_iter()
+            .find(|r| r.as_str() == value)
+    }
+}
+
+pub struct NewToken {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub client_id: Option<ClientId>,
+    pub hash: [u8; 32],
+    pub created_at: DateTime<Utc>,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub client_id: Option<ClientId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeStatus {
+    /// Valid and signed; its deliveries are in the outbox.
+    Queued,
+    /// Failed its client's schema; not sent, shown to staff, escalated.
+    Held,
+}
+
+impl NoticeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeStatus::Queued => "queued",
+            NoticeStatus::Held => "held",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Webhook,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+        }
+    }
+}
+
+pub struct NewIncident {
+    pub id: IncidentId,
+    pub reference: String,
+    pub became_aware_at: DateTime<Utc>,
+    pub summary: String,
+    pub report: Value,
+    pub reported_by: String,
+    pub created_at: DateTime<Utc>,
+    pub notices: Vec<NewNotice>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+pub struct NewNotice {
+    pub id: NoticeId,
+    pub client_id: ClientId,
+    pub sequence: u32,
+    pub kind: NoticeType,
+    pub status: NoticeStatus,
+    /// The exact bytes that are signed and delivered.
+    pub body: Vec<u8>,
+    pub jws: Option<String>,
+    pub errors: Vec<FieldError>,
+    pub notify_by: DateTime<Utc>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+pub struct NewDelivery {
+    pub id: String,
+    pub channel: Channel,
+    /// The webhook id, or `email`.
+    pub target: String,
+}
+
+pub struct IdempotencyRecord {
+    pub token_id: String,
+    pub key: String,
+    pub request_digest: String,
+    pub status: u16,
+    pub response: Value,
+}
+
+pub struct StoredResponse {
+    pub request_digest: String,
+    pub status: u16,
+    pub response: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentSummary {
+    pub id: String,
+    pub reference: String,
+    pub status: String,
+    pub became_aware_at: DateTime<Utc>,
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+    pub clients: u64,
+    pub held: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentView {
+    #[serde(flatten)]
+    pub summary: IncidentSummary,
+    pub reported_by: String,
+    pub notices: Vec<NoticeView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NoticeView {
+    pub notice_id: String,
+    pub client_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sequence: u32,
+    pub status: String,
+    pub notify_by: DateTime<Utc>,
+    pub errors: Vec<FieldError>,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub delivery_id: String,
+    pub channel: String,
+    pub target: String,
+    pub status: String,
+    pub attempts: u32,
+}

@@ -1,0 +1,380 @@
+//! The embedded default backend: one SQLite file in WAL mode, with full
+//! fsync on commit so an accepted report survives a crash or power loss.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::records::*;
+use super::{Store, StoreError};
+use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
+use crate::domain::{ClientId, IncidentId};
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
+const BATCH_ROWS: usize = 1_000;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and runs migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(super) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(super) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+fn digest(body: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing: HashMap<(String, String), String> =
+            sqlx::query("SELECT kind, id, digest FROM agreement_docs")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|row| ((row.get("kind"), row.get("id")), row.get("digest")))
+                .collect();
+        let now = millis(Utc::now());
+        let mut changes = AppliedChanges::default();
+        let mut wanted = std::collections::HashSet::new();
+        for doc in docs {
+            let key = (doc.kind.as_str().to_owned(), doc.id.clone());
+            let new_digest = digest(&doc.body);
+            let label = format!("{} {}", doc.kind.as_str(), doc.id);
+            match existing.get(&key) {
+                Some(old) if *old == new_digest => {}
+                found => {
+                    sqlx::query(
+                        "INSERT INTO agreement_docs (kind, id, body, digest, updated_at) VALUES (?, ?, ?, ?, ?)
+                         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, digest = excluded.digest,
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(&key.0)
+                    .bind(&key.1)
+                    .bind(doc.body.to_string())
+                    .bind(&new_digest)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if found.is_some() {
+                        changes.changed.push(label)
+                    } else {
+                        changes.added.push(label)
+                    }
+                }
+            }
+            wanted.insert(key);
+        }
+        for key in existing.keys().filter(|k| !wanted.contains(*k)) {
+            sqlx::query("DELETE FROM agreement_docs WHERE kind = ? AND id = ?")
+                .bind(&key.0)
+                .bind(&key.1)
+                .execute(&mut *tx)
+                .await?;
+            changes.removed.push(format!("{} {}", key.0, key.1));
+        }
+        tx.commit().await?;
+        changes.removed.sort();
+        Ok(changes)
+    }
+
+    async fn agreements(&self) -> Result<Vec<AgreementDoc>, StoreError> {
+        sqlx::query("SELECT kind, id, body FROM agreement_docs ORDER BY kind, id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let kind: String = row.get("kind");
+                Ok(AgreementDoc {
+                    kind: DocKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("agreement kind {kind:?}")))?,
+                    id: row.get("id"),
+                    body: json_column(row.get("body"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (id, name, role, client_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&token.id)
+            .bind(&token.name)
+            .bind(token.role.as_str())
+            .bind(token.client_id.as_ref().map(ClientId::as_str))
+            .bind(&token.hash[..])
+            .bind(millis(token.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, name, role, client_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let role: String = row.get("role");
+            let client_id: Option<String> = row.get("client_id");
+            Ok(TokenRecord {
+                id: row.get("id"),
+                name: row.get("name"),
+                role: Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                client_id: client_id
+                    .map(|c| ClientId::parse(&c).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn token_count(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count as u64)
+    }
+
+    async fn next_reference(&self, year: i32) -> Result<u32, StoreError> {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO reference_counters (year, last) VALUES (?, 1)
+             ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+        )
+        .bind(year)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(last as u32)
+    }
+
+    async fn idempotent_response(
+        &self,
+        token_id: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let row = sqlx::query("SELECT request_digest, status, response FROM idempotency_keys WHERE token_id = ? AND key = ?")
+            .bind(token_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(StoredResponse {
+                request_digest: row.get("request_digest"),
+                status: row.get::<i64, _>("status") as u16,
+                response: json_column(row.get("response"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created_at = millis(incident.created_at);
+        if let Some(idem) = &incident.idempotency {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (token_id, key, request_digest, status, response, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&idem.token_id)
+            .bind(&idem.key)
+            .bind(&idem.request_digest)
+            .bind(i64::from(idem.status))
+            .bind(idem.response.to_string())
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::IdempotencyConflict);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
+             VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
+        )
+        .bind(incident.id.as_str())
+        .bind(&incident.reference)
+        .bind(millis(incident.became_aware_at))
+        .bind(&incident.summary)
+        .bind(incident.report.to_string())
+        .bind(&incident.reported_by)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+
+        for chunk in incident.notices.chunks(BATCH_ROWS) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO notices (id, incident_id, client_id, sequence, kind, status, body, jws, errors, notify_by, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, notice| {
+                row.push_bind(notice.id.as_str())
+                    .push_bind(incident.id.as_str())
+                    .push_bind(notice.client_id.as_str())
+                    .push_bind(i64::from(notice.sequence))
+                    .push_bind(notice.kind.as_str())
+                    .push_bind(notice.status.as_str())
+                    .push_bind(&notice.body[..])
+                    .push_bind(notice.jws.as_deref())
+                    .push_bind(
+                        serde_json::to_string(&notice.errors).expect("field errors serialize"),
+                    )
+                    .push_bind(millis(notice.notify_by))
+                    .push_bind(created_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+
+        let deliveries: Vec<(&NewNotice, &NewDelivery)> = incident
+            .notices
+            .iter()
+            .flat_map(|n| n.deliveries.iter().map(move |d| (n, d)))
+            .collect();
+        for chunk in deliveries.chunks(BATCH_ROWS) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO deliveries (id, notice_id, client_id, channel, target, status, next_attempt_at, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, (notice, delivery)| {
+                row.push_bind(&delivery.id)
+                    .push_bind(notice.id.as_str())
+                    .push_bind(notice.client_id.as_str())
+                    .push_bind(delivery.channel.as_str())
+                    .push_bind(&delivery.target)
+                    .push_bind("pending")
+                    .push_bind(created_at)
+                    .push_bind(created_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.reference, i.status, i.became_aware_at, i.summary, i.created_at,
+                    COUNT(DISTINCT n.client_id) AS clients,
+                    COALESCE(SUM(n.status = 'held'), 0) AS held
+             FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id
+             GROUP BY i.id ORDER BY i.created_at DESC, i.id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT i.id, i.reference, i.status, i.became_aware_at, i.summary, i.created_at, i.reported_by,
+                    (SELECT COUNT(DISTINCT client_id) FROM notices WHERE incident_id = i.id) AS clients,
+                    (SELECT COUNT(*) FROM notices WHERE incident_id = i.id AND status = 'held') AS held
+             FROM incidents i WHERE i.id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let summary = summary_from_row(&row)?;
+
+        let mut deliveries: HashMap<String, Vec<DeliveryView>> = HashMap::new();
+        for d in sqlx::query(
+            "SELECT d.id, d.notice_id, d.channel, d.target, d.status, d.attempts FROM deliveries d
+             JOIN notices n ON n.id = d.notice_id WHERE n.incident_id = ? ORDER BY d.id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        {
+            deliveries
+                .entry(d.get("notice_id"))
+                .or_default()
+                .push(DeliveryView {
+                    delivery_id: d.get("id"),
+                    channel: d.get("channel"),
+                    target: d.get("target"),
+                    status: d.get("status"),
+                    attempts: d.get::<i64, _>("attempts") as u32,
+                });
+        }
+        let notices = sqlx::query(
+            "SELECT id, client_id, kind, sequence, status, notify_by, errors FROM notices
+             WHERE incident_id = ? ORDER BY client_id, sequence",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let notice_id: String = n.get("id");
+            Ok(NoticeView {
+                deliveries: deliveries.remove(&notice_id).unwrap_or_default(),
+                notice_id,
+                client_id: n.get("client_id"),
+                kind: n.get("kind"),
+                sequence: n.get::<i64, _>("sequence") as u32,
+                status: n.get("status"),
+                notify_by: from_millis(n.get("notify_by"))?,
+                errors: json_column(n.get("errors"))?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+        Ok(Some(IncidentView {
+            summary,
+            reported_by: row.get("reported_by"),
+            notices,
+        }))
+    }
+}
+
+fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentSummary, StoreError> {
+    Ok(IncidentSummary {
+        id: row.get("id"),
+        reference: row.get("reference"),
+        status: row.get("status"),
+        became_aware_at: from_millis(row.get("became_aware_at"))?,
+        summary: row.get("summary"),
+        created_at: from_millis(row.get("created_at"))?,
+        clients: row.get::<i64, _>("clients") as u64,
+        held: row.get::<i64, _>("held") as u64,
+    })
+}

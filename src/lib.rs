@@ -10,6 +10,7 @@
 pub mod agreements;
 pub mod app;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod enrichment;
 pub mod http;

@@ -1,13 +1,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
-use crate::domain::IncidentId;
+use crate::domain::{IncidentId, NoticeId};
 use crate::store::Role;
 
 /// `GET /v1/incidents`
@@ -33,4 +35,26 @@ pub async fn show(
     Ok(Json(
         serde_json::to_value(incident).map_err(|e| ApiError::internal(&e))?,
     ))
+}
+
+/// `GET /v1/incidents/{id}/notices/{notice_id}`: the exact bytes the client
+/// receives, with their detached JWS in `breachgate-notice-jws` (absent while held).
+pub async fn notice(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path((incident_id, notice_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Staff)?;
+    let id = NoticeId::parse(&notice_id).map_err(|_| ApiError::not_found("notice"))?;
+    let notice = app
+        .store
+        .notice(&id)
+        .await?
+        .filter(|n| n.incident_id == incident_id)
+        .ok_or_else(|| ApiError::not_found("notice"))?;
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], notice.body).into_response();
+    if let Some(jws) = notice.jws.and_then(|j| header::HeaderValue::from_str(&j).ok()) {
+        response.headers_mut().insert("breachgate-notice-jws", jws);
+    }
+    Ok(response)
 }

@@ -24,6 +24,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reports", post(reports::file))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/notices/{notice_id}", get(incidents::notice))
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.server.max_body_bytes,
         ))

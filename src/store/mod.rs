@@ -10,7 +10,7 @@ pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
-use crate::domain::IncidentId;
+use crate::domain::{IncidentId, NoticeId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,4 +49,6 @@ pub trait Store: Send + Sync + 'static {
 
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError>;
+    /// A notice's exact signed bytes and its JWS (none while held).
+    async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
 }

@@ -171,3 +171,14 @@ pub struct DeliveryView {
     pub status: String,
     pub attempts: u32,
 }
+
+/// A notice as stored: the exact bytes delivered and their signature.
+#[derive(Debug, Clone)]
+pub struct StoredNotice {
+    pub id: String,
+    pub incident_id: String,
+    pub client_id: ClientId,
+    pub status: String,
+    pub body: Vec<u8>,
+    pub jws: Option<String>,
+}

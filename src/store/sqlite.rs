@@ -14,7 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use super::records::*;
 use super::{Store, StoreError};
 use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
-use crate::domain::{ClientId, IncidentId};
+use crate::domain::{ClientId, IncidentId, NoticeId};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
 const BATCH_ROWS: usize = 1_000;
@@ -160,9 +160,7 @@ impl Store for SqliteStore {
                 name: row.get("name"),
                 role: Role::parse(&role)
                     .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-                client_id: client_id
-                    .map(|c| ClientId::parse(&c).map_err(|e| StoreError::Corrupt(e.to_string())))
-                    .transpose()?,
+                client_id: client_id.map(parse_client).transpose()?,
             })
         })
         .transpose()
@@ -364,6 +362,28 @@ impl Store for SqliteStore {
             notices,
         }))
     }
+
+    async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
+        let row = sqlx::query("SELECT id, incident_id, client_id, status, body, jws FROM notices WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(StoredNotice {
+                id: row.get("id"),
+                incident_id: row.get("incident_id"),
+                client_id: parse_client(row.get("client_id"))?,
+                status: row.get("status"),
+                body: row.get("body"),
+                jws: row.get("jws"),
+            })
+        })
+        .transpose()
+    }
+}
+
+fn parse_client(raw: String) -> Result<ClientId, StoreError> {
+    ClientId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("client id {raw:?}: {e}")))
 }
 
 fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentSummary, StoreError> {

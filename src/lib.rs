@@ -9,6 +9,7 @@
 
 pub mod agreements;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod domain;

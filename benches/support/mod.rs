@@ -1,0 +1,79 @@
+//! Shared by the benchmarks: synthetic agreements for many clients.
+#![allow(dead_code)]
+
+use std::fmt::Write;
+use std::path::Path;
+
+/// Writes an agreements directory with the example systems and sub-processors
+/// and `clients` synthetic clients, all using the `lms` system. `webhook`
+/// gives each client one endpoint at that base URL (with `?c=<id>`).
+pub fn write_contracts(dir: &Path, clients: usize, webhook: Option<&str>, email_every: usize) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("clients")).unwrap();
+    for file in ["systems.toml", "subprocessors.toml"] {
+        std::fs::copy(repo.join("contracts").join(file), dir.join(file)).unwrap();
+    }
+    for i in 0..clients {
+        let id = format!("client-{i:06}");
+        let mut text = String::new();
+        write!(
+            text,
+            r#"id = "{id}"
+name = "Synthetic Client {i}"
+country = "NL"
+language = "{language}"
+time_zone = "Europe/Amsterdam"
+
+[agreement]
+id = "DPA-2026-{i:06}"
+notify_within_hours = 24
+update_every_hours = 24
+
+[[contacts]]
+role = "dpo"
+name = "DPO {i}"
+email = "dpo@{id}.example"
+
+[[systems]]
+id = "lms"
+data_subjects = ["pupils", "parents"]
+data_categories = ["identification", "contact", "education"]
+subjects = {subjects}
+records = {records}
+children = true
+vulnerable = false
+subprocessors = ["polderstack"]
+"#,
+            language = ["en", "nl", "fr", "it", "sv", "de"][i % 6],
+            subjects = 100 + i % 900,
+            records = 1000 + i % 9000,
+        )
+        .unwrap();
+        match webhook {
+            Some(base) => write!(
+                text,
+                "\n[[delivery.webhooks]]\nid = \"primary\"\nurl = \"{base}?c={id}\"\nsecret = \"env:BREACHGATE_BENCH_SECRET\"\nsignatures = [\"v1\"]\nlocal_testing = true\n"
+            )
+            .unwrap(),
+            None => {}
+        }
+        if webhook.is_none() || (email_every > 0 && i % email_every == 0) {
+            write!(text, "\n[delivery.email]\nto = [\"privacy@{id}.example\"]\n").unwrap();
+        }
+        std::fs::write(dir.join("clients").join(format!("{id}.toml")), text).unwrap();
+    }
+}
+
+/// A report affecting every client on `lms`.
+pub fn report() -> serde_json::Value {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("tests/fixtures/report-lms.json")).unwrap()).unwrap();
+    report["measures"]["in_place"] = serde_json::json!(["Exports are encrypted at rest"]);
+    report
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -1,0 +1,144 @@
+//! One client's email for one notice: headers, the text and HTML summary,
+//! and the signed notice attached byte for byte.
+
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use ulid::Ulid;
+
+use crate::agreements::ClientAgreement;
+use crate::notice::Notice;
+
+use super::transport::EmailConfig;
+use super::{headers, i18n, templates, view, EmailError};
+
+/// Who the emails come from, checked once at start.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub from: Mailbox,
+    /// The right-hand side of generated Message-IDs, e.g. `mail.processor.example`.
+    pub message_id_domain: String,
+}
+
+impl Sender {
+    pub fn new(from: &str, message_id_domain: &str) -> Result<Self, EmailError> {
+        Ok(Self {
+            from: headers::mailbox("from", from)?,
+            message_id_domain: headers::domain("message_id_domain", message_id_domain)?,
+        })
+    }
+
+    pub fn from_config(config: &EmailConfig) -> Result<Self, EmailError> {
+        Self::new(&config.from, &config.message_id_domain)
+    }
+}
+
+/// A message ready for [`super::MailTransport::send`].
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub message: Message,
+    /// Without angle brackets; store it with the client's first notice and
+    /// pass it back as `thread` so later notices thread under it.
+    pub message_id: String,
+}
+
+/// Renders the email for `notice` to `client`.
+///
+/// `notice_bytes` are the exact bytes that were signed; they are attached as
+/// `notice.json` in base64 so no relay can rewrite a line ending. `thread` is
+/// the Message-ID of the client's first notice about the incident.
+pub fn render(
+    notice: &Notice,
+    notice_bytes: &[u8],
+    jws: &str,
+    client: &ClientAgreement,
+    sender: &Sender,
+    thread: Option<&str>,
+) -> Result<Rendered, EmailError> {
+    let recipients = client
+        .delivery
+        .email
+        .as_ref()
+        .ok_or_else(|| EmailError::NoEmailDelivery {
+            client: client.id.to_string(),
+        })?;
+    if recipients.to.is_empty() {
+        return Err(EmailError::NoEmailDelivery {
+            client: client.id.to_string(),
+        });
+    }
+    // The Sender fields are public, so a hand-built one is checked too.
+    let domain = headers::domain("message_id_domain", &sender.message_id_domain)?;
+    let message_id = format!("{}@{domain}", Ulid::new());
+
+    let texts = i18n::texts(client.language)?;
+    let n = view::update_number(notice);
+    let subject = texts.fill(
+        "subject",
+        view::kind_key(notice.kind),
+        &[
+            (
+                "reference",
+                headers::text("reference", &notice.data.reference)?,
+            ),
+            ("client", headers::text("client name", &client.name)?),
+            ("n", &n),
+        ],
+    );
+    let subject = headers::text("subject", &subject)?.to_owned();
+
+    let mut builder = Message::builder()
+        .from(sender.from.clone())
+        // The sending address is often unattended; replies belong with the
+        // privacy contact named in the notice.
+        .reply_to(headers::mailbox(
+            "processor contact email",
+            &notice.data.processor.contact.email,
+        )?)
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}>")));
+    for to in &recipients.to {
+        builder = builder.to(headers::mailbox("to", to)?);
+    }
+    for cc in &recipients.cc {
+        builder = builder.cc(headers::mailbox("cc", cc)?);
+    }
+    if let Some(thread) = thread {
+        let first = format!("<{}>", headers::message_id("thread", thread)?);
+        builder = builder.in_reply_to(first.clone()).references(first);
+    }
+
+    let (text, html) = templates::render(&view::body(notice, client, texts))?;
+    let message = builder.multipart(
+        MultiPart::mixed()
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .singlepart(notice_json(notice_bytes)?)
+            .singlepart(notice_jws(jws)?),
+    )?;
+    Ok(Rendered {
+        message,
+        message_id,
+    })
+}
+
+/// The signed bytes, base64 encoded whatever they contain: a 7bit or
+/// quoted-printable part may have its line endings rewritten on the way,
+/// and then the JWS no longer verifies.
+fn notice_json(bytes: &[u8]) -> Result<SinglePart, EmailError> {
+    let body = Body::new_with_encoding(bytes.to_vec(), ContentTransferEncoding::Base64)
+        .map_err(|_| EmailError::Attachment("notice.json"))?;
+    Ok(Attachment::new("notice.json".to_owned())
+        .body(body, ContentType::parse("application/json")?))
+}
+
+fn notice_jws(jws: &str) -> Result<SinglePart, EmailError> {
+    // A compact JWS is base64url and dots; anything else is not one.
+    if !jws
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(EmailError::Attachment("notice.jws"));
+    }
+    Ok(Attachment::new("notice.jws".to_owned())
+        .body(jws.to_owned(), ContentType::parse("application/jose")?))
+}

@@ -1,0 +1,817 @@
+//! Rendering and both transports, end to end: what leaves breachgate is
+//! parsed back the way a mail client would read it.
+
+use serde_json::json;
+
+use super::testing::mime::Part;
+use super::testing::smtp_sink::SmtpSink;
+use super::*;
+use crate::agreements::ClientAgreement;
+use crate::domain::{Language, NoticeId, NoticeType};
+use crate::notice::{Change, Notice};
+
+const FIXTURE: &str = include_str!("../../../tests/fixtures/notice-example.json");
+const JWS: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImJnLTIwMjYifQ..c2lnbmF0dXJlLWJ5dGVz";
+
+fn notice() -> Notice {
+    serde_json::from_str(FIXTURE).expect("fixture notice")
+}
+
+fn client(language: Language) -> ClientAgreement {
+    serde_json::from_value(json!({
+        "id": "consorzio-formazione-emilia",
+        "name": "Consorzio Formazione Emilia",
+        "country": "IT",
+        "language": language.as_str(),
+        "time_zone": "Europe/Rome",
+        "agreement": {"id": "DPA-2025-031", "reference": "CFE/RDT/2025/0148", "notify_within_hours": 36},
+        "systems": [],
+        "delivery": {"email": {
+            "to": ["rpd@consorzio-formazione-emilia.example",
+                   "Referente privacy <privacy@consorzio-formazione-emilia.example>"],
+            "cc": ["archivio@consorzio-formazione-emilia.example"]
+        }}
+    }))
+    .expect("client agreement")
+}
+
+fn sender() -> Sender {
+    Sender::new(
+        "Werkwijs breach notices <breach-notices@werkwijs.example>",
+        "mail.werkwijs.example",
+    )
+    .expect("sender")
+}
+
+/// Bytes a careless transfer encoding would damage: CRLF and bare CR and LF,
+/// trailing blanks, a lone dot, "From " at a line start, non-ASCII, no final
+/// newline.
+fn fragile_bytes() -> Vec<u8> {
+    let mut bytes = FIXTURE.as_bytes().to_vec();
+    bytes.extend_from_slice(
+        b"\r\n.\r\n..\nFrom the start\rtrailing   \n\t\xc3\xa9\xe2\x80\x94\x00end",
+    );
+    bytes
+}
+
+fn update_notice() -> Notice {
+    let mut notice = notice();
+    notice.kind = NoticeType::Update;
+    notice.data.sequence = 2;
+    notice.data.supersedes = Some(NoticeId::parse("ntc_01M816N548Q4V7T2W9XBC5DRFH").expect("id"));
+    notice.data.changes = vec![
+        Change {
+            path: "data_subjects.count".into(),
+            old: json!({"min": 12, "max": 19, "precision": "approximate"}),
+            new: json!({"min": 40, "max": 60, "precision": "upper_bound"}),
+        },
+        Change {
+            path: "personal_data.special_categories".into(),
+            old: json!([]),
+            new: json!(["health"]),
+        },
+        Change {
+            path: "occurred.to".into(),
+            old: json!(null),
+            new: json!("2026-11-22T01:40:00Z"),
+        },
+    ];
+    notice
+}
+
+fn parts(rendered: &Rendered) -> (Part, String, String) {
+    let message = Part::parse(&rendered.message.formatted());
+    let text = message
+        .find_type("text/plain")
+        .expect("text part")
+        .decoded_text();
+    let html = message
+        .find_type("text/html")
+        .expect("html part")
+        .decoded_text();
+    (message, text, html)
+}
+
+fn subject(rendered: &Rendered) -> &str {
+    rendered
+        .message
+        .headers()
+        .get_raw("Subject")
+        .expect("subject")
+}
+
+#[test]
+fn renders_headers_structure_and_attachments() {
+    let bytes = fragile_bytes();
+    let rendered = render(
+        &notice(),
+        &bytes,
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render");
+
+    let (local, domain) = rendered.message_id.split_once('@').expect("id@domain");
+    assert_eq!(domain, "mail.werkwijs.example");
+    assert!(local.parse::<ulid::Ulid>().is_ok(), "{local}");
+    assert_eq!(
+        subject(&rendered),
+        "[BG-2026-0007] Personal data breach notification — Consorzio Formazione Emilia"
+    );
+
+    let (message, text, html) = parts(&rendered);
+    assert_eq!(
+        message.header("Message-ID"),
+        Some(format!("<{}>", rendered.message_id).as_str())
+    );
+    assert_eq!(message.header("In-Reply-To"), None);
+    assert!(message
+        .header("From")
+        .expect("from")
+        .contains("<breach-notices@werkwijs.example>"));
+    let to = message.header("To").expect("to");
+    assert!(
+        to.contains("rpd@consorzio-formazione-emilia.example"),
+        "{to}"
+    );
+    assert!(
+        to.contains("privacy@consorzio-formazione-emilia.example"),
+        "{to}"
+    );
+    assert!(message.header("Cc").expect("cc").contains("archivio@"));
+    assert!(message.header("Bcc").is_none());
+    assert_eq!(message.header("Reply-To"), Some("privacy@werkwijs.example"));
+    let mut recipients: Vec<String> = rendered
+        .message
+        .envelope()
+        .to()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        [
+            "archivio@consorzio-formazione-emilia.example",
+            "privacy@consorzio-formazione-emilia.example",
+            "rpd@consorzio-formazione-emilia.example",
+        ]
+    );
+
+    // multipart/mixed: [alternative: [plain, html], notice.json, notice.jws]
+    assert_eq!(message.mime_type(), "multipart/mixed");
+    let kinds: Vec<String> = message.parts.iter().map(Part::mime_type).collect();
+    assert_eq!(
+        kinds,
+        [
+            "multipart/alternative",
+            "application/json",
+            "application/jose"
+        ]
+    );
+    let alternative: Vec<String> = message.parts[0].parts.iter().map(Part::mime_type).collect();
+    assert_eq!(alternative, ["text/plain", "text/html"]);
+    for part in &message.parts[0].parts {
+        assert_eq!(
+            part.param("Content-Type", "charset").as_deref(),
+            Some("utf-8")
+        );
+    }
+
+    let json = &message.parts[1];
+    assert_eq!(json.filename().as_deref(), Some("notice.json"));
+    assert_eq!(json.transfer_encoding(), "base64");
+    assert!(json
+        .header("Content-Disposition")
+        .expect("disposition")
+        .starts_with("attachment"));
+    assert_eq!(json.decoded(), bytes);
+
+    let jws = &message.parts[2];
+    assert_eq!(jws.filename().as_deref(), Some("notice.jws"));
+    assert_eq!(jws.decoded_text().trim_end(), JWS);
+
+    assert!(
+        text.starts_with("Personal data breach notification\r\n"),
+        "{text}"
+    );
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+}
+
+#[test]
+fn the_body_has_every_section_in_english() {
+    let mut notice = notice();
+    notice.data.pending = vec!["personal_data.records".into(), "something.new".into()];
+    notice.data.processor.contact.phone = Some("+31 30 233 1330".into());
+    let rendered = render(
+        &notice,
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render");
+    let (_, text, html) = parts(&rendered);
+
+    for expected in [
+        // intro: who notifies whom, under which articles, and the 72 hours
+        "We, Werkwijs Cloud B.V., are your processor. Under GDPR Art. 33(2) and our processing agreement (Art. 28(3)(f)), we notify you, Consorzio Formazione Emilia, as controller",
+        "not later than 72 hours after having become aware of it (GDPR Art. 33(1))",
+        "Some facts are still being established",
+        // the notice
+        "Our reference: BG-2026-0007",
+        "Your reference: CFE/RDT/2025/0148",
+        "Processing agreement: DPA-2025-031",
+        "Type of notice: Initial notice",
+        "Number of this notice in the series: 1",
+        "Incident id: inc_01M816MSD8M8K4R1S7VYD3QJGE",
+        // timeline
+        "We became aware on: 2026-11-22 07:30 UTC",
+        "Breach started: 2026-11-21 22:14 UTC (estimated)",
+        "Breach ended: 2026-11-22 01:40 UTC (estimated)",
+        "Our notification deadline under the agreement: 2026-11-23 19:30 UTC",
+        // what happened
+        "Summary: An attacker obtained the password of a Quillfront support agent",
+        "Where it happened: Werkwijs support workspace at Quillfront Support",
+        "How it was discovered: Quillfront Support notified Werkwijs",
+        "Nature of the breach: confidentiality\r\n",
+        "Category: unauthorised access",
+        "Origin of the cause: external",
+        "Malicious intent: yes",
+        "Cause: Credential phishing of a support agent",
+        // systems and sub-processor
+        "  - Werkwijs Leren (lms)",
+        "Name: Quillfront Support",
+        "Legal entity: Quillfront Support, Inc.",
+        "Country: US",
+        "Role: Customer-support ticketing",
+        "Transfer safeguard: standard contractual clauses",
+        // data subjects and data
+        "Categories of data subjects: students, employees",
+        "Approximate number of data subjects: 12–19 (approximate)",
+        "Children among the data subjects: no",
+        "Vulnerable persons among the data subjects: no",
+        "Categories of personal data: identification data, contact details, education and training data",
+        "Special categories (Art. 9 and 10): none",
+        "Approximate number of personal data records: 19 (exact)",
+        "Data unintelligible to unauthorised persons (e.g. encrypted): no",
+        "Likely consequences for the data subjects: phishing, spam, loss of confidentiality",
+        // measures, free text as written
+        "Measures taken:\r\n  - Quillfront disabled the compromised agent account",
+        "Measures proposed:\r\n  - Quillfront moves all agents",
+        "Protection measures in place before the breach:\r\n  - Quillfront agents can only see",
+        // advisory severity
+        "SEVERITY (ADVISORY)\r\nThis score is advisory.",
+        "Level: medium",
+        "Score: 2 (ENISA-2013: DPC 1 × EI 1 + CB 1)",
+        "Ease of identification: maximum (1)",
+        // pending, labelled where known
+        "STILL BEING ESTABLISHED",
+        "  - Approximate number of personal data records (personal_data.records)",
+        "  - something.new",
+        // contact and closing
+        "Name: Privacy Office Werkwijs",
+        "Email: privacy@werkwijs.example",
+        "Phone: +31 30 233 1330",
+        "Please quote our reference BG-2026-0007",
+        "notice.jws is its detached JWS signature",
+        "This summary (English) is provided for convenience",
+    ] {
+        assert!(text.contains(expected), "text lacks {expected:?}\n{text}");
+    }
+    assert!(
+        !text.contains("CHANGES SINCE"),
+        "an initial notice has no changes"
+    );
+    assert!(!text.contains('{'), "an unfilled placeholder:\n{text}");
+
+    for expected in [
+        "<h2 style=\"font-size:16px;margin:22px 0 6px;padding-bottom:4px;border-bottom:1px solid #cccccc;\">Severity (advisory)</h2>",
+        ">Our reference</th>",
+        ">BG-2026-0007</td>",
+        "<li style=\"white-space:pre-wrap;\">Quillfront disabled the compromised agent account",
+        "Quillfront Support, Inc.",
+    ] {
+        assert!(html.contains(expected), "html lacks {expected:?}\n{html}");
+    }
+}
+
+#[test]
+fn html_escapes_staff_text_and_client_names() {
+    let mut notice = notice();
+    notice.data.summary = "<script>alert('x')</script> & <b>bold</b>".into();
+    let mut client = client(Language::En);
+    client.name = "Smith & <Sons>".into();
+    let rendered =
+        render(&notice, FIXTURE.as_bytes(), JWS, &client, &sender(), None).expect("render");
+    let (_, text, html) = parts(&rendered);
+
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(!html.contains("<b>bold"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt; &amp; &lt;b&gt;bold"),
+        "{html}"
+    );
+    assert!(html.contains("Smith &amp; &lt;Sons&gt;"), "{html}");
+    // Plain text is shown as written.
+    assert!(
+        text.contains("Summary: <script>alert('x')</script> & <b>bold</b>"),
+        "{text}"
+    );
+    assert!(subject(&rendered).ends_with("— Smith & <Sons>"));
+}
+
+#[test]
+fn header_injection_is_refused() {
+    let notice = notice();
+    let render_for = |client: &ClientAgreement| {
+        render(&notice, FIXTURE.as_bytes(), JWS, client, &sender(), None)
+    };
+
+    let mut evil = client(Language::En);
+    evil.name = "Acme\r\nBcc: x@evil.example".into();
+    assert!(matches!(
+        render_for(&evil),
+        Err(EmailError::UnsafeHeader {
+            field: "client name"
+        })
+    ));
+
+    let mut evil = client(Language::En);
+    evil.name = "Acme\nBcc: x@evil.example".into();
+    assert!(render_for(&evil).is_err(), "a bare LF is refused too");
+
+    let mut evil = client(Language::En);
+    if let Some(email) = evil.delivery.email.as_mut() {
+        email.to = vec!["dpo@client.example\r\nBcc: x@evil.example".into()];
+    }
+    assert!(matches!(
+        render_for(&evil),
+        Err(EmailError::UnsafeHeader { field: "to" })
+    ));
+
+    let mut evil = client(Language::En);
+    if let Some(email) = evil.delivery.email.as_mut() {
+        email.cc = vec!["dpo@client.example, x@evil.example".into()];
+    }
+    assert!(matches!(
+        render_for(&evil),
+        Err(EmailError::BadAddress { field: "cc", .. })
+    ));
+
+    let mut evil_notice = notice.clone();
+    evil_notice.data.reference = "BG-2026-0007\r\nBcc: x@evil.example".into();
+    assert!(matches!(
+        render(
+            &evil_notice,
+            FIXTURE.as_bytes(),
+            JWS,
+            &client(Language::En),
+            &sender(),
+            None
+        ),
+        Err(EmailError::UnsafeHeader { field: "reference" })
+    ));
+
+    let thread = Some("<first@mail.werkwijs.example>\r\nBcc: x@evil.example");
+    assert!(matches!(
+        render(
+            &notice,
+            FIXTURE.as_bytes(),
+            JWS,
+            &client(Language::En),
+            &sender(),
+            thread
+        ),
+        Err(EmailError::BadMessageId { field: "thread" })
+    ));
+
+    let hand_built = Sender {
+        message_id_domain: "evil.example>\r\nBcc: x@evil.example".into(),
+        ..sender()
+    };
+    assert!(matches!(
+        render(
+            &notice,
+            FIXTURE.as_bytes(),
+            JWS,
+            &client(Language::En),
+            &hand_built,
+            None
+        ),
+        Err(EmailError::BadMessageId {
+            field: "message_id_domain"
+        })
+    ));
+
+    assert!(matches!(
+        render(
+            &notice,
+            FIXTURE.as_bytes(),
+            "not\r\na jws",
+            &client(Language::En),
+            &sender(),
+            None
+        ),
+        Err(EmailError::Attachment("notice.jws"))
+    ));
+
+    let mut silent = client(Language::En);
+    silent.delivery.email = None;
+    assert!(matches!(
+        render_for(&silent),
+        Err(EmailError::NoEmailDelivery { .. })
+    ));
+}
+
+#[test]
+fn follow_ups_thread_under_the_first_notice_and_list_changes_first() {
+    let rendered = render(
+        &update_notice(),
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        Some("01JFIRSTNOTICE@mail.werkwijs.example"),
+    )
+    .expect("render");
+    assert_eq!(
+        subject(&rendered),
+        "[BG-2026-0007] Personal data breach notification, update 1 — Consorzio Formazione Emilia"
+    );
+    let (message, text, _) = parts(&rendered);
+    assert_eq!(
+        message.header("In-Reply-To"),
+        Some("<01JFIRSTNOTICE@mail.werkwijs.example>")
+    );
+    assert_eq!(
+        message.header("References"),
+        Some("<01JFIRSTNOTICE@mail.werkwijs.example>")
+    );
+    assert_ne!(rendered.message_id, "01JFIRSTNOTICE@mail.werkwijs.example");
+
+    for expected in [
+        "This is update 1 to our notification BG-2026-0007",
+        "Type of notice: Update",
+        "Number of this notice in the series: 2",
+        "Replaces notice: ntc_01M816N548Q4V7T2W9XBC5DRFH",
+        "Approximate number of data subjects (data_subjects.count): 12–19 (approximate) → 40–60 (upper bound)",
+        "Special categories (Art. 9 and 10) (personal_data.special_categories): none → data concerning health",
+        "Breach ended (occurred.to): none → 2026-11-22 01:40 UTC",
+    ] {
+        assert!(text.contains(expected), "text lacks {expected:?}\n{text}");
+    }
+    let changes = text
+        .find("CHANGES SINCE OUR PREVIOUS NOTICE")
+        .expect("changes");
+    let timeline = text.find("TIMELINE").expect("timeline");
+    assert!(changes < timeline, "changes come before the facts");
+
+    // An update that changed nothing says so.
+    let mut unchanged = update_notice();
+    unchanged.data.changes.clear();
+    let rendered = render(
+        &unchanged,
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render");
+    let (_, text, _) = parts(&rendered);
+    assert!(
+        text.contains("No facts have changed since our previous notice."),
+        "{text}"
+    );
+}
+
+#[test]
+fn final_and_retraction_notices_say_what_they_are() {
+    let mut last = notice();
+    last.kind = NoticeType::Final;
+    last.data.sequence = 3;
+    let rendered = render(
+        &last,
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render");
+    assert!(subject(&rendered).contains("notification, final notice —"));
+    let (_, text, _) = parts(&rendered);
+    assert!(text.contains("This is our final notice on the personal data breach BG-2026-0007"));
+    assert!(text.contains("72 hours"));
+
+    let mut withdrawn = notice();
+    withdrawn.kind = NoticeType::Retraction;
+    withdrawn.data.sequence = 2;
+    let rendered = render(
+        &withdrawn,
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render");
+    assert_eq!(
+        subject(&rendered),
+        "[BG-2026-0007] Retraction of personal data breach notification — Consorzio Formazione Emilia"
+    );
+    let (_, text, _) = parts(&rendered);
+    assert!(text.contains("withdraw our notification BG-2026-0007"));
+    assert!(
+        !text.contains("72 hours"),
+        "no assessment duty for a retraction"
+    );
+    assert!(!text.contains("SEVERITY"));
+    assert!(text.contains("Type of notice: Retraction"));
+    assert!(text.contains("OUR CONTACT FOR THIS BREACH"));
+}
+
+#[test]
+fn every_language_renders_in_its_own_words() {
+    let cases = [
+        (
+            Language::En,
+            "Personal data breach notification —",
+            "as controller",
+            "confidentiality",
+            "Initial notice",
+        ),
+        (
+            Language::Nl,
+            "Melding van een inbreuk in verband met persoonsgegevens —",
+            "verwerkingsverantwoordelijke",
+            "vertrouwelijkheid",
+            "Eerste melding",
+        ),
+        (
+            Language::Fr,
+            "Notification d'une violation de données à caractère personnel —",
+            "responsable du traitement",
+            "confidentialité",
+            "Notification initiale",
+        ),
+        (
+            Language::It,
+            "Notifica di violazione dei dati personali —",
+            "titolare del trattamento",
+            "riservatezza",
+            "Notifica iniziale",
+        ),
+        (
+            Language::Sv,
+            "Underrättelse om personuppgiftsincident —",
+            "personuppgiftsansvarig",
+            "konfidentialitet",
+            "Första underrättelse",
+        ),
+        (
+            Language::De,
+            "Meldung einer Verletzung des Schutzes personenbezogener Daten —",
+            "Verantwortlichem",
+            "Vertraulichkeit",
+            "Erstmeldung",
+        ),
+    ];
+    assert_eq!(cases.len(), Language::ALL.len());
+    for (language, subject_text, role, nature, kind) in cases {
+        let rendered = render(
+            &update_notice(),
+            FIXTURE.as_bytes(),
+            JWS,
+            &client(language),
+            &sender(),
+            None,
+        )
+        .expect("render");
+        let (_, text, html) = parts(&rendered);
+        assert!(
+            subject(&rendered).contains(&subject_text.replace(" —", ",")),
+            "{language:?}: {}",
+            subject(&rendered)
+        );
+        assert!(html.contains(&format!("lang=\"{}\"", language.as_str())));
+        assert!(
+            !text.contains('{'),
+            "{language:?}: unfilled placeholder\n{text}"
+        );
+        assert!(text.contains(nature), "{language:?} lacks {nature:?}");
+        let initial = render(
+            &notice(),
+            FIXTURE.as_bytes(),
+            JWS,
+            &client(language),
+            &sender(),
+            None,
+        )
+        .expect("render");
+        assert!(
+            subject(&initial).contains(subject_text),
+            "{language:?}: {}",
+            subject(&initial)
+        );
+        let (_, text, _) = parts(&initial);
+        assert!(text.contains(role), "{language:?} lacks {role:?}\n{text}");
+        assert!(text.contains(kind), "{language:?} lacks {kind:?}");
+        // Staff free text stays as written.
+        assert!(
+            text.contains("An attacker obtained the password"),
+            "{language:?}"
+        );
+    }
+}
+
+fn file_config(dir: &std::path::Path) -> EmailConfig {
+    EmailConfig {
+        transport: TransportKind::File,
+        from: "breach-notices@werkwijs.example".into(),
+        message_id_domain: "mail.werkwijs.example".into(),
+        file_dir: dir.to_path_buf(),
+        host: "localhost".into(),
+        port: 587,
+        tls: TlsMode::StartTls,
+        username: String::new(),
+        password: None,
+        pool_size: 2,
+        timeout_seconds: 5,
+    }
+}
+
+fn smtp_config(port: u16, timeout_seconds: u64) -> EmailConfig {
+    EmailConfig {
+        transport: TransportKind::Smtp,
+        host: "127.0.0.1".into(),
+        port,
+        tls: TlsMode::None,
+        timeout_seconds,
+        ..file_config(std::path::Path::new("unused"))
+    }
+}
+
+#[tokio::test]
+async fn file_transport_writes_a_parseable_eml_with_the_exact_notice_bytes() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("data").join("mail");
+    let transport = MailTransport::new(&file_config(&dir)).expect("file transport");
+    assert!(dir.is_dir(), "the mail directory is created");
+
+    let bytes = fragile_bytes();
+    let rendered = render(
+        &notice(),
+        &bytes,
+        JWS,
+        &client(Language::Nl),
+        &sender(),
+        None,
+    )
+    .expect("render");
+    transport.send(&rendered.message).await.expect("written");
+
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let eml = Part::parse(&std::fs::read(&files[0]).expect("read eml"));
+    assert_eq!(
+        eml.header("Message-ID"),
+        Some(format!("<{}>", rendered.message_id).as_str())
+    );
+    assert_eq!(
+        eml.find_file("notice.json").expect("notice.json").decoded(),
+        bytes
+    );
+    assert_eq!(
+        eml.find_file("notice.jws")
+            .expect("notice.jws")
+            .decoded_text()
+            .trim_end(),
+        JWS
+    );
+    let text = eml.find_type("text/plain").expect("text").decoded_text();
+    assert!(
+        text.contains("Categorieën betrokkenen: studenten, werknemers"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn smtp_delivers_and_classifies_rejections() {
+    let (addr, sink) = SmtpSink::start().await;
+    let transport = MailTransport::new(&smtp_config(addr.port(), 5)).expect("smtp transport");
+
+    let bytes = fragile_bytes();
+    let mut notice = notice();
+    // A line starting with a dot must be dot-stuffed on the wire and restored.
+    notice.data.summary = "First line.\n.second line starts with a dot".into();
+    let rendered =
+        render(&notice, &bytes, JWS, &client(Language::En), &sender(), None).expect("render");
+    transport.send(&rendered.message).await.expect("accepted");
+
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].mail_from, "breach-notices@werkwijs.example");
+    let mut rcpt = received[0].rcpt_to.clone();
+    rcpt.sort();
+    assert_eq!(
+        rcpt,
+        [
+            "archivio@consorzio-formazione-emilia.example",
+            "privacy@consorzio-formazione-emilia.example",
+            "rpd@consorzio-formazione-emilia.example",
+        ]
+    );
+    let mail = Part::parse(&received[0].data);
+    assert_eq!(
+        mail.find_file("notice.json")
+            .expect("notice.json")
+            .decoded(),
+        bytes
+    );
+    let text = mail.find_type("text/plain").expect("text").decoded_text();
+    assert!(
+        text.contains("First line.\r\n.second line starts with a dot"),
+        "{text}"
+    );
+
+    sink.set_rcpt_reply(550, "5.1.1 mailbox unavailable");
+    let error = transport
+        .send(&rendered.message)
+        .await
+        .expect_err("rejected");
+    assert!(error.permanent, "{error:?}");
+    assert!(error.message.contains("550"), "{error:?}");
+    assert!(error.message.contains("mailbox unavailable"), "{error:?}");
+
+    sink.set_rcpt_reply(451, "4.7.1 greylisted, try again later");
+    let error = transport
+        .send(&rendered.message)
+        .await
+        .expect_err("deferred");
+    assert!(!error.permanent, "{error:?}");
+    assert!(error.message.contains("451"), "{error:?}");
+
+    sink.set_rcpt_reply(250, "2.1.5 ok");
+    transport
+        .send(&rendered.message)
+        .await
+        .expect("accepted again");
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[tokio::test]
+async fn unreachable_or_silent_servers_are_transient() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let rendered = render(
+        &notice(),
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render");
+
+    let transport = MailTransport::new(&smtp_config(port, 5)).expect("transport");
+    let error = transport
+        .send(&rendered.message)
+        .await
+        .expect_err("refused");
+    assert!(!error.permanent, "{error:?}");
+
+    // Accepts the connection and never greets: lettre alone would wait for
+    // ever, the transport gives up after timeout_seconds.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let hold = tokio::spawn(async move {
+        let (_stream, _) = silent.accept().await.expect("accept");
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    });
+    let transport = MailTransport::new(&smtp_config(port, 1)).expect("transport");
+    let started = std::time::Instant::now();
+    let error = transport
+        .send(&rendered.message)
+        .await
+        .expect_err("timed out");
+    assert!(!error.permanent, "{error:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{error:?}"
+    );
+    hold.abort();
+}

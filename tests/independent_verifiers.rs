@@ -1,0 +1,64 @@
+//! Checks breachgate's signatures with implementations that share no code with
+//! it (Python's jwcrypto, and for webhooks the official standardwebhooks
+//! package). `.ci/run` installs them from tests/e2e/requirements.txt.
+
+mod support;
+
+use support::{client_outcome, fixture, repo_path, Gateway};
+
+/// Installs the Python packages the checks use if they are missing, so a
+/// plain `cargo test` works on a fresh machine too.
+fn ensure_python_packages() {
+    let present = std::process::Command::new("python3")
+        .args(["-c", "import jwcrypto, jsonschema, standardwebhooks"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        let status = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(repo_path("tests/e2e/requirements.txt"))
+            .status()
+            .expect("pip runs");
+        assert!(status.success(), "installing tests/e2e/requirements.txt failed");
+    }
+}
+
+/// Runs a Python check from tests/e2e and fails the test with its output.
+fn python(script: &str, args: &[&str]) {
+    ensure_python_packages();
+    let output = std::process::Command::new("python3")
+        .arg(repo_path(&format!("tests/e2e/{script}")))
+        .args(args)
+        .output()
+        .expect("python3 runs (install tests/e2e/requirements.txt)");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{script} failed:\n{text}");
+}
+
+#[tokio::test]
+async fn jwcrypto_verifies_a_notice_against_the_served_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path()).await;
+    let (_, answer) = gateway.post_report(&gateway.staff, &fixture("report-lms.json")).await;
+    let outcome = client_outcome(&answer, "kinderopvang-de-vlinder");
+    let (bytes, jws) = gateway
+        .notice_bytes(answer["incident_id"].as_str().unwrap(), outcome["notice_id"].as_str().unwrap())
+        .await;
+    let notice_file = dir.path().join("notice.json");
+    let jws_file = dir.path().join("notice.jws");
+    std::fs::write(&notice_file, bytes).unwrap();
+    std::fs::write(&jws_file, jws.unwrap()).unwrap();
+
+    // The server answers on this runtime while the check runs on another thread.
+    let jwks_url = gateway.url("/.well-known/jwks.json");
+    let (notice, jws) = (notice_file.display().to_string(), jws_file.display().to_string());
+    tokio::task::spawn_blocking(move || python("verify_jws.py", &[&jwks_url, &notice, &jws]))
+        .await
+        .unwrap();
+    gateway.stop().await;
+}
+
+#[test]
+fn python_jsonschema_accepts_the_schemas_contracts_and_fixtures() {
+    python("check_schemas.py", &[]);
+}

@@ -32,19 +32,37 @@ async fn main() {
     config.paths.contracts = dir.path().join("contracts");
     config.paths.schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let app = App::start(config).await.unwrap();
-    let token = breachgate::tokens::issue(app.store.as_ref(), Role::Staff, "bench", None).await.unwrap();
-    let caller = app.store.token_by_hash(&breachgate::tokens::hash(&token)).await.unwrap().unwrap();
+    let token = breachgate::tokens::issue(app.store.as_ref(), Role::Staff, "bench", None)
+        .await
+        .unwrap();
+    let caller = app
+        .store
+        .token_by_hash(&breachgate::tokens::hash(&token))
+        .await
+        .unwrap()
+        .unwrap();
     let body = serde_json::to_vec(&support::report()).unwrap();
 
     let mut seconds = Vec::new();
     for run in 1..=runs {
         let started = Instant::now();
-        let filed = file_report(&app, &caller, &body, FileOptions { dry_run: false, idempotency_key: None })
-            .await
-            .unwrap();
+        let filed = file_report(
+            &app,
+            &caller,
+            &body,
+            FileOptions {
+                dry_run: false,
+                idempotency_key: None,
+            },
+        )
+        .await
+        .unwrap();
         let elapsed = started.elapsed().as_secs_f64();
         assert_eq!(filed.body["queued"].as_u64(), Some(clients as u64));
-        println!("run {run}: {clients} notices in {elapsed:.3} s ({:.0} notices/s)", clients as f64 / elapsed);
+        println!(
+            "run {run}: {clients} notices in {elapsed:.3} s ({:.0} notices/s)",
+            clients as f64 / elapsed
+        );
         seconds.push(elapsed);
     }
     let median = support::median(seconds);

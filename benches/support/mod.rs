@@ -49,16 +49,19 @@ subprocessors = ["polderstack"]
             records = 1000 + i % 9000,
         )
         .unwrap();
-        match webhook {
-            Some(base) => write!(
+        if let Some(base) = webhook {
+            write!(
                 text,
                 "\n[[delivery.webhooks]]\nid = \"primary\"\nurl = \"{base}?c={id}\"\nsecret = \"env:BREACHGATE_BENCH_SECRET\"\nsignatures = [\"v1\"]\nlocal_testing = true\n"
             )
-            .unwrap(),
-            None => {}
+            .unwrap();
         }
         if webhook.is_none() || (email_every > 0 && i % email_every == 0) {
-            write!(text, "\n[delivery.email]\nto = [\"privacy@{id}.example\"]\n").unwrap();
+            write!(
+                text,
+                "\n[delivery.email]\nto = [\"privacy@{id}.example\"]\n"
+            )
+            .unwrap();
         }
         std::fs::write(dir.join("clients").join(format!("{id}.toml")), text).unwrap();
     }
@@ -67,8 +70,10 @@ subprocessors = ["polderstack"]
 /// A report affecting every client on `lms`.
 pub fn report() -> serde_json::Value {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo.join("tests/fixtures/report-lms.json")).unwrap()).unwrap();
+    let mut report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("tests/fixtures/report-lms.json")).unwrap(),
+    )
+    .unwrap();
     report["measures"]["in_place"] = serde_json::json!(["Exports are encrypted at rest"]);
     report
 }

@@ -17,6 +17,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub signer: Arc<Signer>,
     pub processor: ProcessorIdentity,
+    /// Signalled when new deliveries are queued, so idle workers start at once.
+    pub outbox_ready: tokio::sync::Notify,
     registry: RwLock<Arc<Registry>>,
 }
 
@@ -68,6 +70,7 @@ impl App {
             config,
             store,
             signer: Arc::new(signer),
+            outbox_ready: tokio::sync::Notify::new(),
             registry: RwLock::new(Arc::new(registry)),
         }))
     }

@@ -8,6 +8,9 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+use crate::delivery::email::EmailConfig;
+use crate::delivery::retry::RetryPolicy;
+use crate::delivery::webhook::IpNet;
 use crate::notice::{ProcessorContact, ProcessorIdentity};
 
 /// The embedded defaults: what `breachgate serve` runs with no config file.
@@ -38,6 +41,46 @@ key_file = ""
 [log]
 format = "human"
 filter = "info"
+
+[delivery]
+# Deliveries in flight at once, across all endpoints.
+concurrency = 128
+# In flight at once for one webhook endpoint or one client's email, so a slow
+# endpoint never takes the capacity the others need.
+per_endpoint = 4
+# How long a claimed delivery stays with its worker before another may take
+# it over (a crashed worker's rows are retried after this).
+lease_seconds = 120
+# How often idle workers look for due deliveries.
+poll_interval_ms = 1000
+connect_timeout_ms = 5000
+timeout_ms = 15000
+# Webhook targets in private, loopback or link-local ranges are refused unless
+# listed here, e.g. ["127.0.0.1/32"]. Cloud metadata addresses are always refused.
+allow_private = []
+
+[delivery.retry]
+schedule_seconds = [5, 300, 1800, 7200, 18000, 36000, 36000]
+jitter = 0.1
+retry_after_min_seconds = 1
+retry_after_max_seconds = 3600
+
+[email]
+# "file": one .eml file per message in file_dir. "smtp": through host:port.
+transport = "file"
+from = "Breach notices <breach-notices@processor.example>"
+message_id_domain = "processor.example"
+# Empty: `mail` in the data directory.
+file_dir = ""
+host = "localhost"
+port = 587
+# "starttls" (usually port 587), "tls" (implicit TLS, usually 465), or "none"
+# for a relay on the same host or network only; "none" refuses a password.
+tls = "starttls"
+username = ""
+# password: set BREACHGATE_EMAIL__PASSWORD rather than writing it here.
+pool_size = 4
+timeout_seconds = 30
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +92,21 @@ pub struct Config {
     pub processor: ProcessorConfig,
     pub signing: SigningConfig,
     pub log: LogConfig,
+    pub delivery: DeliveryConfig,
+    pub email: EmailConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub concurrency: usize,
+    pub per_endpoint: usize,
+    pub lease_seconds: u64,
+    pub poll_interval_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub allow_private: Vec<IpNet>,
+    pub retry: RetryPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +213,22 @@ impl Config {
                 "store.url must be a sqlite: URL (PostgreSQL support is not built yet)".to_owned(),
             );
         }
+        let delivery = &self.delivery;
+        if delivery.concurrency == 0 || delivery.per_endpoint == 0 {
+            problems.push(
+                "delivery.concurrency and delivery.per_endpoint must be at least 1".to_owned(),
+            );
+        }
+        if delivery.lease_seconds * 1000 <= delivery.timeout_ms {
+            problems
+                .push("delivery.lease_seconds must be longer than delivery.timeout_ms".to_owned());
+        }
+        if let Err(e) = delivery.retry.check() {
+            problems.push(e);
+        }
+        if let Err(e) = self.email_config().check() {
+            problems.push(e.to_string());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -171,6 +245,15 @@ impl Config {
         } else {
             self.store.url.clone()
         }
+    }
+
+    /// The email settings with the file transport's directory resolved.
+    pub fn email_config(&self) -> EmailConfig {
+        let mut email = self.email.clone();
+        if email.file_dir.as_os_str().is_empty() {
+            email.file_dir = self.paths.data_dir.join("mail");
+        }
+        email
     }
 
     pub fn key_file(&self) -> PathBuf {

@@ -15,11 +15,21 @@ fn ensure_python_packages() {
         .is_ok_and(|s| s.success());
     if !present {
         let status = std::process::Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(repo_path("tests/e2e/requirements.txt"))
             .status()
             .expect("pip runs");
-        assert!(status.success(), "installing tests/e2e/requirements.txt failed");
+        assert!(
+            status.success(),
+            "installing tests/e2e/requirements.txt failed"
+        );
     }
 }
 
@@ -31,7 +41,11 @@ fn python(script: &str, args: &[&str]) {
         .args(args)
         .output()
         .expect("python3 runs (install tests/e2e/requirements.txt)");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(output.status.success(), "{script} failed:\n{text}");
 }
 
@@ -39,10 +53,15 @@ fn python(script: &str, args: &[&str]) {
 async fn jwcrypto_verifies_a_notice_against_the_served_jwks() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start(dir.path()).await;
-    let (_, answer) = gateway.post_report(&gateway.staff, &fixture("report-lms.json")).await;
+    let (_, answer) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
     let outcome = client_outcome(&answer, "kinderopvang-de-vlinder");
     let (bytes, jws) = gateway
-        .notice_bytes(answer["incident_id"].as_str().unwrap(), outcome["notice_id"].as_str().unwrap())
+        .notice_bytes(
+            answer["incident_id"].as_str().unwrap(),
+            outcome["notice_id"].as_str().unwrap(),
+        )
         .await;
     let notice_file = dir.path().join("notice.json");
     let jws_file = dir.path().join("notice.jws");
@@ -51,7 +70,10 @@ async fn jwcrypto_verifies_a_notice_against_the_served_jwks() {
 
     // The server answers on this runtime while the check runs on another thread.
     let jwks_url = gateway.url("/.well-known/jwks.json");
-    let (notice, jws) = (notice_file.display().to_string(), jws_file.display().to_string());
+    let (notice, jws) = (
+        notice_file.display().to_string(),
+        jws_file.display().to_string(),
+    );
     tokio::task::spawn_blocking(move || python("verify_jws.py", &[&jwks_url, &notice, &jws]))
         .await
         .unwrap();

@@ -4,3 +4,6 @@
 pub mod email;
 pub mod retry;
 pub mod webhook;
+mod worker;
+
+pub use worker::Worker;

@@ -39,12 +39,22 @@ pub enum Decision {
 impl RetryPolicy {
     /// What to do after the `failures`-th failed attempt in a row (1-based).
     /// `unit` is a random number in [0, 1) for the jitter; tests pass fixed values.
-    pub fn after_failure(&self, failures: u32, retry_after: Option<Duration>, unit: f64) -> Decision {
-        let Some(&base) = self.schedule_seconds.get(failures.saturating_sub(1) as usize) else {
+    pub fn after_failure(
+        &self,
+        failures: u32,
+        retry_after: Option<Duration>,
+        unit: f64,
+    ) -> Decision {
+        let Some(&base) = self
+            .schedule_seconds
+            .get(failures.saturating_sub(1) as usize)
+        else {
             return Decision::GiveUp;
         };
         if let Some(asked) = retry_after {
-            let bounded = asked.as_secs().clamp(self.retry_after_min_seconds, self.retry_after_max_seconds);
+            let bounded = asked
+                .as_secs()
+                .clamp(self.retry_after_min_seconds, self.retry_after_max_seconds);
             return Decision::RetryIn(Duration::from_secs(bounded));
         }
         let factor = 1.0 + self.jitter * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
@@ -56,7 +66,10 @@ impl RetryPolicy {
             return Err("delivery.retry.jitter must be in [0, 1)".into());
         }
         if self.retry_after_min_seconds > self.retry_after_max_seconds {
-            return Err("delivery.retry.retry_after_min_seconds must not exceed retry_after_max_seconds".into());
+            return Err(
+                "delivery.retry.retry_after_min_seconds must not exceed retry_after_max_seconds"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -69,7 +82,9 @@ mod tests {
     #[test]
     fn follows_the_schedule_then_gives_up() {
         let policy = RetryPolicy::default();
-        let waits: Vec<Decision> = (1..=8).map(|n| policy.after_failure(n, None, 0.5)).collect();
+        let waits: Vec<Decision> = (1..=8)
+            .map(|n| policy.after_failure(n, None, 0.5))
+            .collect();
         let expected: Vec<Decision> = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000]
             .into_iter()
             .map(|s| Decision::RetryIn(Duration::from_secs(s)))
@@ -81,8 +96,14 @@ mod tests {
     #[test]
     fn jitter_stays_within_its_fraction() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.after_failure(2, None, 0.0), Decision::RetryIn(Duration::from_secs(270)));
-        assert_eq!(policy.after_failure(2, None, 1.0), Decision::RetryIn(Duration::from_secs(330)));
+        assert_eq!(
+            policy.after_failure(2, None, 0.0),
+            Decision::RetryIn(Duration::from_secs(270))
+        );
+        assert_eq!(
+            policy.after_failure(2, None, 1.0),
+            Decision::RetryIn(Duration::from_secs(330))
+        );
     }
 
     #[test]
@@ -92,6 +113,9 @@ mod tests {
         assert_eq!(asked(42), Decision::RetryIn(Duration::from_secs(42)));
         assert_eq!(asked(0), Decision::RetryIn(Duration::from_secs(1)));
         assert_eq!(asked(86_400), Decision::RetryIn(Duration::from_secs(3_600)));
-        assert_eq!(policy.after_failure(8, Some(Duration::from_secs(5)), 0.5), Decision::GiveUp);
+        assert_eq!(
+            policy.after_failure(8, Some(Duration::from_secs(5)), 0.5),
+            Decision::GiveUp
+        );
     }
 }

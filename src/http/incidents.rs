@@ -53,7 +53,10 @@ pub async fn notice(
         .filter(|n| n.incident_id == incident_id)
         .ok_or_else(|| ApiError::not_found("notice"))?;
     let mut response = ([(header::CONTENT_TYPE, "application/json")], notice.body).into_response();
-    if let Some(jws) = notice.jws.and_then(|j| header::HeaderValue::from_str(&j).ok()) {
+    if let Some(jws) = notice
+        .jws
+        .and_then(|j| header::HeaderValue::from_str(&j).ok())
+    {
         response.headers_mut().insert("breachgate-notice-jws", jws);
     }
     Ok(response)

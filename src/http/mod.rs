@@ -1,6 +1,7 @@
 //! The HTTP interface. Handlers parse, call the domain, and map the result.
 
 mod auth;
+mod deliveries;
 mod error;
 mod incidents;
 mod reports;
@@ -24,7 +25,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reports", post(reports::file))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))
-        .route("/v1/incidents/{id}/notices/{notice_id}", get(incidents::notice))
+        .route(
+            "/v1/incidents/{id}/notices/{notice_id}",
+            get(incidents::notice),
+        )
+        .route("/v1/deliveries/{id}", get(deliveries::show))
+        .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/v1/alerts", get(deliveries::alerts))
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.server.max_body_bytes,
         ))

@@ -5,6 +5,7 @@ mod records;
 mod sqlite;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
 
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -51,4 +52,24 @@ pub trait Store: Send + Sync + 'static {
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError>;
     /// A notice's exact signed bytes and its JWS (none while held).
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
+
+    /// Leases up to `limit` pending deliveries due at `now`, skipping disabled
+    /// endpoints and the `busy` ones (`client/target` keys).
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+        busy: &[String],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Gives claimed deliveries back untouched, to be claimed again when due.
+    async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;
+    /// Writes finished attempts and the deliveries' next states in one transaction.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError>;
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError>;
+    /// Puts a dead or disabled delivery back in the queue with a fresh retry
+    /// schedule (re-enabling its endpoint). False if there is no such delivery
+    /// or it is still pending or already delivered.
+    async fn replay_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
 }

@@ -182,3 +182,115 @@ pub struct StoredNotice {
     pub body: Vec<u8>,
     pub jws: Option<String>,
 }
+
+/// A delivery a worker has claimed, with what it needs to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub notice_id: String,
+    pub client_id: ClientId,
+    pub channel: Channel,
+    pub target: String,
+    /// Attempts made so far, over the delivery's whole life.
+    pub attempts: u32,
+    /// Failed attempts since the last success or replay, for the retry schedule.
+    pub failures: u32,
+    pub body: Vec<u8>,
+    pub jws: String,
+}
+
+impl ClaimedDelivery {
+    /// One webhook endpoint or one client's email: the unit of the
+    /// per-endpoint concurrency limit.
+    pub fn endpoint(&self) -> String {
+        format!("{}/{}", self.client_id, self.target)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    Delivered,
+    Rejected,
+    Gone,
+    Failed,
+    Refused,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Gone => "gone",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Refused => "refused",
+        }
+    }
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextState {
+    Delivered {
+        message_id: Option<String>,
+    },
+    RetryAt(DateTime<Utc>),
+    /// Dead-lettered: no more automatic attempts; staff are alerted.
+    Dead,
+    /// The endpoint answered 410: it and its pending deliveries are disabled.
+    EndpointDisabled,
+}
+
+/// One finished attempt and its consequence, written in a batch.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub client_id: ClientId,
+    pub target: String,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub outcome: AttemptOutcome,
+    pub status_code: Option<u16>,
+    /// The truncated response body or the error.
+    pub detail: String,
+    pub next: NextState,
+    pub failures: u32,
+    /// Raised to staff with this attempt (dead letter, disabled endpoint).
+    pub alert: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptView {
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub outcome: String,
+    pub status_code: Option<u16>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryDetail {
+    pub delivery_id: String,
+    pub notice_id: String,
+    pub client_id: String,
+    pub channel: String,
+    pub target: String,
+    pub status: String,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub message_id: Option<String>,
+    pub attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub id: String,
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub delivery_id: Option<String>,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration as TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -364,10 +364,12 @@ impl Store for SqliteStore {
     }
 
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
-        let row = sqlx::query("SELECT id, incident_id, client_id, status, body, jws FROM notices WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, incident_id, client_id, status, body, jws FROM notices WHERE id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             Ok(StoredNotice {
                 id: row.get("id"),
@@ -379,6 +381,262 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+        busy: &[String],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let now_ms = millis(now);
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE deliveries SET lease_until = ?1
+             WHERE id IN (
+                 SELECT d.id FROM deliveries d
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
+                   AND (d.lease_until IS NULL OR d.lease_until <= ?2)
+                   AND (d.client_id || '/' || d.target) NOT IN (SELECT value FROM json_each(?3))
+                   AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
+                                   WHERE e.client_id = d.client_id AND e.target = d.target)
+                 ORDER BY d.next_attempt_at LIMIT ?4)
+             RETURNING id, notice_id, client_id, channel, target, attempts, failures",
+        )
+        .bind(millis(now + lease))
+        .bind(now_ms)
+        .bind(serde_json::to_string(busy).expect("strings serialize"))
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let notice_ids: Vec<String> = rows.iter().map(|r| r.get("notice_id")).collect();
+        let bodies: HashMap<String, (Vec<u8>, String)> = sqlx::query(
+            "SELECT id, body, jws FROM notices WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(&notice_ids).expect("strings serialize"))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.get("id"),
+                (
+                    r.get("body"),
+                    r.get::<Option<String>, _>("jws").unwrap_or_default(),
+                ),
+            )
+        })
+        .collect();
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|row| {
+                let notice_id: String = row.get("notice_id");
+                let (body, jws) = bodies.get(&notice_id).cloned().ok_or_else(|| {
+                    StoreError::Corrupt(format!("delivery for missing notice {notice_id}"))
+                })?;
+                let channel: String = row.get("channel");
+                Ok(ClaimedDelivery {
+                    id: row.get("id"),
+                    client_id: parse_client(row.get("client_id"))?,
+                    channel: match channel.as_str() {
+                        "webhook" => Channel::Webhook,
+                        "email" => Channel::Email,
+                        other => return Err(StoreError::Corrupt(format!("channel {other:?}"))),
+                    },
+                    target: row.get("target"),
+                    attempts: row.get::<i64, _>("attempts") as u32,
+                    failures: row.get::<i64, _>("failures") as u32,
+                    body,
+                    jws,
+                    notice_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(ids).expect("strings serialize"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in records {
+            let finished = millis(r.started_at) + r.duration_ms as i64;
+            sqlx::query(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.delivery_id)
+            .bind(i64::from(r.attempt))
+            .bind(millis(r.started_at))
+            .bind(r.duration_ms as i64)
+            .bind(r.outcome.as_str())
+            .bind(r.status_code.map(i64::from))
+            .bind(&r.detail)
+            .execute(&mut *tx)
+            .await?;
+            let (status, next_attempt_at, message_id) = match &r.next {
+                NextState::Delivered { message_id } => ("delivered", None, message_id.as_deref()),
+                NextState::RetryAt(at) => ("pending", Some(millis(*at)), None),
+                NextState::Dead => ("dead", None, None),
+                NextState::EndpointDisabled => ("disabled", None, None),
+            };
+            sqlx::query(
+                "UPDATE deliveries SET status = ?, attempts = ?, failures = ?, lease_until = NULL,
+                     next_attempt_at = COALESCE(?, next_attempt_at),
+                     delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
+                     message_id = COALESCE(?, message_id),
+                     last_error = CASE WHEN ? = 'delivered' THEN NULL ELSE ? END
+                 WHERE id = ?",
+            )
+            .bind(status)
+            .bind(i64::from(r.attempt))
+            .bind(i64::from(r.failures))
+            .bind(next_attempt_at)
+            .bind(status)
+            .bind(finished)
+            .bind(message_id)
+            .bind(status)
+            .bind(&r.detail)
+            .bind(&r.delivery_id)
+            .execute(&mut *tx)
+            .await?;
+            if r.next == NextState::EndpointDisabled {
+                sqlx::query(
+                    "INSERT INTO disabled_endpoints (client_id, target, disabled_at, reason) VALUES (?, ?, ?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(r.client_id.as_str())
+                .bind(&r.target)
+                .bind(finished)
+                .bind(&r.detail)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'disabled', lease_until = NULL
+                     WHERE client_id = ? AND target = ? AND status = 'pending'",
+                )
+                .bind(r.client_id.as_str())
+                .bind(&r.target)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(message) = &r.alert {
+                sqlx::query(
+                    "INSERT INTO alerts (id, kind, client_id, delivery_id, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(format!("alr_{}", ulid::Ulid::new()))
+                .bind(if r.next == NextState::EndpointDisabled { "endpoint_disabled" } else { "dead_letter" })
+                .bind(r.client_id.as_str())
+                .bind(&r.delivery_id)
+                .bind(message)
+                .bind(finished)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, notice_id, client_id, channel, target, status, next_attempt_at, delivered_at, message_id
+             FROM deliveries WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let attempts = sqlx::query(
+            "SELECT attempt, started_at, duration_ms, outcome, status_code, detail FROM delivery_attempts
+             WHERE delivery_id = ? ORDER BY attempt",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|a| {
+            Ok(AttemptView {
+                attempt: a.get::<i64, _>("attempt") as u32,
+                started_at: from_millis(a.get("started_at"))?,
+                duration_ms: a.get::<i64, _>("duration_ms") as u64,
+                outcome: a.get("outcome"),
+                status_code: a.get::<Option<i64>, _>("status_code").map(|c| c as u16),
+                detail: a.get("detail"),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+        let status: String = row.get("status");
+        Ok(Some(DeliveryDetail {
+            delivery_id: row.get("id"),
+            notice_id: row.get("notice_id"),
+            client_id: row.get("client_id"),
+            channel: row.get("channel"),
+            target: row.get("target"),
+            next_attempt_at: (status == "pending")
+                .then(|| from_millis(row.get("next_attempt_at")))
+                .transpose()?,
+            delivered_at: row
+                .get::<Option<i64>, _>("delivered_at")
+                .map(from_millis)
+                .transpose()?,
+            message_id: row.get("message_id"),
+            status,
+            attempts,
+        }))
+    }
+
+    async fn replay_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let replayed = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', failures = 0, next_attempt_at = ?, lease_until = NULL
+             WHERE id = ? AND status IN ('dead', 'disabled') RETURNING client_id, target",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = &replayed {
+            sqlx::query("DELETE FROM disabled_endpoints WHERE client_id = ? AND target = ?")
+                .bind(row.get::<String, _>("client_id"))
+                .bind(row.get::<String, _>("target"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(replayed.is_some())
+    }
+
+    async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        sqlx::query("SELECT id, kind, client_id, delivery_id, message, created_at FROM alerts ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|a| {
+                Ok(Alert {
+                    id: a.get("id"),
+                    kind: a.get("kind"),
+                    client_id: a.get("client_id"),
+                    delivery_id: a.get("delivery_id"),
+                    message: a.get("message"),
+                    created_at: from_millis(a.get("created_at"))?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -15,7 +15,8 @@ pub fn repo_path(relative: &str) -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(repo_path(&format!("tests/fixtures/{name}"))).expect("fixture exists");
+    let text = std::fs::read_to_string(repo_path(&format!("tests/fixtures/{name}")))
+        .expect("fixture exists");
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
@@ -52,19 +53,36 @@ impl Gateway {
         let admin = breachgate::tokens::issue(app.store.as_ref(), Role::Admin, "test admin", None)
             .await
             .expect("token");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(breachgate::serve(app.clone(), listener, shutdown.clone()));
         let http = reqwest::Client::new();
-        let ready = http.get(format!("{base}/readyz")).send().await.expect("gateway answers");
+        let ready = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("gateway answers");
         assert!(ready.status().is_success());
-        Self { base, http, staff, admin, app, shutdown, server }
+        Self {
+            base,
+            http,
+            staff,
+            admin,
+            app,
+            shutdown,
+            server,
+        }
     }
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.server.await.expect("server task").expect("server ends cleanly");
+        self.server
+            .await
+            .expect("server task")
+            .expect("server ends cleanly");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -85,13 +103,23 @@ impl Gateway {
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON answer"))
     }
 
     /// A notice's exact bytes and its detached JWS.
-    pub async fn notice_bytes(&self, incident_id: &str, notice_id: &str) -> (Vec<u8>, Option<String>) {
+    pub async fn notice_bytes(
+        &self,
+        incident_id: &str,
+        notice_id: &str,
+    ) -> (Vec<u8>, Option<String>) {
         let response = self
             .http
             .get(self.url(&format!("/v1/incidents/{incident_id}/notices/{notice_id}")))
@@ -133,4 +161,70 @@ pub fn client_outcome<'a>(answer: &'a Value, client_id: &str) -> &'a Value {
         .iter()
         .find(|c| c["client_id"] == client_id)
         .unwrap_or_else(|| panic!("{client_id} is in the answer"))
+}
+
+pub mod receiver;
+#[path = "../../src/delivery/email/testing/smtp_sink.rs"]
+pub mod smtp_sink;
+
+/// The `whsec_` secret every test endpoint uses (the Standard Webhooks test vector's).
+pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Copies the example contracts into `dir`, pointing every webhook at
+/// `receiver` (path `<client>/<webhook>`) and setting each secret reference.
+pub fn contracts_for(dir: &Path, receiver_base: &str) -> PathBuf {
+    let target = dir.join("contracts");
+    std::fs::create_dir_all(target.join("clients")).unwrap();
+    for file in ["systems.toml", "subprocessors.toml"] {
+        std::fs::copy(repo_path("contracts").join(file), target.join(file)).unwrap();
+    }
+    for entry in std::fs::read_dir(repo_path("contracts/clients")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut client: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let id = client["id"].as_str().unwrap().to_owned();
+        if let Some(webhooks) = client
+            .get_mut("delivery")
+            .and_then(|d| d.get_mut("webhooks"))
+            .and_then(|w| w.as_array_mut())
+        {
+            for webhook in webhooks {
+                let table = webhook.as_table_mut().unwrap();
+                let webhook_id = table["id"].as_str().unwrap().to_owned();
+                table.insert(
+                    "url".into(),
+                    format!("{receiver_base}/{id}/{webhook_id}").into(),
+                );
+                table.insert("local_testing".into(), true.into());
+                let secret = table["secret"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("env:")
+                    .unwrap()
+                    .to_owned();
+                // Every test sets the same value, so tests running in parallel agree.
+                std::env::set_var(secret, TEST_SECRET);
+            }
+        }
+        std::fs::write(
+            target.join("clients").join(path.file_name().unwrap()),
+            toml::to_string(&client).unwrap(),
+        )
+        .unwrap();
+    }
+    target
+}
+
+/// A gateway whose webhooks go to `receiver_base` and whose email goes over
+/// SMTP to `smtp`, with loopback targets allowed.
+pub fn delivery_config(dir: &Path, receiver_base: &str, smtp: std::net::SocketAddr) -> Config {
+    let mut config = test_config(&dir.join("data"), &contracts_for(dir, receiver_base));
+    config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+    config.delivery.timeout_ms = 5_000;
+    config.email.transport = breachgate::delivery::email::TransportKind::Smtp;
+    config.email.host = smtp.ip().to_string();
+    config.email.port = smtp.port();
+    config.email.tls = breachgate::delivery::email::TlsMode::None;
+    config.email.timeout_seconds = 5;
+    config
 }

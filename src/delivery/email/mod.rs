@@ -23,9 +23,7 @@ mod tests;
 use std::path::PathBuf;
 
 pub use render::{render, Rendered, Sender};
-pub use transport::{
-    EmailConfig, MailTransport, Secret, SendError, TlsMode, TransportKind, DEFAULT_CONFIG,
-};
+pub use transport::{EmailConfig, MailTransport, Secret, SendError, TlsMode, TransportKind};
 
 /// Why an email could not be rendered, or a transport not set up.
 #[derive(Debug, thiserror::Error)]

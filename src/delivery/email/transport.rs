@@ -14,23 +14,6 @@ use serde::Deserialize;
 use super::{headers, EmailError};
 
 /// The `[email]` defaults to merge into the embedded configuration.
-pub const DEFAULT_CONFIG: &str = r#"
-[email]
-# "file": one .eml file per message in file_dir. "smtp": through host:port.
-transport = "file"
-from = "Breach notices <breach-notices@processor.example>"
-message_id_domain = "processor.example"
-file_dir = "data/mail"
-host = "localhost"
-port = 587
-# "starttls" (usually port 587), "tls" (implicit TLS, usually 465), or "none"
-# for a relay on the same host or network only; "none" refuses a password.
-tls = "starttls"
-username = ""
-# password: set BREACHGATE_EMAIL__PASSWORD rather than writing it here.
-pool_size = 4
-timeout_seconds = 30
-"#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -301,7 +284,7 @@ mod tests {
     }
 
     fn defaults() -> EmailConfig {
-        toml::from_str::<Wrapper>(DEFAULT_CONFIG)
+        toml::from_str::<Wrapper>(crate::config::DEFAULTS)
             .expect("defaults parse")
             .email
     }

@@ -35,9 +35,12 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Listens on a free port of 127.0.0.1.
     pub async fn start() -> (SocketAddr, SmtpSink) {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the SMTP sink");
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    /// Listens on `addr`, e.g. to come back on the port of a sink that was stopped.
+    pub async fn start_on(addr: &str) -> (SocketAddr, SmtpSink) {
+        let listener = TcpListener::bind(addr).await.expect("bind the SMTP sink");
         let addr = listener.local_addr().expect("sink address");
         let state = Arc::new(Mutex::new(State {
             rcpt_reply: (250, "2.1.5 ok".to_owned()),

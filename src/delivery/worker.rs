@@ -1,0 +1,458 @@
+//! The outbox worker: claims due deliveries with a lease, attempts each one by
+//! webhook or email, and records every attempt and its consequence. A slow
+//! endpoint only ever holds its own `per_endpoint` slots.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use rand::Rng;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::email::{render, MailTransport, Sender};
+use super::retry::Decision;
+use super::webhook::{
+    signature_header, Outcome, WebhookClient, WebhookClientConfig, WebhookSecret,
+};
+use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
+use crate::app::App;
+use crate::clock::Clock;
+use crate::notice::Notice;
+use crate::store::{
+    AttemptOutcome, AttemptRecord, Channel, ClaimedDelivery, NextState, StoreError,
+};
+
+/// Records written per transaction at most.
+const RECORD_BATCH: usize = 1_000;
+
+pub struct Worker {
+    app: Arc<App>,
+    webhooks: WebhookClient,
+    mail: MailTransport,
+    sender: Sender,
+    clock: Arc<dyn Clock>,
+    /// Deliveries claimed and not yet recorded, per endpoint.
+    in_flight: Mutex<HashMap<String, usize>>,
+    capacity_freed: Notify,
+}
+
+/// What one attempt came to, before the retry policy has its say.
+struct Tried {
+    outcome: AttemptOutcome,
+    status_code: Option<u16>,
+    detail: String,
+    retry_after: Option<Duration>,
+    /// Retrying cannot help (a refused target, a permanent SMTP reply).
+    permanent: bool,
+    message_id: Option<String>,
+}
+
+impl Tried {
+    fn permanent(outcome: AttemptOutcome, detail: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            status_code: None,
+            detail: detail.into(),
+            retry_after: None,
+            permanent: true,
+            message_id: None,
+        }
+    }
+
+    fn transient(detail: impl Into<String>) -> Self {
+        Self {
+            permanent: false,
+            ..Self::permanent(AttemptOutcome::Failed, detail)
+        }
+    }
+}
+
+impl Worker {
+    /// Must be called inside the Tokio runtime (the SMTP pool needs it).
+    pub fn new(app: Arc<App>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
+        let delivery = &app.config.delivery;
+        let webhooks = WebhookClient::new(WebhookClientConfig {
+            connect_timeout: Duration::from_millis(delivery.connect_timeout_ms),
+            total_timeout: Duration::from_millis(delivery.timeout_ms),
+            allowed_private: delivery.allow_private.clone(),
+        })?;
+        let email = app.config.email_config();
+        let mail = MailTransport::new(&email)?;
+        let sender = Sender::from_config(&email)?;
+        Ok(Arc::new(Self {
+            app,
+            webhooks,
+            mail,
+            sender,
+            clock,
+            in_flight: Mutex::new(HashMap::new()),
+            capacity_freed: Notify::new(),
+        }))
+    }
+
+    /// Claims one batch of due deliveries, attempts them all, and records the
+    /// results before returning how many were attempted. Tests drive the
+    /// worker with this, one deterministic step at a time.
+    pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let claimed = self.claim(self.app.config.delivery.concurrency).await?;
+        let count = claimed.len();
+        let mut tasks = JoinSet::new();
+        for delivery in claimed {
+            tasks.spawn(self.clone().attempt(delivery));
+        }
+        let mut records = Vec::with_capacity(count);
+        while let Some(record) = tasks.join_next().await {
+            records.push(record.expect("delivery attempts do not panic"));
+        }
+        self.record(&records).await?;
+        Ok(count)
+    }
+
+    /// Delivers continuously until `shutdown`, then lets in-flight attempts
+    /// finish (anything unfinished is reclaimed after its lease).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let (records, mut finished) = mpsc::unbounded_channel::<AttemptRecord>();
+        let recorder = {
+            let worker = self.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::new();
+                while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                    while let Err(e) = worker.record(&batch).await {
+                        tracing::error!(error = %e, "cannot record delivery attempts; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    batch.clear();
+                }
+            })
+        };
+
+        let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
+        while !shutdown.is_cancelled() {
+            let free = self
+                .app
+                .config
+                .delivery
+                .concurrency
+                .saturating_sub(self.in_flight_total());
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                self.claim(free).await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot claim deliveries");
+                    Vec::new()
+                })
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = self.capacity_freed.notified() => {}
+                    _ = self.app.outbox_ready.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+                continue;
+            }
+            for delivery in claimed {
+                let (worker, records) = (self.clone(), records.clone());
+                tokio::spawn(async move {
+                    let _ = records.send(worker.attempt(delivery).await);
+                });
+            }
+        }
+
+        let grace =
+            Duration::from_millis(self.app.config.delivery.timeout_ms) + Duration::from_secs(1);
+        let drained = tokio::time::timeout(grace, async {
+            while self.in_flight_total() > 0 {
+                self.capacity_freed.notified().await;
+            }
+        });
+        if drained.await.is_err() {
+            tracing::warn!(
+                in_flight = self.in_flight_total(),
+                "stopping with deliveries in flight; they will be reclaimed"
+            );
+        }
+        drop(records);
+        let _ = recorder.await;
+    }
+
+    fn in_flight_total(&self) -> usize {
+        self.in_flight
+            .lock()
+            .expect("in-flight lock")
+            .values()
+            .sum()
+    }
+
+    /// Claims up to `limit` deliveries, never more per endpoint than allowed;
+    /// the excess goes straight back to the queue.
+    async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let per_endpoint = self.app.config.delivery.per_endpoint;
+        let busy: Vec<String> = {
+            let in_flight = self.in_flight.lock().expect("in-flight lock");
+            in_flight
+                .iter()
+                .filter(|(_, n)| **n >= per_endpoint)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
+        let claimed = self
+            .app
+            .store
+            .claim_deliveries(self.clock.now(), lease, limit, &busy)
+            .await?;
+        let (mut accepted, mut excess) = (Vec::with_capacity(claimed.len()), Vec::new());
+        {
+            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            for delivery in claimed {
+                let count = in_flight.entry(delivery.endpoint()).or_default();
+                if *count < per_endpoint {
+                    *count += 1;
+                    accepted.push(delivery);
+                } else {
+                    excess.push(delivery.id);
+                }
+            }
+        }
+        if !excess.is_empty() {
+            self.app.store.release_deliveries(&excess).await?;
+        }
+        Ok(accepted)
+    }
+
+    async fn record(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.app.store.record_attempts(records).await?;
+        {
+            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            for r in records {
+                let key = format!("{}/{}", r.client_id, r.target);
+                if let Some(count) = in_flight.get_mut(&key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        in_flight.remove(&key);
+                    }
+                }
+            }
+        }
+        self.capacity_freed.notify_one();
+        Ok(())
+    }
+
+    async fn attempt(self: Arc<Self>, delivery: ClaimedDelivery) -> AttemptRecord {
+        let started_at = self.clock.now();
+        let timer = Instant::now();
+        let tried = match delivery.channel {
+            Channel::Webhook => self.send_webhook(&delivery).await,
+            Channel::Email => self.send_email(&delivery).await,
+        };
+        let duration_ms = timer.elapsed().as_millis() as u64;
+        self.decide(delivery, started_at, duration_ms, tried)
+    }
+
+    /// Applies the retry policy to one attempt's result.
+    fn decide(
+        &self,
+        d: ClaimedDelivery,
+        started_at: chrono::DateTime<chrono::Utc>,
+        duration_ms: u64,
+        tried: Tried,
+    ) -> AttemptRecord {
+        let attempt = d.attempts + 1;
+        let failures = if tried.outcome == AttemptOutcome::Delivered {
+            0
+        } else {
+            d.failures + 1
+        };
+        let what = format!(
+            "{} delivery {} to client {} ({})",
+            d.channel.as_str(),
+            d.id,
+            d.client_id,
+            d.target
+        );
+        let (next, alert) = match tried.outcome {
+            AttemptOutcome::Delivered => (NextState::Delivered { message_id: tried.message_id.clone() }, None),
+            AttemptOutcome::Gone => (
+                NextState::EndpointDisabled,
+                Some(format!("{what}: the endpoint answered 410 Gone and is disabled; replay after the client fixes it")),
+            ),
+            _ if tried.permanent => (NextState::Dead, Some(format!("{what} dead-lettered: {}", tried.detail))),
+            _ => {
+                let unit = rand::thread_rng().gen::<f64>();
+                match self.app.config.delivery.retry.after_failure(failures, tried.retry_after, unit) {
+                    Decision::RetryIn(wait) => {
+                        let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                        (NextState::RetryAt(self.clock.now() + wait), None)
+                    }
+                    Decision::GiveUp => (
+                        NextState::Dead,
+                        Some(format!("{what} dead-lettered after {attempt} attempts: {}", tried.detail)),
+                    ),
+                }
+            }
+        };
+        match &alert {
+            Some(message) => tracing::warn!(alert = %message, "delivery needs staff attention"),
+            None if tried.outcome != AttemptOutcome::Delivered => tracing::info!(
+                delivery = %d.id, client = %d.client_id, outcome = tried.outcome.as_str(),
+                status = ?tried.status_code, detail = %tried.detail, "delivery attempt failed; will retry"
+            ),
+            None => tracing::debug!(delivery = %d.id, client = %d.client_id, "delivered"),
+        }
+        AttemptRecord {
+            delivery_id: d.id,
+            client_id: d.client_id,
+            target: d.target,
+            attempt,
+            started_at,
+            duration_ms,
+            outcome: tried.outcome,
+            status_code: tried.status_code,
+            detail: tried.detail,
+            next,
+            failures,
+            alert,
+        }
+    }
+
+    async fn send_webhook(&self, d: &ClaimedDelivery) -> Tried {
+        let registry = self.app.registry();
+        let Some(endpoint) = registry.client(&d.client_id).and_then(|c| {
+            c.delivery
+                .webhooks
+                .iter()
+                .find(|w| w.id.as_str() == d.target)
+        }) else {
+            return Tried::permanent(
+                AttemptOutcome::Refused,
+                "the endpoint is no longer in the client's agreement",
+            );
+        };
+        if endpoint.url.starts_with("http://") && !endpoint.local_testing {
+            return Tried::permanent(
+                AttemptOutcome::Refused,
+                "plain http is only allowed for local_testing endpoints",
+            );
+        }
+        let secret = match resolve_secret(endpoint) {
+            Ok(secret) => secret,
+            Err(message) => return Tried::transient(message),
+        };
+        let timestamp = self.clock.now().timestamp();
+        let ed25519 = endpoint
+            .signatures
+            .contains(&SignatureVersion::V1a)
+            .then_some(self.app.signer.as_ref());
+        let headers = [
+            ("webhook-id", d.id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            (
+                "webhook-signature",
+                signature_header(&d.id, timestamp, &d.body, &[secret], ed25519),
+            ),
+            ("breachgate-notice-jws", d.jws.clone()),
+        ];
+        let sent = self
+            .webhooks
+            .post(&endpoint.url, &headers, Bytes::copy_from_slice(&d.body))
+            .await;
+        let excerpt = sent.response_excerpt;
+        match sent.outcome {
+            Outcome::Delivered { status } => Tried {
+                outcome: AttemptOutcome::Delivered,
+                status_code: Some(status),
+                detail: excerpt,
+                retry_after: None,
+                permanent: false,
+                message_id: None,
+            },
+            Outcome::Rejected {
+                status,
+                retry_after,
+            } => Tried {
+                outcome: AttemptOutcome::Rejected,
+                status_code: Some(status),
+                detail: excerpt,
+                // Retry-After is honoured only where the status invites it.
+                retry_after: retry_after.filter(|_| matches!(status, 429 | 502 | 503 | 504)),
+                permanent: false,
+                message_id: None,
+            },
+            Outcome::Gone => Tried {
+                status_code: Some(410),
+                ..Tried::permanent(AttemptOutcome::Gone, excerpt)
+            },
+            Outcome::Failed { reason } => Tried::transient(reason),
+            Outcome::Refused { reason } => Tried::permanent(AttemptOutcome::Refused, reason),
+        }
+    }
+
+    async fn send_email(&self, d: &ClaimedDelivery) -> Tried {
+        let registry = self.app.registry();
+        let Some(client) = registry.client(&d.client_id) else {
+            return Tried::permanent(
+                AttemptOutcome::Refused,
+                "the client is no longer in the agreements",
+            );
+        };
+        let notice: Notice = match serde_json::from_slice(&d.body) {
+            Ok(notice) => notice,
+            Err(e) => {
+                return Tried::permanent(
+                    AttemptOutcome::Refused,
+                    format!("stored notice is unreadable: {e}"),
+                )
+            }
+        };
+        let rendered = match render(&notice, &d.body, &d.jws, client, &self.sender, None) {
+            Ok(rendered) => rendered,
+            Err(e) => {
+                return Tried::permanent(
+                    AttemptOutcome::Refused,
+                    format!("cannot build the email: {e}"),
+                )
+            }
+        };
+        match self.mail.send(&rendered.message).await {
+            Ok(()) => Tried {
+                outcome: AttemptOutcome::Delivered,
+                status_code: None,
+                detail: String::new(),
+                retry_after: None,
+                permanent: false,
+                message_id: Some(rendered.message_id),
+            },
+            Err(e) if e.permanent => Tried::permanent(AttemptOutcome::Rejected, e.message),
+            Err(e) => Tried {
+                outcome: AttemptOutcome::Rejected,
+                ..Tried::transient(e.message)
+            },
+        }
+    }
+}
+
+/// The endpoint's `whsec_` secret from its reference; the error never
+/// contains the secret.
+fn resolve_secret(endpoint: &WebhookEndpoint) -> Result<WebhookSecret, String> {
+    let name = endpoint.secret.strip_prefix("env:").ok_or_else(|| {
+        format!(
+            "secret reference of endpoint {} is not env:NAME",
+            endpoint.id
+        )
+    })?;
+    let value = std::env::var(name)
+        .map_err(|_| format!("secret env:{name} of endpoint {} is not set", endpoint.id))?;
+    WebhookSecret::parse(&value).map_err(|e| {
+        format!(
+            "secret env:{name} of endpoint {} is not a whsec_ secret: {e}",
+            endpoint.id
+        )
+    })
+}

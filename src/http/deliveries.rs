@@ -1,0 +1,60 @@
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::app::App;
+use crate::store::Role;
+
+/// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
+pub async fn show(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Staff)?;
+    let delivery = app
+        .store
+        .delivery(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    Ok(Json(
+        serde_json::to_value(delivery).map_err(|e| ApiError::internal(&e))?,
+    ))
+}
+
+/// `POST /v1/deliveries/{id}/replay`: sends a dead-lettered or disabled
+/// delivery again, with a fresh retry schedule.
+pub async fn replay(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Staff)?;
+    if app.store.replay_delivery(&id, Utc::now()).await? {
+        app.outbox_ready.notify_one();
+        return Ok(Json(json!({"delivery_id": id, "status": "pending"})));
+    }
+    match app.store.delivery(&id).await? {
+        None => Err(ApiError::not_found("delivery")),
+        Some(d) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_replayable",
+            format!(
+                "delivery is {}; only dead or disabled deliveries can be replayed",
+                d.status
+            ),
+        )),
+    }
+}
+
+/// `GET /v1/alerts`: what needs staff attention (dead letters, disabled endpoints).
+pub async fn alerts(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Staff)?;
+    Ok(Json(json!({ "alerts": app.store.alerts().await? })))
+}

@@ -1,0 +1,164 @@
+//! An in-process webhook receiver: records every request, answers each path
+//! with a scripted sequence of statuses (then 200), or hangs until released.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use tokio::sync::{watch, Notify};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct Script {
+    requests: Vec<Received>,
+    statuses: HashMap<String, VecDeque<u16>>,
+    hanging: HashSet<String>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    script: Arc<Mutex<Script>>,
+    arrived: Arc<Notify>,
+    released: watch::Receiver<bool>,
+}
+
+pub struct Receiver {
+    pub base: String,
+    shared: Shared,
+    release: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (release, released) = watch::channel(false);
+        let shared = Shared {
+            script: Default::default(),
+            arrived: Default::default(),
+            released,
+        };
+        let app = Router::new()
+            .route("/{*path}", post(receive))
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            base,
+            shared,
+            release,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    /// The next answers on `path`; 200 once they are used up.
+    pub fn respond(&self, path: &str, statuses: &[u16]) {
+        self.shared
+            .script
+            .lock()
+            .unwrap()
+            .statuses
+            .insert(path.to_owned(), statuses.iter().copied().collect());
+    }
+
+    /// Requests on `path` get no answer until [`Receiver::release`].
+    pub fn hang(&self, path: &str) {
+        self.shared
+            .script
+            .lock()
+            .unwrap()
+            .hanging
+            .insert(path.to_owned());
+    }
+
+    pub fn release(&self) {
+        self.release.send_replace(true);
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Received> {
+        self.shared
+            .script
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_requests(&self) -> Vec<Received> {
+        self.shared.script.lock().unwrap().requests.clone()
+    }
+
+    /// Waits (without polling on a timer) until `done` holds for the requests so far.
+    pub async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) {
+        loop {
+            let arrived = self.shared.arrived.notified();
+            if done(&self.shared.script.lock().unwrap().requests) {
+                return;
+            }
+            arrived.await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.release.send_replace(true);
+        self.server.abort();
+    }
+}
+
+async fn receive(
+    State(shared): State<Shared>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let (status, hang) = {
+        let mut script = shared.script.lock().unwrap();
+        script.requests.push(Received {
+            path: path.clone(),
+            headers,
+            body,
+        });
+        let status = script
+            .statuses
+            .get_mut(&path)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(200);
+        (status, script.hanging.contains(&path))
+    };
+    shared.arrived.notify_waiters();
+    if hang {
+        let mut released = shared.released.clone();
+        let _ = released.wait_for(|r| *r).await;
+    }
+    StatusCode::from_u16(status).unwrap()
+}

@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench pipeline -- --clients 10000 --runs 5
 
+#[path = "../tests/support/synthetic.rs"]
 mod support;
 
 use std::time::Instant;

@@ -31,17 +31,23 @@ use tokio_util::sync::CancellationToken;
 pub use app::App;
 pub use config::Config;
 
-/// Starts the gateway from `config` and serves on `listener` until `shutdown`.
+/// Starts the gateway from `config`: serves the API on `listener` and runs the
+/// delivery worker until `shutdown`, then lets in-flight deliveries finish.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::start(config).await?;
-    serve(app, listener, shutdown).await
+    let worker = delivery::Worker::new(app.clone(), Arc::new(clock::SystemClock))?;
+    let delivering = tokio::spawn(worker.run(shutdown.clone()));
+    let served = serve(app, listener, shutdown).await;
+    delivering.await?;
+    served
 }
 
-/// Serves an already started gateway; tests use this to prepare the app first.
+/// Serves the API of an already started gateway, without delivery workers;
+/// tests use this and drive a [`delivery::Worker`] themselves.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,

@@ -146,10 +146,14 @@ pub async fn file_report(
             }),
     };
     match app.store.record_incident(&incident).await {
-        Ok(()) => Ok(Filed {
-            status,
-            body: response,
-        }),
+        Ok(()) => {
+            // Wake an idle delivery worker now rather than at its next poll.
+            app.outbox_ready.notify_one();
+            Ok(Filed {
+                status,
+                body: response,
+            })
+        }
         // A concurrent retry with the same key won the race: answer as it did.
         Err(StoreError::IdempotencyConflict) => {
             let key = options.idempotency_key.as_deref().unwrap_or_default();

@@ -4,7 +4,14 @@
 
 mod support;
 
-use support::{client_outcome, fixture, repo_path, Gateway};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use breachgate::clock::SystemClock;
+use breachgate::delivery::Worker;
+use support::receiver::Receiver;
+use support::smtp_sink::SmtpSink;
+use support::{client_outcome, delivery_config, fixture, repo_path, Gateway, TEST_SECRET};
 
 /// Installs the Python packages the checks use if they are missing, so a
 /// plain `cargo test` works on a fresh machine too.
@@ -83,4 +90,60 @@ async fn jwcrypto_verifies_a_notice_against_the_served_jwks() {
 #[test]
 fn python_jsonschema_accepts_the_schemas_contracts_and_fixtures() {
     python("check_schemas.py", &[]);
+}
+
+#[tokio::test]
+async fn standardwebhooks_ed25519_and_python_email_accept_a_delivered_notice() {
+    let (smtp, sink) = SmtpSink::start().await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+    let worker = Worker::new(gateway.app.clone(), Arc::new(SystemClock)).unwrap();
+    let (_, answer) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
+    worker.run_once().await.unwrap();
+
+    // formavenir's SIEM endpoint asks for both v1 and v1a signatures.
+    let request = receiver
+        .requests("formavenir/siem")
+        .pop()
+        .expect("delivered");
+    let headers: HashMap<&str, String> = [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "breachgate-notice-jws",
+    ]
+    .into_iter()
+    .map(|name| (name, request.header(name)))
+    .collect();
+    let recipient = "formavenir";
+    let mail = sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r.contains(recipient)))
+        .expect("formavenir's email arrived");
+    assert!(client_outcome(&answer, "formavenir")["status"] == "queued");
+
+    let body_file = dir.path().join("body.json");
+    let headers_file = dir.path().join("headers.json");
+    let eml_file = dir.path().join("notice.eml");
+    std::fs::write(&body_file, &request.body).unwrap();
+    std::fs::write(&headers_file, serde_json::to_vec(&headers).unwrap()).unwrap();
+    std::fs::write(&eml_file, &mail.data).unwrap();
+    let jwks_url = gateway.url("/.well-known/jwks.json");
+    let files: Vec<String> = [&body_file, &headers_file, &eml_file]
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        python(
+            "verify_delivery.py",
+            &[&jwks_url, TEST_SECRET, &files[0], &files[1], &files[2]],
+        )
+    })
+    .await
+    .unwrap();
+    gateway.stop().await;
 }

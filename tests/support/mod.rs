@@ -166,6 +166,7 @@ pub fn client_outcome<'a>(answer: &'a Value, client_id: &str) -> &'a Value {
 pub mod receiver;
 #[path = "../../src/delivery/email/testing/smtp_sink.rs"]
 pub mod smtp_sink;
+pub mod synthetic;
 
 /// The `whsec_` secret every test endpoint uses (the Standard Webhooks test vector's).
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -119,7 +119,10 @@ impl Receiver {
     /// Waits (without polling on a timer) until `done` holds for the requests so far.
     pub async fn wait_until(&self, done: impl Fn(&[Received]) -> bool) {
         loop {
+            // Registered before the check, so an arrival in between is not missed.
             let arrived = self.shared.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
             if done(&self.shared.script.lock().unwrap().requests) {
                 return;
             }

@@ -278,15 +278,11 @@ impl MailTransport {
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
-    struct Wrapper {
-        email: EmailConfig,
-    }
-
+    /// The embedded defaults, with the file transport's directory resolved.
     fn defaults() -> EmailConfig {
-        toml::from_str::<Wrapper>(crate::config::DEFAULTS)
-            .expect("defaults parse")
-            .email
+        crate::config::Config::load(None)
+            .expect("defaults load")
+            .email_config()
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Shared by the benchmarks: synthetic agreements for many clients.
+//! Synthetic agreements for many clients, for the crash test and the benchmarks.
 #![allow(dead_code)]
 
 use std::fmt::Write;
@@ -6,7 +6,8 @@ use std::path::Path;
 
 /// Writes an agreements directory with the example systems and sub-processors
 /// and `clients` synthetic clients, all using the `lms` system. `webhook`
-/// gives each client one endpoint at that base URL (with `?c=<id>`).
+/// gives each client one endpoint at `<base>/<client id>`, and every
+/// `email_every`-th client (or every client without webhooks) gets email.
 pub fn write_contracts(dir: &Path, clients: usize, webhook: Option<&str>, email_every: usize) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::create_dir_all(dir.join("clients")).unwrap();
@@ -52,7 +53,7 @@ subprocessors = ["polderstack"]
         if let Some(base) = webhook {
             write!(
                 text,
-                "\n[[delivery.webhooks]]\nid = \"primary\"\nurl = \"{base}?c={id}\"\nsecret = \"env:BREACHGATE_BENCH_SECRET\"\nsignatures = [\"v1\"]\nlocal_testing = true\n"
+                "\n[[delivery.webhooks]]\nid = \"primary\"\nurl = \"{base}/{id}\"\nsecret = \"env:BREACHGATE_BENCH_SECRET\"\nsignatures = [\"v1\"]\nlocal_testing = true\n"
             )
             .unwrap();
         }

@@ -131,12 +131,18 @@ impl Worker {
 
         let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
         while !shutdown.is_cancelled() {
-            let free = self
-                .app
-                .config
-                .delivery
-                .concurrency
-                .saturating_sub(self.in_flight_total());
+            let concurrency = self.app.config.delivery.concurrency;
+            let in_flight = self.in_flight_total();
+            let free = concurrency.saturating_sub(in_flight);
+            // Claim in batches: one claim per freed slot would mean one
+            // transaction per delivery.
+            if in_flight > 0 && free < (concurrency / 4).max(1) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = self.capacity_freed.notified() => {}
+                }
+                continue;
+            }
             let claimed = if free == 0 {
                 Vec::new()
             } else {

@@ -1,0 +1,224 @@
+//! Fan-out: one report affecting N clients, each with its own webhook endpoint
+//! on one loopback sink (and every tenth with email to a local SMTP sink),
+//! timed from report accepted to the last delivery answered. In the same run,
+//! a bare hyper client posts the same bodies to the same sink at the same
+//! concurrency, for comparison.
+//!
+//!     cargo bench --bench fanout -- --clients 100000 --concurrency 128
+
+#[path = "../src/delivery/email/testing/smtp_sink.rs"]
+#[allow(dead_code)]
+mod smtp_sink;
+#[path = "../tests/support/synthetic.rs"]
+mod synthetic;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use breachgate::reporting::{file_report, FileOptions};
+use breachgate::store::Role;
+use breachgate::{App, Config};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The loopback sink: answers 200 and notes when each request arrived.
+#[derive(Clone, Default)]
+struct Sink {
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    count: Arc<AtomicUsize>,
+    sample: Arc<Mutex<Option<Bytes>>>,
+    done: Arc<Notify>,
+    expected: Arc<AtomicUsize>,
+}
+
+async fn receive(State(sink): State<Sink>, body: Bytes) -> &'static str {
+    sink.arrivals.lock().unwrap().push(Instant::now());
+    sink.sample.lock().unwrap().get_or_insert(body);
+    if sink.count.fetch_add(1, Ordering::SeqCst) + 1 == sink.expected.load(Ordering::SeqCst) {
+        sink.done.notify_one();
+    }
+    "ok"
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let clients = arg("--clients", 100_000);
+    let concurrency = arg("--concurrency", 128);
+    let email_every = arg("--email-every", 10);
+    std::env::set_var("BREACHGATE_BENCH_SECRET", SECRET);
+
+    let sink = Sink::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app_router = axum::Router::new()
+        .route("/hook/{client}", post(receive))
+        .with_state(sink.clone());
+    tokio::spawn(async move { axum::serve(listener, app_router).await.unwrap() });
+    let (smtp, mail) = smtp_sink::SmtpSink::start().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Instant::now();
+    synthetic::write_contracts(
+        &dir.path().join("contracts"),
+        clients,
+        Some(&sink_url),
+        email_every,
+    );
+    let mut config = Config::load(None).unwrap();
+    config.paths.data_dir = dir.path().join("data");
+    config.paths.contracts = dir.path().join("contracts");
+    config.paths.schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    config.delivery.concurrency = concurrency;
+    config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+    config.email.transport = breachgate::delivery::email::TransportKind::Smtp;
+    config.email.host = smtp.ip().to_string();
+    config.email.port = smtp.port();
+    config.email.tls = breachgate::delivery::email::TlsMode::None;
+    let app = App::start(config).await.unwrap();
+    let token = breachgate::tokens::issue(app.store.as_ref(), Role::Staff, "bench", None)
+        .await
+        .unwrap();
+    let caller = app
+        .store
+        .token_by_hash(&breachgate::tokens::hash(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    println!(
+        "setup: {clients} agreements checked and loaded in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    let worker =
+        breachgate::delivery::Worker::new(app.clone(), Arc::new(breachgate::clock::SystemClock))
+            .unwrap();
+    let shutdown = CancellationToken::new();
+    let delivering = tokio::spawn(worker.run(shutdown.clone()));
+
+    sink.expected.store(clients, Ordering::SeqCst);
+    let body = serde_json::to_vec(&synthetic::report()).unwrap();
+    let filing = Instant::now();
+    let filed = file_report(
+        &app,
+        &caller,
+        &body,
+        FileOptions {
+            dry_run: false,
+            idempotency_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    let accepted = Instant::now();
+    assert_eq!(filed.body["queued"].as_u64(), Some(clients as u64));
+    println!(
+        "filing: {clients} notices validated, signed and stored in {:.2} s",
+        (accepted - filing).as_secs_f64()
+    );
+
+    sink.done.notified().await;
+    let delivered = Instant::now();
+    let emails = clients.div_ceil(email_every.max(1)) * usize::from(email_every > 0);
+    while mail.received().len() < emails {
+        tokio::task::yield_now().await;
+    }
+    let mails_done = Instant::now();
+    shutdown.cancel();
+    delivering.await.unwrap();
+
+    let total = (delivered - accepted).as_secs_f64();
+    let mut latencies: Vec<f64> = sink
+        .arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| (*t - accepted).as_secs_f64())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let gateway_rate = clients as f64 / total;
+    println!(
+        "breachgate: {clients} webhooks in {total:.2} s = {gateway_rate:.0}/s; accept-to-delivery p50 {:.2} s, p99 {:.2} s; {emails} emails done after {:.2} s",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        (mails_done - accepted).as_secs_f64(),
+    );
+
+    // The bare client: same sink, same bodies, same concurrency, nothing stored or signed.
+    let sample = sink.sample.lock().unwrap().clone().unwrap();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let next = Arc::new(AtomicUsize::new(0));
+    let bare = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, next, sample, url) = (
+            client.clone(),
+            next.clone(),
+            sample.clone(),
+            sink_url.clone(),
+        );
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < clients {
+                let request = hyper::Request::post(format!("{url}/bare"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(sample.clone()))
+                    .unwrap();
+                let response = client.request(request).await.unwrap();
+                assert!(response.status().is_success());
+                http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let bare_total = bare.elapsed().as_secs_f64();
+    let bare_rate = clients as f64 / bare_total;
+    println!(
+        "bare hyper client: {clients} posts of {} bytes in {bare_total:.2} s = {bare_rate:.0}/s",
+        sample.len()
+    );
+    println!(
+        "ratio breachgate / bare client: {:.2}",
+        gateway_rate / bare_rate
+    );
+    println!("peak memory (VmHWM): {:.0} MiB", peak_memory_mib());
+    println!("reproduce: cargo bench --bench fanout -- --clients {clients} --concurrency {concurrency} --email-every {email_every}");
+}

@@ -4,7 +4,7 @@
 //! a bare hyper client posts the same bodies to the same sink at the same
 //! concurrency, for comparison.
 //!
-//!     cargo bench --bench fanout -- --clients 100000 --concurrency 128
+//!     cargo bench --bench fanout -- --clients 100000 --concurrency 128 --email-every 10
 
 #[path = "../src/delivery/email/testing/smtp_sink.rs"]
 #[allow(dead_code)]
@@ -19,25 +19,14 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use breachgate::reporting::{file_report, FileOptions};
-use breachgate::store::Role;
-use breachgate::{App, Config};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use synthetic::arg;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The loopback sink: answers 200 and notes when each request arrived.
 #[derive(Clone, Default)]
@@ -78,6 +67,31 @@ fn peak_memory_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// Posts `count` copies of `body` to `url` from `concurrency` tasks.
+async fn bare_client(url: &str, body: Bytes, count: usize, concurrency: usize) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, next, body, url) =
+            (client.clone(), next.clone(), body.clone(), url.to_owned());
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let request = hyper::Request::post(&url)
+                    .header("content-type", "application/json")
+                    .body(Full::new(body.clone()))
+                    .unwrap();
+                let response = client.request(request).await.unwrap();
+                assert!(response.status().is_success());
+                http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
 #[tokio::main]
 async fn main() {
     let clients = arg("--clients", 100_000);
@@ -88,40 +102,29 @@ async fn main() {
     let sink = Sink::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink_url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let app_router = axum::Router::new()
+    let router = axum::Router::new()
         .route("/hook/{client}", post(receive))
         .with_state(sink.clone());
-    tokio::spawn(async move { axum::serve(listener, app_router).await.unwrap() });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let (smtp, mail) = smtp_sink::SmtpSink::start().await;
 
     let dir = tempfile::tempdir().unwrap();
     let setup = Instant::now();
-    synthetic::write_contracts(
-        &dir.path().join("contracts"),
+    let (app, caller) = synthetic::start_gateway(
+        dir.path(),
         clients,
         Some(&sink_url),
         email_every,
-    );
-    let mut config = Config::load(None).unwrap();
-    config.paths.data_dir = dir.path().join("data");
-    config.paths.contracts = dir.path().join("contracts");
-    config.paths.schemas = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
-    config.delivery.concurrency = concurrency;
-    config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
-    config.email.transport = breachgate::delivery::email::TransportKind::Smtp;
-    config.email.host = smtp.ip().to_string();
-    config.email.port = smtp.port();
-    config.email.tls = breachgate::delivery::email::TlsMode::None;
-    let app = App::start(config).await.unwrap();
-    let token = breachgate::tokens::issue(app.store.as_ref(), Role::Staff, "bench", None)
-        .await
-        .unwrap();
-    let caller = app
-        .store
-        .token_by_hash(&breachgate::tokens::hash(&token))
-        .await
-        .unwrap()
-        .unwrap();
+        |config| {
+            config.delivery.concurrency = concurrency;
+            config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+            config.email.transport = breachgate::delivery::email::TransportKind::Smtp;
+            config.email.host = smtp.ip().to_string();
+            config.email.port = smtp.port();
+            config.email.tls = breachgate::delivery::email::TlsMode::None;
+        },
+    )
+    .await;
     println!(
         "setup: {clients} agreements checked and loaded in {:.1} s",
         setup.elapsed().as_secs_f64()
@@ -134,21 +137,9 @@ async fn main() {
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
 
     sink.expected.store(clients, Ordering::SeqCst);
-    let body = serde_json::to_vec(&synthetic::report()).unwrap();
     let filing = Instant::now();
-    let filed = file_report(
-        &app,
-        &caller,
-        &body,
-        FileOptions {
-            dry_run: false,
-            idempotency_key: None,
-        },
-    )
-    .await
-    .unwrap();
+    synthetic::file_report(&app, &caller, clients).await;
     let accepted = Instant::now();
-    assert_eq!(filed.body["queued"].as_u64(), Some(clients as u64));
     println!(
         "filing: {clients} notices validated, signed and stored in {:.2} s",
         (accepted - filing).as_secs_f64()
@@ -156,7 +147,11 @@ async fn main() {
 
     sink.done.notified().await;
     let delivered = Instant::now();
-    let emails = clients.div_ceil(email_every.max(1)) * usize::from(email_every > 0);
+    let emails = if email_every == 0 {
+        0
+    } else {
+        clients.div_ceil(email_every)
+    };
     while mail.received().len() < emails {
         tokio::task::yield_now().await;
     }
@@ -181,34 +176,15 @@ async fn main() {
         (mails_done - accepted).as_secs_f64(),
     );
 
-    // The bare client: same sink, same bodies, same concurrency, nothing stored or signed.
     let sample = sink.sample.lock().unwrap().clone().unwrap();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let next = Arc::new(AtomicUsize::new(0));
     let bare = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (client, next, sample, url) = (
-            client.clone(),
-            next.clone(),
-            sample.clone(),
-            sink_url.clone(),
-        );
-        tasks.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < clients {
-                let request = hyper::Request::post(format!("{url}/bare"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(sample.clone()))
-                    .unwrap();
-                let response = client.request(request).await.unwrap();
-                assert!(response.status().is_success());
-                http_body_util::BodyExt::collect(response.into_body())
-                    .await
-                    .unwrap();
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
+    bare_client(
+        &format!("{sink_url}/bare"),
+        sample.clone(),
+        clients,
+        concurrency,
+    )
+    .await;
     let bare_total = bare.elapsed().as_secs_f64();
     let bare_rate = clients as f64 / bare_total;
     println!(

@@ -14,6 +14,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod enrichment;
+pub mod errors;
 pub mod http;
 pub mod intake;
 pub mod notice;

@@ -573,5 +573,19 @@ async fn the_jwks_publishes_the_signing_key() {
     );
     assert_eq!(key["kid"].as_str(), Some(gateway.app.signer.kid()));
     assert!(key.get("d").is_none(), "never the private part");
+    // The same key for Standard Webhooks v1a verifiers.
+    use base64::Engine;
+    let whpk = jwks["webhook_public_key"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("whpk_")
+        .unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(whpk)
+        .unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
+        key["x"].as_str().unwrap()
+    );
     gateway.stop().await;
 }

@@ -34,9 +34,16 @@ pub struct Worker {
     mail: MailTransport,
     sender: Sender,
     clock: Arc<dyn Clock>,
-    /// Deliveries claimed and not yet recorded, per endpoint.
-    in_flight: Mutex<HashMap<String, usize>>,
+    in_flight: Mutex<InFlight>,
     capacity_freed: Notify,
+}
+
+/// Deliveries claimed and not yet recorded.
+#[derive(Default)]
+struct InFlight {
+    by_endpoint: HashMap<String, usize>,
+    total: usize,
+    emails: usize,
 }
 
 /// What one attempt came to, before the retry policy has its say.
@@ -88,7 +95,7 @@ impl Worker {
             mail,
             sender,
             clock,
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(InFlight::default()),
             capacity_freed: Notify::new(),
         }))
     }
@@ -186,42 +193,53 @@ impl Worker {
     }
 
     fn in_flight_total(&self) -> usize {
-        self.in_flight
-            .lock()
-            .expect("in-flight lock")
-            .values()
-            .sum()
+        self.in_flight.lock().expect("in-flight lock").total
     }
 
-    /// Claims up to `limit` deliveries, never more per endpoint than allowed;
-    /// the excess goes straight back to the queue.
+    /// Claims up to `limit` deliveries, never more per endpoint than allowed
+    /// and never more emails than the SMTP pool can carry, so slow mail does
+    /// not take the slots webhooks need; any excess goes straight back.
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let per_endpoint = self.app.config.delivery.per_endpoint;
-        let busy: Vec<String> = {
+        let email_budget = self.app.config.email.pool_size.max(1) as usize;
+        let (busy, skip_email) = {
             let in_flight = self.in_flight.lock().expect("in-flight lock");
-            in_flight
+            let busy: Vec<String> = in_flight
+                .by_endpoint
                 .iter()
                 .filter(|(_, n)| **n >= per_endpoint)
                 .map(|(k, _)| k.clone())
-                .collect()
+                .collect();
+            (busy, in_flight.emails >= email_budget)
         };
         let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
         let claimed = self
             .app
             .store
-            .claim_deliveries(self.clock.now(), lease, limit, &busy)
+            .claim_deliveries(self.clock.now(), lease, limit, &busy, skip_email)
             .await?;
         let (mut accepted, mut excess) = (Vec::with_capacity(claimed.len()), Vec::new());
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             for delivery in claimed {
-                let count = in_flight.entry(delivery.endpoint()).or_default();
-                if *count < per_endpoint {
-                    *count += 1;
-                    accepted.push(delivery);
-                } else {
+                let is_email = delivery.channel == Channel::Email;
+                let endpoint_full = in_flight
+                    .by_endpoint
+                    .get(&delivery.endpoint())
+                    .copied()
+                    .unwrap_or(0)
+                    >= per_endpoint;
+                if endpoint_full || (is_email && in_flight.emails >= email_budget) {
                     excess.push(delivery.id);
+                    continue;
                 }
+                *in_flight
+                    .by_endpoint
+                    .entry(delivery.endpoint())
+                    .or_default() += 1;
+                in_flight.total += 1;
+                in_flight.emails += usize::from(is_email);
+                accepted.push(delivery);
             }
         }
         if !excess.is_empty() {
@@ -239,12 +257,14 @@ impl Worker {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             for r in records {
                 let key = format!("{}/{}", r.client_id, r.target);
-                if let Some(count) = in_flight.get_mut(&key) {
+                if let Some(count) = in_flight.by_endpoint.get_mut(&key) {
                     *count -= 1;
                     if *count == 0 {
-                        in_flight.remove(&key);
+                        in_flight.by_endpoint.remove(&key);
                     }
                 }
+                in_flight.total -= 1;
+                in_flight.emails -= usize::from(r.channel == Channel::Email);
             }
         }
         self.capacity_freed.notify_one();
@@ -314,6 +334,7 @@ impl Worker {
         }
         AttemptRecord {
             delivery_id: d.id,
+            channel: d.channel,
             client_id: d.client_id,
             target: d.target,
             attempt,

@@ -45,13 +45,7 @@ impl ApiError {
 
     /// A server-side failure: the caller learns nothing of the cause, the log all of it.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = crate::errors::chain(error);
         tracing::error!(error = %chain, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

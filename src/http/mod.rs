@@ -39,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// The JWKS, with the same Ed25519 key also in the Standard Webhooks
+/// `whpk_` form that `v1a` verifiers take.
 async fn jwks(State(app): State<Arc<App>>) -> Json<Value> {
-    Json(app.signer.jwks())
+    let mut jwks = app.signer.jwks();
+    jwks["webhook_public_key"] = crate::delivery::webhook::public_key_whpk(&app.signer).into();
+    Json(jwks)
 }

@@ -54,13 +54,14 @@ pub trait Store: Send + Sync + 'static {
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
 
     /// Leases up to `limit` pending deliveries due at `now`, skipping disabled
-    /// endpoints and the `busy` ones (`client/target` keys).
+    /// endpoints, the `busy` ones (`client/target` keys), and emails if `skip_email`.
     async fn claim_deliveries(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
         busy: &[String],
+        skip_email: bool,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives claimed deliveries back untouched, to be claimed again when due.
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;

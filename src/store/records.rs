@@ -246,6 +246,7 @@ pub enum NextState {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: String,
+    pub channel: Channel,
     pub client_id: ClientId,
     pub target: String,
     pub attempt: u32,

@@ -83,3 +83,62 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Starts a gateway in `dir` on `clients` synthetic agreements (see
+/// [`write_contracts`]) with `adjust` applied to its configuration, and
+/// returns it with a staff caller.
+pub async fn start_gateway(
+    dir: &Path,
+    clients: usize,
+    webhook: Option<&str>,
+    email_every: usize,
+    adjust: impl FnOnce(&mut breachgate::Config),
+) -> (
+    std::sync::Arc<breachgate::App>,
+    breachgate::store::TokenRecord,
+) {
+    write_contracts(&dir.join("contracts"), clients, webhook, email_every);
+    let mut config = breachgate::Config::load(None).unwrap();
+    config.paths.data_dir = dir.join("data");
+    config.paths.contracts = dir.join("contracts");
+    config.paths.schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    adjust(&mut config);
+    let app = breachgate::App::start(config).await.unwrap();
+    let store = app.store.as_ref();
+    let token = breachgate::tokens::issue(store, breachgate::store::Role::Staff, "bench", None)
+        .await
+        .unwrap();
+    let caller = store
+        .token_by_hash(&breachgate::tokens::hash(&token))
+        .await
+        .unwrap()
+        .unwrap();
+    (app, caller)
+}
+
+/// Files the synthetic report once and checks every client's notice was queued.
+pub async fn file_report(
+    app: &breachgate::App,
+    caller: &breachgate::store::TokenRecord,
+    clients: usize,
+) {
+    let body = serde_json::to_vec(&report()).unwrap();
+    let options = breachgate::reporting::FileOptions {
+        dry_run: false,
+        idempotency_key: None,
+    };
+    let filed = breachgate::reporting::file_report(app, caller, &body, options)
+        .await
+        .unwrap();
+    assert_eq!(filed.body["queued"].as_u64(), Some(clients as u64));
+}

@@ -43,6 +43,19 @@ fn sender() -> Sender {
     .expect("sender")
 }
 
+/// Renders `notice` for the English-language client, as a first notice.
+fn render_en(notice: &Notice) -> Rendered {
+    render(
+        notice,
+        FIXTURE.as_bytes(),
+        JWS,
+        &client(Language::En),
+        &sender(),
+        None,
+    )
+    .expect("render")
+}
+
 /// Bytes a careless transfer encoding would damage: CRLF and bare CR and LF,
 /// trailing blanks, a lone dot, "From " at a line start, non-ASCII, no final
 /// newline.
@@ -205,15 +218,7 @@ fn the_body_has_every_section_in_english() {
     let mut notice = notice();
     notice.data.pending = vec!["personal_data.records".into(), "something.new".into()];
     notice.data.processor.contact.phone = Some("+31 30 233 1330".into());
-    let rendered = render(
-        &notice,
-        FIXTURE.as_bytes(),
-        JWS,
-        &client(Language::En),
-        &sender(),
-        None,
-    )
-    .expect("render");
+    let rendered = render_en(&notice);
     let (_, text, html) = parts(&rendered);
 
     for expected in [
@@ -473,15 +478,7 @@ fn follow_ups_thread_under_the_first_notice_and_list_changes_first() {
     // An update that changed nothing says so.
     let mut unchanged = update_notice();
     unchanged.data.changes.clear();
-    let rendered = render(
-        &unchanged,
-        FIXTURE.as_bytes(),
-        JWS,
-        &client(Language::En),
-        &sender(),
-        None,
-    )
-    .expect("render");
+    let rendered = render_en(&unchanged);
     let (_, text, _) = parts(&rendered);
     assert!(
         text.contains("No facts have changed since our previous notice."),
@@ -494,15 +491,7 @@ fn final_and_retraction_notices_say_what_they_are() {
     let mut last = notice();
     last.kind = NoticeType::Final;
     last.data.sequence = 3;
-    let rendered = render(
-        &last,
-        FIXTURE.as_bytes(),
-        JWS,
-        &client(Language::En),
-        &sender(),
-        None,
-    )
-    .expect("render");
+    let rendered = render_en(&last);
     assert!(subject(&rendered).contains("notification, final notice —"));
     let (_, text, _) = parts(&rendered);
     assert!(text.contains("This is our final notice on the personal data breach BG-2026-0007"));
@@ -511,15 +500,7 @@ fn final_and_retraction_notices_say_what_they_are() {
     let mut withdrawn = notice();
     withdrawn.kind = NoticeType::Retraction;
     withdrawn.data.sequence = 2;
-    let rendered = render(
-        &withdrawn,
-        FIXTURE.as_bytes(),
-        JWS,
-        &client(Language::En),
-        &sender(),
-        None,
-    )
-    .expect("render");
+    let rendered = render_en(&withdrawn);
     assert_eq!(
         subject(&rendered),
         "[BG-2026-0007] Retraction of personal data breach notification — Consorzio Formazione Emilia"

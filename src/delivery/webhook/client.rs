@@ -170,7 +170,7 @@ impl WebhookClient {
                     reason: format!("{host} resolves to {refused}"),
                 },
                 None => Outcome::Failed {
-                    reason: error_chain(&error),
+                    reason: crate::errors::chain(&error),
                 },
             }),
             Err(_) => Err(Outcome::Failed {
@@ -257,18 +257,6 @@ fn find_source<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -
         current = error.source();
     }
     None
-}
-
-/// The error and its causes on one line, for the attempt log.
-fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut reason = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        reason.push_str(": ");
-        reason.push_str(&error.to_string());
-        cause = error.source();
-    }
-    reason
 }
 
 #[cfg(test)]

@@ -152,8 +152,8 @@ async fn main() {
     } else {
         clients.div_ceil(email_every)
     };
-    while mail.received().len() < emails {
-        tokio::task::yield_now().await;
+    while mail.count() < emails {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let mails_done = Instant::now();
     shutdown.cancel();

@@ -115,7 +115,7 @@ async fn an_endpoint_failing_twice_gets_the_notice_three_times_under_one_webhook
     {
         assert_eq!(s.receiver.requests(path).len(), 1, "{path}");
     }
-    assert_eq!(sink.received().len(), email_count(&s.answer));
+    assert_eq!(sink.count(), email_count(&s.answer));
 
     let (status, detail) = s
         .gateway
@@ -233,7 +233,7 @@ async fn a_hanging_endpoint_does_not_delay_the_others() {
         .get_json(&s.gateway.staff, &format!("/v1/deliveries/{id}"))
         .await;
     assert_eq!(detail["status"], "delivered");
-    assert_eq!(sink.received().len(), email_count(&s.answer));
+    assert_eq!(sink.count(), email_count(&s.answer));
     s.gateway.stop().await;
 }
 
@@ -262,7 +262,7 @@ async fn email_queued_while_the_mail_server_is_down_is_delivered_when_it_returns
     let (_, sink) = SmtpSink::start_on(&down.to_string()).await;
     s.clock.advance(Duration::minutes(1));
     assert_eq!(s.worker.run_once().await.unwrap(), emails);
-    assert_eq!(sink.received().len(), emails);
+    assert_eq!(sink.count(), emails);
     let (_, detail) = s
         .gateway
         .get_json(&s.gateway.staff, &format!("/v1/deliveries/{id}"))

@@ -202,7 +202,7 @@ impl Worker {
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let per_endpoint = self.app.config.delivery.per_endpoint;
         let email_budget = self.app.config.email.pool_size.max(1) as usize;
-        let (busy, skip_email) = {
+        let (busy, email_limit) = {
             let in_flight = self.in_flight.lock().expect("in-flight lock");
             let busy: Vec<String> = in_flight
                 .by_endpoint
@@ -210,35 +210,45 @@ impl Worker {
                 .filter(|(_, n)| **n >= per_endpoint)
                 .map(|(k, _)| k.clone())
                 .collect();
-            (busy, in_flight.emails >= email_budget)
+            (
+                busy,
+                email_budget.saturating_sub(in_flight.emails).min(limit),
+            )
         };
         let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
-        let claimed = self
-            .app
-            .store
-            .claim_deliveries(self.clock.now(), lease, limit, &busy, skip_email)
-            .await?;
+        let now = self.clock.now();
+        let mut claimed = Vec::new();
+        if email_limit > 0 {
+            claimed = self
+                .app
+                .store
+                .claim_deliveries(now, lease, email_limit, &busy, Channel::Email)
+                .await?;
+        }
+        let webhook_limit = limit - claimed.len();
+        if webhook_limit > 0 {
+            claimed.extend(
+                self.app
+                    .store
+                    .claim_deliveries(now, lease, webhook_limit, &busy, Channel::Webhook)
+                    .await?,
+            );
+        }
         let (mut accepted, mut excess) = (Vec::with_capacity(claimed.len()), Vec::new());
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
             for delivery in claimed {
-                let is_email = delivery.channel == Channel::Email;
-                let endpoint_full = in_flight
+                let count = in_flight
                     .by_endpoint
-                    .get(&delivery.endpoint())
-                    .copied()
-                    .unwrap_or(0)
-                    >= per_endpoint;
-                if endpoint_full || (is_email && in_flight.emails >= email_budget) {
+                    .entry(delivery.endpoint())
+                    .or_default();
+                if *count >= per_endpoint {
                     excess.push(delivery.id);
                     continue;
                 }
-                *in_flight
-                    .by_endpoint
-                    .entry(delivery.endpoint())
-                    .or_default() += 1;
+                *count += 1;
                 in_flight.total += 1;
-                in_flight.emails += usize::from(is_email);
+                in_flight.emails += usize::from(delivery.channel == Channel::Email);
                 accepted.push(delivery);
             }
         }

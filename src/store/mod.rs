@@ -53,15 +53,15 @@ pub trait Store: Send + Sync + 'static {
     /// A notice's exact signed bytes and its JWS (none while held).
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
 
-    /// Leases up to `limit` pending deliveries due at `now`, skipping disabled
-    /// endpoints, the `busy` ones (`client/target` keys), and emails if `skip_email`.
+    /// Leases up to `limit` pending deliveries on `channel` due at `now`,
+    /// skipping disabled endpoints and the `busy` ones (`client/target` keys).
     async fn claim_deliveries(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
         busy: &[String],
-        skip_email: bool,
+        channel: Channel,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives claimed deliveries back untouched, to be claimed again when due.
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;

@@ -399,7 +399,7 @@ impl Store for SqliteStore {
         lease: TimeDelta,
         limit: usize,
         busy: &[String],
-        skip_email: bool,
+        channel: Channel,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let now_ms = millis(now);
         let mut tx = self.bookkeeping.begin().await?;
@@ -410,7 +410,7 @@ impl Store for SqliteStore {
                  WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
                    AND (d.lease_until IS NULL OR d.lease_until <= ?2)
                    AND (d.client_id || '/' || d.target) NOT IN (SELECT value FROM json_each(?3))
-                   AND (?5 = 0 OR d.channel <> 'email')
+                   AND d.channel = ?5
                    AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
                                    WHERE e.client_id = d.client_id AND e.target = d.target)
                  ORDER BY d.next_attempt_at LIMIT ?4)
@@ -420,7 +420,7 @@ impl Store for SqliteStore {
         .bind(now_ms)
         .bind(serde_json::to_string(busy).expect("strings serialize"))
         .bind(limit as i64)
-        .bind(skip_email)
+        .bind(channel.as_str())
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {

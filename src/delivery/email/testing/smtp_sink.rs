@@ -63,6 +63,11 @@ impl SmtpSink {
         self.state().received.clone()
     }
 
+    /// How many messages were accepted so far.
+    pub fn count(&self) -> usize {
+        self.state().received.len()
+    }
+
     /// The reply to every following RCPT TO, e.g. `(550, "5.1.1 no such user")`.
     /// A 2xx code accepts the recipient.
     pub fn set_rcpt_reply(&self, code: u16, text: &str) {

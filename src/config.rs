@@ -48,6 +48,9 @@ concurrency = 128
 # In flight at once for one webhook endpoint or one client's email, so a slow
 # endpoint never takes the capacity the others need.
 per_endpoint = 4
+# Emails in flight at once: mail is slower than webhooks and must not take
+# their slots.
+email_concurrency = 16
 # How long a claimed delivery stays with its worker before another may take
 # it over (a crashed worker's rows are retried after this).
 lease_seconds = 120
@@ -101,6 +104,7 @@ pub struct Config {
 pub struct DeliveryConfig {
     pub concurrency: usize,
     pub per_endpoint: usize,
+    pub email_concurrency: usize,
     pub lease_seconds: u64,
     pub poll_interval_ms: u64,
     pub connect_timeout_ms: u64,
@@ -214,9 +218,16 @@ impl Config {
             );
         }
         let delivery = &self.delivery;
-        if delivery.concurrency == 0 || delivery.per_endpoint == 0 {
+        if [
+            delivery.concurrency,
+            delivery.per_endpoint,
+            delivery.email_concurrency,
+        ]
+        .contains(&0)
+        {
             problems.push(
-                "delivery.concurrency and delivery.per_endpoint must be at least 1".to_owned(),
+                "delivery.concurrency, .per_endpoint and .email_concurrency must be at least 1"
+                    .to_owned(),
             );
         }
         if delivery.lease_seconds * 1000 <= delivery.timeout_ms {

@@ -197,11 +197,11 @@ impl Worker {
     }
 
     /// Claims up to `limit` deliveries, never more per endpoint than allowed
-    /// and never more emails than the SMTP pool can carry, so slow mail does
-    /// not take the slots webhooks need; any excess goes straight back.
+    /// and never more emails than `email_concurrency`, so slow mail does not
+    /// take the slots webhooks need; any excess goes straight back.
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let per_endpoint = self.app.config.delivery.per_endpoint;
-        let email_budget = self.app.config.email.pool_size.max(1) as usize;
+        let email_budget = self.app.config.delivery.email_concurrency;
         let (busy, email_limit) = {
             let in_flight = self.in_flight.lock().expect("in-flight lock");
             let busy: Vec<String> = in_flight

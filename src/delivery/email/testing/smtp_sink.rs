@@ -52,6 +52,8 @@ impl SmtpSink {
             let mut sessions = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 while sessions.try_join_next().is_some() {}
+                // Replies go out at once, as a real server's do, not after delayed ACKs.
+                let _ = stream.set_nodelay(true);
                 sessions.spawn(session(stream, Arc::clone(&shared)));
             }
         });

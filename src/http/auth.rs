@@ -9,6 +9,7 @@ use axum::http::{header, StatusCode};
 
 use super::error::ApiError;
 use crate::app::App;
+use crate::domain::ClientId;
 use crate::store::{Role, TokenRecord};
 
 /// The authenticated caller of a request.
@@ -24,6 +25,26 @@ impl Caller {
                 "forbidden",
                 format!("this needs a {} token", role.as_str()),
             ))
+        }
+    }
+}
+
+/// A caller with a client token: the client it speaks for, and the token.
+pub struct ClientCaller {
+    pub client_id: ClientId,
+    pub token: TokenRecord,
+}
+
+impl Caller {
+    pub fn require_client(self) -> Result<ClientCaller, ApiError> {
+        let token = self.require(Role::Client)?;
+        match token.client_id.clone() {
+            Some(client_id) => Ok(ClientCaller { client_id, token }),
+            None => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this client token names no client",
+            )),
         }
     }
 }

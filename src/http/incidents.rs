@@ -10,7 +10,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
 use crate::domain::{IncidentId, NoticeId};
-use crate::store::Role;
+use crate::store::{Role, StoredNotice};
 
 /// `GET /v1/incidents`
 pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -52,6 +52,12 @@ pub async fn notice(
         .await?
         .filter(|n| n.incident_id == incident_id)
         .ok_or_else(|| ApiError::not_found("notice"))?;
+    Ok(signed_notice(notice))
+}
+
+/// A notice's exact stored bytes as `application/json`, with their detached
+/// JWS in `breachgate-notice-jws` when it has one.
+pub(super) fn signed_notice(notice: StoredNotice) -> Response {
     let mut response = ([(header::CONTENT_TYPE, "application/json")], notice.body).into_response();
     if let Some(jws) = notice
         .jws
@@ -59,5 +65,5 @@ pub async fn notice(
     {
         response.headers_mut().insert("breachgate-notice-jws", jws);
     }
-    Ok(response)
+    response
 }

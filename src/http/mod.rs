@@ -1,6 +1,7 @@
 //! The HTTP interface. Handlers parse, call the domain, and map the result.
 
 mod auth;
+mod client;
 mod deliveries;
 mod error;
 mod incidents;
@@ -29,6 +30,9 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/incidents/{id}/notices/{notice_id}",
             get(incidents::notice),
         )
+        .route("/v1/client/notices", get(client::notices))
+        .route("/v1/client/notices/{id}", get(client::notice))
+        .route("/v1/client/notices/{id}/ack", post(client::acknowledge))
         .route("/v1/deliveries/{id}", get(deliveries::show))
         .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
         .route("/v1/alerts", get(deliveries::alerts))

@@ -11,7 +11,7 @@ pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
-use crate::domain::{IncidentId, NoticeId};
+use crate::domain::{ClientId, IncidentId, NoticeId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +52,27 @@ pub trait Store: Send + Sync + 'static {
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError>;
     /// A notice's exact signed bytes and its JWS (none while held).
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
+
+    /// The notices sent to `client_id`, newest first. Held notices were never
+    /// sent, so they are not the client's to see.
+    async fn client_notices(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Vec<ClientNoticeView>, StoreError>;
+    /// Notice `id` if it was sent to `client_id`; none for another client's,
+    /// a held or an unknown notice alike.
+    async fn client_notice(
+        &self,
+        client_id: &ClientId,
+        id: &NoticeId,
+    ) -> Result<Option<StoredNotice>, StoreError>;
+    /// Records the acknowledgement unless the notice already has one, and
+    /// answers the one on record. None if the notice is not visible to the
+    /// acknowledging client (see [`Store::client_notice`]).
+    async fn acknowledge_notice(
+        &self,
+        ack: &NewAcknowledgement,
+    ) -> Result<Option<Acknowledgement>, StoreError>;
 
     /// Leases up to `limit` pending deliveries on `channel` due at `now`,
     /// skipping disabled endpoints and the `busy` ones (`client/target` keys).

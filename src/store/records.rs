@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
+use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType};
 use crate::validation::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -294,4 +294,38 @@ pub struct Alert {
     pub delivery_id: Option<String>,
     pub message: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A notice as its client sees it in its own list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientNoticeView {
+    pub notice_id: String,
+    pub incident_id: String,
+    pub reference: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sequence: u32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub notify_by: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// A client's acknowledgement of one of its notices, as its token made it.
+pub struct NewAcknowledgement {
+    pub notice_id: NoticeId,
+    pub client_id: ClientId,
+    pub token_id: String,
+    /// The acknowledging token's name.
+    pub acknowledged_by: String,
+    pub note: Option<AcknowledgementNote>,
+    pub acknowledged_at: DateTime<Utc>,
+}
+
+/// The acknowledgement on record: always the first one made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acknowledgement {
+    pub notice_id: String,
+    pub acknowledged_at: DateTime<Utc>,
+    pub acknowledged_by: String,
 }

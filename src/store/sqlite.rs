@@ -14,7 +14,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use super::records::*;
 use super::{Store, StoreError};
 use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
-use crate::domain::{ClientId, IncidentId, NoticeId};
+use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
 const BATCH_ROWS: usize = 1_000;
@@ -380,14 +380,95 @@ impl Store for SqliteStore {
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?;
+        row.as_ref().map(stored_notice_from_row).transpose()
+    }
+
+    async fn client_notices(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Vec<ClientNoticeView>, StoreError> {
+        sqlx::query(
+            "SELECT n.id, n.incident_id, i.reference, n.kind, n.sequence, n.status, n.created_at,
+                    n.notify_by, a.acknowledged_at
+             FROM notices n JOIN incidents i ON i.id = n.incident_id
+             LEFT JOIN acknowledgements a ON a.notice_id = n.id
+             WHERE n.client_id = ? AND n.status = 'queued'
+             ORDER BY n.created_at DESC, n.id DESC",
+        )
+        .bind(client_id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|n| {
+            Ok(ClientNoticeView {
+                notice_id: n.get("id"),
+                incident_id: n.get("incident_id"),
+                reference: n.get("reference"),
+                kind: n.get("kind"),
+                sequence: n.get::<i64, _>("sequence") as u32,
+                status: n.get("status"),
+                created_at: from_millis(n.get("created_at"))?,
+                notify_by: from_millis(n.get("notify_by"))?,
+                acknowledged_at: n
+                    .get::<Option<i64>, _>("acknowledged_at")
+                    .map(from_millis)
+                    .transpose()?,
+            })
+        })
+        .collect()
+    }
+
+    async fn client_notice(
+        &self,
+        client_id: &ClientId,
+        id: &NoticeId,
+    ) -> Result<Option<StoredNotice>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, incident_id, client_id, status, body, jws FROM notices
+             WHERE id = ? AND client_id = ? AND status = 'queued'",
+        )
+        .bind(id.as_str())
+        .bind(client_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(stored_notice_from_row).transpose()
+    }
+
+    async fn acknowledge_notice(
+        &self,
+        ack: &NewAcknowledgement,
+    ) -> Result<Option<Acknowledgement>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Copies the notice's own client, so an acknowledgement can only
+        // exist for a notice that was sent to the client that made it.
+        sqlx::query(
+            "INSERT INTO acknowledgements (notice_id, client_id, token_id, acknowledged_by, note, acknowledged_at)
+             SELECT id, client_id, ?, ?, ?, ? FROM notices
+             WHERE id = ? AND client_id = ? AND status = 'queued'
+             ON CONFLICT (notice_id) DO NOTHING",
+        )
+        .bind(&ack.token_id)
+        .bind(&ack.acknowledged_by)
+        .bind(ack.note.as_ref().map(AcknowledgementNote::as_str))
+        .bind(millis(ack.acknowledged_at))
+        .bind(ack.notice_id.as_str())
+        .bind(ack.client_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "SELECT notice_id, acknowledged_at, acknowledged_by FROM acknowledgements
+             WHERE notice_id = ? AND client_id = ?",
+        )
+        .bind(ack.notice_id.as_str())
+        .bind(ack.client_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
         row.map(|row| {
-            Ok(StoredNotice {
-                id: row.get("id"),
-                incident_id: row.get("incident_id"),
-                client_id: parse_client(row.get("client_id"))?,
-                status: row.get("status"),
-                body: row.get("body"),
-                jws: row.get("jws"),
+            Ok(Acknowledgement {
+                notice_id: row.get("notice_id"),
+                acknowledged_at: from_millis(row.get("acknowledged_at"))?,
+                acknowledged_by: row.get("acknowledged_by"),
             })
         })
         .transpose()
@@ -670,6 +751,17 @@ impl Store for SqliteStore {
 
 fn parse_client(raw: String) -> Result<ClientId, StoreError> {
     ClientId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("client id {raw:?}: {e}")))
+}
+
+fn stored_notice_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotice, StoreError> {
+    Ok(StoredNotice {
+        id: row.get("id"),
+        incident_id: row.get("incident_id"),
+        client_id: parse_client(row.get("client_id"))?,
+        status: row.get("status"),
+        body: row.get("body"),
+        jws: row.get("jws"),
+    })
 }
 
 fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentSummary, StoreError> {

@@ -1,0 +1,104 @@
+//! The client API: a client sees and acknowledges only the notices sent to it.
+//! Another client's notice, a held one and an unknown one all answer the same
+//! 404, so a client cannot learn that a notice id exists.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::incidents::signed_notice;
+use crate::app::App;
+use crate::domain::{AcknowledgementNote, NoticeId};
+use crate::store::{Acknowledgement, NewAcknowledgement};
+use crate::validation::FieldError;
+
+/// `GET /v1/client/notices`
+pub async fn notices(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let caller = caller.require_client()?;
+    let notices = app.store.client_notices(&caller.client_id).await?;
+    Ok(Json(json!({ "notices": notices })))
+}
+
+/// `GET /v1/client/notices/{id}`: the exact bytes delivered, with their JWS.
+pub async fn notice(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = caller.require_client()?;
+    let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
+    let notice = app
+        .store
+        .client_notice(&caller.client_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("notice"))?;
+    Ok(signed_notice(notice))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcknowledgementRequest {
+    note: Option<String>,
+}
+
+/// `POST /v1/client/notices/{id}/ack`, with an optional `{"note": "…"}` body.
+pub async fn acknowledge(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Acknowledgement>, ApiError> {
+    let caller = caller.require_client()?;
+    let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
+    let note = parse_note(&body)?;
+    let acknowledgement = app
+        .store
+        .acknowledge_notice(&NewAcknowledgement {
+            notice_id: id,
+            client_id: caller.client_id,
+            token_id: caller.token.id,
+            acknowledged_by: caller.token.name,
+            note,
+            acknowledged_at: Utc::now(),
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("notice"))?;
+    Ok(Json(acknowledgement))
+}
+
+/// The note of an acknowledgement body; an empty body has none.
+fn parse_note(body: &[u8]) -> Result<Option<AcknowledgementNote>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: AcknowledgementRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body is not a valid acknowledgement",
+        )
+        .with_details(vec![FieldError::new("", e.to_string())])
+    })?;
+    request
+        .note
+        .as_deref()
+        .map(AcknowledgementNote::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_acknowledgement",
+                "the acknowledgement is invalid",
+            )
+            .with_details(vec![FieldError::new("/note", e.to_string())])
+        })
+}

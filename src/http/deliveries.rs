@@ -9,23 +9,21 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
-use crate::store::Role;
+use crate::store::{DeliveryDetail, Role};
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
 pub async fn show(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeliveryDetail>, ApiError> {
     caller.require(Role::Staff)?;
     let delivery = app
         .store
         .delivery(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    Ok(Json(
-        serde_json::to_value(delivery).map_err(|e| ApiError::internal(&e))?,
-    ))
+    Ok(Json(delivery))
 }
 
 /// `POST /v1/deliveries/{id}/replay`: sends a dead-lettered or disabled

@@ -10,7 +10,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
 use crate::domain::{IncidentId, NoticeId};
-use crate::store::{Role, StoredNotice};
+use crate::store::{IncidentView, Role, StoredNotice};
 
 /// `GET /v1/incidents`
 pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -24,7 +24,7 @@ pub async fn show(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentView>, ApiError> {
     caller.require(Role::Staff)?;
     let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
     let incident = app
@@ -32,9 +32,7 @@ pub async fn show(
         .incident(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    Ok(Json(
-        serde_json::to_value(incident).map_err(|e| ApiError::internal(&e))?,
-    ))
+    Ok(Json(incident))
 }
 
 /// `GET /v1/incidents/{id}/notices/{notice_id}`: the exact bytes the client

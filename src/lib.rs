@@ -4,7 +4,8 @@
 //! [`enrichment`] finds the affected clients in the [`agreements`] registry
 //! and drafts each notice, [`validation`] checks it against the canonical and
 //! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
-//! rows. [`http`] is the API; [`reporting`] ties the stages together.
+//! rows. [`http`] is the API; [`reporting`] ties the stages together;
+//! [`register`] writes the breach register as CSV.
 #![forbid(unsafe_code)]
 
 pub mod agreements;
@@ -18,6 +19,7 @@ pub mod errors;
 pub mod http;
 pub mod intake;
 pub mod notice;
+pub mod register;
 pub mod reporting;
 pub mod signing;
 pub mod store;

@@ -5,6 +5,7 @@ mod client;
 mod deliveries;
 mod error;
 mod incidents;
+mod register;
 mod reports;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/incidents/{id}/notices/{notice_id}",
             get(incidents::notice),
         )
+        .route("/v1/register", get(register::show))
         .route("/v1/client/notices", get(client::notices))
         .route("/v1/client/notices/{id}", get(client::notice))
         .route("/v1/client/notices/{id}/ack", post(client::acknowledge))

@@ -53,6 +53,11 @@ pub trait Store: Send + Sync + 'static {
     /// A notice's exact signed bytes and its JWS (none while held).
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
 
+    /// The breach register: every incident in the order reported, its
+    /// clients by id, each with its notices, deliveries and acknowledgements,
+    /// deadlines judged as of `now`.
+    async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError>;
+
     /// The notices sent to `client_id`, newest first. Held notices were never
     /// sent, so they are not the client's to see.
     async fn client_notices(

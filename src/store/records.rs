@@ -329,3 +329,101 @@ pub struct Acknowledgement {
     pub acknowledged_at: DateTime<Utc>,
     pub acknowledged_by: String,
 }
+
+/// One incident in the breach register (GDPR Art. 33(5)): per affected client
+/// its notices, how each was delivered and acknowledged, and whether the
+/// agreement's deadline for the first notice was met.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterIncident {
+    pub incident_id: String,
+    pub reference: String,
+    pub status: String,
+    pub became_aware_at: DateTime<Utc>,
+    pub reported_at: DateTime<Utc>,
+    pub summary: String,
+    pub clients: Vec<RegisterClient>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterClient {
+    pub client_id: String,
+    pub notices: Vec<RegisterNotice>,
+    /// When the client first received its initial notice, on any channel.
+    pub first_delivered_at: Option<DateTime<Utc>>,
+    /// Whether the initial notice arrived by its `notify_by`; none while it
+    /// is undelivered and the deadline has not passed yet.
+    pub deadline_met: Option<bool>,
+}
+
+impl RegisterClient {
+    /// A client's register entry, its deadline judged as of `now`.
+    pub fn new(client_id: String, notices: Vec<RegisterNotice>, now: DateTime<Utc>) -> Self {
+        let initial = notices
+            .iter()
+            .find(|n| n.kind == NoticeType::Initial.as_str());
+        let first_delivered_at =
+            initial.and_then(|n| n.deliveries.iter().filter_map(|d| d.delivered_at).min());
+        let deadline_met = initial.and_then(|n| deadline_met(first_delivered_at, n.notify_by, now));
+        Self {
+            client_id,
+            notices,
+            first_delivered_at,
+            deadline_met,
+        }
+    }
+}
+
+/// Met if delivered by `notify_by`; missed if delivered later, or not at all
+/// once `notify_by` has passed; undecided until then.
+fn deadline_met(
+    first_delivered_at: Option<DateTime<Utc>>,
+    notify_by: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<bool> {
+    match first_delivered_at {
+        Some(delivered_at) => Some(delivered_at <= notify_by),
+        None if now > notify_by => Some(false),
+        None => None,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterNotice {
+    pub notice_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sequence: u32,
+    pub status: String,
+    pub notify_by: DateTime<Utc>,
+    pub deliveries: Vec<RegisterDelivery>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterDelivery {
+    pub delivery_id: String,
+    pub channel: String,
+    pub target: String,
+    pub status: String,
+    pub attempts: u32,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_met_only_by_delivery_in_time_and_undecided_until_it_passes() {
+        let notify_by = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        let before = notify_by - chrono::Duration::hours(1);
+        let after = notify_by + chrono::Duration::hours(1);
+        assert_eq!(deadline_met(Some(before), notify_by, after), Some(true));
+        assert_eq!(deadline_met(Some(notify_by), notify_by, after), Some(true));
+        assert_eq!(deadline_met(Some(after), notify_by, after), Some(false));
+        assert_eq!(deadline_met(None, notify_by, after), Some(false));
+        assert_eq!(deadline_met(None, notify_by, before), None);
+        assert_eq!(deadline_met(None, notify_by, notify_by), None);
+    }
+}

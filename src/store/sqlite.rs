@@ -383,6 +383,96 @@ impl Store for SqliteStore {
         row.as_ref().map(stored_notice_from_row).transpose()
     }
 
+    async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError> {
+        // One read transaction, so the three reads see the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let mut deliveries: HashMap<String, Vec<RegisterDelivery>> = HashMap::new();
+        for d in sqlx::query(
+            "SELECT id, notice_id, channel, target, status, attempts, delivered_at FROM deliveries
+             ORDER BY notice_id, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            deliveries
+                .entry(d.get("notice_id"))
+                .or_default()
+                .push(RegisterDelivery {
+                    delivery_id: d.get("id"),
+                    channel: d.get("channel"),
+                    target: d.get("target"),
+                    status: d.get("status"),
+                    attempts: d.get::<i64, _>("attempts") as u32,
+                    delivered_at: d
+                        .get::<Option<i64>, _>("delivered_at")
+                        .map(from_millis)
+                        .transpose()?,
+                });
+        }
+
+        // Per incident, the notices of each client in client order.
+        let mut notices: HashMap<String, Vec<(String, Vec<RegisterNotice>)>> = HashMap::new();
+        for n in sqlx::query(
+            "SELECT n.id, n.incident_id, n.client_id, n.kind, n.sequence, n.status, n.notify_by,
+                    a.acknowledged_at, a.acknowledged_by
+             FROM notices n LEFT JOIN acknowledgements a ON a.notice_id = n.id
+             ORDER BY n.incident_id, n.client_id, n.sequence",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let notice_id: String = n.get("id");
+            let notice = RegisterNotice {
+                deliveries: deliveries.remove(&notice_id).unwrap_or_default(),
+                notice_id,
+                kind: n.get("kind"),
+                sequence: n.get::<i64, _>("sequence") as u32,
+                status: n.get("status"),
+                notify_by: from_millis(n.get("notify_by"))?,
+                acknowledged_at: n
+                    .get::<Option<i64>, _>("acknowledged_at")
+                    .map(from_millis)
+                    .transpose()?,
+                acknowledged_by: n.get("acknowledged_by"),
+            };
+            let client_id: String = n.get("client_id");
+            let clients = notices.entry(n.get("incident_id")).or_default();
+            match clients.last_mut() {
+                Some((last, client_notices)) if *last == client_id => client_notices.push(notice),
+                _ => clients.push((client_id, vec![notice])),
+            }
+        }
+
+        let incidents = sqlx::query(
+            "SELECT id, reference, status, became_aware_at, created_at, summary FROM incidents
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        incidents
+            .into_iter()
+            .map(|i| {
+                let incident_id: String = i.get("id");
+                let clients = notices
+                    .remove(&incident_id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(client_id, notices)| RegisterClient::new(client_id, notices, now))
+                    .collect();
+                Ok(RegisterIncident {
+                    incident_id,
+                    reference: i.get("reference"),
+                    status: i.get("status"),
+                    became_aware_at: from_millis(i.get("became_aware_at"))?,
+                    reported_at: from_millis(i.get("created_at"))?,
+                    summary: i.get("summary"),
+                    clients,
+                })
+            })
+            .collect()
+    }
+
     async fn client_notices(
         &self,
         client_id: &ClientId,

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 
 use crate::agreements::{check_dir, Registry, Snapshot};
+use crate::audit::{self, NewAuditEntry};
 use crate::config::Config;
 use crate::notice::ProcessorIdentity;
 use crate::signing::Signer;
@@ -43,6 +44,7 @@ impl App {
                 store.as_ref(),
                 &config.paths.contracts,
                 &config.paths.schemas,
+                audit::SYSTEM,
             )
             .await?;
             tracing::info!(
@@ -84,11 +86,13 @@ impl App {
     }
 }
 
-/// Checks `dir` and stores its agreements, replacing what was stored.
+/// Checks `dir` and stores its agreements, replacing what was stored; a
+/// change is audited as `actor`'s (an unchanged apply records nothing).
 pub async fn apply_contracts(
     store: &dyn Store,
     dir: &Path,
     schemas: &Path,
+    actor: &str,
 ) -> anyhow::Result<crate::agreements::AppliedChanges> {
     let snapshot = check_dir(dir, schemas).map_err(|problems| {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -99,7 +103,22 @@ pub async fn apply_contracts(
             list.join("\n")
         )
     })?;
-    Ok(store.apply_agreements(&snapshot.to_docs()).await?)
+    let changes = store.apply_agreements(&snapshot.to_docs()).await?;
+    if !changes.is_empty() {
+        store
+            .append_audit(&NewAuditEntry::now(
+                actor,
+                "agreements.applied",
+                &dir.display().to_string(),
+                serde_json::json!({
+                    "added": changes.added,
+                    "changed": changes.changed,
+                    "removed": changes.removed,
+                }),
+            ))
+            .await?;
+    }
+    Ok(changes)
 }
 
 async fn load_registry(store: &dyn Store) -> anyhow::Result<Registry> {

@@ -5,11 +5,13 @@
 //! and drafts each notice, [`validation`] checks it against the canonical and
 //! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
 //! rows. [`http`] is the API; [`reporting`] ties the stages together;
-//! [`register`] writes the breach register as CSV.
+//! [`register`] writes the breach register as CSV; [`audit`] keeps the
+//! hash-chained log of who did what.
 #![forbid(unsafe_code)]
 
 pub mod agreements;
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod delivery;

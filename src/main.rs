@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use breachgate::config::{Config, LogFormat};
-use breachgate::store::{Role, SqliteStore};
+use breachgate::store::{Role, SqliteStore, Store};
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +64,22 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         action: TokensAction,
+    },
+    /// Check the hash-chained audit log of who did what.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the audit log's hash chain. Exits 0 when it is intact; otherwise
+    /// names the first altered, inserted or missing entry and exits 1.
+    Verify {
+        /// TOML config file; the log is read from its store (data_dir).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -168,8 +184,13 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let config = load_config(config.as_deref())?;
             std::fs::create_dir_all(&config.paths.data_dir)?;
             let store = SqliteStore::open(&config.store_url()).await?;
-            let changes =
-                breachgate::app::apply_contracts(&store, &dir, &config.paths.schemas).await?;
+            let changes = breachgate::app::apply_contracts(
+                &store,
+                &dir,
+                &config.paths.schemas,
+                breachgate::audit::CLI,
+            )
+            .await?;
             for (label, items) in [
                 ("added", &changes.added),
                 ("changed", &changes.changed),
@@ -228,6 +249,25 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 "{}",
                 breachgate::tokens::issue(&store, role, &name, client).await?
             );
+        }
+        Command::Audit {
+            action: AuditAction::Verify { config },
+        } => {
+            let config = load_config(config.as_deref())?;
+            let database = config.paths.data_dir.join("breachgate.db");
+            if config.store.url.is_empty() && !database.exists() {
+                anyhow::bail!("no database at {}", database.display());
+            }
+            let store = SqliteStore::open(&config.store_url()).await?;
+            let entries = store.audit_log().await?;
+            store.close().await;
+            match breachgate::audit::verify(&entries) {
+                Ok(count) => println!("ok: {count} entries, chain intact"),
+                Err(broken) => {
+                    println!("{broken}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::agreements::{ClientAgreement, Registry};
 use crate::app::App;
+use crate::audit::{self, NewAuditEntry};
 use crate::domain::{ClientId, IncidentId};
 use crate::enrichment::{affected_clients, draft_notice, NoticeContext};
 use crate::intake::{parse_report, IntakeError, Report};
@@ -125,6 +126,17 @@ pub async fn file_report(
         });
     }
 
+    let audit = NewAuditEntry {
+        at: now,
+        actor: audit::token_actor(caller),
+        action: "report.filed".into(),
+        subject: incident_id.as_str().to_owned(),
+        details: json!({
+            "reference": reference,
+            "affected_clients": response["affected_clients"],
+            "held": response["held"],
+        }),
+    };
     let incident = NewIncident {
         id: incident_id,
         reference,
@@ -144,6 +156,7 @@ pub async fn file_report(
                 status,
                 response: response.clone(),
             }),
+        audit,
     };
     match app.store.record_incident(&incident).await {
         Ok(()) => {

@@ -193,4 +193,9 @@ fn apply_is_idempotent_and_prints_what_changed() {
         out.trim(),
         "changed client formavenir\nremoved client harbourview-housing"
     );
+
+    // Each apply that changed something is audited; the unchanged one is not.
+    let (ok, out) = breachgate(&["audit", "verify"], dir.path());
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "ok: 2 entries, chain intact");
 }

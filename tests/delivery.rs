@@ -179,6 +179,14 @@ async fn an_endpoint_answering_410_is_disabled_and_staff_are_alerted() {
         .await
         .unwrap();
     assert_eq!(replay.status(), 200);
+    let audit = s.gateway.app.store.audit_log().await.unwrap();
+    let replayed = audit.last().unwrap();
+    assert_eq!(replayed.action, "delivery.replayed");
+    assert_eq!(replayed.subject, id.as_str());
+    assert!(
+        replayed.actor.starts_with("test staff (tok_"),
+        "{replayed:?}"
+    );
     s.clock.set(Utc::now() + Duration::days(3));
     assert_eq!(s.worker.run_once().await.unwrap(), 1);
     assert_eq!(s.receiver.requests("harbourview-housing/grc").len(), 2);

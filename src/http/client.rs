@@ -17,6 +17,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::incidents::signed_notice;
 use crate::app::App;
+use crate::audit::{self, NewAuditEntry};
 use crate::domain::{AcknowledgementNote, NoticeId};
 use crate::store::{Acknowledgement, NewAcknowledgement};
 use crate::validation::FieldError;
@@ -60,6 +61,17 @@ pub async fn acknowledge(
     let caller = caller.require_client()?;
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let note = parse_note(&body)?;
+    let acknowledged_at = Utc::now();
+    let audit = NewAuditEntry {
+        at: acknowledged_at,
+        actor: audit::token_actor(&caller.token),
+        action: "notice.acknowledged".into(),
+        subject: id.as_str().to_owned(),
+        details: json!({
+            "client_id": caller.client_id,
+            "note": note.as_ref().map(AcknowledgementNote::as_str),
+        }),
+    };
     let acknowledgement = app
         .store
         .acknowledge_notice(&NewAcknowledgement {
@@ -68,7 +80,8 @@ pub async fn acknowledge(
             token_id: caller.token.id,
             acknowledged_by: caller.token.name,
             note,
-            acknowledged_at: Utc::now(),
+            acknowledged_at,
+            audit,
         })
         .await?
         .ok_or_else(|| ApiError::not_found("notice"))?;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::App;
+use crate::audit::{self, NewAuditEntry};
 use crate::store::{DeliveryDetail, Role};
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
@@ -33,9 +34,17 @@ pub async fn replay(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Staff)?;
+    let caller = caller.require(Role::Staff)?;
     if app.store.replay_delivery(&id, Utc::now()).await? {
         app.outbox_ready.notify_one();
+        app.store
+            .append_audit(&NewAuditEntry::now(
+                &audit::token_actor(&caller),
+                "delivery.replayed",
+                &id,
+                json!({}),
+            ))
+            .await?;
         return Ok(Json(json!({"delivery_id": id, "status": "pending"})));
     }
     match app.store.delivery(&id).await? {

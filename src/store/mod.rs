@@ -11,6 +11,7 @@ pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
+use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::domain::{ClientId, IncidentId, NoticeId};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +44,10 @@ pub trait Store: Send + Sync + 'static {
         token_id: &str,
         key: &str,
     ) -> Result<Option<StoredResponse>, StoreError>;
-    /// Writes the incident, its notices, their deliveries and the idempotency
-    /// record in one transaction. A concurrent use of the same idempotency key
-    /// fails with [`StoreError::IdempotencyConflict`] and writes nothing.
+    /// Writes the incident, its notices, their deliveries, the idempotency
+    /// record and the incident's audit entry in one transaction. A concurrent
+    /// use of the same idempotency key fails with
+    /// [`StoreError::IdempotencyConflict`] and writes nothing.
     async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError>;
 
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
@@ -71,9 +73,9 @@ pub trait Store: Send + Sync + 'static {
         client_id: &ClientId,
         id: &NoticeId,
     ) -> Result<Option<StoredNotice>, StoreError>;
-    /// Records the acknowledgement unless the notice already has one, and
-    /// answers the one on record. None if the notice is not visible to the
-    /// acknowledging client (see [`Store::client_notice`]).
+    /// Records the acknowledgement, with its audit entry, unless the notice
+    /// already has one, and answers the one on record. None if the notice is
+    /// not visible to the acknowledging client (see [`Store::client_notice`]).
     async fn acknowledge_notice(
         &self,
         ack: &NewAcknowledgement,
@@ -99,4 +101,9 @@ pub trait Store: Send + Sync + 'static {
     /// or it is still pending or already delivered.
     async fn replay_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
+
+    /// Appends `entry` to the audit log, chained to the last entry.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Every audit entry as stored, in `seq` order.
+    async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit::NewAuditEntry;
 use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType};
 use crate::validation::FieldError;
 
@@ -93,6 +94,8 @@ pub struct NewIncident {
     pub created_at: DateTime<Utc>,
     pub notices: Vec<NewNotice>,
     pub idempotency: Option<IdempotencyRecord>,
+    /// `report.filed`, written in the incident's own transaction.
+    pub audit: NewAuditEntry,
 }
 
 pub struct NewNotice {
@@ -320,6 +323,8 @@ pub struct NewAcknowledgement {
     pub acknowledged_by: String,
     pub note: Option<AcknowledgementNote>,
     pub acknowledged_at: DateTime<Utc>,
+    /// `notice.acknowledged`, written only with a new acknowledgement.
+    pub audit: NewAuditEntry,
 }
 
 /// The acknowledgement on record: always the first one made.

@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::records::*;
 use super::{Store, StoreError};
 use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
+use crate::audit::{AuditEntry, NewAuditEntry};
 use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
@@ -292,6 +293,7 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        append_audit_in(&mut tx, &incident.audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -531,7 +533,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         // Copies the notice's own client, so an acknowledgement can only
         // exist for a notice that was sent to the client that made it.
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO acknowledgements (notice_id, client_id, token_id, acknowledged_by, note, acknowledged_at)
              SELECT id, client_id, ?, ?, ?, ? FROM notices
              WHERE id = ? AND client_id = ? AND status = 'queued'
@@ -545,6 +547,9 @@ impl Store for SqliteStore {
         .bind(ack.client_id.as_str())
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 1 {
+            append_audit_in(&mut tx, &ack.audit).await?;
+        }
         let row = sqlx::query(
             "SELECT notice_id, acknowledged_at, acknowledged_by FROM acknowledgements
              WHERE notice_id = ? AND client_id = ?",
@@ -836,6 +841,69 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let sealed = append_audit_in(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(audit_entry_from_row)
+        .collect())
+    }
+}
+
+/// Chains `entry` to the last entry on `conn`, which must already hold the
+/// write lock (a write earlier in its transaction, or BEGIN IMMEDIATE), so no
+/// other writer can append between the read and the insert.
+async fn append_audit_in(
+    conn: &mut SqliteConnection,
+    entry: &NewAuditEntry,
+) -> Result<AuditEntry, StoreError> {
+    let last = sqlx::query(
+        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| audit_entry_from_row(&row));
+    let sealed = entry.seal(last.as_ref());
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(sealed.seq)
+    .bind(sealed.at)
+    .bind(&sealed.actor)
+    .bind(&sealed.action)
+    .bind(&sealed.subject)
+    .bind(&sealed.details)
+    .bind(&sealed.prev_hash)
+    .bind(&sealed.hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(sealed)
+}
+
+fn audit_entry_from_row(row: &sqlx::sqlite::SqliteRow) -> AuditEntry {
+    AuditEntry {
+        seq: row.get("seq"),
+        at: row.get("at"),
+        actor: row.get("actor"),
+        action: row.get("action"),
+        subject: row.get("subject"),
+        details: row.get("details"),
+        prev_hash: row.get("prev_hash"),
+        hash: row.get("hash"),
     }
 }
 

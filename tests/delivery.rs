@@ -28,12 +28,13 @@ struct Setup {
 async fn setup(receiver: Receiver, smtp: std::net::SocketAddr) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let worker = Worker::new(gateway.app.clone(), clock.clone()).unwrap();
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
         .await;
     assert_eq!(status, 201);
+    // The clock starts once the report is on file, so its deliveries are due.
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let worker = Worker::new(gateway.app.clone(), clock.clone()).unwrap();
     Setup {
         receiver,
         gateway,

@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use breachgate::clock::ManualClock;
+use breachgate::clock::SystemClock;
 use breachgate::delivery::Worker;
 use breachgate::domain::ClientId;
 use breachgate::store::Role;
@@ -42,8 +42,7 @@ impl Registered {
         let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
         let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-        let worker =
-            Worker::new(gateway.app.clone(), Arc::new(ManualClock::new(Utc::now()))).unwrap();
+        let worker = Worker::new(gateway.app.clone(), Arc::new(SystemClock)).unwrap();
         let (status, answer) = gateway
             .post_report(&gateway.staff, &fixture("report-lms.json"))
             .await;

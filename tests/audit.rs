@@ -4,27 +4,20 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use breachgate::domain::ClientId;
 use breachgate::store::Role;
-use support::{client_outcome, fixture, repo_path, Gateway};
+use support::{breachgate, client_outcome, fixture, repo_path, Gateway};
 
 const FORMAVENIR: &str = "formavenir";
 
 /// Runs `breachgate audit verify` against the config in `dir`.
 fn verify(dir: &Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_breachgate"))
-        .args(["audit", "verify", "--config"])
-        .arg(dir.join("breachgate.toml"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let config = dir.join("breachgate.toml");
+    breachgate(
+        &["audit", "verify", "--config", config.to_str().unwrap()],
+        dir,
+    )
 }
 
 fn write_config(dir: &Path) {

@@ -3,9 +3,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
-use support::repo_path;
+use support::{breachgate, repo_path};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -18,21 +17,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
-}
-
-fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_breachgate"))
-        .args(args)
-        .current_dir(cwd)
-        .env("BREACHGATE_LOG__FILTER", "warn")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 fn edit(path: &Path, from: &str, to: &str) {

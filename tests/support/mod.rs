@@ -29,6 +29,23 @@ pub fn test_config(data_dir: &Path, contracts: &Path) -> Config {
     config
 }
 
+/// Runs the `breachgate` binary in `cwd`; returns whether it succeeded and
+/// everything it printed.
+pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_breachgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env("BREACHGATE_LOG__FILTER", "warn")
+        .output()
+        .expect("the breachgate binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 pub struct Gateway {
     pub base: String,
     pub http: reqwest::Client,

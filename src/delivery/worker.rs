@@ -448,7 +448,14 @@ impl Worker {
                 )
             }
         };
-        let rendered = match render(&notice, &d.body, &d.jws, client, &self.sender, None) {
+        let rendered = match render(
+            &notice,
+            &d.body,
+            &d.jws,
+            client,
+            &self.sender,
+            d.thread.as_ref(),
+        ) {
             Ok(rendered) => rendered,
             Err(e) => {
                 return Tried::permanent(

@@ -96,6 +96,20 @@ impl From<FileError> for ApiError {
                 "Idempotency-Key",
                 "already used with a different body",
             )]),
+            FileError::InvalidBody(details) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+                    .with_details(details)
+            }
+            FileError::IncidentNotFound => Self::not_found("incident"),
+            FileError::IncidentNotOpen(_) => {
+                Self::new(StatusCode::CONFLICT, "incident_not_open", message)
+            }
+            FileError::NothingChanged => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "nothing_changed", message)
+            }
+            FileError::ConcurrentChange => {
+                Self::new(StatusCode::CONFLICT, "incident_changed", message)
+            }
             FileError::Store(e) => Self::internal(&e),
             FileError::Join(e) => Self::internal(&e),
         }

@@ -1,15 +1,19 @@
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::request;
 use crate::app::App;
 use crate::domain::{IncidentId, NoticeId};
+use crate::reporting::{follow_up, FollowUp};
 use crate::store::{IncidentView, Role, StoredNotice};
 
 /// `GET /v1/incidents`
@@ -64,4 +68,54 @@ pub(super) fn signed_notice(notice: StoredNotice) -> Response {
         response.headers_mut().insert("breachgate-notice-jws", jws);
     }
     response
+}
+
+/// `POST /v1/incidents/{id}/updates`: a JSON merge patch of the facts.
+pub async fn update(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    follow_up_request(&app, caller, &id, FollowUp::Update, &headers, body).await
+}
+
+/// `POST /v1/incidents/{id}/close`: optionally with the last facts.
+pub async fn close(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    follow_up_request(&app, caller, &id, FollowUp::Close, &headers, body).await
+}
+
+/// `POST /v1/incidents/{id}/retract`: `{"reason": "…"}`.
+pub async fn retract(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    follow_up_request(&app, caller, &id, FollowUp::Retract, &headers, body).await
+}
+
+async fn follow_up_request(
+    app: &App,
+    caller: Caller,
+    id: &str,
+    request: FollowUp,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = caller.require(Role::Staff)?;
+    let id = IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
+    let body = request::body(body)?;
+    let idempotency_key = request::idempotency_key(headers)?;
+    let filed = follow_up(app, &caller, &id, request, &body, idempotency_key).await?;
+    let status = StatusCode::from_u16(filed.status).unwrap_or(StatusCode::CREATED);
+    Ok((status, Json(filed.body)).into_response())
 }

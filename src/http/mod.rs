@@ -7,6 +7,7 @@ mod error;
 mod incidents;
 mod register;
 mod reports;
+mod request;
 
 use std::sync::Arc;
 
@@ -27,6 +28,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reports", post(reports::file))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))
+        .route("/v1/incidents/{id}/updates", post(incidents::update))
+        .route("/v1/incidents/{id}/close", post(incidents::close))
+        .route("/v1/incidents/{id}/retract", post(incidents::retract))
         .route(
             "/v1/incidents/{id}/notices/{notice_id}",
             get(incidents::notice),

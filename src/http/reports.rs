@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::request;
 use crate::app::App;
 use crate::reporting::{file_report, FileOptions};
 use crate::store::Role;
@@ -20,8 +21,6 @@ pub struct FileQuery {
     #[serde(default)]
     dry_run: bool,
 }
-
-const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// `POST /v1/reports`
 pub async fn file(
@@ -36,36 +35,8 @@ pub async fn file(
         ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
             .with_details(vec![FieldError::new("dry_run", e.body_text())])
     })?;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
-        } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, e.body_text())
-    })?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_idempotency_key",
-                        "invalid Idempotency-Key",
-                    )
-                    .with_details(vec![FieldError::new(
-                        "Idempotency-Key",
-                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
-                    )])
-                })?,
-        ),
-    };
+    let body = request::body(body)?;
+    let idempotency_key = request::idempotency_key(&headers)?;
     let filed = file_report(
         &app,
         &caller,

@@ -26,13 +26,20 @@ pub enum IntakeError {
 
 /// Parses and validates a report body against `schemas/report.v1.schema.json`.
 pub fn parse_report(body: &[u8]) -> Result<(Report, Value), IntakeError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| IntakeError::MalformedJson(e.to_string()))?;
-    let errors = REPORT.errors(&value);
+    let value = parse_json(body)?;
+    Ok((check_report(&value)?, value))
+}
+
+pub fn parse_json(body: &[u8]) -> Result<Value, IntakeError> {
+    serde_json::from_slice(body).map_err(|e| IntakeError::MalformedJson(e.to_string()))
+}
+
+/// Validates a report document, such as an incident's facts after an update.
+pub fn check_report(value: &Value) -> Result<Report, IntakeError> {
+    let errors = REPORT.errors(value);
     if !errors.is_empty() {
         return Err(IntakeError::Invalid(errors));
     }
-    let report = serde_json::from_value(value.clone())
-        .map_err(|e| IntakeError::Invalid(vec![FieldError::new("", e.to_string())]))?;
-    Ok((report, value))
+    serde_json::from_value(value.clone())
+        .map_err(|e| IntakeError::Invalid(vec![FieldError::new("", e.to_string())]))
 }

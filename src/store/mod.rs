@@ -24,6 +24,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the idempotency key was already used")]
     IdempotencyConflict,
+    #[error("the incident changed since it was read")]
+    VersionConflict,
 }
 
 #[async_trait]
@@ -49,6 +51,13 @@ pub trait Store: Send + Sync + 'static {
     /// use of the same idempotency key fails with
     /// [`StoreError::IdempotencyConflict`] and writes nothing.
     async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError>;
+
+    /// The incident's latest facts and each client's series of notices.
+    async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError>;
+    /// Writes the new version, the incident's new facts and status, its
+    /// notices and their deliveries, the idempotency record and the audit
+    /// entry in one transaction.
+    async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError>;
 
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError>;

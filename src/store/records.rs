@@ -119,6 +119,98 @@ pub struct NewDelivery {
     pub target: String,
 }
 
+/// Where an incident stands: open until closed or retracted, and then
+/// nothing more is sent about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Closed,
+    Retracted,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Closed => "closed",
+            IncidentStatus::Retracted => "retracted",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Open, Self::Closed, Self::Retracted]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// What a follow-up starts from: the incident's latest version and, per
+/// client, where its series of notices stands.
+pub struct IncidentState {
+    pub id: IncidentId,
+    pub reference: String,
+    pub status: IncidentStatus,
+    pub version: u32,
+    /// The facts (a report document) as of `version`.
+    pub facts: Value,
+    pub clients: Vec<ClientSeries>,
+}
+
+/// One client's notices about one incident.
+pub struct ClientSeries {
+    pub client_id: ClientId,
+    pub last_sequence: u32,
+    /// The latest notice, sent or held: a new draft equal to it adds nothing.
+    pub last: NoticeBody,
+    /// The latest notice the client was actually sent (held ones never
+    /// were): what the next notice's `changes` are measured against.
+    pub last_sent: Option<NoticeBody>,
+}
+
+pub struct NoticeBody {
+    pub id: NoticeId,
+    pub body: Vec<u8>,
+}
+
+/// An update, closure or retraction: the new version of the incident and
+/// the notices it produces, written in one transaction.
+pub struct NewVersion {
+    pub incident_id: IncidentId,
+    /// The version this one follows; if another got there first the write
+    /// fails with [`super::StoreError::VersionConflict`] and writes nothing.
+    pub follows: u32,
+    pub action: VersionAction,
+    pub status: IncidentStatus,
+    pub facts: Value,
+    /// What staff sent, as sent.
+    pub submitted: Value,
+    pub became_aware_at: DateTime<Utc>,
+    pub summary: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub notices: Vec<NewNotice>,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub audit: NewAuditEntry,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionAction {
+    Update,
+    Close,
+    Retract,
+}
+
+impl VersionAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionAction::Update => "update",
+            VersionAction::Close => "close",
+            VersionAction::Retract => "retract",
+        }
+    }
+}
+
 pub struct IdempotencyRecord {
     pub token_id: String,
     pub key: String,
@@ -138,6 +230,7 @@ pub struct IncidentSummary {
     pub id: String,
     pub reference: String,
     pub status: String,
+    pub version: u32,
     pub became_aware_at: DateTime<Utc>,
     pub summary: String,
     pub created_at: DateTime<Utc>,
@@ -200,6 +293,9 @@ pub struct ClaimedDelivery {
     pub failures: u32,
     pub body: Vec<u8>,
     pub jws: String,
+    /// For a follow-up, the client's first notice about the incident, which
+    /// its email answers so the two thread.
+    pub thread: Option<NoticeId>,
 }
 
 impl ClaimedDelivery {

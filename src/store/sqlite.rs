@@ -220,21 +220,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let created_at = millis(incident.created_at);
         if let Some(idem) = &incident.idempotency {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (token_id, key, request_digest, status, response, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&idem.token_id)
-            .bind(&idem.key)
-            .bind(&idem.request_digest)
-            .bind(i64::from(idem.status))
-            .bind(idem.response.to_string())
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::IdempotencyConflict);
-            }
+            insert_idempotency(&mut tx, idem, created_at).await?;
         }
         sqlx::query(
             "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
@@ -249,58 +235,152 @@ impl Store for SqliteStore {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-
-        for chunk in incident.notices.chunks(BATCH_ROWS) {
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO notices (id, incident_id, client_id, sequence, kind, status, body, jws, errors, notify_by, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, notice| {
-                row.push_bind(notice.id.as_str())
-                    .push_bind(incident.id.as_str())
-                    .push_bind(notice.client_id.as_str())
-                    .push_bind(i64::from(notice.sequence))
-                    .push_bind(notice.kind.as_str())
-                    .push_bind(notice.status.as_str())
-                    .push_bind(&notice.body[..])
-                    .push_bind(notice.jws.as_deref())
-                    .push_bind(
-                        serde_json::to_string(&notice.errors).expect("field errors serialize"),
-                    )
-                    .push_bind(millis(notice.notify_by))
-                    .push_bind(created_at);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-
-        let deliveries: Vec<(&NewNotice, &NewDelivery)> = incident
-            .notices
-            .iter()
-            .flat_map(|n| n.deliveries.iter().map(move |d| (n, d)))
-            .collect();
-        for chunk in deliveries.chunks(BATCH_ROWS) {
-            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO deliveries (id, notice_id, client_id, channel, target, status, next_attempt_at, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, (notice, delivery)| {
-                row.push_bind(&delivery.id)
-                    .push_bind(notice.id.as_str())
-                    .push_bind(notice.client_id.as_str())
-                    .push_bind(delivery.channel.as_str())
-                    .push_bind(&delivery.target)
-                    .push_bind("pending")
-                    .push_bind(created_at)
-                    .push_bind(created_at);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
+        sqlx::query(
+            "INSERT INTO incident_versions (incident_id, version, action, facts, submitted, created_by, created_at)
+             VALUES (?1, 1, 'report', ?2, ?2, ?3, ?4)",
+        )
+        .bind(incident.id.as_str())
+        .bind(incident.report.to_string())
+        .bind(&incident.reported_by)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_notices(&mut tx, &incident.id, 1, &incident.notices, created_at).await?;
         append_audit_in(&mut tx, &incident.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) =
+            sqlx::query("SELECT reference, status, version, report FROM incidents WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let clients = sqlx::query(
+            "SELECT n.client_id, n.sequence AS last_sequence, n.id AS last,
+                    (SELECT s.id FROM notices s
+                     WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
+                       AND s.status = 'queued'
+                     ORDER BY s.sequence DESC LIMIT 1) AS last_sent
+             FROM notices n
+             WHERE n.incident_id = ?1 AND n.sequence = (
+                 SELECT MAX(m.sequence) FROM notices m
+                 WHERE m.incident_id = ?1 AND m.client_id = n.client_id)
+             ORDER BY n.client_id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let wanted: Vec<String> = clients
+            .iter()
+            .flat_map(|c| {
+                [c.get::<Option<String>, _>("last"), c.get("last_sent")]
+                    .into_iter()
+                    .flatten()
+            })
+            .collect();
+        let bodies: HashMap<String, Vec<u8>> = sqlx::query(
+            "SELECT id, body FROM notices WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(&wanted).expect("strings serialize"))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.get("id"), r.get("body")))
+        .collect();
+        tx.commit().await?;
+
+        let body_of = |raw: String| -> Result<NoticeBody, StoreError> {
+            Ok(NoticeBody {
+                body: bodies
+                    .get(&raw)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt(format!("notice {raw:?} has no body")))?,
+                id: parse_notice_id(raw)?,
+            })
+        };
+        let status: String = row.get("status");
+        Ok(Some(IncidentState {
+            id: id.clone(),
+            reference: row.get("reference"),
+            status: IncidentStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("incident status {status:?}")))?,
+            version: row.get::<i64, _>("version") as u32,
+            facts: json_column(row.get("report"))?,
+            clients: clients
+                .into_iter()
+                .map(|c| {
+                    Ok(ClientSeries {
+                        client_id: parse_client(c.get("client_id"))?,
+                        last_sequence: c.get::<i64, _>("last_sequence") as u32,
+                        last: body_of(c.get("last"))?,
+                        last_sent: c
+                            .get::<Option<String>, _>("last_sent")
+                            .map(body_of)
+                            .transpose()?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+        }))
+    }
+
+    async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created_at = millis(version.created_at);
+        let number = version.follows + 1;
+        let moved = sqlx::query(
+            "UPDATE incidents SET version = ?, status = ?, report = ?, became_aware_at = ?, summary = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(i64::from(number))
+        .bind(version.status.as_str())
+        .bind(version.facts.to_string())
+        .bind(millis(version.became_aware_at))
+        .bind(&version.summary)
+        .bind(version.incident_id.as_str())
+        .bind(i64::from(version.follows))
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(StoreError::VersionConflict);
+        }
+        if let Some(idem) = &version.idempotency {
+            insert_idempotency(&mut tx, idem, created_at).await?;
+        }
+        sqlx::query(
+            "INSERT INTO incident_versions (incident_id, version, action, facts, submitted, created_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(version.incident_id.as_str())
+        .bind(i64::from(number))
+        .bind(version.action.as_str())
+        .bind(version.facts.to_string())
+        .bind(version.submitted.to_string())
+        .bind(&version.created_by)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_notices(
+            &mut tx,
+            &version.incident_id,
+            number,
+            &version.notices,
+            created_at,
+        )
+        .await?;
+        append_audit_in(&mut tx, &version.audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError> {
         let rows = sqlx::query(
-            "SELECT i.id, i.reference, i.status, i.became_aware_at, i.summary, i.created_at,
+            "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at,
                     COUNT(DISTINCT n.client_id) AS clients,
                     COALESCE(SUM(n.status = 'held'), 0) AS held
              FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id
@@ -313,7 +393,7 @@ impl Store for SqliteStore {
 
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT i.id, i.reference, i.status, i.became_aware_at, i.summary, i.created_at, i.reported_by,
+            "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at, i.reported_by,
                     (SELECT COUNT(DISTINCT client_id) FROM notices WHERE incident_id = i.id) AS clients,
                     (SELECT COUNT(*) FROM notices WHERE incident_id = i.id AND status = 'held') AS held
              FROM incidents i WHERE i.id = ?",
@@ -604,8 +684,13 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let notice_ids: Vec<String> = rows.iter().map(|r| r.get("notice_id")).collect();
-        let bodies: HashMap<String, (Vec<u8>, String)> = sqlx::query(
-            "SELECT id, body, jws FROM notices WHERE id IN (SELECT value FROM json_each(?))",
+        let bodies: HashMap<String, (Vec<u8>, String, Option<String>)> = sqlx::query(
+            "SELECT n.id, n.body, n.jws,
+                    (SELECT f.id FROM notices f
+                     WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
+                       AND f.status = 'queued' AND f.sequence < n.sequence
+                     ORDER BY f.sequence LIMIT 1) AS thread
+             FROM notices n WHERE n.id IN (SELECT value FROM json_each(?))",
         )
         .bind(serde_json::to_string(&notice_ids).expect("strings serialize"))
         .fetch_all(&mut *tx)
@@ -617,6 +702,7 @@ impl Store for SqliteStore {
                 (
                     r.get("body"),
                     r.get::<Option<String>, _>("jws").unwrap_or_default(),
+                    r.get("thread"),
                 ),
             )
         })
@@ -625,7 +711,7 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|row| {
                 let notice_id: String = row.get("notice_id");
-                let (body, jws) = bodies.get(&notice_id).cloned().ok_or_else(|| {
+                let (body, jws, thread) = bodies.get(&notice_id).cloned().ok_or_else(|| {
                     StoreError::Corrupt(format!("delivery for missing notice {notice_id}"))
                 })?;
                 let channel: String = row.get("channel");
@@ -642,6 +728,7 @@ impl Store for SqliteStore {
                     failures: row.get::<i64, _>("failures") as u32,
                     body,
                     jws,
+                    thread: thread.map(parse_notice_id).transpose()?,
                     notice_id,
                 })
             })
@@ -865,6 +952,84 @@ impl Store for SqliteStore {
 /// Chains `entry` to the last entry on `conn`, which must already hold the
 /// write lock (a write earlier in its transaction, or BEGIN IMMEDIATE), so no
 /// other writer can append between the read and the insert.
+/// Claims an idempotency key inside the caller's transaction; a key already
+/// taken (by a concurrent retry) fails the whole transaction.
+async fn insert_idempotency(
+    tx: &mut SqliteConnection,
+    idem: &IdempotencyRecord,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (token_id, key, request_digest, status, response, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&idem.token_id)
+    .bind(&idem.key)
+    .bind(&idem.request_digest)
+    .bind(i64::from(idem.status))
+    .bind(idem.response.to_string())
+    .bind(created_at)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::IdempotencyConflict);
+    }
+    Ok(())
+}
+
+/// Inserts notices of one incident version and their outbox rows in
+/// multi-row statements, due at once.
+async fn insert_notices(
+    tx: &mut SqliteConnection,
+    incident_id: &IncidentId,
+    version: u32,
+    notices: &[NewNotice],
+    created_at: i64,
+) -> Result<(), StoreError> {
+    for chunk in notices.chunks(BATCH_ROWS) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO notices (id, incident_id, client_id, sequence, kind, status, body, jws, errors, notify_by, created_at, version) ",
+        );
+        insert.push_values(chunk, |mut row, notice| {
+            row.push_bind(notice.id.as_str())
+                .push_bind(incident_id.as_str())
+                .push_bind(notice.client_id.as_str())
+                .push_bind(i64::from(notice.sequence))
+                .push_bind(notice.kind.as_str())
+                .push_bind(notice.status.as_str())
+                .push_bind(&notice.body[..])
+                .push_bind(notice.jws.as_deref())
+                .push_bind(serde_json::to_string(&notice.errors).expect("field errors serialize"))
+                .push_bind(millis(notice.notify_by))
+                .push_bind(created_at)
+                .push_bind(i64::from(version));
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+
+    let deliveries: Vec<(&NewNotice, &NewDelivery)> = notices
+        .iter()
+        .flat_map(|n| n.deliveries.iter().map(move |d| (n, d)))
+        .collect();
+    for chunk in deliveries.chunks(BATCH_ROWS) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO deliveries (id, notice_id, client_id, channel, target, status, next_attempt_at, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (notice, delivery)| {
+            row.push_bind(&delivery.id)
+                .push_bind(notice.id.as_str())
+                .push_bind(notice.client_id.as_str())
+                .push_bind(delivery.channel.as_str())
+                .push_bind(&delivery.target)
+                .push_bind("pending")
+                .push_bind(created_at)
+                .push_bind(created_at);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 async fn append_audit_in(
     conn: &mut SqliteConnection,
     entry: &NewAuditEntry,
@@ -911,6 +1076,10 @@ fn parse_client(raw: String) -> Result<ClientId, StoreError> {
     ClientId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("client id {raw:?}: {e}")))
 }
 
+fn parse_notice_id(raw: String) -> Result<NoticeId, StoreError> {
+    NoticeId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("notice id {raw:?}: {e}")))
+}
+
 fn stored_notice_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredNotice, StoreError> {
     Ok(StoredNotice {
         id: row.get("id"),
@@ -927,6 +1096,7 @@ fn summary_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IncidentSummary, St
         id: row.get("id"),
         reference: row.get("reference"),
         status: row.get("status"),
+        version: row.get::<i64, _>("version") as u32,
         became_aware_at: from_millis(row.get("became_aware_at"))?,
         summary: row.get("summary"),
         created_at: from_millis(row.get("created_at"))?,

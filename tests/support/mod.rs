@@ -180,6 +180,8 @@ pub fn client_outcome<'a>(answer: &'a Value, client_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{client_id} is in the answer"))
 }
 
+#[path = "../../src/delivery/email/testing/mime.rs"]
+pub mod mime;
 pub mod receiver;
 #[path = "../../src/delivery/email/testing/smtp_sink.rs"]
 pub mod smtp_sink;

@@ -4,9 +4,9 @@
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use ulid::Ulid;
 
 use crate::agreements::ClientAgreement;
+use crate::domain::NoticeId;
 use crate::notice::Notice;
 
 use super::transport::EmailConfig;
@@ -37,8 +37,9 @@ impl Sender {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub message: Message,
-    /// Without angle brackets; store it with the client's first notice and
-    /// pass it back as `thread` so later notices thread under it.
+    /// Without angle brackets: `<notice id>@<message_id_domain>`, so a
+    /// resent email keeps its Message-ID and a follow-up can name its first
+    /// notice's without looking it up.
     pub message_id: String,
 }
 
@@ -46,14 +47,15 @@ pub struct Rendered {
 ///
 /// `notice_bytes` are the exact bytes that were signed; they are attached as
 /// `notice.json` in base64 so no relay can rewrite a line ending. `thread` is
-/// the Message-ID of the client's first notice about the incident.
+/// the client's first notice about the incident, which a follow-up answers
+/// (`In-Reply-To`, `References`) so they thread in the client's mail client.
 pub fn render(
     notice: &Notice,
     notice_bytes: &[u8],
     jws: &str,
     client: &ClientAgreement,
     sender: &Sender,
-    thread: Option<&str>,
+    thread: Option<&NoticeId>,
 ) -> Result<Rendered, EmailError> {
     let recipients = client
         .delivery
@@ -69,7 +71,7 @@ pub fn render(
     }
     // The Sender fields are public, so a hand-built one is checked too.
     let domain = headers::domain("message_id_domain", &sender.message_id_domain)?;
-    let message_id = format!("{}@{domain}", Ulid::new());
+    let message_id = format!("{}@{domain}", notice.data.notice_id);
 
     let texts = i18n::texts(client.language)?;
     let n = view::update_number(notice);
@@ -103,8 +105,8 @@ pub fn render(
     for cc in &recipients.cc {
         builder = builder.cc(headers::mailbox("cc", cc)?);
     }
-    if let Some(thread) = thread {
-        let first = format!("<{}>", headers::message_id("thread", thread)?);
+    if let Some(first) = thread {
+        let first = format!("<{first}@{domain}>");
         builder = builder.in_reply_to(first.clone()).references(first);
     }
 

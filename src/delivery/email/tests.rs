@@ -126,9 +126,10 @@ fn renders_headers_structure_and_attachments() {
     )
     .expect("render");
 
-    let (local, domain) = rendered.message_id.split_once('@').expect("id@domain");
-    assert_eq!(domain, "mail.werkwijs.example");
-    assert!(local.parse::<ulid::Ulid>().is_ok(), "{local}");
+    assert_eq!(
+        rendered.message_id,
+        format!("{}@mail.werkwijs.example", notice().data.notice_id)
+    );
     assert_eq!(
         subject(&rendered),
         "[BG-2026-0007] Personal data breach notification — Consorzio Formazione Emilia"
@@ -381,19 +382,6 @@ fn header_injection_is_refused() {
         Err(EmailError::UnsafeHeader { field: "reference" })
     ));
 
-    let thread = Some("<first@mail.werkwijs.example>\r\nBcc: x@evil.example");
-    assert!(matches!(
-        render(
-            &notice,
-            FIXTURE.as_bytes(),
-            JWS,
-            &client(Language::En),
-            &sender(),
-            thread
-        ),
-        Err(EmailError::BadMessageId { field: "thread" })
-    ));
-
     let hand_built = Sender {
         message_id_domain: "evil.example>\r\nBcc: x@evil.example".into(),
         ..sender()
@@ -434,13 +422,14 @@ fn header_injection_is_refused() {
 
 #[test]
 fn follow_ups_thread_under_the_first_notice_and_list_changes_first() {
+    let first = NoticeId::parse("ntc_01JD0000000000000000000001").expect("notice id");
     let rendered = render(
         &update_notice(),
         FIXTURE.as_bytes(),
         JWS,
         &client(Language::En),
         &sender(),
-        Some("01JFIRSTNOTICE@mail.werkwijs.example"),
+        Some(&first),
     )
     .expect("render");
     assert_eq!(
@@ -448,15 +437,9 @@ fn follow_ups_thread_under_the_first_notice_and_list_changes_first() {
         "[BG-2026-0007] Personal data breach notification, update 1 — Consorzio Formazione Emilia"
     );
     let (message, text, _) = parts(&rendered);
-    assert_eq!(
-        message.header("In-Reply-To"),
-        Some("<01JFIRSTNOTICE@mail.werkwijs.example>")
-    );
-    assert_eq!(
-        message.header("References"),
-        Some("<01JFIRSTNOTICE@mail.werkwijs.example>")
-    );
-    assert_ne!(rendered.message_id, "01JFIRSTNOTICE@mail.werkwijs.example");
+    let first_message = "<ntc_01JD0000000000000000000001@mail.werkwijs.example>";
+    assert_eq!(message.header("In-Reply-To"), Some(first_message));
+    assert_eq!(message.header("References"), Some(first_message));
 
     for expected in [
         "This is update 1 to our notification BG-2026-0007",

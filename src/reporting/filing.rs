@@ -1,0 +1,138 @@
+//! A new report: the incident's first version and every affected client's
+//! initial notice.
+
+use chrono::{Datelike, DurationRound, Utc};
+use rayon::prelude::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{outcomes, prepare, replay, FileError, FileOptions, Filed, Prepared};
+use crate::app::App;
+use crate::audit::{self, NewAuditEntry};
+use crate::domain::IncidentId;
+use crate::enrichment::{affected_clients, draft_notice, NoticeContext};
+use crate::intake::parse_report;
+use crate::store::{IdempotencyRecord, NewIncident, StoreError, TokenRecord};
+
+pub async fn file_report(
+    app: &App,
+    caller: &TokenRecord,
+    body: &[u8],
+    options: FileOptions,
+) -> Result<Filed, FileError> {
+    let request_digest = hex::encode(Sha256::digest(body));
+    if let Some(key) = &options.idempotency_key {
+        if let Some(earlier) = replay(app, caller, key, &request_digest).await? {
+            return Ok(earlier);
+        }
+    }
+
+    let (report, report_json) = parse_report(body)?;
+    let registry = app.registry();
+    let affected =
+        affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?;
+
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    let incident_id = IncidentId::generate();
+    let number = if options.dry_run {
+        0
+    } else {
+        app.store.next_reference(now.year()).await?
+    };
+    let reference = format!("BG-{}-{number:04}", now.year());
+
+    let prepared = {
+        let (registry, signer, processor) =
+            (registry.clone(), app.signer.clone(), app.processor.clone());
+        let (report, incident_id, reference) =
+            (report.clone(), incident_id.clone(), reference.clone());
+        let dry_run = options.dry_run;
+        tokio::task::spawn_blocking(move || {
+            let ctx = NoticeContext {
+                incident_id: &incident_id,
+                reference: &reference,
+                processor: &processor,
+                now,
+                affected_clients: affected.len(),
+            };
+            affected
+                .into_par_iter()
+                .filter_map(|(client_id, systems)| {
+                    let client = registry.client(&client_id)?;
+                    let notice = draft_notice(&report, client, &systems, &registry, &ctx);
+                    Some(prepare(notice, client, &registry, &signer, dry_run))
+                })
+                .collect::<Vec<Prepared>>()
+        })
+        .await?
+    };
+
+    let status = if options.dry_run { 200 } else { 201 };
+    let mut response = json!({
+        "incident_id": incident_id,
+        "reference": reference,
+        "dry_run": options.dry_run,
+        "became_aware_at": report.became_aware_at,
+        "affected_clients": prepared.len(),
+    });
+    json_patch::merge(&mut response, &outcomes(&prepared));
+    if options.dry_run {
+        return Ok(Filed {
+            status,
+            body: response,
+        });
+    }
+
+    let audit = NewAuditEntry {
+        at: now,
+        actor: audit::token_actor(caller),
+        action: "report.filed".into(),
+        subject: incident_id.as_str().to_owned(),
+        details: json!({
+            "reference": reference,
+            "affected_clients": response["affected_clients"],
+            "held": response["held"],
+        }),
+    };
+    let incident = NewIncident {
+        id: incident_id,
+        reference,
+        became_aware_at: report.became_aware_at,
+        summary: report.summary.clone(),
+        report: report_json,
+        reported_by: caller.name.clone(),
+        created_at: now,
+        notices: prepared.into_iter().map(|p| p.notice).collect(),
+        idempotency: options
+            .idempotency_key
+            .as_ref()
+            .map(|key| IdempotencyRecord {
+                token_id: caller.id.clone(),
+                key: key.clone(),
+                request_digest: request_digest.clone(),
+                status,
+                response: response.clone(),
+            }),
+        audit,
+    };
+    match app.store.record_incident(&incident).await {
+        Ok(()) => {
+            // Wake an idle delivery worker now rather than at its next poll.
+            app.outbox_ready.notify_one();
+            Ok(Filed {
+                status,
+                body: response,
+            })
+        }
+        // A concurrent retry with the same key won the race: answer as it did.
+        Err(StoreError::IdempotencyConflict) => {
+            let key = options.idempotency_key.as_deref().unwrap_or_default();
+            replay(app, caller, key, &request_digest)
+                .await?
+                .ok_or(FileError::Store(StoreError::IdempotencyConflict))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,333 @@
+//! Following an incident up: an update adds or corrects facts, closing sends
+//! every affected client its final notice, and a retraction withdraws what
+//! was sent. Each is a new version of the incident.
+//!
+//! Per client, against its series of notices:
+//! - newly affected: its `initial` notice;
+//! - still affected: an `update` (`final` when closing) whose `changes` are
+//!   measured against the last notice the client was sent; an update that
+//!   changes nothing in the client's notice sends nothing;
+//! - never sent anything (every notice so far held): a new `initial`;
+//! - no longer affected after a correction, or the incident retracted: a
+//!   `retraction` of the last notice it was sent.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DurationRound, Utc};
+use rayon::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{changes, outcomes, prepare, replay, FileError, Filed, Prepared};
+use crate::app::App;
+use crate::audit::{self, NewAuditEntry};
+use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
+use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeContext};
+use crate::intake::{check_report, parse_json};
+use crate::notice::Notice;
+use crate::store::{
+    IdempotencyRecord, IncidentStatus, NewVersion, NoticeBody, StoreError, TokenRecord,
+    VersionAction,
+};
+use crate::validation::FieldError;
+
+/// Longest retraction reason accepted.
+const MAX_REASON: usize = 2_000;
+
+/// What staff ask of an open incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// The body is a JSON merge patch (RFC 7396) of the report's facts.
+    Update,
+    /// The body is empty or, like an update, the last facts.
+    Close,
+    /// The body is `{"reason": "…"}`.
+    Retract,
+}
+
+impl FollowUp {
+    fn action(self) -> VersionAction {
+        match self {
+            FollowUp::Update => VersionAction::Update,
+            FollowUp::Close => VersionAction::Close,
+            FollowUp::Retract => VersionAction::Retract,
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            FollowUp::Update => "incident.updated",
+            FollowUp::Close => "incident.closed",
+            FollowUp::Retract => "incident.retracted",
+        }
+    }
+
+    fn status_after(self) -> IncidentStatus {
+        match self {
+            FollowUp::Update => IncidentStatus::Open,
+            FollowUp::Close => IncidentStatus::Closed,
+            FollowUp::Retract => IncidentStatus::Retracted,
+        }
+    }
+}
+
+/// A client's series so far, parsed.
+struct Series {
+    last_sequence: u32,
+    last: Notice,
+    last_sent: Option<(NoticeId, Notice)>,
+}
+
+pub async fn follow_up(
+    app: &App,
+    caller: &TokenRecord,
+    incident_id: &IncidentId,
+    request: FollowUp,
+    body: &[u8],
+    idempotency_key: Option<String>,
+) -> Result<Filed, FileError> {
+    // The same key and body sent for another incident or action is another request.
+    let request_digest = {
+        let mut hash = Sha256::new();
+        hash.update(format!(
+            "{}:{}:",
+            request.action().as_str(),
+            incident_id.as_str()
+        ));
+        hash.update(body);
+        hex::encode(hash.finalize())
+    };
+    if let Some(key) = &idempotency_key {
+        if let Some(earlier) = replay(app, caller, key, &request_digest).await? {
+            return Ok(earlier);
+        }
+    }
+
+    let state = app
+        .store
+        .incident_state(incident_id)
+        .await?
+        .ok_or(FileError::IncidentNotFound)?;
+    if state.status != IncidentStatus::Open {
+        return Err(FileError::IncidentNotOpen(state.status));
+    }
+    let (facts, submitted) = match request {
+        FollowUp::Retract => (state.facts.clone(), retraction_reason(body)?),
+        FollowUp::Close if body.iter().all(u8::is_ascii_whitespace) => {
+            (state.facts.clone(), json!({}))
+        }
+        FollowUp::Update | FollowUp::Close => {
+            let patch = facts_patch(body)?;
+            let mut facts = state.facts.clone();
+            json_patch::merge(&mut facts, &patch);
+            (facts, patch)
+        }
+    };
+    let report = check_report(&facts)?;
+    if request == FollowUp::Update && facts == state.facts {
+        return Err(FileError::NothingChanged);
+    }
+    let registry = app.registry();
+    let affected = if request == FollowUp::Retract {
+        AffectedClients::new()
+    } else {
+        affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?
+    };
+    let series = state
+        .clients
+        .into_iter()
+        .map(|c| {
+            Ok((
+                c.client_id,
+                parse_series(c.last_sequence, &c.last, c.last_sent.as_ref())?,
+            ))
+        })
+        .collect::<Result<HashMap<ClientId, Series>, StoreError>>()?;
+
+    let now = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap_or_else(|_| Utc::now());
+    let prepared = {
+        let (registry, signer, processor) =
+            (registry.clone(), app.signer.clone(), app.processor.clone());
+        let (report, incident_id, reference) =
+            (report.clone(), incident_id.clone(), state.reference.clone());
+        tokio::task::spawn_blocking(move || {
+            let ctx = NoticeContext {
+                incident_id: &incident_id,
+                reference: &reference,
+                processor: &processor,
+                now,
+                affected_clients: affected.len(),
+            };
+            let clients: BTreeSet<&ClientId> = affected.keys().chain(series.keys()).collect();
+            clients
+                .into_par_iter()
+                .filter_map(|client_id| {
+                    // A client whose agreement was removed can no longer be reached.
+                    let client = registry.client(client_id)?;
+                    let before = series.get(client_id);
+                    let notice = match affected.get(client_id) {
+                        Some(systems) => {
+                            let draft = draft_notice(&report, client, systems, &registry, &ctx);
+                            follow(request, draft, before)?
+                        }
+                        None => withdraw(before?, now)?,
+                    };
+                    Some(prepare(notice, client, &registry, &signer, false))
+                })
+                .collect::<Vec<Prepared>>()
+        })
+        .await?
+    };
+
+    let version = state.version + 1;
+    let status = request.status_after();
+    let mut response = json!({
+        "incident_id": incident_id,
+        "reference": state.reference,
+        "version": version,
+        "status": status,
+        "notices": prepared.len(),
+    });
+    json_patch::merge(&mut response, &outcomes(&prepared));
+    let audit = NewAuditEntry {
+        at: now,
+        actor: audit::token_actor(caller),
+        action: request.audit_action().into(),
+        subject: incident_id.as_str().to_owned(),
+        details: json!({
+            "reference": state.reference,
+            "version": version,
+            "notices": prepared.len(),
+            "held": response["held"],
+        }),
+    };
+    let record = NewVersion {
+        incident_id: incident_id.clone(),
+        follows: state.version,
+        action: request.action(),
+        status,
+        became_aware_at: report.became_aware_at,
+        summary: report.summary.clone(),
+        facts,
+        submitted,
+        created_by: caller.name.clone(),
+        created_at: now,
+        notices: prepared.into_iter().map(|p| p.notice).collect(),
+        idempotency: idempotency_key.as_ref().map(|key| IdempotencyRecord {
+            token_id: caller.id.clone(),
+            key: key.clone(),
+            request_digest: request_digest.clone(),
+            status: 201,
+            response: response.clone(),
+        }),
+        audit,
+    };
+    match app.store.record_version(&record).await {
+        Ok(()) => {
+            app.outbox_ready.notify_one();
+            Ok(Filed {
+                status: 201,
+                body: response,
+            })
+        }
+        Err(StoreError::VersionConflict) => Err(FileError::ConcurrentChange),
+        Err(StoreError::IdempotencyConflict) => {
+            let key = idempotency_key.as_deref().unwrap_or_default();
+            replay(app, caller, key, &request_digest)
+                .await?
+                .ok_or(FileError::Store(StoreError::IdempotencyConflict))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The next notice for a client that is (still or newly) affected, or none
+/// when an update leaves its notice as it was.
+fn follow(request: FollowUp, mut draft: Notice, before: Option<&Series>) -> Option<Notice> {
+    let closing = request == FollowUp::Close;
+    if let Some(before) = before {
+        if !closing && changes::between(&before.last.data, &draft.data).is_empty() {
+            return None;
+        }
+        draft.data.sequence = before.last_sequence + 1;
+        if let Some((sent_id, sent)) = &before.last_sent {
+            draft.kind = NoticeType::Update;
+            draft.data.supersedes = Some(sent_id.clone());
+            draft.data.changes = changes::between(&sent.data, &draft.data);
+        }
+    }
+    if closing {
+        draft.kind = NoticeType::Final;
+    }
+    Some(draft)
+}
+
+/// A retraction of the last notice the client was sent; none if it was
+/// never sent one.
+fn withdraw(before: &Series, now: chrono::DateTime<Utc>) -> Option<Notice> {
+    let (sent_id, sent) = before.last_sent.as_ref()?;
+    let mut notice = sent.clone();
+    notice.kind = NoticeType::Retraction;
+    notice.timestamp = now;
+    notice.data.notice_id = NoticeId::generate();
+    notice.data.sequence = before.last_sequence + 1;
+    notice.data.supersedes = Some(sent_id.clone());
+    notice.data.changes = Vec::new();
+    Some(notice)
+}
+
+fn parse_series(
+    last_sequence: u32,
+    last: &NoticeBody,
+    last_sent: Option<&NoticeBody>,
+) -> Result<Series, StoreError> {
+    let parse = |n: &NoticeBody| -> Result<Notice, StoreError> {
+        serde_json::from_slice(&n.body)
+            .map_err(|e| StoreError::Corrupt(format!("notice {}: {e}", n.id)))
+    };
+    Ok(Series {
+        last_sequence,
+        last: parse(last)?,
+        last_sent: last_sent
+            .map(|n| Ok::<_, StoreError>((n.id.clone(), parse(n)?)))
+            .transpose()?,
+    })
+}
+
+/// An update's body: a non-empty JSON object whose fields replace the
+/// report's (`null` removes an optional one).
+fn facts_patch(body: &[u8]) -> Result<Value, FileError> {
+    match parse_json(body)? {
+        Value::Object(fields) if !fields.is_empty() => Ok(Value::Object(fields)),
+        Value::Object(_) => Err(FileError::NothingChanged),
+        _ => Err(FileError::InvalidBody(vec![FieldError::new(
+            "",
+            "must be a JSON object with the report fields to add or correct",
+        )])),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Retraction {
+    reason: String,
+}
+
+/// A retraction's body, `{"reason": "…"}`, kept with the incident's version.
+fn retraction_reason(body: &[u8]) -> Result<Value, FileError> {
+    let value = parse_json(body)?;
+    let invalid = |message: &str| FileError::InvalidBody(vec![FieldError::new("/reason", message)]);
+    let retraction: Retraction = serde_json::from_value(value.clone())
+        .map_err(|e| FileError::InvalidBody(vec![FieldError::new("", e.to_string())]))?;
+    let reason = retraction.reason.trim();
+    if reason.is_empty() {
+        return Err(invalid("must say why the report is withdrawn"));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(invalid(&format!("must be at most {MAX_REASON} characters")));
+    }
+    Ok(value)
+}

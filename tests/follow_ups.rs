@@ -1,0 +1,543 @@
+//! An incident carried from its first report through updates to closure or
+//! retraction: which clients get which notice, in which order, with which
+//! changes, and how their emails thread.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use breachgate::clock::SystemClock;
+use breachgate::delivery::Worker;
+use serde_json::{json, Value};
+use support::mime::Part;
+use support::receiver::Receiver;
+use support::smtp_sink::SmtpSink;
+use support::{client_ids, client_outcome, delivery_config, fixture, Gateway};
+
+const VLINDER: &str = "kinderopvang-de-vlinder";
+const FORMAVENIR: &str = "formavenir";
+const CONSORZIO: &str = "consorzio-formazione-emilia";
+const NORRSKEN: &str = "idrottsforeningen-norrsken";
+const HANSE: &str = "hanse-spedition-nord";
+const HARBOURVIEW: &str = "harbourview-housing";
+
+/// A gateway delivering to an in-process receiver and SMTP sink, with its
+/// worker driven one step at a time.
+struct Desk {
+    gateway: Gateway,
+    worker: Arc<Worker>,
+    receiver: Receiver,
+    sink: SmtpSink,
+    _dir: tempfile::TempDir,
+}
+
+impl Desk {
+    async fn new() -> Self {
+        let (smtp, sink) = SmtpSink::start().await;
+        let receiver = Receiver::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+        let worker = Worker::new(gateway.app.clone(), Arc::new(SystemClock)).unwrap();
+        Self {
+            gateway,
+            worker,
+            receiver,
+            sink,
+            _dir: dir,
+        }
+    }
+
+    async fn file(&self) -> String {
+        let (status, answer) = self
+            .gateway
+            .post_report(&self.gateway.staff, &fixture("report-lms.json"))
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        self.deliver().await;
+        answer["incident_id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /v1/incidents/{id}/{action}` as staff.
+    async fn follow_up(&self, incident: &str, action: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .gateway
+            .http
+            .post(
+                self.gateway
+                    .url(&format!("/v1/incidents/{incident}/{action}")),
+            )
+            .bearer_auth(&self.gateway.staff);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Runs the worker until the outbox is empty.
+    async fn deliver(&self) {
+        while self.worker.run_once().await.unwrap() > 0 {}
+    }
+
+    async fn notice(&self, incident: &str, answer: &Value, client: &str) -> Value {
+        let notice_id = client_outcome(answer, client)["notice_id"]
+            .as_str()
+            .unwrap();
+        let (bytes, _) = self.gateway.notice_bytes(incident, notice_id).await;
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Per client, the (type, sequence) of every webhook it received, in order.
+    fn webhooks(&self) -> BTreeMap<String, Vec<(String, u64)>> {
+        let mut seen: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+        for request in self.receiver.all_requests() {
+            let client = request
+                .path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap();
+            let notice: Value = serde_json::from_slice(&request.body).unwrap();
+            let entry = (
+                notice["type"].as_str().unwrap().to_owned(),
+                notice["data"]["sequence"].as_u64().unwrap(),
+            );
+            let list = seen.entry(client.to_owned()).or_default();
+            // The formavenir agreement has two endpoints; one list per client is enough.
+            if !list.contains(&entry) {
+                list.push(entry);
+            }
+        }
+        seen
+    }
+
+    /// Every email as (Message-ID, In-Reply-To, References, notice id of its
+    /// `notice.json`).
+    fn emails(&self) -> Vec<Email> {
+        self.sink
+            .received()
+            .iter()
+            .map(|mail| {
+                let message = Part::parse(&mail.data);
+                let notice: Value = serde_json::from_slice(
+                    &message
+                        .find_file("notice.json")
+                        .expect("notice.json")
+                        .decoded(),
+                )
+                .unwrap();
+                Email {
+                    message_id: message.header("Message-ID").unwrap().to_owned(),
+                    in_reply_to: message.header("In-Reply-To").map(str::to_owned),
+                    references: message.header("References").map(str::to_owned),
+                    notice_id: notice["data"]["notice_id"].as_str().unwrap().to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    fn email_for(&self, notice_id: &str) -> Email {
+        self.emails()
+            .into_iter()
+            .find(|e| e.notice_id == notice_id)
+            .unwrap_or_else(|| panic!("an email carries {notice_id}"))
+    }
+}
+
+#[derive(Debug)]
+struct Email {
+    message_id: String,
+    in_reply_to: Option<String>,
+    references: Option<String>,
+    notice_id: String,
+}
+
+/// Per client in an answer, its notice's (type, sequence, status).
+fn notices(answer: &Value) -> BTreeMap<String, (String, u64, String)> {
+    answer["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["client_id"].as_str().unwrap().to_owned(),
+                (
+                    c["type"].as_str().unwrap().to_owned(),
+                    c["sequence"].as_u64().unwrap(),
+                    c["status"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn expected(rows: &[(&str, &str, u64, &str)]) -> BTreeMap<String, (String, u64, String)> {
+    rows.iter()
+        .map(|(client, kind, sequence, status)| {
+            (
+                client.to_string(),
+                (
+                    format!("breach.notice.{kind}"),
+                    *sequence,
+                    status.to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn paths(notice: &Value) -> Vec<&str> {
+    notice["data"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_incident_from_report_through_two_updates_to_closure() {
+    let desk = Desk::new().await;
+    let (status, filed) = desk
+        .gateway
+        .post_report(&desk.gateway.staff, &fixture("report-lms.json"))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let incident = filed["incident_id"].as_str().unwrap();
+    desk.deliver().await;
+    let initial_id = |client: &str| {
+        client_outcome(&filed, client)["notice_id"]
+            .as_str()
+            .unwrap()
+    };
+
+    // Online identifiers turn up in the exports: only the agreements that
+    // list them for the LMS (de Vlinder, Formavenir) see their notice change.
+    let (status, first) = desk
+        .follow_up(
+            incident,
+            "updates",
+            Some(json!({"personal_data": {"categories": [
+                "identification", "contact", "education", "online_identifiers"
+            ]}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["version"], 2);
+    assert_eq!(
+        notices(&first),
+        expected(&[
+            (FORMAVENIR, "update", 2, "queued"),
+            (VLINDER, "update", 2, "queued"),
+        ])
+    );
+    let update = desk.notice(incident, &first, FORMAVENIR).await;
+    assert_eq!(update["data"]["supersedes"], initial_id(FORMAVENIR));
+    assert_eq!(paths(&update), ["personal_data.categories"]);
+    let change = &update["data"]["changes"][0];
+    assert_eq!(
+        change["old"],
+        json!(["identification", "contact", "education"])
+    );
+    assert_eq!(
+        change["new"],
+        json!([
+            "identification",
+            "contact",
+            "education",
+            "online_identifiers"
+        ])
+    );
+    desk.deliver().await;
+
+    // Payroll turns out to be affected too: Hanse Spedition, which has no
+    // LMS data, is newly affected; Harbourview, in both systems, gets an
+    // update; everyone else's notice stays as it was.
+    let (status, second) = desk
+        .follow_up(
+            incident,
+            "updates",
+            Some(json!({"affected": {"systems": ["lms", "payroll"]}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(
+        notices(&second),
+        expected(&[
+            (HANSE, "initial", 1, "queued"),
+            (HARBOURVIEW, "update", 2, "queued"),
+        ])
+    );
+    let newly = desk.notice(incident, &second, HANSE).await;
+    assert_eq!(newly["data"]["supersedes"], Value::Null);
+    assert_eq!(newly["data"]["changes"], json!([]));
+    let harbourview = desk.notice(incident, &second, HARBOURVIEW).await;
+    assert!(paths(&harbourview).contains(&"systems"), "{harbourview}");
+    desk.deliver().await;
+
+    // Closing with the number of data subjects now known: every affected
+    // client gets its final notice, and the count is no longer pending.
+    let before = desk.notice(incident, &first, FORMAVENIR).await;
+    assert!(before["data"]["pending"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("data_subjects.count")));
+    let (status, closed) = desk
+        .follow_up(
+            incident,
+            "close",
+            Some(json!({"data_subjects": {"count": {"min": 800, "max": 1200, "precision": "approximate"}}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(
+        notices(&closed),
+        expected(&[
+            (CONSORZIO, "final", 2, "held"),
+            (FORMAVENIR, "final", 3, "queued"),
+            (HANSE, "final", 2, "queued"),
+            (HARBOURVIEW, "final", 3, "queued"),
+            (NORRSKEN, "final", 2, "queued"),
+            (VLINDER, "final", 3, "queued"),
+        ])
+    );
+    let last = desk.notice(incident, &closed, FORMAVENIR).await;
+    assert_eq!(
+        last["data"]["supersedes"],
+        client_outcome(&first, FORMAVENIR)["notice_id"]
+    );
+    assert!(paths(&last).contains(&"data_subjects.count"), "{last}");
+    assert!(!last["data"]["pending"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("data_subjects.count")));
+    desk.deliver().await;
+
+    // What each client's endpoint received, in order. The Italian agreement's
+    // profile holds every notice, so that client has received nothing.
+    let received = desk.webhooks();
+    let series = |rows: &[(&str, u64)]| -> Vec<(String, u64)> {
+        rows.iter()
+            .map(|(kind, n)| (format!("breach.notice.{kind}"), *n))
+            .collect()
+    };
+    assert_eq!(
+        received[VLINDER],
+        series(&[("initial", 1), ("update", 2), ("final", 3)])
+    );
+    assert_eq!(
+        received[FORMAVENIR],
+        series(&[("initial", 1), ("update", 2), ("final", 3)])
+    );
+    assert_eq!(received[NORRSKEN], series(&[("initial", 1), ("final", 2)]));
+    assert_eq!(
+        received[HARBOURVIEW],
+        series(&[("initial", 1), ("update", 2), ("final", 3)])
+    );
+    assert_eq!(received[HANSE], series(&[("initial", 1), ("final", 2)]));
+    assert!(!received.contains_key(CONSORZIO));
+
+    // Emails: every follow-up answers the client's first notice.
+    for client in [VLINDER, FORMAVENIR, NORRSKEN, HARBOURVIEW] {
+        let first_mail = desk.email_for(initial_id(client));
+        assert_eq!(first_mail.in_reply_to, None);
+        assert_eq!(first_mail.references, None);
+        assert_eq!(
+            first_mail.message_id,
+            format!("<{}@processor.example>", initial_id(client))
+        );
+        let follow_ups: Vec<&Value> = [&first, &second, &closed]
+            .into_iter()
+            .filter(|answer| client_ids(answer).contains(&client.to_owned()))
+            .collect();
+        for answer in follow_ups {
+            let mail = desk.email_for(
+                client_outcome(answer, client)["notice_id"]
+                    .as_str()
+                    .unwrap(),
+            );
+            assert_eq!(
+                mail.in_reply_to.as_deref(),
+                Some(first_mail.message_id.as_str())
+            );
+            assert_eq!(
+                mail.references.as_deref(),
+                Some(first_mail.message_id.as_str())
+            );
+        }
+    }
+    let hanse_first = client_outcome(&second, HANSE)["notice_id"]
+        .as_str()
+        .unwrap();
+    assert_eq!(desk.email_for(hanse_first).in_reply_to, None);
+    let hanse_final = desk.email_for(
+        client_outcome(&closed, HANSE)["notice_id"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        hanse_final.in_reply_to,
+        Some(format!("<{hanse_first}@processor.example>"))
+    );
+
+    // A closed incident takes nothing more.
+    let (status, refused) = desk
+        .follow_up(incident, "updates", Some(json!({"summary": "Too late."})))
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "incident_not_open");
+    let (_, view) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, &format!("/v1/incidents/{incident}"))
+        .await;
+    assert_eq!(view["status"], "closed");
+    assert_eq!(view["version"], 4);
+}
+
+#[tokio::test]
+async fn a_retraction_goes_to_every_client_that_was_notified() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let (status, retracted) = desk
+        .follow_up(
+            &incident,
+            "retract",
+            Some(json!({"reason": "The bucket was a test environment without personal data."})),
+        )
+        .await;
+    assert_eq!(status, 201, "{retracted}");
+    // The Italian client's only notice was held, so there is nothing to withdraw.
+    assert_eq!(
+        notices(&retracted),
+        expected(&[
+            (FORMAVENIR, "retraction", 2, "queued"),
+            (HARBOURVIEW, "retraction", 2, "queued"),
+            (NORRSKEN, "retraction", 2, "queued"),
+            (VLINDER, "retraction", 2, "queued"),
+        ])
+    );
+    let notice = desk.notice(&incident, &retracted, NORRSKEN).await;
+    assert_eq!(notice["data"]["changes"], json!([]));
+    desk.deliver().await;
+    assert_eq!(
+        desk.webhooks()[NORRSKEN],
+        [
+            ("breach.notice.initial".to_owned(), 1),
+            ("breach.notice.retraction".to_owned(), 2)
+        ]
+    );
+    let (status, _) = desk.follow_up(&incident, "close", None).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn a_correction_that_unaffects_a_client_withdraws_its_notice() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    // The exports came from the HR portal, not the LMS: the LMS-only clients
+    // are told to disregard their notice, Hanse Spedition is newly affected,
+    // and de Vlinder (in both) gets the corrected facts.
+    let (status, corrected) = desk
+        .follow_up(
+            &incident,
+            "updates",
+            Some(json!({"affected": {"systems": ["hr-portal"]}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{corrected}");
+    assert_eq!(
+        notices(&corrected),
+        expected(&[
+            (CONSORZIO, "initial", 2, "held"),
+            (FORMAVENIR, "retraction", 2, "queued"),
+            (HANSE, "initial", 1, "queued"),
+            (HARBOURVIEW, "retraction", 2, "queued"),
+            (NORRSKEN, "retraction", 2, "queued"),
+            (VLINDER, "update", 2, "queued"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn bad_follow_ups_are_refused_and_change_nothing() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let cases = [
+        (
+            "updates",
+            json!({"became_aware_at": "yesterday"}),
+            422,
+            "invalid_report",
+            "/became_aware_at",
+        ),
+        (
+            "updates",
+            json!({"affected": {"systems": ["warehouse"]}}),
+            422,
+            "unknown_reference",
+            "/affected/systems/0",
+        ),
+        (
+            "updates",
+            json!({"nature": null}),
+            422,
+            "invalid_report",
+            "",
+        ),
+        ("updates", json!({}), 422, "nothing_changed", ""),
+        ("updates", json!([1, 2]), 422, "invalid_body", ""),
+        (
+            "retract",
+            json!({"reason": "  "}),
+            422,
+            "invalid_body",
+            "/reason",
+        ),
+        ("retract", json!({"why": "typo"}), 422, "invalid_body", ""),
+    ];
+    for (action, body, status, code, path) in cases {
+        let (got, answer) = desk.follow_up(&incident, action, Some(body.clone())).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{action} {body}: {answer}"
+        );
+        if !path.is_empty() {
+            let details = answer["error"]["details"].as_array().unwrap();
+            assert!(
+                details.iter().any(|d| d["path"] == path),
+                "{body}: {answer}"
+            );
+        }
+    }
+    // An update that repeats the facts as they are changes nothing either.
+    let same = fixture("report-lms.json")["summary"].clone();
+    let (status, answer) = desk
+        .follow_up(&incident, "updates", Some(json!({"summary": same})))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (422, Some("nothing_changed"))
+    );
+
+    let (status, _) = desk
+        .follow_up(
+            "inc_01JD0000000000000000000000",
+            "updates",
+            Some(json!({"summary": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, view) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, &format!("/v1/incidents/{incident}"))
+        .await;
+    assert_eq!(
+        (view["version"].as_u64(), view["status"].as_str()),
+        (Some(1), Some("open"))
+    );
+    assert_eq!(view["notices"].as_array().unwrap().len(), 5);
+}

@@ -395,6 +395,25 @@ async fn an_incident_from_report_through_two_updates_to_closure() {
         .await;
     assert_eq!(view["status"], "closed");
     assert_eq!(view["version"], 4);
+    let actions = |versions: &Value| -> Vec<String> {
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{} {}", v["version"], v["action"].as_str().unwrap()))
+            .collect()
+    };
+    let history = ["1 report", "2 update", "3 update", "4 close"];
+    assert_eq!(actions(&view["versions"]), history);
+    assert_eq!(
+        view["versions"][2]["submitted"],
+        json!({"affected": {"systems": ["lms", "payroll"]}})
+    );
+    let (_, register) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, "/v1/register")
+        .await;
+    assert_eq!(actions(&register["incidents"][0]["versions"]), history);
 }
 
 #[tokio::test]

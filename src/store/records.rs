@@ -243,6 +243,7 @@ pub struct IncidentView {
     #[serde(flatten)]
     pub summary: IncidentSummary,
     pub reported_by: String,
+    pub versions: Vec<VersionView>,
     pub notices: Vec<NoticeView>,
 }
 
@@ -442,7 +443,19 @@ pub struct RegisterIncident {
     pub became_aware_at: DateTime<Utc>,
     pub reported_at: DateTime<Utc>,
     pub summary: String,
+    /// The report and every follow-up, oldest first.
+    pub versions: Vec<VersionView>,
     pub clients: Vec<RegisterClient>,
+}
+
+/// One version of an incident: who did what, when, and what they sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    pub version: u32,
+    pub action: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub submitted: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]

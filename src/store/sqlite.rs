@@ -448,9 +448,15 @@ impl Store for SqliteStore {
             })
         })
         .collect::<Result<_, StoreError>>()?;
+        let mut conn = self.pool.acquire().await?;
+        let versions = versions_by_incident(&mut conn, Some(id))
+            .await?
+            .remove(id.as_str())
+            .unwrap_or_default();
         Ok(Some(IncidentView {
             summary,
             reported_by: row.get("reported_by"),
+            versions,
             notices,
         }))
     }
@@ -525,6 +531,7 @@ impl Store for SqliteStore {
             }
         }
 
+        let mut versions = versions_by_incident(&mut tx, None).await?;
         let incidents = sqlx::query(
             "SELECT id, reference, status, became_aware_at, created_at, summary FROM incidents
              ORDER BY created_at, id",
@@ -549,6 +556,7 @@ impl Store for SqliteStore {
                     became_aware_at: from_millis(i.get("became_aware_at"))?,
                     reported_at: from_millis(i.get("created_at"))?,
                     summary: i.get("summary"),
+                    versions: versions.remove(i.get::<&str, _>("id")).unwrap_or_default(),
                     clients,
                 })
             })
@@ -952,6 +960,35 @@ impl Store for SqliteStore {
 /// Chains `entry` to the last entry on `conn`, which must already hold the
 /// write lock (a write earlier in its transaction, or BEGIN IMMEDIATE), so no
 /// other writer can append between the read and the insert.
+/// The versions of one incident, or of all, by incident id, oldest first.
+async fn versions_by_incident(
+    conn: &mut SqliteConnection,
+    incident: Option<&IncidentId>,
+) -> Result<HashMap<String, Vec<VersionView>>, StoreError> {
+    let mut versions: HashMap<String, Vec<VersionView>> = HashMap::new();
+    for v in sqlx::query(
+        "SELECT incident_id, version, action, submitted, created_by, created_at
+         FROM incident_versions WHERE ?1 IS NULL OR incident_id = ?1
+         ORDER BY incident_id, version",
+    )
+    .bind(incident.map(IncidentId::as_str))
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        versions
+            .entry(v.get("incident_id"))
+            .or_default()
+            .push(VersionView {
+                version: v.get::<i64, _>("version") as u32,
+                action: v.get("action"),
+                created_by: v.get("created_by"),
+                created_at: from_millis(v.get("created_at"))?,
+                submitted: json_column(v.get("submitted"))?,
+            });
+    }
+    Ok(versions)
+}
+
 /// Claims an idempotency key inside the caller's transaction; a key already
 /// taken (by a concurrent retry) fails the whole transaction.
 async fn insert_idempotency(

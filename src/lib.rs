@@ -6,7 +6,8 @@
 //! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
 //! rows. [`http`] is the API; [`reporting`] ties the stages together;
 //! [`register`] writes the breach register as CSV; [`audit`] keeps the
-//! hash-chained log of who did what.
+//! hash-chained log of who did what; [`scheduling`] escalates notices that
+//! near their deadline undelivered and reminds staff of updates due.
 #![forbid(unsafe_code)]
 
 pub mod agreements;
@@ -20,9 +21,11 @@ pub mod enrichment;
 pub mod errors;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod notice;
 pub mod register;
 pub mod reporting;
+pub mod scheduling;
 pub mod signing;
 pub mod store;
 pub mod tokens;
@@ -37,18 +40,24 @@ pub use app::App;
 pub use config::Config;
 
 /// Starts the gateway from `config`: serves the API on `listener` and runs the
-/// delivery worker until `shutdown`, then lets in-flight deliveries finish.
+/// delivery worker and the scheduled jobs until `shutdown`, then lets
+/// in-flight deliveries finish.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::start(config).await?;
-    let worker = delivery::Worker::new(app.clone(), Arc::new(clock::SystemClock))?;
+    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
+    let worker = delivery::Worker::new(app.clone(), clock.clone())?;
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
-    let served = serve(app, listener, shutdown).await;
+    let scheduling = tokio::spawn(scheduling::run(app.clone(), clock, shutdown.clone()));
+    let served = serve(app, listener, shutdown.clone()).await;
+    // Whatever ended the server ends the other tasks too.
+    shutdown.cancel();
     delivering.await?;
-    served
+    let scheduled = scheduling.await?;
+    served.and(scheduled)
 }
 
 /// Serves the API of an already started gateway, without delivery workers;

@@ -37,4 +37,5 @@ CREATE TABLE staff_mail (
     last_error   TEXT,
     sent_at      INTEGER
 );
-CREATE INDEX staff_mail_unsent ON staff_mail (created_at) WHERE sent_at IS NULL;
+-- Finds the unsent mail without reading the sent; they go out in rowid order.
+CREATE INDEX staff_mail_unsent ON staff_mail (lease_until) WHERE sent_at IS NULL;

@@ -991,8 +991,8 @@ impl Store for SqliteStore {
             "UPDATE staff_mail SET lease_until = ?1
              WHERE id IN (SELECT id FROM staff_mail
                           WHERE sent_at IS NULL AND (lease_until IS NULL OR lease_until <= ?2)
-                          ORDER BY created_at, id LIMIT ?3)
-             RETURNING id, recipient, subject, body, created_at",
+                          ORDER BY rowid LIMIT ?3)
+             RETURNING rowid, id, recipient, subject, body",
         )
         .bind(millis(now + lease))
         .bind(millis(now))
@@ -1001,18 +1001,18 @@ impl Store for SqliteStore {
         .await?
         .into_iter()
         .map(|row| {
-            let created_at: i64 = row.get("created_at");
+            let written: i64 = row.get("rowid");
             let mail = StaffMail {
                 id: row.get("id"),
                 recipient: row.get("recipient"),
                 subject: row.get("subject"),
                 body: row.get("body"),
             };
-            (created_at, mail)
+            (written, mail)
         })
         .collect();
-        // RETURNING gives no order; send the oldest first.
-        claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        // RETURNING gives no order; send in the order written.
+        claimed.sort_by_key(|(written, _)| *written);
         Ok(claimed.into_iter().map(|(_, mail)| mail).collect())
     }
 

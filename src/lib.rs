@@ -50,14 +50,12 @@ pub async fn run(
     let app = App::start(config).await?;
     let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
     let worker = delivery::Worker::new(app.clone(), clock.clone())?;
+    let jobs = scheduling::Jobs::start(app.clone(), clock).await?;
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
-    let scheduling = tokio::spawn(scheduling::run(app.clone(), clock, shutdown.clone()));
-    let served = serve(app, listener, shutdown.clone()).await;
-    // Whatever ended the server ends the other tasks too.
-    shutdown.cancel();
+    let served = serve(app, listener, shutdown).await;
+    jobs.stop().await?;
     delivering.await?;
-    let scheduled = scheduling.await?;
-    served.and(scheduled)
+    served
 }
 
 /// Serves the API of an already started gateway, without delivery workers;

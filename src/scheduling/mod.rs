@@ -17,7 +17,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use tokio_cron_scheduler::{Job, JobScheduler};
-use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::clock::Clock;
@@ -104,42 +103,48 @@ fn percent(fraction: f64) -> String {
     format!("{}%", (fraction * 1000.0).round() / 10.0)
 }
 
-/// Runs the jobs on their cron schedules until `shutdown`.
-pub async fn run(
-    app: Arc<App>,
-    clock: Arc<dyn Clock>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let schedule = app.config.schedule.clone();
-    let watchdog = Arc::new(Watchdog::new(app.clone())?);
-    let cadence = Arc::new(Cadence::new(app)?);
-    let mut scheduler = JobScheduler::new().await?;
-    scheduler
-        .add(job(
-            &schedule.watchdog_cron,
-            "deadline watchdog",
-            clock.clone(),
-            move |now| {
-                let watchdog = watchdog.clone();
-                async move { watchdog.run_once(now).await.map(drop) }
-            },
-        )?)
-        .await?;
-    scheduler
-        .add(job(
-            &schedule.update_reminder_cron,
-            "update reminders",
-            clock,
-            move |now| {
-                let cadence = cadence.clone();
-                async move { cadence.run_once(now).await.map(drop) }
-            },
-        )?)
-        .await?;
-    scheduler.start().await?;
-    shutdown.cancelled().await;
-    scheduler.shutdown().await?;
-    Ok(())
+/// The jobs running on their cron schedules.
+pub struct Jobs(JobScheduler);
+
+impl Jobs {
+    /// Starts the jobs, reading the time from `clock` at each tick.
+    pub async fn start(app: Arc<App>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let schedule = app.config.schedule.clone();
+        let watchdog = Arc::new(Watchdog::new(app.clone())?);
+        let cadence = Arc::new(Cadence::new(app)?);
+        let scheduler = JobScheduler::new().await?;
+        scheduler
+            .add(job(
+                &schedule.watchdog_cron,
+                "deadline watchdog",
+                clock.clone(),
+                move |now| {
+                    let watchdog = watchdog.clone();
+                    async move { watchdog.run_once(now).await.map(drop) }
+                },
+            )?)
+            .await?;
+        scheduler
+            .add(job(
+                &schedule.update_reminder_cron,
+                "update reminders",
+                clock,
+                move |now| {
+                    let cadence = cadence.clone();
+                    async move { cadence.run_once(now).await.map(drop) }
+                },
+            )?)
+            .await?;
+        scheduler.start().await?;
+        Ok(Self(scheduler))
+    }
+
+    /// Stops scheduling; a run in progress may be cut short, which loses
+    /// nothing: what it recorded stays, what it did not is redone.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.0.shutdown().await?;
+        Ok(())
+    }
 }
 
 /// A cron job that runs `step` at the clock's time and logs its failure:

@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::agreements::{check_dir, Registry, Snapshot};
 use crate::audit::{self, NewAuditEntry};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::notice::ProcessorIdentity;
 use crate::signing::Signer;
 use crate::store::{Role, SqliteStore, Store};
@@ -20,6 +21,7 @@ pub struct App {
     pub processor: ProcessorIdentity,
     /// Signalled when new deliveries are queued, so idle workers start at once.
     pub outbox_ready: tokio::sync::Notify,
+    pub metrics: Metrics,
     registry: RwLock<Arc<Registry>>,
 }
 
@@ -73,6 +75,7 @@ impl App {
             store,
             signer: Arc::new(signer),
             outbox_ready: tokio::sync::Notify::new(),
+            metrics: Metrics::new(),
             registry: RwLock::new(Arc::new(registry)),
         }))
     }

@@ -12,6 +12,7 @@ use crate::delivery::email::EmailConfig;
 use crate::delivery::retry::RetryPolicy;
 use crate::delivery::webhook::IpNet;
 use crate::notice::{ProcessorContact, ProcessorIdentity};
+use crate::scheduling::ScheduleConfig;
 
 /// The embedded defaults: what `breachgate serve` runs with no config file.
 pub const DEFAULTS: &str = r#"
@@ -84,6 +85,16 @@ username = ""
 # password: set BREACHGATE_EMAIL__PASSWORD rather than writing it here.
 pool_size = 4
 timeout_seconds = 30
+
+[schedule]
+# An initial notice that has not reached its client (held, or no delivery
+# succeeded) is escalated to processor.contact_email when these fractions of
+# its window (from becoming aware to the deadline) have passed, and again when
+# the deadline passes; a held notice also at once.
+deadline_fractions = [0.5, 0.8]
+# Cron expressions with seconds (sec min hour day month weekday), in UTC.
+watchdog_cron = "0 * * * * *"
+update_reminder_cron = "30 * * * * *"
 "#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +108,7 @@ pub struct Config {
     pub log: LogConfig,
     pub delivery: DeliveryConfig,
     pub email: EmailConfig,
+    pub schedule: ScheduleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,6 +251,9 @@ impl Config {
         }
         if let Err(e) = self.email_config().check() {
             problems.push(e.to_string());
+        }
+        if let Err(e) = self.schedule.check() {
+            problems.push(e);
         }
         if problems.is_empty() {
             Ok(())

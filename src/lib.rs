@@ -6,7 +6,8 @@
 //! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
 //! rows. [`http`] is the API; [`reporting`] ties the stages together;
 //! [`register`] writes the breach register as CSV; [`audit`] keeps the
-//! hash-chained log of who did what.
+//! hash-chained log of who did what; [`scheduling`] escalates notices that
+//! near their deadline undelivered and reminds staff of updates due.
 #![forbid(unsafe_code)]
 
 pub mod agreements;
@@ -20,9 +21,11 @@ pub mod enrichment;
 pub mod errors;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod notice;
 pub mod register;
 pub mod reporting;
+pub mod scheduling;
 pub mod signing;
 pub mod store;
 pub mod tokens;
@@ -37,16 +40,20 @@ pub use app::App;
 pub use config::Config;
 
 /// Starts the gateway from `config`: serves the API on `listener` and runs the
-/// delivery worker until `shutdown`, then lets in-flight deliveries finish.
+/// delivery worker and the scheduled jobs until `shutdown`, then lets
+/// in-flight deliveries finish.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::start(config).await?;
-    let worker = delivery::Worker::new(app.clone(), Arc::new(clock::SystemClock))?;
+    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
+    let worker = delivery::Worker::new(app.clone(), clock.clone())?;
+    let jobs = scheduling::Jobs::start(app.clone(), clock).await?;
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
     let served = serve(app, listener, shutdown).await;
+    jobs.stop().await?;
     delivering.await?;
     served
 }

@@ -25,6 +25,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics))
         .route("/v1/reports", post(reports::file))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/{id}", get(incidents::show))
@@ -55,4 +56,11 @@ async fn jwks(State(app): State<Arc<App>>) -> Json<Value> {
     let mut jwks = app.signer.jwks();
     jwks["webhook_public_key"] = crate::delivery::webhook::public_key_whpk(&app.signer).into();
     Json(jwks)
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        app.metrics.render(),
+    )
 }

@@ -2,12 +2,14 @@
 //! Everything the API accepts is committed here before it answers.
 
 mod records;
+mod scheduling;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 pub use records::*;
+pub use scheduling::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
@@ -115,4 +117,38 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
     /// Every audit entry as stored, in `seq` order.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Initial notices of open incidents that are held or have no delivered
+    /// delivery, except those already escalated at [`DEADLINE_PASSED`].
+    async fn undelivered_initial_notices(&self) -> Result<Vec<UndeliveredNotice>, StoreError>;
+    /// Records the escalations not yet on record, each with its staff mail,
+    /// in one transaction; answers, for each, whether it was new.
+    async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Per open incident and client, the latest notice that was not held,
+    /// where no update reminder is on record for it.
+    async fn latest_notices_unreminded(&self) -> Result<Vec<LatestNotice>, StoreError>;
+    /// Records the reminders not yet on record, each with its staff mail, in
+    /// one transaction; answers, for each, whether it was new.
+    async fn record_update_reminders(
+        &self,
+        reminders: &[NewUpdateReminder],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Leases up to `limit` unsent staff emails that no one else holds at `now`.
+    async fn claim_staff_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<StaffMail>, StoreError>;
+    async fn staff_mail_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed send; the mail is tried again from `retry_at`.
+    async fn staff_mail_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

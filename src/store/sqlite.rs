@@ -12,10 +12,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::records::*;
+use super::scheduling::*;
 use super::{Store, StoreError};
 use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
 use crate::audit::{AuditEntry, NewAuditEntry};
-use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId};
+use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
 const BATCH_ROWS: usize = 1_000;
@@ -955,6 +956,209 @@ impl Store for SqliteStore {
         .map(audit_entry_from_row)
         .collect())
     }
+
+    async fn undelivered_initial_notices(&self) -> Result<Vec<UndeliveredNotice>, StoreError> {
+        sqlx::query(
+            "SELECT n.id, n.incident_id, i.reference, n.client_id, n.status, i.became_aware_at, n.notify_by,
+                    (SELECT json_group_array(e.threshold) FROM deadline_escalations e
+                     WHERE e.notice_id = n.id) AS escalated
+             FROM notices n JOIN incidents i ON i.id = n.incident_id
+             WHERE i.status = 'open' AND n.kind = ?1
+               AND (n.status = 'held' OR NOT EXISTS (
+                   SELECT 1 FROM deliveries d WHERE d.notice_id = n.id AND d.status = 'delivered'))
+               AND NOT EXISTS (SELECT 1 FROM deadline_escalations e
+                               WHERE e.notice_id = n.id AND e.threshold = ?2)
+             ORDER BY n.notify_by, n.id",
+        )
+        .bind(NoticeType::Initial.as_str())
+        .bind(DEADLINE_PASSED)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(UndeliveredNotice {
+                notice_id: row.get("id"),
+                incident_id: row.get("incident_id"),
+                reference: row.get("reference"),
+                client_id: parse_client(row.get("client_id"))?,
+                held: row.get::<String, _>("status") == NoticeStatus::Held.as_str(),
+                became_aware_at: from_millis(row.get("became_aware_at"))?,
+                notify_by: from_millis(row.get("notify_by"))?,
+                escalated: json_column(row.get("escalated"))?,
+            })
+        })
+        .collect()
+    }
+
+    async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut recorded = Vec::with_capacity(escalations.len());
+        for escalation in escalations {
+            let inserted = sqlx::query(
+                "INSERT INTO deadline_escalations (notice_id, threshold, escalated_at, mail_id)
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&escalation.notice_id)
+            .bind(&escalation.threshold)
+            .bind(millis(escalation.at))
+            .bind(escalation.mail.as_ref().map(|m| &m.id))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if let (true, Some(mail)) = (inserted, &escalation.mail) {
+                insert_staff_mail(&mut tx, mail, escalation.at).await?;
+            }
+            recorded.push(inserted);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn latest_notices_unreminded(&self) -> Result<Vec<LatestNotice>, StoreError> {
+        sqlx::query(
+            "SELECT n.id, n.incident_id, i.reference, n.client_id, n.sequence, n.created_at
+             FROM notices n JOIN incidents i ON i.id = n.incident_id
+             WHERE i.status = 'open' AND n.status <> 'held'
+               AND n.sequence = (SELECT MAX(m.sequence) FROM notices m
+                                 WHERE m.incident_id = n.incident_id AND m.client_id = n.client_id
+                                   AND m.status <> 'held')
+               AND NOT EXISTS (SELECT 1 FROM update_reminders r
+                               WHERE r.incident_id = n.incident_id AND r.client_id = n.client_id
+                                 AND r.notice_id = n.id)
+             ORDER BY n.created_at, n.id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(LatestNotice {
+                incident_id: row.get("incident_id"),
+                reference: row.get("reference"),
+                client_id: parse_client(row.get("client_id"))?,
+                notice_id: row.get("id"),
+                sequence: row.get::<i64, _>("sequence") as u32,
+                created_at: from_millis(row.get("created_at"))?,
+            })
+        })
+        .collect()
+    }
+
+    async fn record_update_reminders(
+        &self,
+        reminders: &[NewUpdateReminder],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut recorded = Vec::with_capacity(reminders.len());
+        for reminder in reminders {
+            let inserted = sqlx::query(
+                "INSERT INTO update_reminders (incident_id, client_id, notice_id, reminded_at, mail_id)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&reminder.incident_id)
+            .bind(reminder.client_id.as_str())
+            .bind(&reminder.notice_id)
+            .bind(millis(reminder.at))
+            .bind(&reminder.mail.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                insert_staff_mail(&mut tx, &reminder.mail, reminder.at).await?;
+            }
+            recorded.push(inserted);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn claim_staff_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<StaffMail>, StoreError> {
+        let mut claimed: Vec<(i64, StaffMail)> = sqlx::query(
+            "UPDATE staff_mail SET lease_until = ?1
+             WHERE id IN (SELECT id FROM staff_mail
+                          WHERE sent_at IS NULL AND (lease_until IS NULL OR lease_until <= ?2)
+                          ORDER BY rowid LIMIT ?3)
+             RETURNING rowid, id, recipient, subject, body",
+        )
+        .bind(millis(now + lease))
+        .bind(millis(now))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let written: i64 = row.get("rowid");
+            let mail = StaffMail {
+                id: row.get("id"),
+                recipient: row.get("recipient"),
+                subject: row.get("subject"),
+                body: row.get("body"),
+            };
+            (written, mail)
+        })
+        .collect();
+        // RETURNING gives no order; send in the order written.
+        claimed.sort_by_key(|(written, _)| *written);
+        Ok(claimed.into_iter().map(|(_, mail)| mail).collect())
+    }
+
+    async fn staff_mail_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE staff_mail SET sent_at = ?, lease_until = NULL, attempts = attempts + 1,
+             last_error = NULL WHERE id = ?",
+        )
+        .bind(millis(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn staff_mail_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE staff_mail SET lease_until = ?, attempts = attempts + 1, last_error = ?
+             WHERE id = ?",
+        )
+        .bind(millis(retry_at))
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Writes one staff email to the outbox within the caller's transaction.
+async fn insert_staff_mail(
+    conn: &mut SqliteConnection,
+    mail: &NewStaffMail,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO staff_mail (id, recipient, subject, body, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&mail.id)
+    .bind(&mail.recipient)
+    .bind(&mail.subject)
+    .bind(&mail.body)
+    .bind(millis(at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Chains `entry` to the last entry on `conn`, which must already hold the

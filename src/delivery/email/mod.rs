@@ -5,12 +5,14 @@
 //! - [`render`] builds one client's message: `view` decides what it says,
 //!   `i18n` holds the translations (`i18n/*.toml`), `templates` lays it out
 //!   as text and HTML, and `headers` checks every value that becomes a header.
+//! - [`staff_message`] is a plain English mail to the processor's staff.
 //! - [`MailTransport`] sends it and says whether a failure is worth a retry.
 //! - `testing` (tests only): an in-process SMTP sink and a MIME reader.
 
 mod headers;
 mod i18n;
 mod render;
+mod staff;
 mod templates;
 mod transport;
 mod view;
@@ -23,6 +25,7 @@ mod tests;
 use std::path::PathBuf;
 
 pub use render::{render, Rendered, Sender};
+pub use staff::staff_message;
 pub use transport::{EmailConfig, MailTransport, Secret, SendError, TlsMode, TransportKind};
 
 /// Why an email could not be rendered, or a transport not set up.

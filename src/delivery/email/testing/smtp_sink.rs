@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// One accepted message, as the client sent it.
@@ -24,6 +25,8 @@ pub struct ReceivedMail {
 struct State {
     rcpt_reply: (u16, String),
     received: Vec<ReceivedMail>,
+    /// Woken at each accepted message, for [`SmtpSink::wait_until`].
+    arrived: Arc<Notify>,
 }
 
 /// The running sink; it stops, with every open session, when dropped.
@@ -45,6 +48,7 @@ impl SmtpSink {
         let state = Arc::new(Mutex::new(State {
             rcpt_reply: (250, "2.1.5 ok".to_owned()),
             received: Vec::new(),
+            arrived: Arc::new(Notify::new()),
         }));
         let shared = Arc::clone(&state);
         let server = tokio::spawn(async move {
@@ -68,6 +72,23 @@ impl SmtpSink {
     /// How many messages were accepted so far.
     pub fn count(&self) -> usize {
         self.state().received.len()
+    }
+
+    /// Waits (without polling on a timer) until `done` holds for the messages so far.
+    // Only the integration tests wait for mail sent in the background.
+    #[allow(dead_code)]
+    pub async fn wait_until(&self, done: impl Fn(&[ReceivedMail]) -> bool) {
+        let arrived = self.state().arrived.clone();
+        loop {
+            // Registered before the check, so an arrival in between is not missed.
+            let next = arrived.notified();
+            tokio::pin!(next);
+            next.as_mut().enable();
+            if done(&self.state().received) {
+                return;
+            }
+            next.await;
+        }
     }
 
     /// The reply to every following RCPT TO, e.g. `(550, "5.1.1 no such user")`.
@@ -144,15 +165,13 @@ async fn converse(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resul
                     .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
                     .await?;
                 let data = read_data(&mut reader).await?;
-                state
-                    .lock()
-                    .expect("sink state")
-                    .received
-                    .push(ReceivedMail {
-                        mail_from: mail_from.take().unwrap_or_default(),
-                        rcpt_to: std::mem::take(&mut rcpt_to),
-                        data,
-                    });
+                let mut state = state.lock().expect("sink state");
+                state.received.push(ReceivedMail {
+                    mail_from: mail_from.take().unwrap_or_default(),
+                    rcpt_to: std::mem::take(&mut rcpt_to),
+                    data,
+                });
+                state.arrived.notify_waiters();
                 "250 2.0.0 queued".to_owned()
             }
             "RSET" => {

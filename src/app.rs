@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::agreements::{check_dir, Registry, Snapshot};
 use crate::audit::{self, NewAuditEntry};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notice::ProcessorIdentity;
@@ -21,6 +22,8 @@ pub struct App {
     pub processor: ProcessorIdentity,
     /// Signalled when new deliveries are queued, so idle workers start at once.
     pub outbox_ready: tokio::sync::Notify,
+    /// What "now" is for everything the gateway stamps or schedules.
+    pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     registry: RwLock<Arc<Registry>>,
 }
@@ -29,6 +32,14 @@ impl App {
     /// Opens the store, applies the configured agreements directory, loads the
     /// signing key (generating it on first start) and builds the registry.
     pub async fn start(config: Config) -> anyhow::Result<Arc<Self>> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`App::start`] with time read from `clock`, so tests can move it.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.paths.data_dir).with_context(|| {
             format!(
                 "cannot create data directory {}",
@@ -75,6 +86,7 @@ impl App {
             store,
             signer: Arc::new(signer),
             outbox_ready: tokio::sync::Notify::new(),
+            clock,
             metrics: Metrics::new(),
             registry: RwLock::new(Arc::new(registry)),
         }))

@@ -48,9 +48,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::start(config).await?;
-    let clock: Arc<dyn clock::Clock> = Arc::new(clock::SystemClock);
-    let worker = delivery::Worker::new(app.clone(), clock.clone())?;
-    let jobs = scheduling::Jobs::start(app.clone(), clock).await?;
+    let worker = delivery::Worker::new(app.clone(), app.clock.clone())?;
+    let jobs = scheduling::Jobs::start(app.clone(), app.clock.clone()).await?;
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
     let served = serve(app, listener, shutdown).await;
     jobs.stop().await?;

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -61,7 +60,7 @@ pub async fn acknowledge(
     let caller = caller.require_client()?;
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let note = parse_note(&body)?;
-    let acknowledged_at = Utc::now();
+    let acknowledged_at = app.clock.now();
     let audit = NewAuditEntry {
         at: acknowledged_at,
         actor: audit::token_actor(&caller.token),

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
@@ -35,7 +34,7 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = caller.require(Role::Staff)?;
-    if app.store.replay_delivery(&id, Utc::now()).await? {
+    if app.store.replay_delivery(&id, app.clock.now()).await? {
         app.outbox_ready.notify_one();
         app.store
             .append_audit(&NewAuditEntry::now(

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
 use serde_json::json;
 
 use super::auth::Caller;
@@ -19,7 +18,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Staff)?;
-    let incidents = app.store.register(Utc::now()).await?;
+    let incidents = app.store.register(app.clock.now()).await?;
     let mut response = if accepts_csv(&headers) {
         let body = crate::register::to_csv(&incidents).map_err(|e| ApiError::internal(&e))?;
         ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()

@@ -1,7 +1,7 @@
 //! A new report: the incident's first version and every affected client's
 //! initial notice.
 
-use chrono::{Datelike, DurationRound, Utc};
+use chrono::{Datelike, DurationRound};
 use rayon::prelude::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -32,9 +32,10 @@ pub async fn file_report(
     let affected =
         affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?;
 
-    let now = Utc::now()
+    let now = app.clock.now();
+    let now = now
         .duration_trunc(chrono::Duration::seconds(1))
-        .unwrap_or_else(|_| Utc::now());
+        .unwrap_or(now);
     let incident_id = IncidentId::generate();
     let number = if options.dry_run {
         0

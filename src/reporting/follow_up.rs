@@ -145,9 +145,10 @@ pub async fn follow_up(
         })
         .collect::<Result<HashMap<ClientId, Series>, StoreError>>()?;
 
-    let now = Utc::now()
+    let now = app.clock.now();
+    let now = now
         .duration_trunc(chrono::Duration::seconds(1))
-        .unwrap_or_else(|_| Utc::now());
+        .unwrap_or(now);
     let prepared = {
         let (registry, signer, processor) =
             (registry.clone(), app.signer.clone(), app.processor.clone());

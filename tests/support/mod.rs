@@ -63,7 +63,17 @@ impl Gateway {
     }
 
     pub async fn start_with(config: Config) -> Self {
-        let app = App::start(config).await.expect("gateway starts");
+        Self::start_with_clock(config, Arc::new(breachgate::clock::SystemClock)).await
+    }
+
+    /// A gateway that stamps reports, follow-ups and acknowledgements with `clock`.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn breachgate::clock::Clock>,
+    ) -> Self {
+        let app = App::start_with_clock(config, clock)
+            .await
+            .expect("gateway starts");
         let staff = breachgate::tokens::issue(app.store.as_ref(), Role::Staff, "test staff", None)
             .await
             .expect("token");

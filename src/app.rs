@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::agreements::{check_dir, Registry, Snapshot};
 use crate::audit::{self, NewAuditEntry};
 use crate::config::Config;
+use crate::http::RateLimits;
 use crate::notice::ProcessorIdentity;
 use crate::signing::Signer;
 use crate::store::{Role, SqliteStore, Store};
@@ -20,6 +21,7 @@ pub struct App {
     pub processor: ProcessorIdentity,
     /// Signalled when new deliveries are queued, so idle workers start at once.
     pub outbox_ready: tokio::sync::Notify,
+    pub rate_limits: RateLimits,
     registry: RwLock<Arc<Registry>>,
 }
 
@@ -69,6 +71,7 @@ impl App {
 
         Ok(Arc::new(Self {
             processor: config.processor_identity(),
+            rate_limits: RateLimits::new(&config.server),
             config,
             store,
             signer: Arc::new(signer),

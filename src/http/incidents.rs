@@ -6,15 +6,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::Staff;
 use super::error::ApiError;
 use crate::app::App;
 use crate::domain::{IncidentId, NoticeId};
-use crate::store::{IncidentView, Role, StoredNotice};
+use crate::store::{IncidentView, StoredNotice};
 
 /// `GET /v1/incidents`
-pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Staff)?;
+pub async fn list(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
     let incidents = app.store.incidents().await?;
     Ok(Json(json!({ "incidents": incidents })))
 }
@@ -22,10 +21,9 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
 /// `GET /v1/incidents/{id}`
 pub async fn show(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Staff,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    caller.require(Role::Staff)?;
     let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
     let incident = app
         .store
@@ -39,10 +37,9 @@ pub async fn show(
 /// receives, with their detached JWS in `breachgate-notice-jws` (absent while held).
 pub async fn notice(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Staff,
     Path((incident_id, notice_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Staff)?;
     let id = NoticeId::parse(&notice_id).map_err(|_| ApiError::not_found("notice"))?;
     let notice = app
         .store

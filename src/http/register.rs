@@ -7,18 +7,16 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::json;
 
-use super::auth::Caller;
+use super::auth::Staff;
 use super::error::ApiError;
 use crate::app::App;
-use crate::store::Role;
 
 /// `GET /v1/register`: JSON, or CSV when the `Accept` header asks for `text/csv`.
 pub async fn show(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Staff,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Staff)?;
     let incidents = app.store.register(Utc::now()).await?;
     let mut response = if accepts_csv(&headers) {
         let body = crate::register::to_csv(&incidents).map_err(|e| ApiError::internal(&e))?;

@@ -1,18 +1,16 @@
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::Staff;
+use super::body::JsonBody;
 use super::error::ApiError;
 use crate::app::App;
 use crate::reporting::{file_report, FileOptions};
-use crate::store::Role;
 use crate::validation::FieldError;
 
 #[derive(Deserialize)]
@@ -26,24 +24,14 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// `POST /v1/reports`
 pub async fn file(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    Staff(caller): Staff,
     query: Result<Query<FileQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller.require(Role::Staff)?;
     let Query(query) = query.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
             .with_details(vec![FieldError::new("dry_run", e.body_text())])
-    })?;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
-        } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, e.body_text())
     })?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,

@@ -106,8 +106,8 @@ mod tests {
 
     #[test]
     fn depth_counts_brackets_outside_strings_only() {
-        assert!(!nests_deeper_than(br#"{"a": [1, {"b": []}]}"#, 3));
-        assert!(nests_deeper_than(br#"{"a": [1, {"b": []}]}"#, 2));
+        assert!(!nests_deeper_than(br#"{"a": [1, {"b": []}]}"#, 4));
+        assert!(nests_deeper_than(br#"{"a": [1, {"b": []}]}"#, 3));
         assert!(!nests_deeper_than(br#"{"a": "[[[[{{{{\"[[["}"#, 1));
         assert!(nests_deeper_than(&vec![b'['; 1_000_000], 32));
         assert!(!nests_deeper_than(&"[]".repeat(1000).into_bytes(), 1));

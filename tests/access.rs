@@ -155,3 +155,38 @@ async fn a_token_issued_before_ids_were_embedded_still_works() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_the_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path()).await;
+    let response = gateway
+        .http
+        .get(gateway.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let response = gateway
+        .http
+        .delete(gateway.url("/v1/incidents"))
+        .bearer_auth(&gateway.staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(
+        response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .contains("GET"),
+        "{:?}",
+        response.headers()
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    gateway.stop().await;
+}

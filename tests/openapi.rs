@@ -123,7 +123,8 @@ fn ensure_schemathesis() {
 /// no agreement has is rightly refused with 422), `use_after_free` and the
 /// like (no operation here deletes anything).
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
-response_headers_conformance,response_schema_conformance,negative_data_rejection,ignored_auth";
+response_headers_conformance,response_schema_conformance,negative_data_rejection,ignored_auth,\
+unsupported_method,allow_header_conformance,missing_required_header";
 
 /// Runs schemathesis against `base` as `token`, on the operations whose
 /// path matches `paths`; fails with its report. It keeps its cache and

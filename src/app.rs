@@ -10,6 +10,7 @@ use crate::agreements::{check_dir, Registry, Snapshot};
 use crate::audit::{self, NewAuditEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::http::RateLimits;
 use crate::metrics::Metrics;
 use crate::notice::ProcessorIdentity;
 use crate::signing::Signer;
@@ -25,6 +26,7 @@ pub struct App {
     /// What "now" is for everything the gateway stamps or schedules.
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    pub rate_limits: RateLimits,
     registry: RwLock<Arc<Registry>>,
 }
 
@@ -82,6 +84,7 @@ impl App {
 
         Ok(Arc::new(Self {
             processor: config.processor_identity(),
+            rate_limits: RateLimits::new(&config.server),
             config,
             store,
             signer: Arc::new(signer),

@@ -19,6 +19,12 @@ pub const DEFAULTS: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
 max_body_bytes = 1048576
+# JSON bodies nesting arrays and objects deeper than this get 400 too_deep.
+max_json_depth = 32
+# Requests per minute for each token (or, without a valid token, each client
+# address), with bursts of up to rate_limit_burst; beyond that 429 with Retry-After.
+rate_limit_per_minute = 600
+rate_limit_burst = 60
 
 [store]
 # Empty: a SQLite file `breachgate.db` in the data directory.
@@ -130,6 +136,9 @@ pub struct DeliveryConfig {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Clone, Deserialize)]
@@ -214,6 +223,14 @@ impl Config {
         let mut problems = Vec::new();
         if self.server.max_body_bytes < 1024 {
             problems.push("server.max_body_bytes must be at least 1024".to_owned());
+        }
+        if self.server.max_json_depth == 0 {
+            problems.push("server.max_json_depth must be at least 1".to_owned());
+        }
+        if self.server.rate_limit_per_minute == 0 || self.server.rate_limit_burst == 0 {
+            problems.push(
+                "server.rate_limit_per_minute and .rate_limit_burst must be at least 1".to_owned(),
+            );
         }
         if self.processor.name.trim().is_empty() {
             problems.push("processor.name must not be empty".to_owned());
@@ -326,6 +343,18 @@ mod tests {
             jail.create_file("bg.toml", "[processor]\ncontact_email = \"nobody\"\n")?;
             let err = Config::load(Some(Path::new("bg.toml"))).unwrap_err();
             assert!(err.contains("processor.contact_email"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn request_limits_must_allow_something() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BREACHGATE_SERVER__MAX_JSON_DEPTH", "0");
+            jail.set_env("BREACHGATE_SERVER__RATE_LIMIT_BURST", "0");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("server.max_json_depth"), "{err}");
+            assert!(err.contains(".rate_limit_burst"), "{err}");
             Ok(())
         });
     }

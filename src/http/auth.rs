@@ -1,13 +1,15 @@
 //! Bearer-token authentication: 401 for a missing or unknown token, 403 for
-//! the wrong role.
+//! the wrong role, 429 beyond the caller's rate limit.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 
 use super::error::ApiError;
+use super::rate_limit::RateKey;
 use crate::app::App;
 use crate::domain::ClientId;
 use crate::store::{Role, TokenRecord};
@@ -49,27 +51,73 @@ impl Caller {
     }
 }
 
+/// A caller with a staff token. As an extractor it answers 401 or 403 before
+/// any later extractor reads the body.
+pub struct Staff(pub TokenRecord);
+
+impl FromRequestParts<Arc<App>> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        Caller::from_request_parts(parts, app)
+            .await?
+            .require(Role::Staff)
+            .map(Staff)
+    }
+}
+
+impl FromRequestParts<Arc<App>> for ClientCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        Caller::from_request_parts(parts, app)
+            .await?
+            .require_client()
+    }
+}
+
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;
 
+    /// Authenticates the bearer token and takes one request from its rate
+    /// limit; a request without a valid token takes from its address's.
     async fn from_request_parts(
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let unauthorized =
-            |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        let token = parts
+        let presented = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("missing bearer token"))?;
-        app.store
-            .token_by_hash(&crate::tokens::hash(token))
-            .await?
-            .map(Caller)
-            .ok_or_else(|| unauthorized("unknown or revoked token"))
+            .filter(|t| !t.is_empty());
+        let token = match presented {
+            Some(presented) => crate::tokens::authenticate(app.store.as_ref(), presented).await?,
+            None => None,
+        };
+        match token {
+            Some(token) => {
+                app.rate_limits.check(&RateKey::Token(token.id.clone()))?;
+                Ok(Caller(token))
+            }
+            None => {
+                let address = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
+                app.rate_limits.check(&RateKey::Address(address))?;
+                let message = if presented.is_some() {
+                    "unknown or revoked token"
+                } else {
+                    "missing bearer token"
+                };
+                Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    message,
+                ))
+            }
+        }
     }
 }

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,7 +11,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::ClientCaller;
+use super::body::JsonBody;
 use super::error::ApiError;
 use super::incidents::signed_notice;
 use crate::app::App;
@@ -22,8 +22,10 @@ use crate::store::{Acknowledgement, NewAcknowledgement};
 use crate::validation::FieldError;
 
 /// `GET /v1/client/notices`
-pub async fn notices(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let caller = caller.require_client()?;
+pub async fn notices(
+    State(app): State<Arc<App>>,
+    caller: ClientCaller,
+) -> Result<Json<Value>, ApiError> {
     let notices = app.store.client_notices(&caller.client_id).await?;
     Ok(Json(json!({ "notices": notices })))
 }
@@ -31,10 +33,9 @@ pub async fn notices(State(app): State<Arc<App>>, caller: Caller) -> Result<Json
 /// `GET /v1/client/notices/{id}`: the exact bytes delivered, with their JWS.
 pub async fn notice(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    caller: ClientCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = caller.require_client()?;
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let notice = app
         .store
@@ -53,11 +54,10 @@ struct AcknowledgementRequest {
 /// `POST /v1/client/notices/{id}/ack`, with an optional `{"note": "…"}` body.
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    caller: ClientCaller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody,
 ) -> Result<Json<Acknowledgement>, ApiError> {
-    let caller = caller.require_client()?;
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let note = parse_note(&body)?;
     let acknowledged_at = app.clock.now();
@@ -88,14 +88,14 @@ pub async fn acknowledge(
 }
 
 /// The note of an acknowledgement body; an empty body has none.
-fn parse_note(body: &[u8]) -> Result<Option<AcknowledgementNote>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+fn parse_note(body: &JsonBody) -> Result<Option<AcknowledgementNote>, ApiError> {
+    if body.is_blank() {
         return Ok(None);
     }
-    let request: AcknowledgementRequest = serde_json::from_slice(body).map_err(|e| {
+    let request: AcknowledgementRequest = serde_json::from_slice(&body.0).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_acknowledgement",
             "the body is not a valid acknowledgement",
         )
         .with_details(vec![FieldError::new("", e.to_string())])

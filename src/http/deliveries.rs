@@ -5,19 +5,18 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::Staff;
 use super::error::ApiError;
 use crate::app::App;
 use crate::audit::{self, NewAuditEntry};
-use crate::store::{DeliveryDetail, Role};
+use crate::store::DeliveryDetail;
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
 pub async fn show(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Staff,
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    caller.require(Role::Staff)?;
     let delivery = app
         .store
         .delivery(&id)
@@ -30,10 +29,9 @@ pub async fn show(
 /// delivery again, with a fresh retry schedule.
 pub async fn replay(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    Staff(caller): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = caller.require(Role::Staff)?;
     if app.store.replay_delivery(&id, app.clock.now()).await? {
         app.outbox_ready.notify_one();
         app.store
@@ -60,7 +58,6 @@ pub async fn replay(
 }
 
 /// `GET /v1/alerts`: what needs staff attention (dead letters, disabled endpoints).
-pub async fn alerts(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Staff)?;
+pub async fn alerts(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "alerts": app.store.alerts().await? })))
 }

@@ -2,7 +2,7 @@
 //! `{"error": {"code", "message", "details": [{"path", "message"}]}}`.
 //! 4xx answers name the field; 5xx answers are opaque and logged with their cause.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -18,6 +18,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Vec<FieldError>,
+    /// Seconds for `Retry-After`, on a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -41,6 +44,19 @@ impl ApiError {
             "not_found",
             format!("no such {what}"),
         )
+    }
+
+    /// Over the caller's rate limit; it may try again after `seconds`.
+    pub fn too_many_requests(seconds: u64) -> Self {
+        let seconds = seconds.max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry after {seconds} s"),
+            )
+        }
     }
 
     /// A server-side failure: the caller learns nothing of the cause, the log all of it.
@@ -59,7 +75,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
             json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -1,24 +1,23 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::Staff;
+use super::body::JsonBody;
 use super::error::ApiError;
 use super::request;
 use crate::app::App;
 use crate::domain::{IncidentId, NoticeId};
 use crate::reporting::{follow_up, FollowUp};
-use crate::store::{IncidentView, Role, StoredNotice};
+use crate::store::{IncidentView, StoredNotice, TokenRecord};
 
 /// `GET /v1/incidents`
-pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Staff)?;
+pub async fn list(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
     let incidents = app.store.incidents().await?;
     Ok(Json(json!({ "incidents": incidents })))
 }
@@ -26,10 +25,9 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Va
 /// `GET /v1/incidents/{id}`
 pub async fn show(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Staff,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    caller.require(Role::Staff)?;
     let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
     let incident = app
         .store
@@ -43,10 +41,9 @@ pub async fn show(
 /// receives, with their detached JWS in `breachgate-notice-jws` (absent while held).
 pub async fn notice(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    _: Staff,
     Path((incident_id, notice_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Staff)?;
     let id = NoticeId::parse(&notice_id).map_err(|_| ApiError::not_found("notice"))?;
     let notice = app
         .store
@@ -73,10 +70,10 @@ pub(super) fn signed_notice(notice: StoredNotice) -> Response {
 /// `POST /v1/incidents/{id}/updates`: a JSON merge patch of the facts.
 pub async fn update(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    Staff(caller): Staff,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     follow_up_request(&app, caller, &id, FollowUp::Update, &headers, body).await
 }
@@ -84,10 +81,10 @@ pub async fn update(
 /// `POST /v1/incidents/{id}/close`: optionally with the last facts.
 pub async fn close(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    Staff(caller): Staff,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     follow_up_request(&app, caller, &id, FollowUp::Close, &headers, body).await
 }
@@ -95,25 +92,23 @@ pub async fn close(
 /// `POST /v1/incidents/{id}/retract`: `{"reason": "…"}`.
 pub async fn retract(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    Staff(caller): Staff,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     follow_up_request(&app, caller, &id, FollowUp::Retract, &headers, body).await
 }
 
 async fn follow_up_request(
     app: &App,
-    caller: Caller,
+    caller: TokenRecord,
     id: &str,
     request: FollowUp,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = caller.require(Role::Staff)?;
     let id = IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
-    let body = request::body(body)?;
     let idempotency_key = request::idempotency_key(headers)?;
     let filed = follow_up(app, &caller, &id, request, &body, idempotency_key).await?;
     let status = StatusCode::from_u16(filed.status).unwrap_or(StatusCode::CREATED);

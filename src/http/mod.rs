@@ -1,10 +1,13 @@
 //! The HTTP interface. Handlers parse, call the domain, and map the result.
 
 mod auth;
+mod body;
 mod client;
 mod deliveries;
 mod error;
 mod incidents;
+mod openapi;
+mod rate_limit;
 mod register;
 mod reports;
 mod request;
@@ -12,37 +15,99 @@ mod request;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use serde_json::Value;
 
 pub use error::ApiError;
+pub use openapi::document as openapi_document;
+pub use rate_limit::RateLimits;
 
 use crate::app::App;
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/metrics", get(metrics))
-        .route("/v1/reports", post(reports::file))
-        .route("/v1/incidents", get(incidents::list))
-        .route("/v1/incidents/{id}", get(incidents::show))
-        .route("/v1/incidents/{id}/updates", post(incidents::update))
-        .route("/v1/incidents/{id}/close", post(incidents::close))
-        .route("/v1/incidents/{id}/retract", post(incidents::retract))
-        .route(
+/// One operation of the API: the router is built from [`routes`], and the
+/// OpenAPI drift test compares the same table with `openapi/openapi.json`,
+/// so a route cannot be served without being described, or the reverse.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<Arc<App>>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, Arc<App>>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
+    Route {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every operation the API serves.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(Method::GET, "/healthz", || async { "ok" }),
+        route(Method::GET, "/readyz", || async { "ready" }),
+        route(Method::GET, "/openapi.json", openapi::serve),
+        route(Method::GET, "/.well-known/jwks.json", jwks),
+        route(Method::GET, "/metrics", metrics),
+        route(Method::POST, "/v1/reports", reports::file),
+        route(Method::GET, "/v1/incidents", incidents::list),
+        route(Method::GET, "/v1/incidents/{id}", incidents::show),
+        route(
+            Method::POST,
+            "/v1/incidents/{id}/updates",
+            incidents::update,
+        ),
+        route(Method::POST, "/v1/incidents/{id}/close", incidents::close),
+        route(
+            Method::POST,
+            "/v1/incidents/{id}/retract",
+            incidents::retract,
+        ),
+        route(
+            Method::GET,
             "/v1/incidents/{id}/notices/{notice_id}",
-            get(incidents::notice),
-        )
-        .route("/v1/register", get(register::show))
-        .route("/v1/client/notices", get(client::notices))
-        .route("/v1/client/notices/{id}", get(client::notice))
-        .route("/v1/client/notices/{id}/ack", post(client::acknowledge))
-        .route("/v1/deliveries/{id}", get(deliveries::show))
-        .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
-        .route("/v1/alerts", get(deliveries::alerts))
+            incidents::notice,
+        ),
+        route(Method::GET, "/v1/register", register::show),
+        route(Method::GET, "/v1/client/notices", client::notices),
+        route(Method::GET, "/v1/client/notices/{id}", client::notice),
+        route(
+            Method::POST,
+            "/v1/client/notices/{id}/ack",
+            client::acknowledge,
+        ),
+        route(Method::GET, "/v1/deliveries/{id}", deliveries::show),
+        route(
+            Method::POST,
+            "/v1/deliveries/{id}/replay",
+            deliveries::replay,
+        ),
+        route(Method::GET, "/v1/alerts", deliveries::alerts),
+    ]
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    openapi::check();
+    routes()
+        .into_iter()
+        // Routes on the same path with other methods merge into one.
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler))
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take that method",
+            )
+        })
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.server.max_body_bytes,
         ))

@@ -1,19 +1,17 @@
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::Staff;
+use super::body::JsonBody;
 use super::error::ApiError;
 use super::request;
 use crate::app::App;
 use crate::reporting::{file_report, FileOptions};
-use crate::store::Role;
 use crate::validation::FieldError;
 
 #[derive(Deserialize)]
@@ -25,17 +23,15 @@ pub struct FileQuery {
 /// `POST /v1/reports`
 pub async fn file(
     State(app): State<Arc<App>>,
-    caller: Caller,
+    Staff(caller): Staff,
     query: Result<Query<FileQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let caller = caller.require(Role::Staff)?;
     let Query(query) = query.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
             .with_details(vec![FieldError::new("dry_run", e.body_text())])
     })?;
-    let body = request::body(body)?;
     let idempotency_key = request::idempotency_key(&headers)?;
     let filed = file_report(
         &app,

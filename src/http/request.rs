@@ -1,26 +1,11 @@
-//! Request parts that several handlers read the same way.
+//! Request headers that several handlers read the same way.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::error::ApiError;
 use crate::validation::FieldError;
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-/// The body, or our error shape for one that is too large or unreadable.
-pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
-        } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, e.body_text())
-    })
-}
 
 /// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
 pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -37,7 +37,9 @@ pub trait Store: Send + Sync + 'static {
     async fn agreements(&self) -> Result<Vec<AgreementDoc>, StoreError>;
 
     async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;
-    /// The live token whose SHA-256 is `hash`.
+    /// The live token with id `id`, with its stored hash for the caller to compare.
+    async fn token_by_id(&self, id: &str) -> Result<Option<StoredToken>, StoreError>;
+    /// The live token whose SHA-256 is `hash` (tokens without an embedded id).
     async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
     async fn token_count(&self) -> Result<u64, StoreError>;
 

@@ -50,6 +50,12 @@ pub struct TokenRecord {
     pub client_id: Option<ClientId>,
 }
 
+/// A token as stored: who it is, and the hash a presented secret must match.
+pub struct StoredToken {
+    pub record: TokenRecord,
+    pub hash: [u8; 32],
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoticeStatus {

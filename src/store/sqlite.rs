@@ -159,23 +159,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn token_by_id(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
+        let row = sqlx::query("SELECT id, name, role, client_id, token_hash FROM api_tokens WHERE id = ? AND revoked_at IS NULL")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let hash: Vec<u8> = row.get("token_hash");
+            Ok(StoredToken {
+                record: token_record(&row)?,
+                hash: hash
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("token hash length".into()))?,
+            })
+        })
+        .transpose()
+    }
+
     async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query("SELECT id, name, role, client_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
             .bind(&hash[..])
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            let role: String = row.get("role");
-            let client_id: Option<String> = row.get("client_id");
-            Ok(TokenRecord {
-                id: row.get("id"),
-                name: row.get("name"),
-                role: Role::parse(&role)
-                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-                client_id: client_id.map(parse_client).transpose()?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(token_record).transpose()
     }
 
     async fn token_count(&self) -> Result<u64, StoreError> {
@@ -1311,6 +1317,17 @@ fn audit_entry_from_row(row: &sqlx::sqlite::SqliteRow) -> AuditEntry {
         prev_hash: row.get("prev_hash"),
         hash: row.get("hash"),
     }
+}
+
+fn token_record(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
+    let role: String = row.get("role");
+    let client_id: Option<String> = row.get("client_id");
+    Ok(TokenRecord {
+        id: row.get("id"),
+        name: row.get("name"),
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        client_id: client_id.map(parse_client).transpose()?,
+    })
 }
 
 fn parse_client(raw: String) -> Result<ClientId, StoreError> {

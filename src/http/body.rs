@@ -1,0 +1,115 @@
+//! Request bodies. Every handler that takes a body takes a [`JsonBody`], so
+//! the size limit, the nesting limit and JSON syntax are enforced in one place
+//! and answered in the API's error shape.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::validation::FieldError;
+
+/// A body within `server.max_body_bytes`, nesting at most
+/// `server.max_json_depth` arrays and objects, and either blank (handlers
+/// decide whether a body is optional) or well-formed JSON.
+pub struct JsonBody(pub Bytes);
+
+impl JsonBody {
+    pub fn is_blank(&self) -> bool {
+        self.0.iter().all(u8::is_ascii_whitespace)
+    }
+}
+
+impl FromRequest<Arc<App>> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let server = &app.config.server;
+        let bytes = Bytes::from_request(request, app).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body is larger than {} bytes", server.max_body_bytes),
+                )
+            } else {
+                ApiError::new(e.status(), "bad_body", e.body_text())
+            }
+        })?;
+        let body = JsonBody(bytes);
+        if body.is_blank() {
+            return Ok(body);
+        }
+        if nests_deeper_than(&body.0, server.max_json_depth) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "too_deep",
+                format!(
+                    "the body nests arrays and objects deeper than {} levels",
+                    server.max_json_depth
+                ),
+            )
+            .with_details(vec![FieldError::new(
+                "",
+                format!("at most {} levels of nesting", server.max_json_depth),
+            )]));
+        }
+        // The depth is bounded now, so this recursive parse cannot exhaust the stack.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&body.0).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "the body is not valid JSON",
+            )
+            .with_details(vec![FieldError::new("", e.to_string())])
+        })?;
+        Ok(body)
+    }
+}
+
+/// Whether `bytes` open more than `max` arrays or objects at once, counting
+/// brackets outside strings in one pass without recursion, so hostile input
+/// is judged before any parser sees it.
+fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nests_deeper_than;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        assert!(!nests_deeper_than(br#"{"a": [1, {"b": []}]}"#, 4));
+        assert!(nests_deeper_than(br#"{"a": [1, {"b": []}]}"#, 3));
+        assert!(!nests_deeper_than(br#"{"a": "[[[[{{{{\"[[["}"#, 1));
+        assert!(nests_deeper_than(&vec![b'['; 1_000_000], 32));
+        assert!(!nests_deeper_than(&"[]".repeat(1000).into_bytes(), 1));
+    }
+}

@@ -6,7 +6,7 @@
 //! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
 //! rows. [`http`] is the API; [`reporting`] ties the stages together;
 //! [`register`] writes the breach register as CSV; [`audit`] keeps the
-//! hash-chained log of who did what.
+//! hash-chained log of who did what; [`secrets`] seals secrets at rest.
 #![forbid(unsafe_code)]
 
 pub mod agreements;
@@ -23,6 +23,7 @@ pub mod intake;
 pub mod notice;
 pub mod register;
 pub mod reporting;
+pub mod secrets;
 pub mod signing;
 pub mod store;
 pub mod tokens;

@@ -119,7 +119,8 @@ pub struct Delivery {
 pub struct WebhookEndpoint {
     pub id: WebhookId,
     pub url: String,
-    /// A reference to the `whsec_` secret (`env:NAME`), never the secret itself.
+    /// Where the `whsec_` secret is: `env:NAME`, or [`STORED_SECRET`] for one
+    /// the admin API generated and keeps encrypted; never the secret itself.
     pub secret: String,
     #[serde(default = "default_signatures")]
     pub signatures: Vec<SignatureVersion>,
@@ -127,6 +128,9 @@ pub struct WebhookEndpoint {
     #[serde(default)]
     pub local_testing: bool,
 }
+
+/// The secret reference of an endpoint whose secrets the store keeps encrypted.
+pub const STORED_SECRET: &str = "stored";
 
 fn default_signatures() -> Vec<SignatureVersion> {
     vec![SignatureVersion::V1]

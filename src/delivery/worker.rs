@@ -14,10 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::email::{render, MailTransport, Sender};
 use super::retry::Decision;
-use super::webhook::{
-    signature_header, Outcome, WebhookClient, WebhookClientConfig, WebhookSecret,
-};
-use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
+use super::webhook::{endpoint_secrets, signature_header, Outcome, WebhookClient};
+use crate::agreements::model::SignatureVersion;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::notice::Notice;
@@ -80,12 +78,7 @@ impl Tried {
 impl Worker {
     /// Must be called inside the Tokio runtime (the SMTP pool needs it).
     pub fn new(app: Arc<App>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
-        let delivery = &app.config.delivery;
-        let webhooks = WebhookClient::new(WebhookClientConfig {
-            connect_timeout: Duration::from_millis(delivery.connect_timeout_ms),
-            total_timeout: Duration::from_millis(delivery.timeout_ms),
-            allowed_private: delivery.allow_private.clone(),
-        })?;
+        let webhooks = WebhookClient::new(app.config.webhook_client())?;
         let email = app.config.email_config();
         let mail = MailTransport::new(&email)?;
         let sender = Sender::from_config(&email)?;
@@ -378,11 +371,12 @@ impl Worker {
                 "plain http is only allowed for local_testing endpoints",
             );
         }
-        let secret = match resolve_secret(endpoint) {
-            Ok(secret) => secret,
+        let now = self.clock.now();
+        let secrets = match endpoint_secrets(&self.app, &d.client_id, endpoint, now).await {
+            Ok(secrets) => secrets,
             Err(message) => return Tried::transient(message),
         };
-        let timestamp = self.clock.now().timestamp();
+        let timestamp = now.timestamp();
         let ed25519 = endpoint
             .signatures
             .contains(&SignatureVersion::V1a)
@@ -392,7 +386,7 @@ impl Worker {
             ("webhook-timestamp", timestamp.to_string()),
             (
                 "webhook-signature",
-                signature_header(&d.id, timestamp, &d.body, &[secret], ed25519),
+                signature_header(&d.id, timestamp, &d.body, &secrets, ed25519),
             ),
             ("breachgate-notice-jws", d.jws.clone()),
         ];
@@ -473,23 +467,4 @@ impl Worker {
             },
         }
     }
-}
-
-/// The endpoint's `whsec_` secret from its reference; the error never
-/// contains the secret.
-fn resolve_secret(endpoint: &WebhookEndpoint) -> Result<WebhookSecret, String> {
-    let name = endpoint.secret.strip_prefix("env:").ok_or_else(|| {
-        format!(
-            "secret reference of endpoint {} is not env:NAME",
-            endpoint.id
-        )
-    })?;
-    let value = std::env::var(name)
-        .map_err(|_| format!("secret env:{name} of endpoint {} is not set", endpoint.id))?;
-    WebhookSecret::parse(&value).map_err(|e| {
-        format!(
-            "secret env:{name} of endpoint {} is not a whsec_ secret: {e}",
-            endpoint.id
-        )
-    })
 }

@@ -2,11 +2,13 @@
 //! `{"error": {"code", "message", "details": [{"path", "message"}]}}`.
 //! 4xx answers name the field; 5xx answers are opaque and logged with their cause.
 
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::agreements::admin::AdminError;
 use crate::intake::IntakeError;
 use crate::reporting::FileError;
 use crate::store::StoreError;
@@ -60,6 +62,42 @@ impl IntoResponse for ApiError {
         let body =
             json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "bad_body"
+        };
+        Self::new(status, code, e.body_text())
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let message = e.to_string();
+        match e {
+            AdminError::Malformed(detail) => {
+                Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+                    .with_details(vec![FieldError::new("", detail)])
+            }
+            AdminError::Invalid(details) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_agreement",
+                message,
+            )
+            .with_details(details),
+            AdminError::NotFound(what) => Self::not_found(what),
+            AdminError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
+            AdminError::Store(e) => Self::internal(&e),
+            AdminError::Internal(e) => Self::internal(e.as_ref()),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP interface. Handlers parse, call the domain, and map the result.
 
+mod admin;
 mod auth;
 mod client;
 mod deliveries;
@@ -11,7 +12,7 @@ mod reports;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::Value;
 
@@ -38,6 +39,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/deliveries/{id}", get(deliveries::show))
         .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
         .route("/v1/alerts", get(deliveries::alerts))
+        .route("/v1/admin/clients", get(admin::list).post(admin::create))
+        .route(
+            "/v1/admin/clients/{id}",
+            get(admin::show).put(admin::replace).delete(admin::delete),
+        )
+        .route("/v1/admin/clients/{id}/agreement.toml", get(admin::export))
+        .route(
+            "/v1/admin/clients/{id}/webhooks",
+            get(admin::webhooks).post(admin::add_webhook),
+        )
+        .route(
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}",
+            axum::routing::patch(admin::update_webhook).delete(admin::delete_webhook),
+        )
+        .route(
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}/rotate-secret",
+            post(admin::rotate_secret),
+        )
+        .route(
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}/test",
+            post(admin::test_webhook),
+        )
+        .route(
+            "/v1/admin/clients/{id}/email",
+            put(admin::set_email).delete(admin::delete_email),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.server.max_body_bytes,
         ))

@@ -36,15 +36,7 @@ pub async fn file(
         ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
             .with_details(vec![FieldError::new("dry_run", e.body_text())])
     })?;
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
-        } else {
-            "bad_body"
-        };
-        ApiError::new(status, code, e.body_text())
-    })?;
+    let body = body?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(value) => Some(

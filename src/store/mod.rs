@@ -1,18 +1,20 @@
 //! Durable state behind one trait, with one implementation per backend.
 //! Everything the API accepts is committed here before it answers.
 
+mod admin;
 mod records;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+pub use admin::*;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
 use crate::audit::{AuditEntry, NewAuditEntry};
-use crate::domain::{ClientId, IncidentId, NoticeId};
+use crate::domain::{ClientId, IncidentId, NoticeId, WebhookId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,4 +108,36 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
     /// Every audit entry as stored, in `seq` order.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Replaces the stored agreements with `change.docs` as
+    /// [`Store::apply_agreements`] does, stores the new secrets and appends
+    /// the audit entry, in one transaction.
+    async fn change_agreements(
+        &self,
+        change: &AgreementChange,
+    ) -> Result<AppliedChanges, StoreError>;
+    /// The stored secrets of an endpoint still valid at `now`, oldest first.
+    async fn webhook_secrets(
+        &self,
+        client_id: &ClientId,
+        webhook_id: &WebhookId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredSecret>, StoreError>;
+    /// Stores an endpoint's next secret, lets the ones valid now expire at
+    /// `overlap_until`, and appends the audit entry, in one transaction;
+    /// answers the new version.
+    async fn rotate_webhook_secret(&self, rotation: &SecretRotation) -> Result<u32, StoreError>;
+    /// Disables or re-enables a client's delivery target with its audit
+    /// entry. While disabled its deliveries wait; re-enabling puts the ones
+    /// a disabled endpoint set aside back in the queue, due at `now`.
+    async fn set_target_enabled(
+        &self,
+        client_id: &ClientId,
+        target: &str,
+        enabled: bool,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<(), StoreError>;
+    /// The disabled delivery targets of `client_id`.
+    async fn disabled_targets(&self, client_id: &ClientId) -> Result<Vec<String>, StoreError>;
 }

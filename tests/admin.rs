@@ -191,6 +191,30 @@ async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_wit
     assert_eq!(v1_signatures(&after), [expected_v1(&second, &after)]);
     assert_ne!(v1_signatures(&after)[0], expected_v1(&first, &after));
 
+    // A disabled endpoint's notices wait, and go once it is enabled again.
+    let (status, patched) = call(
+        &gateway,
+        reqwest::Method::PATCH,
+        "/v1/admin/clients/acme-academy/webhooks/hook",
+        Some(&json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["webhook"]["enabled"], false);
+    report(&gateway).await;
+    worker.run_once().await.unwrap();
+    assert_eq!(receiver.requests(HOOK_PATH).len(), 3);
+    let (status, patched) = call(
+        &gateway,
+        reqwest::Method::PATCH,
+        "/v1/admin/clients/acme-academy/webhooks/hook",
+        Some(&json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["webhook"]["enabled"], true);
+    deliver(&worker, &receiver, 4).await;
+
     // The endpoint lists its versions, never a secret.
     let (status, listed) = call(
         &gateway,
@@ -218,7 +242,9 @@ async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_wit
         admin_actions,
         [
             ("client.created", CLIENT),
-            ("webhook.secret_rotated", "acme-academy/hook")
+            ("webhook.secret_rotated", "acme-academy/hook"),
+            ("webhook.disabled", "acme-academy/hook"),
+            ("webhook.enabled", "acme-academy/hook"),
         ]
     );
     for entry in &log {
@@ -452,6 +478,62 @@ async fn bad_agreements_are_refused_as_contracts_check_refuses_their_files() {
     .await;
     assert_eq!(status, 422, "the only channel cannot go: {answer}");
     assert_eq!(answer["error"]["details"][0]["path"], "/delivery");
+    let (status, answer) = call(
+        &gateway,
+        reqwest::Method::PUT,
+        "/v1/admin/clients/acme-academy/email",
+        Some(&json!({"to": ["dpo@acme.example", "not an address"]})),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["details"][0]["path"], "/to/1");
+    let (status, answer) = call(
+        &gateway,
+        reqwest::Method::PUT,
+        "/v1/admin/clients/acme-academy/email",
+        Some(&json!({"to": ["dpo@acme.example"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = call(
+        &gateway,
+        reqwest::Method::DELETE,
+        "/v1/admin/clients/acme-academy/webhooks/hook",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "with email, the webhook may go");
+    let (status, client) = call(
+        &gateway,
+        reqwest::Method::GET,
+        "/v1/admin/clients/acme-academy",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        client["delivery"],
+        json!({"email": {"to": ["dpo@acme.example"]}})
+    );
+    let (status, _) = call(
+        &gateway,
+        reqwest::Method::DELETE,
+        "/v1/admin/clients/acme-academy",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        call(
+            &gateway,
+            reqwest::Method::GET,
+            "/v1/admin/clients/acme-academy",
+            None
+        )
+        .await
+        .0,
+        404
+    );
     gateway.stop().await;
 }
 
@@ -651,4 +733,49 @@ allow_private = ["127.0.0.1/32"]
         !logged.contains(secrets_key.trim()),
         "the secrets key is logged"
     );
+}
+
+#[tokio::test]
+async fn an_smtp_password_can_be_configured_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("breachgate.toml");
+    std::fs::write(
+        &config,
+        format!("[paths]\ndata_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
+    let mut encrypt = Command::new(env!("CARGO_BIN_EXE_breachgate"))
+        .args(["secrets", "encrypt", "--config"])
+        .arg(&config)
+        .env("BREACHGATE_LOG__FILTER", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = encrypt.stdin.take().unwrap();
+        writeln!(stdin, "smtp-pass-0123").unwrap();
+    }
+    let output = encrypt.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let sealed = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(sealed.starts_with("enc:v1:"), "{sealed}");
+    assert!(!sealed.contains("smtp-pass-0123"));
+
+    let mut config = test_config(&data, &repo_path("contracts"));
+    config.email.username = "breachgate".into();
+    config.email.password = Some(breachgate::delivery::email::Secret::new(sealed.clone()));
+    let app = breachgate::App::start(config.clone()).await.unwrap();
+    let password = app.config.email.password.as_ref().unwrap();
+    assert_eq!(password.expose(), "smtp-pass-0123");
+    assert!(!format!("{:?}", app.config.email).contains("smtp-pass-0123"));
+
+    // Under another key the value is refused, and the error names the setting only.
+    config.secrets.key = STANDARD.encode([9u8; 32]);
+    let refused = breachgate::App::start(config).await.err().unwrap();
+    let message = format!("{refused:#}");
+    assert!(message.contains("email.password"), "{message}");
+    assert!(!message.contains("smtp-pass-0123"));
 }

@@ -108,7 +108,9 @@ pub struct ClientSystem {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
-    #[serde(default)]
+    // The schema wants a present list to have an entry: an email-only
+    // client's agreement must export as a valid file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookEndpoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailDelivery>,

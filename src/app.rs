@@ -24,6 +24,8 @@ pub struct App {
     pub secrets: SecretsKey,
     /// Signalled when new deliveries are queued, so idle workers start at once.
     pub outbox_ready: tokio::sync::Notify,
+    /// Signalled when an admin queues a test delivery.
+    pub webhook_tests_ready: tokio::sync::Notify,
     registry: RwLock<Arc<Registry>>,
     /// Held while the admin API reads, changes and stores the agreements, so
     /// two changes never start from the same version.
@@ -102,6 +104,7 @@ impl App {
             signer: Arc::new(signer),
             secrets,
             outbox_ready: tokio::sync::Notify::new(),
+            webhook_tests_ready: tokio::sync::Notify::new(),
             registry: RwLock::new(Arc::new(registry)),
             agreements_changing: tokio::sync::Mutex::new(()),
         }))

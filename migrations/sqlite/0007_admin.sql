@@ -14,3 +14,23 @@ CREATE TABLE webhook_secrets (
     expires_at  INTEGER,
     PRIMARY KEY (client_id, webhook_id, version)
 );
+
+-- Test deliveries an admin asked for: a signed `breach.test` message (no
+-- notice) queued like any delivery and sent once by the delivery worker; the
+-- row keeps the result for the admin to read.
+
+CREATE TABLE webhook_tests (
+    id           TEXT    PRIMARY KEY,
+    client_id    TEXT    NOT NULL,
+    webhook_id   TEXT    NOT NULL,
+    body         BLOB    NOT NULL,
+    status       TEXT    NOT NULL CHECK (status IN ('pending', 'done')),
+    created_at   INTEGER NOT NULL,
+    lease_until  INTEGER,
+    finished_at  INTEGER,
+    outcome      TEXT,
+    status_code  INTEGER,
+    duration_ms  INTEGER,
+    detail       TEXT
+);
+CREATE INDEX webhook_tests_pending ON webhook_tests (status, created_at);

@@ -2,31 +2,28 @@
 //! and removed under exactly the checks `contracts check` applies to a file
 //! ([`check_client`]); webhook endpoints and email recipients edited as parts
 //! of their client's agreement and checked the same way; webhook secrets
-//! generated, sealed and rotated; a test delivery; an agreement exported as
+//! generated, sealed and rotated; test deliveries queued; an agreement exported as
 //! its TOML file. Every change is stored with its audit entry in one
 //! transaction, then the registry is rebuilt so the next report sees it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::model::{ClientAgreement, SignatureVersion, WebhookEndpoint, STORED_SECRET};
+use super::model::{ClientAgreement, WebhookEndpoint, STORED_SECRET};
 use super::{check_client, Snapshot};
 use crate::app::App;
 use crate::audit::{self, NewAuditEntry};
-use crate::delivery::webhook::{
-    endpoint_secrets, signature_header, Outcome, WebhookClient, HEADER_ID, HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-};
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::{webhook_context, RevealedSecret};
-use crate::store::{AgreementChange, NewWebhookSecret, SecretRotation, StoreError, TokenRecord};
+use crate::store::{
+    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, StoreError, TokenRecord,
+    WebhookTestView,
+};
 use crate::validation::FieldError;
 
 /// How long the old secret keeps signing after a rotation, unless asked otherwise.
@@ -91,18 +88,6 @@ pub struct Rotated {
     pub secret: RevealedSecret,
     pub version: u32,
     pub previous_valid_until: DateTime<Utc>,
-}
-
-/// What one test delivery came to.
-#[derive(Debug, Serialize)]
-pub struct TestResult {
-    pub message_id: String,
-    /// `delivered`, `rejected`, `gone`, `failed` or `refused`.
-    pub outcome: &'static str,
-    pub status_code: Option<u16>,
-    pub duration_ms: u64,
-    /// The start of the receiver's answer, or why nothing was sent.
-    pub detail: String,
 }
 
 pub fn parse_json(body: &[u8]) -> Result<Value, AdminError> {
@@ -480,17 +465,18 @@ pub async fn rotate_secret(
     })
 }
 
-/// Posts a signed test message (type `breach.test`, no notice) to the
-/// endpoint once and answers what happened; no retry, nothing queued.
-pub async fn test_webhook(
+/// Queues a signed test message (type `breach.test`, no notice) for the
+/// endpoint; the delivery worker sends it once, as it sends notices, and
+/// [`webhook_test`] shows how it went. Answers its id.
+pub async fn queue_webhook_test(
     app: &App,
     caller: &TokenRecord,
     id: &ClientId,
     webhook_id: &WebhookId,
-) -> Result<TestResult, AdminError> {
-    let endpoint = endpoint(app, id, webhook_id)?;
+) -> Result<String, AdminError> {
+    endpoint(app, id, webhook_id)?;
     let now = Utc::now();
-    let message_id = format!("msg_test_{}", ulid::Ulid::new());
+    let test_id = format!("msg_test_{}", ulid::Ulid::new());
     let body = serde_json::to_vec(&json!({
         "type": "breach.test",
         "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -501,62 +487,37 @@ pub async fn test_webhook(
         },
     }))
     .expect("JSON serializes");
-    let started = Instant::now();
-    let result = |outcome, status_code, detail: String| TestResult {
-        message_id: message_id.clone(),
-        outcome,
-        status_code,
-        duration_ms: started.elapsed().as_millis() as u64,
-        detail,
-    };
-    let tested = if endpoint.url.starts_with("http://") && !endpoint.local_testing {
-        result(
-            "refused",
-            None,
-            "plain http is only allowed for local_testing endpoints".into(),
-        )
-    } else {
-        match endpoint_secrets(app, id, &endpoint, now).await {
-            Err(reason) => result("refused", None, reason),
-            Ok(secrets) => {
-                let ed25519 = endpoint
-                    .signatures
-                    .contains(&SignatureVersion::V1a)
-                    .then_some(app.signer.as_ref());
-                let timestamp = now.timestamp();
-                let headers = [
-                    (HEADER_ID, message_id.clone()),
-                    (HEADER_TIMESTAMP, timestamp.to_string()),
-                    (
-                        HEADER_SIGNATURE,
-                        signature_header(&message_id, timestamp, &body, &secrets, ed25519),
-                    ),
-                ];
-                let client = WebhookClient::new(app.config.webhook_client())
-                    .map_err(|e| AdminError::Internal(e.into()))?;
-                let sent = client
-                    .post(&endpoint.url, &headers, Bytes::from(body))
-                    .await;
-                let excerpt = sent.response_excerpt;
-                match sent.outcome {
-                    Outcome::Delivered { status } => result("delivered", Some(status), excerpt),
-                    Outcome::Rejected { status, .. } => result("rejected", Some(status), excerpt),
-                    Outcome::Gone => result("gone", Some(410), excerpt),
-                    Outcome::Failed { reason } => result("failed", None, reason),
-                    Outcome::Refused { reason } => result("refused", None, reason),
-                }
-            }
-        }
-    };
     app.store
-        .append_audit(&NewAuditEntry::now(
-            &audit::token_actor(caller),
-            "webhook.tested",
-            &format!("{id}/{webhook_id}"),
-            json!({"message_id": tested.message_id, "outcome": tested.outcome, "status_code": tested.status_code}),
-        ))
+        .queue_webhook_test(&NewWebhookTest {
+            id: test_id.clone(),
+            client_id: id.clone(),
+            webhook_id: webhook_id.clone(),
+            body,
+            created_at: now,
+            audit: NewAuditEntry::now(
+                &audit::token_actor(caller),
+                "webhook.test_queued",
+                &format!("{id}/{webhook_id}"),
+                json!({"test_id": test_id}),
+            ),
+        })
         .await?;
-    Ok(tested)
+    app.webhook_tests_ready.notify_one();
+    Ok(test_id)
+}
+
+/// A test message of the endpoint and, once sent, its result.
+pub async fn webhook_test(
+    app: &App,
+    id: &ClientId,
+    webhook_id: &WebhookId,
+    test_id: &str,
+) -> Result<WebhookTestView, AdminError> {
+    app.store
+        .webhook_test(test_id)
+        .await?
+        .filter(|t| t.client_id == id.as_str() && t.webhook_id == webhook_id.as_str())
+        .ok_or(AdminError::NotFound("test delivery"))
 }
 
 fn endpoint(

@@ -19,7 +19,7 @@ use crate::agreements::admin::{self, AdminError};
 use crate::app::App;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::RevealedSecret;
-use crate::store::Role;
+use crate::store::{Role, WebhookTestView};
 
 type ClientPath = Path<String>;
 type WebhookPath = Path<(String, String)>;
@@ -197,17 +197,35 @@ pub async fn rotate_secret(
     })))
 }
 
-/// `POST /v1/admin/clients/{id}/webhooks/{webhook_id}/test`: one signed
-/// test message, sent now; answers how the endpoint replied.
+/// `POST /v1/admin/clients/{id}/webhooks/{webhook_id}/test`: queues one
+/// signed test message; 202 with its id, whose result `GET …/tests/{test_id}` shows.
 pub async fn test_webhook(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path((id, webhook)): WebhookPath,
-) -> Result<Json<admin::TestResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let caller = caller.require(Role::Admin)?;
-    let result =
-        admin::test_webhook(&app, &caller, &client_id(&id)?, &webhook_id(&webhook)?).await?;
-    Ok(Json(result))
+    let (id, webhook) = (client_id(&id)?, webhook_id(&webhook)?);
+    let test_id = admin::queue_webhook_test(&app, &caller, &id, &webhook).await?;
+    let location = format!("/v1/admin/clients/{id}/webhooks/{webhook}/tests/{test_id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(json!({"test_id": test_id, "status": "pending"})),
+    )
+        .into_response())
+}
+
+/// `GET /v1/admin/clients/{id}/webhooks/{webhook_id}/tests/{test_id}`
+pub async fn webhook_test(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path((id, webhook, test_id)): Path<(String, String, String)>,
+) -> Result<Json<WebhookTestView>, ApiError> {
+    caller.require(Role::Admin)?;
+    let test =
+        admin::webhook_test(&app, &client_id(&id)?, &webhook_id(&webhook)?, &test_id).await?;
+    Ok(Json(test))
 }
 
 /// `PUT /v1/admin/clients/{id}/email`: `{"to": [...], "cc": [...]}`.

@@ -62,6 +62,10 @@ pub fn router(app: Arc<App>) -> Router {
             post(admin::test_webhook),
         )
         .route(
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}/tests/{test_id}",
+            get(admin::webhook_test),
+        )
+        .route(
             "/v1/admin/clients/{id}/email",
             put(admin::set_email).delete(admin::delete_email),
         )

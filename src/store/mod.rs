@@ -140,4 +140,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The disabled delivery targets of `client_id`.
     async fn disabled_targets(&self, client_id: &ClientId) -> Result<Vec<String>, StoreError>;
+    /// Queues a test message with its audit entry, in one transaction.
+    async fn queue_webhook_test(&self, test: &NewWebhookTest) -> Result<(), StoreError>;
+    /// Leases up to `limit` pending test messages (a crashed worker's are
+    /// sent again once their lease has passed).
+    async fn claim_webhook_tests(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedWebhookTest>, StoreError>;
+    async fn record_webhook_test(&self, result: &WebhookTestResult) -> Result<(), StoreError>;
+    async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTestView>, StoreError>;
 }

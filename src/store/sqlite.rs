@@ -936,6 +936,100 @@ impl Store for SqliteStore {
             .collect(),
         )
     }
+
+    async fn queue_webhook_test(&self, test: &NewWebhookTest) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO webhook_tests (id, client_id, webhook_id, body, status, created_at)
+             VALUES (?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(&test.id)
+        .bind(test.client_id.as_str())
+        .bind(test.webhook_id.as_str())
+        .bind(&test.body)
+        .bind(millis(test.created_at))
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, &test.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_webhook_tests(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<ClaimedWebhookTest>, StoreError> {
+        sqlx::query(
+            "UPDATE webhook_tests SET lease_until = ?1
+             WHERE id IN (SELECT id FROM webhook_tests
+                          WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?2)
+                          ORDER BY created_at LIMIT ?3)
+             RETURNING id, client_id, webhook_id, body",
+        )
+        .bind(millis(now + lease))
+        .bind(millis(now))
+        .bind(limit as i64)
+        .fetch_all(&self.bookkeeping)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(ClaimedWebhookTest {
+                id: row.get("id"),
+                client_id: parse_client(row.get("client_id"))?,
+                webhook_id: row.get("webhook_id"),
+                body: row.get("body"),
+            })
+        })
+        .collect()
+    }
+
+    async fn record_webhook_test(&self, result: &WebhookTestResult) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_tests SET status = 'done', lease_until = NULL, finished_at = ?, outcome = ?,
+                 status_code = ?, duration_ms = ?, detail = ?
+             WHERE id = ?",
+        )
+        .bind(millis(result.finished_at))
+        .bind(result.outcome.as_str())
+        .bind(result.status_code.map(i64::from))
+        .bind(result.duration_ms as i64)
+        .bind(&result.detail)
+        .bind(&result.id)
+        .execute(&self.bookkeeping)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTestView>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, client_id, webhook_id, status, created_at, finished_at, outcome, status_code,
+                    duration_ms, detail
+             FROM webhook_tests WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(WebhookTestView {
+            test_id: row.get("id"),
+            client_id: row.get("client_id"),
+            webhook_id: row.get("webhook_id"),
+            status: row.get("status"),
+            created_at: from_millis(row.get("created_at"))?,
+            finished_at: row
+                .get::<Option<i64>, _>("finished_at")
+                .map(from_millis)
+                .transpose()?,
+            outcome: row.get("outcome"),
+            status_code: row.get::<Option<i64>, _>("status_code").map(|c| c as u16),
+            duration_ms: row.get::<Option<i64>, _>("duration_ms").map(|d| d as u64),
+            detail: row.get("detail"),
+        }))
+    }
 }
 
 /// Stores `secret` as its endpoint's next version, which it answers.

@@ -308,6 +308,22 @@ async fn an_exported_agreement_applies_from_its_file_with_no_change() {
     .await;
     assert_eq!(status, 200);
 
+    // A restart keeps what the API changed: the files are applied only to an empty store.
+    gateway.stop().await;
+    let gateway = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
+    let (status, kept) = call(
+        &gateway,
+        reqwest::Method::GET,
+        "/v1/admin/clients/acme-academy",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        kept["delivery"]["webhooks"][0]["signatures"],
+        json!(["v1", "v1a"])
+    );
+
     let response = gateway
         .http
         .get(gateway.url("/v1/admin/clients/acme-academy/agreement.toml"))

@@ -115,8 +115,7 @@ pub fn export_toml(app: &App, id: &ClientId) -> Result<String, AdminError> {
         AdminError::Store(StoreError::Corrupt(format!("agreement {id} as TOML: {e}")))
     })?;
     Ok(format!(
-        "# Processing agreement of {}, exported by breachgate.\n# Shape: schemas/contract.v1.schema.json\n\n{body}",
-        client.name.replace('\n', " ")
+        "# Processing agreement of client {id}, exported by breachgate.\n# Shape: schemas/contract.v1.schema.json\n\n{body}"
     ))
 }
 

@@ -691,3 +691,20 @@ fn webhooks_of(client: &mut Value) -> &mut Vec<Value> {
     }
     webhooks.as_array_mut().expect("just made an array")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_inside_the_part_sent_point_into_it_and_others_stay_as_they_are() {
+        let rebased = |path: &str| rebase(FieldError::new(path, "m"), "/delivery/webhooks/1").path;
+        assert_eq!(rebased("/delivery/webhooks/1/url"), "/url");
+        assert_eq!(rebased("/delivery/webhooks/1"), "");
+        assert_eq!(
+            rebased("/delivery/webhooks/10/url"),
+            "/delivery/webhooks/10/url"
+        );
+        assert_eq!(rebased("/delivery"), "/delivery");
+    }
+}

@@ -100,8 +100,8 @@ impl Worker {
 
     /// Claims one batch of due deliveries, attempts them all, and records the
     /// results, then does the same for queued test messages, before returning
-    /// how many were attempted. Tests drive the
-    /// worker with this, one deterministic step at a time.
+    /// how many were attempted. Tests drive the worker with this, one
+    /// deterministic step at a time.
     pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
         let claimed = self.claim(self.app.config.delivery.concurrency).await?;
         let count = claimed.len();

@@ -9,10 +9,12 @@ use anyhow::Context;
 use crate::agreements::{check_dir, Registry, Snapshot};
 use crate::audit::{self, NewAuditEntry};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{ApplyContracts, Config};
+use crate::delivery::email::Secret;
 use crate::http::RateLimits;
 use crate::metrics::Metrics;
 use crate::notice::ProcessorIdentity;
+use crate::secrets::SecretsKey;
 use crate::signing::Signer;
 use crate::store::{Role, SqliteStore, Store};
 
@@ -21,13 +23,20 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub signer: Arc<Signer>,
     pub processor: ProcessorIdentity,
+    /// Seals and opens webhook secrets at rest.
+    pub secrets: SecretsKey,
     /// Signalled when new deliveries are queued, so idle workers start at once.
     pub outbox_ready: tokio::sync::Notify,
     /// What "now" is for everything the gateway stamps or schedules.
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub rate_limits: RateLimits,
+    /// Signalled when an admin queues a test delivery.
+    pub webhook_tests_ready: tokio::sync::Notify,
     registry: RwLock<Arc<Registry>>,
+    /// Held while the admin API reads, changes and stores the agreements, so
+    /// two changes never start from the same version.
+    pub agreements_changing: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -39,7 +48,7 @@ impl App {
 
     /// [`App::start`] with time read from `clock`, so tests can move it.
     pub async fn start_with_clock(
-        config: Config,
+        mut config: Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.paths.data_dir).with_context(|| {
@@ -54,7 +63,16 @@ impl App {
                 .context("cannot open the store")?,
         );
 
-        if !config.paths.contracts.as_os_str().is_empty() {
+        let apply = match config.paths.apply_contracts {
+            ApplyContracts::Always => true,
+            ApplyContracts::IfEmpty => store.agreements().await?.is_empty(),
+        };
+        if !config.paths.contracts.as_os_str().is_empty() && !apply {
+            tracing::info!(
+                dir = %config.paths.contracts.display(),
+                "agreements already stored; the contracts directory is not applied (see paths.apply_contracts)"
+            );
+        } else if !config.paths.contracts.as_os_str().is_empty() {
             let changes = apply_contracts(
                 store.as_ref(),
                 &config.paths.contracts,
@@ -78,6 +96,18 @@ impl App {
             tracing::info!(kid = signer.kid(), path = %key_file.display(), "generated a new signing key");
         }
 
+        let (secrets, generated) =
+            SecretsKey::load_or_generate(&config.secrets.key, &config.secrets_key_file())?;
+        if generated {
+            tracing::info!(key_id = secrets.id(), path = %config.secrets_key_file().display(), "generated a new secrets key");
+        }
+        if let Some(password) = &config.email.password {
+            let opened = secrets
+                .open_config_value(password.expose())
+                .context("email.password")?;
+            config.email.password = Some(Secret::new(opened));
+        }
+
         if store.token_count().await? == 0 {
             write_initial_tokens(store.as_ref(), &config.paths.data_dir).await?;
         }
@@ -88,10 +118,13 @@ impl App {
             config,
             store,
             signer: Arc::new(signer),
+            secrets,
             outbox_ready: tokio::sync::Notify::new(),
             clock,
             metrics: Metrics::new(),
+            webhook_tests_ready: tokio::sync::Notify::new(),
             registry: RwLock::new(Arc::new(registry)),
+            agreements_changing: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -101,6 +134,14 @@ impl App {
             .read()
             .expect("registry lock poisoned")
             .clone()
+    }
+
+    /// Rebuilds the registry from the stored agreements, so the next report
+    /// sees a change; reports already running keep the view they started with.
+    pub async fn reload_registry(&self) -> anyhow::Result<()> {
+        let registry = Arc::new(load_registry(self.store.as_ref()).await?);
+        *self.registry.write().expect("registry lock poisoned") = registry;
+        Ok(())
     }
 }
 

@@ -33,6 +33,10 @@ url = ""
 [paths]
 data_dir = "data"
 contracts = "contracts"
+# When the contracts directory is applied at start: "if_empty" (only to a
+# store holding no agreements yet, so changes made through the admin API
+# survive a restart) or "always" (the files win at every start).
+apply_contracts = "if_empty"
 schemas = "schemas"
 
 [processor]
@@ -44,6 +48,12 @@ contact_phone = ""
 [signing]
 # Empty: `signing-key.pem` in the data directory, generated on first start.
 key_file = ""
+
+[secrets]
+# Base64 of 32 bytes sealing webhook secrets and sealed config values; set
+# BREACHGATE_SECRETS__KEY rather than writing it here. Empty: `secrets.key`
+# in the data directory, generated on first start.
+key = ""
 
 [log]
 format = "human"
@@ -111,6 +121,7 @@ pub struct Config {
     pub paths: PathsConfig,
     pub processor: ProcessorConfig,
     pub signing: SigningConfig,
+    pub secrets: SecretsConfig,
     pub log: LogConfig,
     pub delivery: DeliveryConfig,
     pub email: EmailConfig,
@@ -162,7 +173,33 @@ pub struct PathsConfig {
     /// Agreements applied at every start; empty to manage them only through
     /// `contracts apply` and the admin API.
     pub contracts: PathBuf,
+    pub apply_contracts: ApplyContracts,
     pub schemas: PathBuf,
+}
+
+/// When `paths.contracts` is applied at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyContracts {
+    /// Only to a store that holds no agreements yet.
+    IfEmpty,
+    /// At every start, undoing changes made through the admin API.
+    Always,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Base64 of the 32-byte key; empty for the generated key file.
+    pub key: String,
+}
+
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("key", &"***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +341,20 @@ impl Config {
             self.paths.data_dir.join("signing-key.pem")
         } else {
             self.signing.key_file.clone()
+        }
+    }
+
+    /// Where the generated secrets key lives when `secrets.key` is empty.
+    pub fn secrets_key_file(&self) -> PathBuf {
+        self.paths.data_dir.join("secrets.key")
+    }
+
+    /// The webhook client's settings: timeouts and allow-listed networks.
+    pub fn webhook_client(&self) -> crate::delivery::webhook::WebhookClientConfig {
+        crate::delivery::webhook::WebhookClientConfig {
+            connect_timeout: std::time::Duration::from_millis(self.delivery.connect_timeout_ms),
+            total_timeout: std::time::Duration::from_millis(self.delivery.timeout_ms),
+            allowed_private: self.delivery.allow_private.clone(),
         }
     }
 

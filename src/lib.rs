@@ -26,6 +26,7 @@ pub mod notice;
 pub mod register;
 pub mod reporting;
 pub mod scheduling;
+pub mod secrets;
 pub mod signing;
 pub mod store;
 pub mod tokens;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use breachgate::config::{Config, LogFormat};
+use breachgate::secrets::{SecretsKey, CONFIG_CONTEXT};
 use breachgate::store::{Role, SqliteStore, Store};
 
 #[derive(Parser)]
@@ -69,6 +70,23 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Seal configuration values with the gateway's secrets key.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsAction {
+    /// Read a value (the SMTP password) from standard input and print it
+    /// sealed, as enc:v1:..., to put in the config instead of the value.
+    /// Reading stdin keeps the value out of the shell history.
+    Encrypt {
+        /// TOML config file; the key is secrets.key, or secrets.key in data_dir.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -268,6 +286,19 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+        Command::Secrets {
+            action: SecretsAction::Encrypt { config },
+        } => {
+            let config = load_config(config.as_deref())?;
+            std::fs::create_dir_all(&config.paths.data_dir)?;
+            let (key, _) =
+                SecretsKey::load_or_generate(&config.secrets.key, &config.secrets_key_file())?;
+            let mut value = String::new();
+            std::io::stdin().read_line(&mut value)?;
+            let value = value.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!value.is_empty(), "no value on standard input");
+            println!("{}", key.seal(value.as_bytes(), CONFIG_CONTEXT));
         }
     }
     Ok(ExitCode::SUCCESS)

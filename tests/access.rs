@@ -33,6 +33,45 @@ const ACCESS: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/deliveries/{id}", Some(Role::Staff)),
     ("POST", "/v1/deliveries/{id}/replay", Some(Role::Staff)),
     ("GET", "/v1/alerts", Some(Role::Staff)),
+    ("GET", "/v1/admin/clients", Some(Role::Admin)),
+    ("POST", "/v1/admin/clients", Some(Role::Admin)),
+    ("GET", "/v1/admin/clients/{id}", Some(Role::Admin)),
+    ("PUT", "/v1/admin/clients/{id}", Some(Role::Admin)),
+    ("DELETE", "/v1/admin/clients/{id}", Some(Role::Admin)),
+    (
+        "GET",
+        "/v1/admin/clients/{id}/agreement.toml",
+        Some(Role::Admin),
+    ),
+    ("GET", "/v1/admin/clients/{id}/webhooks", Some(Role::Admin)),
+    ("POST", "/v1/admin/clients/{id}/webhooks", Some(Role::Admin)),
+    (
+        "PATCH",
+        "/v1/admin/clients/{id}/webhooks/{webhook_id}",
+        Some(Role::Admin),
+    ),
+    (
+        "DELETE",
+        "/v1/admin/clients/{id}/webhooks/{webhook_id}",
+        Some(Role::Admin),
+    ),
+    (
+        "POST",
+        "/v1/admin/clients/{id}/webhooks/{webhook_id}/rotate-secret",
+        Some(Role::Admin),
+    ),
+    (
+        "POST",
+        "/v1/admin/clients/{id}/webhooks/{webhook_id}/test",
+        Some(Role::Admin),
+    ),
+    (
+        "GET",
+        "/v1/admin/clients/{id}/webhooks/{webhook_id}/tests/{test_id}",
+        Some(Role::Admin),
+    ),
+    ("PUT", "/v1/admin/clients/{id}/email", Some(Role::Admin)),
+    ("DELETE", "/v1/admin/clients/{id}/email", Some(Role::Admin)),
 ];
 
 async fn status(gateway: &Gateway, method: &str, path: &str, token: Option<&str>) -> u16 {

@@ -187,15 +187,17 @@ async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document()
     .await
     .unwrap();
 
-    let (base, staff, work_dir) = (
+    let (base, staff, admin, work_dir) = (
         gateway.base.clone(),
         gateway.staff.clone(),
+        gateway.admin.clone(),
         dir.path().to_owned(),
     );
     tokio::task::spawn_blocking(move || {
         // Staff's operations and the public ones as staff; the client's as a client.
-        schemathesis(&base, &staff, "^/(v1/(reports|incidents|register|deliveries|alerts)|healthz|readyz|openapi|\\.well-known)", &work_dir);
+        schemathesis(&base, &staff, "^/(v1/(reports|incidents|register|deliveries|alerts)|healthz|readyz|metrics|openapi|\\.well-known)", &work_dir);
         schemathesis(&base, &client, "^/v1/client/", &work_dir);
+        schemathesis(&base, &admin, "^/v1/admin/", &work_dir);
     })
     .await
     .unwrap();

@@ -1,9 +1,12 @@
 //! `contracts check`: every problem in an agreements directory, each with its
-//! file, line and field, and the loaded snapshot when there are none.
+//! file, line and field, and the loaded snapshot when there are none. The
+//! admin API checks a client given as JSON with the same functions
+//! ([`check_client`]), so a file and an API request are held to one rule.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -11,7 +14,7 @@ use serde_json::{json, Value};
 use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile};
 use super::source::SourceFile;
 use super::Snapshot;
-use crate::validation::{CompiledSchema, CONTRACT_SCHEMA};
+use crate::validation::{CompiledSchema, FieldError, CONTRACT_SCHEMA};
 
 /// One thing wrong with the agreements, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +76,13 @@ pub struct ContractSchemas {
 }
 
 impl ContractSchemas {
-    pub fn embedded() -> Self {
+    /// The schemas built into the binary, compiled on first use.
+    pub fn embedded() -> &'static Self {
+        static SCHEMAS: OnceLock<ContractSchemas> = OnceLock::new();
+        SCHEMAS.get_or_init(Self::compile)
+    }
+
+    fn compile() -> Self {
         let root: Value = serde_json::from_str(CONTRACT_SCHEMA).expect("embedded schema is JSON");
         let part = |name: &str| {
             let schema = json!({"$defs": root["$defs"], "$ref": format!("#/$defs/{name}")});
@@ -151,8 +160,7 @@ pub fn check_dir(dir: &Path, schemas_dir: &Path) -> Result<Snapshot, Vec<Problem
         clients,
         profiles: BTreeMap::new(),
     };
-    let mut findings = read_profiles(&mut snapshot, schemas_dir);
-    findings.extend(cross_check(&snapshot));
+    let findings = check_snapshot(&mut snapshot, schemas_dir);
     problems.extend(findings.into_iter().map(|finding| {
         let line = sources
             .get(&finding.origin)
@@ -226,21 +234,66 @@ fn load<T: DeserializeOwned>(
             return None;
         }
     };
-    let errors = schema.errors(&parsed);
-    let result = if errors.is_empty() {
-        serde_json::from_value(parsed)
-            .map_err(|e| problems.push(problem(None, "", e.to_string())))
-            .ok()
-    } else {
-        problems.extend(
-            errors
-                .into_iter()
-                .map(|e| problem(source.line_of(&e.path), &e.path, e.message)),
-        );
-        None
-    };
+    let result = parse_checked(parsed, schema)
+        .map_err(|errors| {
+            problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| problem(source.line_of(&e.path), &e.path, e.message)),
+            )
+        })
+        .ok();
     sources.insert(origin, source);
     result
+}
+
+/// Checks one agreement document against its schema, then parses it.
+fn parse_checked<T: DeserializeOwned>(
+    parsed: Value,
+    schema: &CompiledSchema,
+) -> Result<T, Vec<FieldError>> {
+    let errors = schema.errors(&parsed);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    serde_json::from_value(parsed).map_err(|e| vec![FieldError::new("", e.to_string())])
+}
+
+/// Everything `contracts check` checks once the files are parsed: the agreed
+/// profiles (read into `snapshot.profiles`), then the cross references.
+fn check_snapshot(snapshot: &mut Snapshot, schemas_dir: &Path) -> Vec<Finding> {
+    let mut findings = read_profiles(snapshot, schemas_dir);
+    findings.extend(cross_check(snapshot));
+    findings
+}
+
+/// Checks `client`, a client agreement as JSON in the shape of its TOML file,
+/// as `contracts check` would check it as a file among the agreements of
+/// `snapshot`: the contract schema, then the cross references. Returns the
+/// parsed agreement and `snapshot` with it in place of the client of the
+/// same id (profiles it names loaded from `schemas_dir`), or every problem
+/// with its JSON pointer into `client`.
+pub fn check_client(
+    client: Value,
+    mut snapshot: Snapshot,
+    schemas_dir: &Path,
+) -> Result<(ClientAgreement, Snapshot), Vec<FieldError>> {
+    let agreement: ClientAgreement = parse_checked(client, ContractSchemas::embedded().client())?;
+    match snapshot.clients.iter_mut().find(|c| c.id == agreement.id) {
+        Some(existing) => *existing = agreement.clone(),
+        None => snapshot.clients.push(agreement.clone()),
+    }
+    let origin = Origin::Client(agreement.id.to_string());
+    let errors: Vec<FieldError> = check_snapshot(&mut snapshot, schemas_dir)
+        .into_iter()
+        .filter(|finding| finding.origin == origin)
+        .map(|finding| FieldError::new(finding.pointer, finding.message))
+        .collect();
+    if errors.is_empty() {
+        Ok((agreement, snapshot))
+    } else {
+        Err(errors)
+    }
 }
 
 /// Loads every profile the agreements name into `snapshot.profiles`.

@@ -2,6 +2,7 @@
 //! processor's systems and sub-processors; checked, stored, and indexed so the
 //! clients affected by a report are found without scanning all of them.
 
+pub mod admin;
 mod check;
 pub mod model;
 mod registry;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use check::{check_dir, cross_check, ContractSchemas, Finding, Origin, Problem};
+pub use check::{check_client, check_dir, cross_check, ContractSchemas, Finding, Origin, Problem};
 pub use model::{ClientAgreement, Subprocessor, System};
 pub use registry::Registry;
 

@@ -108,7 +108,9 @@ pub struct ClientSystem {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
-    #[serde(default)]
+    // The schema wants a present list to have an entry: an email-only
+    // client's agreement must export as a valid file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookEndpoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<EmailDelivery>,
@@ -119,7 +121,8 @@ pub struct Delivery {
 pub struct WebhookEndpoint {
     pub id: WebhookId,
     pub url: String,
-    /// A reference to the `whsec_` secret (`env:NAME`), never the secret itself.
+    /// Where the `whsec_` secret is: `env:NAME`, or [`STORED_SECRET`] for one
+    /// the admin API generated and keeps encrypted; never the secret itself.
     pub secret: String,
     #[serde(default = "default_signatures")]
     pub signatures: Vec<SignatureVersion>,
@@ -127,6 +130,9 @@ pub struct WebhookEndpoint {
     #[serde(default)]
     pub local_testing: bool,
 }
+
+/// The secret reference of an endpoint whose secrets the store keeps encrypted.
+pub const STORED_SECRET: &str = "stored";
 
 fn default_signatures() -> Vec<SignatureVersion> {
     vec![SignatureVersion::V1]

@@ -70,6 +70,11 @@ impl Registry {
         self.clients.get(id)
     }
 
+    /// Every client, in no particular order.
+    pub fn clients(&self) -> impl Iterator<Item = &Arc<ClientAgreement>> {
+        self.clients.values()
+    }
+
     pub fn client_count(&self) -> usize {
         self.clients.len()
     }

@@ -14,19 +14,22 @@ use tokio_util::sync::CancellationToken;
 
 use super::email::{render, MailTransport, Sender};
 use super::retry::Decision;
-use super::webhook::{
-    signature_header, Outcome, WebhookClient, WebhookClientConfig, WebhookSecret,
-};
+use super::webhook::{endpoint_secrets, signature_header, Outcome, WebhookClient};
 use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
+use crate::agreements::Registry;
 use crate::app::App;
 use crate::clock::Clock;
+use crate::domain::ClientId;
 use crate::notice::Notice;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, Channel, ClaimedDelivery, NextState, StoreError,
+    AttemptOutcome, AttemptRecord, Channel, ClaimedDelivery, ClaimedWebhookTest, NextState,
+    StoreError, WebhookTestResult,
 };
 
 /// Records written per transaction at most.
 const RECORD_BATCH: usize = 1_000;
+/// Test messages claimed at once.
+const TEST_BATCH: usize = 16;
 
 pub struct Worker {
     app: Arc<App>,
@@ -80,12 +83,7 @@ impl Tried {
 impl Worker {
     /// Must be called inside the Tokio runtime (the SMTP pool needs it).
     pub fn new(app: Arc<App>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
-        let delivery = &app.config.delivery;
-        let webhooks = WebhookClient::new(WebhookClientConfig {
-            connect_timeout: Duration::from_millis(delivery.connect_timeout_ms),
-            total_timeout: Duration::from_millis(delivery.timeout_ms),
-            allowed_private: delivery.allow_private.clone(),
-        })?;
+        let webhooks = WebhookClient::new(app.config.webhook_client())?;
         let email = app.config.email_config();
         let mail = MailTransport::new(&email)?;
         let sender = Sender::from_config(&email)?;
@@ -101,8 +99,9 @@ impl Worker {
     }
 
     /// Claims one batch of due deliveries, attempts them all, and records the
-    /// results before returning how many were attempted. Tests drive the
-    /// worker with this, one deterministic step at a time.
+    /// results, then does the same for queued test messages, before returning
+    /// how many were attempted. Tests drive the worker with this, one
+    /// deterministic step at a time.
     pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
         let claimed = self.claim(self.app.config.delivery.concurrency).await?;
         let count = claimed.len();
@@ -115,7 +114,7 @@ impl Worker {
             records.push(record.expect("delivery attempts do not panic"));
         }
         self.record(&records).await?;
-        Ok(count)
+        Ok(count + self.send_tests().await?)
     }
 
     /// Delivers continuously until `shutdown`, then lets in-flight attempts
@@ -136,6 +135,7 @@ impl Worker {
             })
         };
 
+        let testing = tokio::spawn(self.clone().send_tests_until(shutdown.clone()));
         let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
         while !shutdown.is_cancelled() {
             let concurrency = self.app.config.delivery.concurrency;
@@ -190,6 +190,7 @@ impl Worker {
         }
         drop(records);
         let _ = recorder.await;
+        let _ = testing.await;
     }
 
     fn in_flight_total(&self) -> usize {
@@ -361,44 +362,55 @@ impl Worker {
 
     async fn send_webhook(&self, d: &ClaimedDelivery) -> Tried {
         let registry = self.app.registry();
-        let Some(endpoint) = registry.client(&d.client_id).and_then(|c| {
-            c.delivery
-                .webhooks
-                .iter()
-                .find(|w| w.id.as_str() == d.target)
-        }) else {
+        let Some(endpoint) = find_endpoint(&registry, &d.client_id, &d.target) else {
             return Tried::permanent(
                 AttemptOutcome::Refused,
                 "the endpoint is no longer in the client's agreement",
             );
         };
+        self.post_signed(&d.client_id, endpoint, &d.id, &d.body, Some(&d.jws))
+            .await
+    }
+
+    /// Signs `body` as message `msg_id` for `endpoint` and posts it once.
+    async fn post_signed(
+        &self,
+        client_id: &ClientId,
+        endpoint: &WebhookEndpoint,
+        msg_id: &str,
+        body: &[u8],
+        jws: Option<&str>,
+    ) -> Tried {
         if endpoint.url.starts_with("http://") && !endpoint.local_testing {
             return Tried::permanent(
                 AttemptOutcome::Refused,
                 "plain http is only allowed for local_testing endpoints",
             );
         }
-        let secret = match resolve_secret(endpoint) {
-            Ok(secret) => secret,
+        let now = self.clock.now();
+        let secrets = match endpoint_secrets(&self.app, client_id, endpoint, now).await {
+            Ok(secrets) => secrets,
             Err(message) => return Tried::transient(message),
         };
-        let timestamp = self.clock.now().timestamp();
+        let timestamp = now.timestamp();
         let ed25519 = endpoint
             .signatures
             .contains(&SignatureVersion::V1a)
             .then_some(self.app.signer.as_ref());
-        let headers = [
-            ("webhook-id", d.id.clone()),
+        let mut headers = vec![
+            ("webhook-id", msg_id.to_owned()),
             ("webhook-timestamp", timestamp.to_string()),
             (
                 "webhook-signature",
-                signature_header(&d.id, timestamp, &d.body, &[secret], ed25519),
+                signature_header(msg_id, timestamp, body, &secrets, ed25519),
             ),
-            ("breachgate-notice-jws", d.jws.clone()),
         ];
+        if let Some(jws) = jws {
+            headers.push(("breachgate-notice-jws", jws.to_owned()));
+        }
         let sent = self
             .webhooks
-            .post(&endpoint.url, &headers, Bytes::copy_from_slice(&d.body))
+            .post(&endpoint.url, &headers, Bytes::copy_from_slice(body))
             .await;
         let excerpt = sent.response_excerpt;
         match sent.outcome {
@@ -428,6 +440,66 @@ impl Worker {
             },
             Outcome::Failed { reason } => Tried::transient(reason),
             Outcome::Refused { reason } => Tried::permanent(AttemptOutcome::Refused, reason),
+        }
+    }
+
+    /// Sends the test messages queued by admins, one attempt each, and
+    /// records how each went.
+    async fn send_tests(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
+        let claimed = self
+            .app
+            .store
+            .claim_webhook_tests(self.clock.now(), lease, TEST_BATCH)
+            .await?;
+        let count = claimed.len();
+        let mut tasks = JoinSet::new();
+        for test in claimed {
+            let worker = self.clone();
+            tasks.spawn(async move { worker.send_test(test).await });
+        }
+        while let Some(result) = tasks.join_next().await {
+            let result = result.expect("test deliveries do not panic");
+            self.app.store.record_webhook_test(&result).await?;
+        }
+        Ok(count)
+    }
+
+    /// Sends test messages as admins queue them, until `shutdown`.
+    async fn send_tests_until(self: Arc<Self>, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
+        while !shutdown.is_cancelled() {
+            if let Err(e) = self.send_tests().await {
+                tracing::error!(error = %e, "cannot send test deliveries");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = self.app.webhook_tests_ready.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    async fn send_test(&self, test: ClaimedWebhookTest) -> WebhookTestResult {
+        let timer = Instant::now();
+        let registry = self.app.registry();
+        let tried = match find_endpoint(&registry, &test.client_id, &test.webhook_id) {
+            Some(endpoint) => {
+                self.post_signed(&test.client_id, endpoint, &test.id, &test.body, None)
+                    .await
+            }
+            None => Tried::permanent(
+                AttemptOutcome::Refused,
+                "the endpoint is no longer in the client's agreement",
+            ),
+        };
+        WebhookTestResult {
+            id: test.id,
+            outcome: tried.outcome,
+            status_code: tried.status_code,
+            duration_ms: timer.elapsed().as_millis() as u64,
+            detail: tried.detail,
+            finished_at: self.clock.now(),
         }
     }
 
@@ -482,21 +554,15 @@ impl Worker {
     }
 }
 
-/// The endpoint's `whsec_` secret from its reference; the error never
-/// contains the secret.
-fn resolve_secret(endpoint: &WebhookEndpoint) -> Result<WebhookSecret, String> {
-    let name = endpoint.secret.strip_prefix("env:").ok_or_else(|| {
-        format!(
-            "secret reference of endpoint {} is not env:NAME",
-            endpoint.id
-        )
-    })?;
-    let value = std::env::var(name)
-        .map_err(|_| format!("secret env:{name} of endpoint {} is not set", endpoint.id))?;
-    WebhookSecret::parse(&value).map_err(|e| {
-        format!(
-            "secret env:{name} of endpoint {} is not a whsec_ secret: {e}",
-            endpoint.id
-        )
-    })
+fn find_endpoint<'a>(
+    registry: &'a Registry,
+    client_id: &ClientId,
+    webhook_id: &str,
+) -> Option<&'a WebhookEndpoint> {
+    registry
+        .client(client_id)?
+        .delivery
+        .webhooks
+        .iter()
+        .find(|w| w.id.as_str() == webhook_id)
 }

@@ -66,6 +66,20 @@ impl FromRequestParts<Arc<App>> for Staff {
     }
 }
 
+/// A caller with an admin token, answered like [`Staff`].
+pub struct Admin(pub TokenRecord);
+
+impl FromRequestParts<Arc<App>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        Caller::from_request_parts(parts, app)
+            .await?
+            .require(Role::Admin)
+            .map(Admin)
+    }
+}
+
 impl FromRequestParts<Arc<App>> for ClientCaller {
     type Rejection = ApiError;
 

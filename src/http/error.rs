@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::agreements::admin::AdminError;
 use crate::intake::IntakeError;
 use crate::reporting::FileError;
 use crate::store::StoreError;
@@ -82,6 +83,30 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let message = e.to_string();
+        match e {
+            AdminError::Malformed(detail) => {
+                Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+                    .with_details(vec![FieldError::new("", detail)])
+            }
+            AdminError::Invalid(details) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_agreement",
+                message,
+            )
+            .with_details(details),
+            AdminError::NotFound(what) => Self::not_found(what),
+            AdminError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
+            AdminError::Store(e) => Self::internal(&e),
+            AdminError::Internal(e) => Self::internal(e.as_ref()),
+        }
     }
 }
 

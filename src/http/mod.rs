@@ -1,5 +1,6 @@
 //! The HTTP interface. Handlers parse, call the domain, and map the result.
 
+mod admin;
 mod auth;
 mod body;
 mod client;
@@ -91,6 +92,61 @@ pub fn routes() -> Vec<Route> {
             deliveries::replay,
         ),
         route(Method::GET, "/v1/alerts", deliveries::alerts),
+        route(Method::GET, "/v1/admin/clients", admin::list),
+        route(Method::POST, "/v1/admin/clients", admin::create),
+        route(Method::GET, "/v1/admin/clients/{id}", admin::show),
+        route(Method::PUT, "/v1/admin/clients/{id}", admin::replace),
+        route(Method::DELETE, "/v1/admin/clients/{id}", admin::delete),
+        route(
+            Method::GET,
+            "/v1/admin/clients/{id}/agreement.toml",
+            admin::export,
+        ),
+        route(
+            Method::GET,
+            "/v1/admin/clients/{id}/webhooks",
+            admin::webhooks,
+        ),
+        route(
+            Method::POST,
+            "/v1/admin/clients/{id}/webhooks",
+            admin::add_webhook,
+        ),
+        route(
+            Method::PATCH,
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}",
+            admin::update_webhook,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}",
+            admin::delete_webhook,
+        ),
+        route(
+            Method::POST,
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}/rotate-secret",
+            admin::rotate_secret,
+        ),
+        route(
+            Method::POST,
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}/test",
+            admin::test_webhook,
+        ),
+        route(
+            Method::GET,
+            "/v1/admin/clients/{id}/webhooks/{webhook_id}/tests/{test_id}",
+            admin::webhook_test,
+        ),
+        route(
+            Method::PUT,
+            "/v1/admin/clients/{id}/email",
+            admin::set_email,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/admin/clients/{id}/email",
+            admin::delete_email,
+        ),
     ]
 }
 

@@ -11,17 +11,22 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::Value;
 
-use crate::validation::{NOTICE_SCHEMA, REPORT_SCHEMA};
+use crate::validation::{CONTRACT_SCHEMA, NOTICE_SCHEMA, REPORT_SCHEMA};
 
 const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
 
 static ASSEMBLED: LazyLock<String> = LazyLock::new(|| document().to_string());
 
-/// The document as served: `openapi/openapi.json` with the report and
-/// notice schemas as the components `Report` and `Notice`.
+/// The document as served: `openapi/openapi.json` with the report, notice
+/// and client agreement schemas as the components `Report`, `Notice` and
+/// `Agreement`.
 pub fn document() -> Value {
     let mut document: Value = serde_json::from_str(DOCUMENT).expect("openapi.json is JSON");
-    for (name, text) in [("Report", REPORT_SCHEMA), ("Notice", NOTICE_SCHEMA)] {
+    for (name, text) in [
+        ("Report", REPORT_SCHEMA),
+        ("Notice", NOTICE_SCHEMA),
+        ("Agreement", CONTRACT_SCHEMA),
+    ] {
         let mut schema: Value = serde_json::from_str(text).expect("the schemas are JSON");
         let root = format!("#/components/schemas/{name}");
         // Inside the OpenAPI document, `#` is the document, not the schema,

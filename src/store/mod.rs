@@ -1,6 +1,7 @@
 //! Durable state behind one trait, with one implementation per backend.
 //! Everything the API accepts is committed here before it answers.
 
+mod admin;
 mod records;
 mod scheduling;
 mod sqlite;
@@ -8,13 +9,14 @@ mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+pub use admin::*;
 pub use records::*;
 pub use scheduling::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
 use crate::audit::{AuditEntry, NewAuditEntry};
-use crate::domain::{ClientId, IncidentId, NoticeId};
+use crate::domain::{ClientId, IncidentId, NoticeId, WebhookId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,6 +108,50 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives claimed deliveries back untouched, to be claimed again when due.
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Replaces the stored agreements with `change.docs` as
+    /// [`Store::apply_agreements`] does, stores the new secrets and appends
+    /// the audit entry, in one transaction.
+    async fn change_agreements(
+        &self,
+        change: &AgreementChange,
+    ) -> Result<AppliedChanges, StoreError>;
+    /// The stored secrets of an endpoint still valid at `now`, oldest first.
+    async fn webhook_secrets(
+        &self,
+        client_id: &ClientId,
+        webhook_id: &WebhookId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredSecret>, StoreError>;
+    /// Stores an endpoint's next secret, lets the ones valid now expire at
+    /// `overlap_until`, and appends the audit entry, in one transaction;
+    /// answers the new version.
+    async fn rotate_webhook_secret(&self, rotation: &SecretRotation) -> Result<u32, StoreError>;
+    /// Disables or re-enables a client's delivery target with its audit
+    /// entry. While disabled its deliveries wait; re-enabling puts the ones
+    /// a disabled endpoint set aside back in the queue, due at `now`.
+    async fn set_target_enabled(
+        &self,
+        client_id: &ClientId,
+        target: &str,
+        enabled: bool,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<(), StoreError>;
+    /// The disabled delivery targets of `client_id`.
+    async fn disabled_targets(&self, client_id: &ClientId) -> Result<Vec<String>, StoreError>;
+    /// Queues a test message with its audit entry, in one transaction.
+    async fn queue_webhook_test(&self, test: &NewWebhookTest) -> Result<(), StoreError>;
+    /// Leases up to `limit` pending test messages (a crashed worker's are
+    /// sent again once their lease has passed).
+    async fn claim_webhook_tests(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedWebhookTest>, StoreError>;
+    async fn record_webhook_test(&self, result: &WebhookTestResult) -> Result<(), StoreError>;
+    async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTestView>, StoreError>;
     /// Writes finished attempts and the deliveries' next states in one transaction.
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError>;
     async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError>;

@@ -11,12 +11,14 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
+use super::admin::*;
 use super::records::*;
 use super::scheduling::*;
 use super::{Store, StoreError};
+use crate::agreements::model::STORED_SECRET;
 use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
 use crate::audit::{AuditEntry, NewAuditEntry};
-use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType};
+use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType, WebhookId};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
 const BATCH_ROWS: usize = 1_000;
@@ -78,54 +80,8 @@ fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreErr
 impl Store for SqliteStore {
     async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let existing: HashMap<(String, String), String> =
-            sqlx::query("SELECT kind, id, digest FROM agreement_docs")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|row| ((row.get("kind"), row.get("id")), row.get("digest")))
-                .collect();
-        let now = millis(Utc::now());
-        let mut changes = AppliedChanges::default();
-        let mut wanted = std::collections::HashSet::new();
-        for doc in docs {
-            let key = (doc.kind.as_str().to_owned(), doc.id.clone());
-            let new_digest = digest(&doc.body);
-            let label = format!("{} {}", doc.kind.as_str(), doc.id);
-            match existing.get(&key) {
-                Some(old) if *old == new_digest => {}
-                found => {
-                    sqlx::query(
-                        "INSERT INTO agreement_docs (kind, id, body, digest, updated_at) VALUES (?, ?, ?, ?, ?)
-                         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, digest = excluded.digest,
-                         updated_at = excluded.updated_at",
-                    )
-                    .bind(&key.0)
-                    .bind(&key.1)
-                    .bind(doc.body.to_string())
-                    .bind(&new_digest)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    if found.is_some() {
-                        changes.changed.push(label)
-                    } else {
-                        changes.added.push(label)
-                    }
-                }
-            }
-            wanted.insert(key);
-        }
-        for key in existing.keys().filter(|k| !wanted.contains(*k)) {
-            sqlx::query("DELETE FROM agreement_docs WHERE kind = ? AND id = ?")
-                .bind(&key.0)
-                .bind(&key.1)
-                .execute(&mut *tx)
-                .await?;
-            changes.removed.push(format!("{} {}", key.0, key.1));
-        }
+        let changes = apply_docs_in(&mut tx, docs).await?;
         tx.commit().await?;
-        changes.removed.sort();
         Ok(changes)
     }
 
@@ -1146,6 +1102,307 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn change_agreements(
+        &self,
+        change: &AgreementChange,
+    ) -> Result<AppliedChanges, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let changes = apply_docs_in(&mut tx, &change.docs).await?;
+        for secret in &change.new_secrets {
+            insert_secret_in(&mut tx, secret).await?;
+        }
+        append_audit_in(&mut tx, &change.audit).await?;
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    async fn webhook_secrets(
+        &self,
+        client_id: &ClientId,
+        webhook_id: &WebhookId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredSecret>, StoreError> {
+        sqlx::query(
+            "SELECT version, sealed, key_id, created_at, expires_at FROM webhook_secrets
+             WHERE client_id = ? AND webhook_id = ? AND (expires_at IS NULL OR expires_at > ?)
+             ORDER BY version",
+        )
+        .bind(client_id.as_str())
+        .bind(webhook_id.as_str())
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(StoredSecret {
+                version: row.get::<i64, _>("version") as u32,
+                sealed: row.get("sealed"),
+                key_id: row.get("key_id"),
+                created_at: from_millis(row.get("created_at"))?,
+                expires_at: row
+                    .get::<Option<i64>, _>("expires_at")
+                    .map(from_millis)
+                    .transpose()?,
+            })
+        })
+        .collect()
+    }
+
+    async fn rotate_webhook_secret(&self, rotation: &SecretRotation) -> Result<u32, StoreError> {
+        let secret = &rotation.secret;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let until = millis(rotation.overlap_until);
+        sqlx::query(
+            "UPDATE webhook_secrets SET expires_at = ?1
+             WHERE client_id = ?2 AND webhook_id = ?3 AND (expires_at IS NULL OR expires_at > ?1)",
+        )
+        .bind(until)
+        .bind(secret.client_id.as_str())
+        .bind(secret.webhook_id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let version = insert_secret_in(&mut tx, secret).await?;
+        append_audit_in(&mut tx, &rotation.audit).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn set_target_enabled(
+        &self,
+        client_id: &ClientId,
+        target: &str,
+        enabled: bool,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if enabled {
+            sqlx::query("DELETE FROM disabled_endpoints WHERE client_id = ? AND target = ?")
+                .bind(client_id.as_str())
+                .bind(target)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE deliveries SET status = 'pending', failures = 0, next_attempt_at = ?, lease_until = NULL
+                 WHERE client_id = ? AND target = ? AND status = 'disabled'",
+            )
+            .bind(millis(now))
+            .bind(client_id.as_str())
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO disabled_endpoints (client_id, target, disabled_at, reason) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(client_id.as_str())
+            .bind(target)
+            .bind(millis(now))
+            .bind(format!("disabled by {}", audit.actor))
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn disabled_targets(&self, client_id: &ClientId) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query(
+                "SELECT target FROM disabled_endpoints WHERE client_id = ? ORDER BY target",
+            )
+            .bind(client_id.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| row.get("target"))
+            .collect(),
+        )
+    }
+
+    async fn queue_webhook_test(&self, test: &NewWebhookTest) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO webhook_tests (id, client_id, webhook_id, body, status, created_at)
+             VALUES (?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(&test.id)
+        .bind(test.client_id.as_str())
+        .bind(test.webhook_id.as_str())
+        .bind(&test.body)
+        .bind(millis(test.created_at))
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, &test.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_webhook_tests(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: usize,
+    ) -> Result<Vec<ClaimedWebhookTest>, StoreError> {
+        sqlx::query(
+            "UPDATE webhook_tests SET lease_until = ?1
+             WHERE id IN (SELECT id FROM webhook_tests
+                          WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?2)
+                          ORDER BY created_at LIMIT ?3)
+             RETURNING id, client_id, webhook_id, body",
+        )
+        .bind(millis(now + lease))
+        .bind(millis(now))
+        .bind(limit as i64)
+        .fetch_all(&self.bookkeeping)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(ClaimedWebhookTest {
+                id: row.get("id"),
+                client_id: parse_client(row.get("client_id"))?,
+                webhook_id: row.get("webhook_id"),
+                body: row.get("body"),
+            })
+        })
+        .collect()
+    }
+
+    async fn record_webhook_test(&self, result: &WebhookTestResult) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_tests SET status = 'done', lease_until = NULL, finished_at = ?, outcome = ?,
+                 status_code = ?, duration_ms = ?, detail = ?
+             WHERE id = ?",
+        )
+        .bind(millis(result.finished_at))
+        .bind(result.outcome.as_str())
+        .bind(result.status_code.map(i64::from))
+        .bind(result.duration_ms as i64)
+        .bind(&result.detail)
+        .bind(&result.id)
+        .execute(&self.bookkeeping)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTestView>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, client_id, webhook_id, status, created_at, finished_at, outcome, status_code,
+                    duration_ms, detail
+             FROM webhook_tests WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(WebhookTestView {
+            test_id: row.get("id"),
+            client_id: row.get("client_id"),
+            webhook_id: row.get("webhook_id"),
+            status: row.get("status"),
+            created_at: from_millis(row.get("created_at"))?,
+            finished_at: row
+                .get::<Option<i64>, _>("finished_at")
+                .map(from_millis)
+                .transpose()?,
+            outcome: row.get("outcome"),
+            status_code: row.get::<Option<i64>, _>("status_code").map(|c| c as u16),
+            duration_ms: row.get::<Option<i64>, _>("duration_ms").map(|d| d as u64),
+            detail: row.get("detail"),
+        }))
+    }
+}
+
+/// Stores `secret` as its endpoint's next version, which it answers.
+async fn insert_secret_in(
+    conn: &mut SqliteConnection,
+    secret: &NewWebhookSecret,
+) -> Result<u32, StoreError> {
+    let version: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_secrets (client_id, webhook_id, version, sealed, key_id, created_at)
+         SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5 FROM webhook_secrets
+         WHERE client_id = ?1 AND webhook_id = ?2
+         RETURNING version",
+    )
+    .bind(secret.client_id.as_str())
+    .bind(secret.webhook_id.as_str())
+    .bind(&secret.sealed)
+    .bind(&secret.key_id)
+    .bind(millis(secret.created_at))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(version as u32)
+}
+
+/// Replaces the stored agreements with `docs` on `conn` (inside a
+/// transaction), reporting what changed.
+async fn apply_docs_in(
+    conn: &mut SqliteConnection,
+    docs: &[AgreementDoc],
+) -> Result<AppliedChanges, StoreError> {
+    let existing: HashMap<(String, String), String> =
+        sqlx::query("SELECT kind, id, digest FROM agreement_docs")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|row| ((row.get("kind"), row.get("id")), row.get("digest")))
+            .collect();
+    let now = millis(Utc::now());
+    let mut changes = AppliedChanges::default();
+    let mut wanted = std::collections::HashSet::new();
+    for doc in docs {
+        let key = (doc.kind.as_str().to_owned(), doc.id.clone());
+        let new_digest = digest(&doc.body);
+        let label = format!("{} {}", doc.kind.as_str(), doc.id);
+        match existing.get(&key) {
+            Some(old) if *old == new_digest => {}
+            found => {
+                sqlx::query(
+                    "INSERT INTO agreement_docs (kind, id, body, digest, updated_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, digest = excluded.digest,
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&key.0)
+                .bind(&key.1)
+                .bind(doc.body.to_string())
+                .bind(&new_digest)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                if found.is_some() {
+                    changes.changed.push(label)
+                } else {
+                    changes.added.push(label)
+                }
+            }
+        }
+        wanted.insert(key);
+    }
+    for key in existing.keys().filter(|k| !wanted.contains(*k)) {
+        sqlx::query("DELETE FROM agreement_docs WHERE kind = ? AND id = ?")
+            .bind(&key.0)
+            .bind(&key.1)
+            .execute(&mut *conn)
+            .await?;
+        changes.removed.push(format!("{} {}", key.0, key.1));
+    }
+    // Secrets of endpoints that no longer keep a stored secret go with them.
+    sqlx::query(
+        "DELETE FROM webhook_secrets WHERE NOT EXISTS (
+             SELECT 1 FROM agreement_docs a, json_each(a.body, '$.delivery.webhooks') w
+             WHERE a.kind = 'client' AND a.id = webhook_secrets.client_id
+               AND w.value ->> 'id' = webhook_secrets.webhook_id AND w.value ->> 'secret' = ?)",
+    )
+    .bind(STORED_SECRET)
+    .execute(&mut *conn)
+    .await?;
+    changes.removed.sort();
+    Ok(changes)
 }
 
 /// Writes one staff email to the outbox within the caller's transaction.

@@ -4,7 +4,6 @@
 
 mod support;
 
-use breachgate::domain::ClientId;
 use breachgate::store::{NewToken, Role};
 use support::{repo_path, test_config, Gateway};
 
@@ -106,14 +105,7 @@ async fn every_route_answers_401_without_a_valid_token_and_403_for_the_wrong_rol
     // limit has its own test.
     config.server.rate_limit_burst = 10_000;
     let gateway = Gateway::start_with(config).await;
-    let client = breachgate::tokens::issue(
-        gateway.app.store.as_ref(),
-        Role::Client,
-        "formavenir desk",
-        Some(ClientId::parse("formavenir").unwrap()),
-    )
-    .await
-    .unwrap();
+    let client = gateway.client_token("formavenir").await;
     let tokens = [
         (Role::Staff, gateway.staff.clone()),
         (Role::Admin, gateway.admin.clone()),

@@ -60,14 +60,23 @@ impl Desk {
 
     /// `POST /v1/incidents/{id}/{action}` as staff.
     async fn follow_up(&self, incident: &str, action: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
+        self.follow_up_keyed(incident, action, body, None).await
+    }
+
+    async fn follow_up_keyed(
+        &self,
+        incident: &str,
+        action: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let url = self
             .gateway
-            .http
-            .post(
-                self.gateway
-                    .url(&format!("/v1/incidents/{incident}/{action}")),
-            )
-            .bearer_auth(&self.gateway.staff);
+            .url(&format!("/v1/incidents/{incident}/{action}"));
+        let mut request = self.gateway.http.post(url).bearer_auth(&self.gateway.staff);
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -559,4 +568,39 @@ async fn bad_follow_ups_are_refused_and_change_nothing() {
         (Some(1), Some("open"))
     );
     assert_eq!(view["notices"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_retried_follow_up_is_answered_once() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let update = json!({"summary": "The bucket was readable for 63 hours."});
+    let (status, first) = desk
+        .follow_up_keyed(&incident, "updates", Some(update.clone()), Some("upd-1"))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = desk
+        .follow_up_keyed(&incident, "updates", Some(update), Some("upd-1"))
+        .await;
+    assert_eq!((status, &again), (201, &first));
+    let (status, reused) = desk
+        .follow_up_keyed(
+            &incident,
+            "updates",
+            Some(json!({"summary": "Other."})),
+            Some("upd-1"),
+        )
+        .await;
+    assert_eq!(status, 422, "{reused}");
+    assert_eq!(reused["error"]["code"], "idempotency_key_reused");
+    // The same key for another action is another request too.
+    let (status, _) = desk
+        .follow_up_keyed(&incident, "close", None, Some("upd-1"))
+        .await;
+    assert_eq!(status, 422);
+    let (_, view) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, &format!("/v1/incidents/{incident}"))
+        .await;
+    assert_eq!(view["version"], 2);
 }

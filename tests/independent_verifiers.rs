@@ -13,36 +13,9 @@ use support::receiver::Receiver;
 use support::smtp_sink::SmtpSink;
 use support::{client_outcome, delivery_config, fixture, repo_path, Gateway, TEST_SECRET};
 
-/// Installs the Python packages the checks use if they are missing, so a
-/// plain `cargo test` works on a fresh machine too.
-fn ensure_python_packages() {
-    let present = std::process::Command::new("python3")
-        .args(["-c", "import jwcrypto, jsonschema, standardwebhooks"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        let status = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(repo_path("tests/e2e/requirements.txt"))
-            .status()
-            .expect("pip runs");
-        assert!(
-            status.success(),
-            "installing tests/e2e/requirements.txt failed"
-        );
-    }
-}
-
 /// Runs a Python check from tests/e2e and fails the test with its output.
 fn python(script: &str, args: &[&str]) {
-    ensure_python_packages();
+    support::ensure_python_packages("jwcrypto, jsonschema, standardwebhooks");
     let output = std::process::Command::new("python3")
         .arg(repo_path(&format!("tests/e2e/{script}")))
         .args(args)

@@ -4,8 +4,6 @@
 
 mod support;
 
-use breachgate::domain::ClientId;
-use breachgate::store::Role;
 use breachgate::Config;
 use serde_json::Value;
 use support::{fixture, repo_path, test_config, Gateway};
@@ -50,14 +48,7 @@ async fn body_routes(gateway: &Gateway) -> Vec<(String, String)> {
         .as_str()
         .unwrap()
         .to_owned();
-    let client = breachgate::tokens::issue(
-        gateway.app.store.as_ref(),
-        Role::Client,
-        "formavenir desk",
-        Some(ClientId::parse("formavenir").unwrap()),
-    )
-    .await
-    .unwrap();
+    let client = gateway.client_token("formavenir").await;
     vec![
         ("/v1/reports".to_owned(), gateway.staff.clone()),
         (format!("/v1/client/notices/{notice_id}/ack"), client),

@@ -6,8 +6,6 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use breachgate::domain::ClientId;
-use breachgate::store::Role;
 use serde_json::Value;
 use support::{fixture, repo_path, test_config, Gateway};
 
@@ -90,33 +88,6 @@ fn the_report_and_notice_schemas_are_the_files_in_schemas() {
     }
 }
 
-/// Installs schemathesis (pinned in tests/e2e/requirements.txt) if missing,
-/// so a plain `cargo test` works on a fresh machine too.
-fn ensure_schemathesis() {
-    let present = std::process::Command::new("python3")
-        .args(["-c", "import schemathesis"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        let status = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(repo_path("tests/e2e/requirements.txt"))
-            .status()
-            .expect("pip runs");
-        assert!(
-            status.success(),
-            "installing tests/e2e/requirements.txt failed"
-        );
-    }
-}
-
 /// The checks that an answer is possible at all and agrees with the
 /// document, plus that bad input is refused and that auth is enforced.
 /// Left out: `positive_data_acceptance` (a schema-valid report naming systems
@@ -166,7 +137,7 @@ fn schemathesis(base: &str, token: &str, paths: &str, work_dir: &std::path::Path
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document() {
-    ensure_schemathesis();
+    support::ensure_python_packages("schemathesis");
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(&dir.path().join("data"), &repo_path("contracts"));
     // Thousands of requests from one token: the limit has its own test.
@@ -178,14 +149,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document()
         .post_report(&gateway.staff, &fixture("report-lms.json"))
         .await;
     assert_eq!(status, 201, "{answer}");
-    let client = breachgate::tokens::issue(
-        gateway.app.store.as_ref(),
-        Role::Client,
-        "formavenir desk",
-        Some(ClientId::parse("formavenir").unwrap()),
-    )
-    .await
-    .unwrap();
+    let client = gateway.client_token("formavenir").await;
 
     let (base, staff, admin, work_dir) = (
         gateway.base.clone(),

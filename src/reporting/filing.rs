@@ -6,13 +6,13 @@ use rayon::prelude::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{outcomes, prepare, replay, FileError, FileOptions, Filed, Prepared};
+use super::{outcomes, prepare, FileError, FileOptions, Filed, Prepared, Request};
 use crate::app::App;
 use crate::audit::{self, NewAuditEntry};
 use crate::domain::IncidentId;
 use crate::enrichment::{affected_clients, draft_notice, NoticeContext};
 use crate::intake::parse_report;
-use crate::store::{IdempotencyRecord, NewIncident, StoreError, TokenRecord};
+use crate::store::{NewIncident, TokenRecord};
 
 pub async fn file_report(
     app: &App,
@@ -20,11 +20,13 @@ pub async fn file_report(
     body: &[u8],
     options: FileOptions,
 ) -> Result<Filed, FileError> {
-    let request_digest = hex::encode(Sha256::digest(body));
-    if let Some(key) = &options.idempotency_key {
-        if let Some(earlier) = replay(app, caller, key, &request_digest).await? {
-            return Ok(earlier);
-        }
+    let request = Request {
+        caller,
+        key: options.idempotency_key.as_deref(),
+        digest: hex::encode(Sha256::digest(body)),
+    };
+    if let Some(earlier) = request.earlier(app).await? {
+        return Ok(earlier);
     }
 
     let (report, report_json) = parse_report(body)?;
@@ -79,11 +81,12 @@ pub async fn file_report(
         "affected_clients": prepared.len(),
     });
     json_patch::merge(&mut response, &outcomes(&prepared));
+    let answer = Filed {
+        status,
+        body: response,
+    };
     if options.dry_run {
-        return Ok(Filed {
-            status,
-            body: response,
-        });
+        return Ok(answer);
     }
 
     let audit = NewAuditEntry {
@@ -93,8 +96,8 @@ pub async fn file_report(
         subject: incident_id.as_str().to_owned(),
         details: json!({
             "reference": reference,
-            "affected_clients": response["affected_clients"],
-            "held": response["held"],
+            "affected_clients": answer.body["affected_clients"],
+            "held": answer.body["held"],
         }),
     };
     let incident = NewIncident {
@@ -106,34 +109,9 @@ pub async fn file_report(
         reported_by: caller.name.clone(),
         created_at: now,
         notices: prepared.into_iter().map(|p| p.notice).collect(),
-        idempotency: options
-            .idempotency_key
-            .as_ref()
-            .map(|key| IdempotencyRecord {
-                token_id: caller.id.clone(),
-                key: key.clone(),
-                request_digest: request_digest.clone(),
-                status,
-                response: response.clone(),
-            }),
+        idempotency: request.remember(&answer),
         audit,
     };
-    match app.store.record_incident(&incident).await {
-        Ok(()) => {
-            // Wake an idle delivery worker now rather than at its next poll.
-            app.outbox_ready.notify_one();
-            Ok(Filed {
-                status,
-                body: response,
-            })
-        }
-        // A concurrent retry with the same key won the race: answer as it did.
-        Err(StoreError::IdempotencyConflict) => {
-            let key = options.idempotency_key.as_deref().unwrap_or_default();
-            replay(app, caller, key, &request_digest)
-                .await?
-                .ok_or(FileError::Store(StoreError::IdempotencyConflict))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let stored = app.store.record_incident(&incident).await;
+    request.answer(app, stored, answer).await
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{changes, outcomes, prepare, replay, FileError, Filed, Prepared};
+use super::{changes, outcomes, prepare, FileError, Filed, Prepared, Request};
 use crate::app::App;
 use crate::audit::{self, NewAuditEntry};
 use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
@@ -27,8 +27,7 @@ use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeC
 use crate::intake::{check_report, parse_json};
 use crate::notice::Notice;
 use crate::store::{
-    IdempotencyRecord, IncidentStatus, NewVersion, NoticeBody, StoreError, TokenRecord,
-    VersionAction,
+    IncidentStatus, NewVersion, NoticeBody, StoreError, TokenRecord, VersionAction,
 };
 use crate::validation::FieldError;
 
@@ -88,20 +87,18 @@ pub async fn follow_up(
     idempotency_key: Option<String>,
 ) -> Result<Filed, FileError> {
     // The same key and body sent for another incident or action is another request.
-    let request_digest = {
-        let mut hash = Sha256::new();
-        hash.update(format!(
-            "{}:{}:",
-            request.action().as_str(),
-            incident_id.as_str()
-        ));
-        hash.update(body);
-        hex::encode(hash.finalize())
+    let remembered = Request {
+        caller,
+        key: idempotency_key.as_deref(),
+        digest: {
+            let mut hash = Sha256::new();
+            hash.update(format!("{}:{}:", request.action().as_str(), incident_id));
+            hash.update(body);
+            hex::encode(hash.finalize())
+        },
     };
-    if let Some(key) = &idempotency_key {
-        if let Some(earlier) = replay(app, caller, key, &request_digest).await? {
-            return Ok(earlier);
-        }
+    if let Some(earlier) = remembered.earlier(app).await? {
+        return Ok(earlier);
     }
 
     let state = app
@@ -193,6 +190,10 @@ pub async fn follow_up(
         "notices": prepared.len(),
     });
     json_patch::merge(&mut response, &outcomes(&prepared));
+    let answer = Filed {
+        status: 201,
+        body: response,
+    };
     let audit = NewAuditEntry {
         at: now,
         actor: audit::token_actor(caller),
@@ -202,7 +203,7 @@ pub async fn follow_up(
             "reference": state.reference,
             "version": version,
             "notices": prepared.len(),
-            "held": response["held"],
+            "held": answer.body["held"],
         }),
     };
     let record = NewVersion {
@@ -217,32 +218,11 @@ pub async fn follow_up(
         created_by: caller.name.clone(),
         created_at: now,
         notices: prepared.into_iter().map(|p| p.notice).collect(),
-        idempotency: idempotency_key.as_ref().map(|key| IdempotencyRecord {
-            token_id: caller.id.clone(),
-            key: key.clone(),
-            request_digest: request_digest.clone(),
-            status: 201,
-            response: response.clone(),
-        }),
+        idempotency: remembered.remember(&answer),
         audit,
     };
-    match app.store.record_version(&record).await {
-        Ok(()) => {
-            app.outbox_ready.notify_one();
-            Ok(Filed {
-                status: 201,
-                body: response,
-            })
-        }
-        Err(StoreError::VersionConflict) => Err(FileError::ConcurrentChange),
-        Err(StoreError::IdempotencyConflict) => {
-            let key = idempotency_key.as_deref().unwrap_or_default();
-            replay(app, caller, key, &request_digest)
-                .await?
-                .ok_or(FileError::Store(StoreError::IdempotencyConflict))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let stored = app.store.record_version(&record).await;
+    remembered.answer(app, stored, answer).await
 }
 
 /// The next notice for a client that is (still or newly) affected, or none

@@ -22,7 +22,8 @@ use crate::intake::IntakeError;
 use crate::notice::Notice;
 use crate::signing::Signer;
 use crate::store::{
-    Channel, IncidentStatus, NewDelivery, NewNotice, NoticeStatus, StoreError, TokenRecord,
+    Channel, IdempotencyRecord, IncidentStatus, NewDelivery, NewNotice, NoticeStatus, StoreError,
+    TokenRecord,
 };
 use crate::validation::FieldError;
 
@@ -69,21 +70,62 @@ struct Prepared {
     preview: Option<Value>,
 }
 
-/// The stored answer to an earlier request with the same Idempotency-Key;
-/// an error if that request had a different body.
-async fn replay(
-    app: &App,
-    caller: &TokenRecord,
-    key: &str,
-    request_digest: &str,
-) -> Result<Option<Filed>, FileError> {
-    match app.store.idempotent_response(&caller.id, key).await? {
-        Some(stored) if stored.request_digest == request_digest => Ok(Some(Filed {
-            status: stored.status,
-            body: stored.response,
-        })),
-        Some(_) => Err(FileError::IdempotencyKeyReused),
-        None => Ok(None),
+/// A request as an Idempotency-Key remembers it: a retry with the same key
+/// and digest gets the first answer again, another body with that key an error.
+struct Request<'a> {
+    caller: &'a TokenRecord,
+    key: Option<&'a str>,
+    digest: String,
+}
+
+impl Request<'_> {
+    /// The answer to an earlier request with the same key, if any.
+    async fn earlier(&self, app: &App) -> Result<Option<Filed>, FileError> {
+        let Some(key) = self.key else {
+            return Ok(None);
+        };
+        match app.store.idempotent_response(&self.caller.id, key).await? {
+            Some(stored) if stored.request_digest == self.digest => Ok(Some(Filed {
+                status: stored.status,
+                body: stored.response,
+            })),
+            Some(_) => Err(FileError::IdempotencyKeyReused),
+            None => Ok(None),
+        }
+    }
+
+    /// What to store with the answer so a retry gets it again.
+    fn remember(&self, answer: &Filed) -> Option<IdempotencyRecord> {
+        self.key.map(|key| IdempotencyRecord {
+            token_id: self.caller.id.clone(),
+            key: key.to_owned(),
+            request_digest: self.digest.clone(),
+            status: answer.status,
+            response: answer.body.clone(),
+        })
+    }
+
+    /// The answer once the store has written (or refused) what was prepared.
+    async fn answer(
+        &self,
+        app: &App,
+        stored: Result<(), StoreError>,
+        answer: Filed,
+    ) -> Result<Filed, FileError> {
+        match stored {
+            Ok(()) => {
+                // Wake an idle delivery worker now rather than at its next poll.
+                app.outbox_ready.notify_one();
+                Ok(answer)
+            }
+            // A concurrent retry with the same key won the race: answer as it did.
+            Err(StoreError::IdempotencyConflict) => self
+                .earlier(app)
+                .await?
+                .ok_or(FileError::Store(StoreError::IdempotencyConflict)),
+            Err(StoreError::VersionConflict) => Err(FileError::ConcurrentChange),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -46,6 +46,33 @@ pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Installs `tests/e2e/requirements.txt` when one of `modules` (a Python
+/// import list) is missing, so a plain `cargo test` works on a fresh machine.
+pub fn ensure_python_packages(modules: &str) {
+    let present = std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        let status = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(repo_path("tests/e2e/requirements.txt"))
+            .status()
+            .expect("pip runs");
+        assert!(
+            status.success(),
+            "installing tests/e2e/requirements.txt failed"
+        );
+    }
+}
+
 pub struct Gateway {
     pub base: String,
     pub http: reqwest::Client,
@@ -110,6 +137,18 @@ impl Gateway {
             .await
             .expect("server task")
             .expect("server ends cleanly");
+    }
+
+    /// A new token for `client_id`'s privacy desk.
+    pub async fn client_token(&self, client_id: &str) -> String {
+        breachgate::tokens::issue(
+            self.app.store.as_ref(),
+            Role::Client,
+            &format!("{client_id} desk"),
+            Some(breachgate::domain::ClientId::parse(client_id).expect("client id")),
+        )
+        .await
+        .expect("token")
     }
 
     pub fn url(&self, path: &str) -> String {

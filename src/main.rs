@@ -163,6 +163,29 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Ctrl-C, or SIGTERM from a service manager: both stop the gateway gracefully.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve { config } => {
@@ -173,7 +196,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let shutdown = CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
+                stop_requested().await;
                 trigger.cancel();
             });
             breachgate::run(config, listener, shutdown).await?;

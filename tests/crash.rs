@@ -4,9 +4,8 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use support::receiver::Receiver;
 use support::{repo_path, TEST_SECRET};
@@ -15,36 +14,11 @@ const CLIENTS: usize = 300;
 
 /// Starts the gateway binary and returns it with the address it listens on.
 fn start_gateway(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_breachgate"))
-        .args(["serve", "--config"])
-        .arg(dir.join("breachgate.toml"))
-        .env("BREACHGATE_BENCH_SECRET", TEST_SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Readiness: the log line that says where it serves.
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
-        let line = lines.next().expect("gateway logs until it serves").unwrap();
-        let log: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if log["fields"]["message"] == "serving" {
-            break log["fields"]["address"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep draining the log so the gateway never blocks on a full pipe.
-    let log = dir.join("gateway.log");
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        lines.for_each(|l| writeln!(file, "{}", l.unwrap()).unwrap())
-    });
-    (child, format!("http://{address}"))
+    support::spawn_serve(
+        &dir.join("breachgate.toml"),
+        &[("BREACHGATE_BENCH_SECRET", TEST_SECRET.to_owned())],
+        &dir.join("gateway.log"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

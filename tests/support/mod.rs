@@ -73,6 +73,50 @@ pub fn ensure_python_packages(modules: &str) {
     }
 }
 
+/// Runs `breachgate serve --config config` with `envs` and JSON logs on
+/// stderr; waits for its `serving` line and answers the process and its base
+/// URL. The rest of its log goes to `log_file`.
+pub fn spawn_serve(
+    config: &Path,
+    envs: &[(&str, String)],
+    log_file: &Path,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_breachgate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .env("BREACHGATE_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the breachgate binary runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the gateway logs until it serves")
+            .expect("log line");
+        let log: Value = serde_json::from_str(&line).expect("JSON log line");
+        if log["fields"]["message"] == "serving" {
+            break log["fields"]["address"]
+                .as_str()
+                .expect("address")
+                .to_owned();
+        }
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)
+        .expect("log file");
+    std::thread::spawn(move || {
+        lines.for_each(|l| writeln!(file, "{}", l.expect("log line")).expect("log written"))
+    });
+    (child, format!("http://{address}"))
+}
+
 pub struct Gateway {
     pub base: String,
     pub http: reqwest::Client,

@@ -1,0 +1,101 @@
+//! The files in `deploy/` work as shipped: the production configuration
+//! starts a real gateway (with only paths and addresses overridden, the way
+//! the environment overrides them), the unit's pre-start check is a valid
+//! command, and SIGTERM from the service manager stops the gateway cleanly.
+
+mod support;
+
+use std::process::Command;
+
+use support::{breachgate, repo_path, spawn_serve};
+
+#[test]
+fn the_production_configuration_loads_as_written() {
+    let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate.toml")))
+        .expect("deploy/breachgate.toml is valid");
+    assert_eq!(config.paths.data_dir.to_str(), Some("/var/lib/breachgate"));
+    assert_eq!(
+        config.email.transport,
+        breachgate::delivery::email::TransportKind::Smtp
+    );
+    assert_eq!(
+        config.email.tls,
+        breachgate::delivery::email::TlsMode::StartTls
+    );
+    assert!(
+        config.email.password.is_none(),
+        "secrets come from the environment file"
+    );
+}
+
+#[test]
+fn the_units_pre_start_check_is_a_valid_command() {
+    let unit = std::fs::read_to_string(repo_path("deploy/breachgate.service")).unwrap();
+    let check = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStartPre=/usr/local/bin/breachgate "))
+        .expect("the unit checks the agreements before starting");
+    let args: Vec<String> = check
+        .replace(
+            "/etc/breachgate/contracts",
+            repo_path("contracts").to_str().unwrap(),
+        )
+        .replace(
+            "/usr/share/breachgate/schemas",
+            repo_path("schemas").to_str().unwrap(),
+        )
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, output) = breachgate(&args, &repo_path(""));
+    assert!(ok, "{output}");
+    assert!(unit.contains(
+        "ExecStart=/usr/local/bin/breachgate serve --config /etc/breachgate/breachgate.toml"
+    ));
+    assert!(unit.contains("KillSignal=SIGTERM"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_production_gateway_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("BREACHGATE_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "BREACHGATE_PATHS__DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        ),
+        (
+            "BREACHGATE_PATHS__CONTRACTS",
+            repo_path("contracts").display().to_string(),
+        ),
+        (
+            "BREACHGATE_PATHS__SCHEMAS",
+            repo_path("schemas").display().to_string(),
+        ),
+        (
+            "BREACHGATE_SECRETS__KEY",
+            "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGho=".to_owned(),
+        ),
+    ];
+    let (mut gateway, base) = spawn_serve(
+        &repo_path("deploy/breachgate.toml"),
+        &envs,
+        &dir.path().join("gateway.log"),
+    );
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || gateway.wait().unwrap())
+        .await
+        .unwrap();
+    // Killed by the signal it would have no exit code; a clean stop exits 0.
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    // The secrets key came from the environment, so none was written to disk.
+    assert!(!dir.path().join("data/secrets.key").exists());
+}

@@ -427,3 +427,47 @@ async fn the_gateway_runs_the_watchdog_on_its_cron_schedule_until_shutdown() {
     shutdown.cancel();
     running.await.unwrap().expect("the gateway stops cleanly");
 }
+
+#[tokio::test]
+async fn a_held_notice_fixed_by_an_update_and_delivered_escalates_no_further() {
+    let s = setup().await;
+    let incident = s.answer["incident_id"].as_str().unwrap();
+    let watchdog = Watchdog::new(s.gateway.app.clone()).unwrap();
+    let now = Utc::now();
+    assert!(escalated(watchdog.run_once(now).await.unwrap()).contains(&pair(HELD_CLIENT, "held")));
+
+    // The measures in place were what the Italian profile required: the
+    // update gives the client its initial notice, which is then delivered.
+    let response = s
+        .gateway
+        .http
+        .post(s.gateway.url(&format!("/v1/incidents/{incident}/updates")))
+        .bearer_auth(&s.gateway.staff)
+        .json(&serde_json::json!({"measures": {"in_place": ["Bucket policies are reviewed before deployment."]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let update: Value = response.json().await.unwrap();
+    let fixed = client_outcome(&update, HELD_CLIENT);
+    assert_eq!(
+        (fixed["type"].as_str(), fixed["status"].as_str()),
+        (Some("breach.notice.initial"), Some("queued"))
+    );
+    let clock = Arc::new(ManualClock::new(now));
+    let worker = Worker::new(s.gateway.app.clone(), clock.clone()).unwrap();
+    while worker.run_once().await.unwrap() > 0 {}
+
+    // Its deadline is 36 h after awareness: at any later point nothing more is owed.
+    let after = s.answer["became_aware_at"]
+        .as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap()
+        + Duration::hours(40);
+    let late: Vec<_> = escalated(watchdog.run_once(after).await.unwrap())
+        .into_iter()
+        .filter(|(client, _)| client == HELD_CLIENT)
+        .collect();
+    assert_eq!(late, vec![]);
+}

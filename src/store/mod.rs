@@ -166,8 +166,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every audit entry as stored, in `seq` order.
     async fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Initial notices of open incidents that are held or have no delivered
-    /// delivery, except those already escalated at [`DEADLINE_PASSED`].
+    /// Per client of an open incident that nothing about it has reached yet
+    /// (its notices held or undelivered), the client's first initial notice,
+    /// unless already escalated at [`DEADLINE_PASSED`].
     async fn undelivered_initial_notices(&self) -> Result<Vec<UndeliveredNotice>, StoreError>;
     /// Records the escalations not yet on record, each with its staff mail,
     /// in one transaction; answers, for each, whether it was new.

@@ -926,8 +926,14 @@ impl Store for SqliteStore {
                      WHERE e.notice_id = n.id) AS escalated
              FROM notices n JOIN incidents i ON i.id = n.incident_id
              WHERE i.status = 'open' AND n.kind = ?1
-               AND (n.status = 'held' OR NOT EXISTS (
-                   SELECT 1 FROM deliveries d WHERE d.notice_id = n.id AND d.status = 'delivered'))
+               -- The client's first initial notice stands for the client: a
+               -- held one may be followed by a new initial after an update.
+               AND n.sequence = (SELECT MIN(f.sequence) FROM notices f
+                                 WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id)
+               -- Nothing about this incident has reached the client yet.
+               AND NOT EXISTS (SELECT 1 FROM notices m JOIN deliveries d ON d.notice_id = m.id
+                               WHERE m.incident_id = n.incident_id AND m.client_id = n.client_id
+                                 AND d.status = 'delivered')
                AND NOT EXISTS (SELECT 1 FROM deadline_escalations e
                                WHERE e.notice_id = n.id AND e.threshold = ?2)
              ORDER BY n.notify_by, n.id",

@@ -471,3 +471,36 @@ async fn a_held_notice_fixed_by_an_update_and_delivered_escalates_no_further() {
         .collect();
     assert_eq!(late, vec![]);
 }
+
+#[tokio::test]
+async fn a_client_sent_a_retraction_is_owed_no_update() {
+    let s = setup().await;
+    let incident = s.answer["incident_id"].as_str().unwrap();
+    // The exports came from the HR portal, not the LMS: the LMS-only clients
+    // are told to disregard their notice.
+    let response = s
+        .gateway
+        .http
+        .post(s.gateway.url(&format!("/v1/incidents/{incident}/updates")))
+        .bearer_auth(&s.gateway.staff)
+        .json(&serde_json::json!({"affected": {"systems": ["hr-portal"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cadence = Cadence::new(s.gateway.app.clone()).unwrap();
+    let mut reminded: Vec<String> = cadence
+        .run_once(Utc::now() + Duration::days(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.client_id.to_string())
+        .collect();
+    reminded.sort();
+    // Still affected: de Vlinder (updated) and Hanse Spedition (newly
+    // affected); the Italian client's notices are all held.
+    assert_eq!(
+        reminded,
+        ["hanse-spedition-nord", "kinderopvang-de-vlinder"]
+    );
+}

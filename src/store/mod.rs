@@ -177,7 +177,7 @@ pub trait Store: Send + Sync + 'static {
         escalations: &[NewEscalation],
     ) -> Result<Vec<bool>, StoreError>;
     /// Per open incident and client, the latest notice that was not held,
-    /// where no update reminder is on record for it.
+    /// unless it is a retraction or an update reminder is on record for it.
     async fn latest_notices_unreminded(&self) -> Result<Vec<LatestNotice>, StoreError>;
     /// Records the reminders not yet on record, each with its staff mail, in
     /// one transaction; answers, for each, whether it was new.

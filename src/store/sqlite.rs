@@ -991,6 +991,8 @@ impl Store for SqliteStore {
             "SELECT n.id, n.incident_id, i.reference, n.client_id, n.sequence, n.created_at
              FROM notices n JOIN incidents i ON i.id = n.incident_id
              WHERE i.status = 'open' AND n.status <> 'held'
+               -- A client whose notice was withdrawn is owed nothing more.
+               AND n.kind <> ?1
                AND n.sequence = (SELECT MAX(m.sequence) FROM notices m
                                  WHERE m.incident_id = n.incident_id AND m.client_id = n.client_id
                                    AND m.status <> 'held')
@@ -999,6 +1001,7 @@ impl Store for SqliteStore {
                                  AND r.notice_id = n.id)
              ORDER BY n.created_at, n.id",
         )
+        .bind(NoticeType::Retraction.as_str())
         .fetch_all(&self.pool)
         .await?
         .into_iter()

@@ -604,3 +604,34 @@ async fn a_retried_follow_up_is_answered_once() {
         .await;
     assert_eq!(view["version"], 2);
 }
+
+#[tokio::test]
+async fn a_held_notice_fixed_by_an_update_meets_the_deadline_in_the_register() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let (status, fixed) = desk
+        .follow_up(
+            &incident,
+            "updates",
+            Some(json!({"measures": {"in_place": ["Bucket policies are reviewed before deployment."]}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{fixed}");
+    assert_eq!(
+        notices(&fixed)[CONSORZIO],
+        ("breach.notice.initial".to_owned(), 2, "queued".to_owned())
+    );
+    desk.deliver().await;
+    let (_, register) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, "/v1/register")
+        .await;
+    let client = register["incidents"][0]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == CONSORZIO)
+        .unwrap();
+    assert!(client["first_delivered_at"].is_string(), "{client}");
+    assert_eq!(client["deadline_met"], true, "{client}");
+}

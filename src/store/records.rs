@@ -468,7 +468,7 @@ pub struct VersionView {
 pub struct RegisterClient {
     pub client_id: String,
     pub notices: Vec<RegisterNotice>,
-    /// When the client first received its initial notice, on any channel.
+    /// When a notice about the incident first reached the client, on any channel.
     pub first_delivered_at: Option<DateTime<Utc>>,
     /// Whether the initial notice arrived by its `notify_by`; none while it
     /// is undelivered and the deadline has not passed yet.
@@ -478,12 +478,16 @@ pub struct RegisterClient {
 impl RegisterClient {
     /// A client's register entry, its deadline judged as of `now`.
     pub fn new(client_id: String, notices: Vec<RegisterNotice>, now: DateTime<Utc>) -> Self {
-        let initial = notices
+        // The client was notified when anything about the incident first
+        // reached it: after a held initial notice, that is a later one. The
+        // deadline is the one the latest facts give.
+        let first_delivered_at = notices
             .iter()
-            .find(|n| n.kind == NoticeType::Initial.as_str());
-        let first_delivered_at =
-            initial.and_then(|n| n.deliveries.iter().filter_map(|d| d.delivered_at).min());
-        let deadline_met = initial.and_then(|n| deadline_met(first_delivered_at, n.notify_by, now));
+            .flat_map(|n| n.deliveries.iter().filter_map(|d| d.delivered_at))
+            .min();
+        let deadline_met = notices
+            .last()
+            .and_then(|n| deadline_met(first_delivered_at, n.notify_by, now));
         Self {
             client_id,
             notices,

@@ -26,7 +26,8 @@ use crate::store::{
     StoreError, WebhookTestResult,
 };
 
-/// Records written per transaction at most.
+/// Records written per transaction at most, and attempts finished but not
+/// yet recorded before claiming pauses.
 const RECORD_BATCH: usize = 1_000;
 /// Test messages claimed at once.
 const TEST_BATCH: usize = 16;
@@ -41,12 +42,16 @@ pub struct Worker {
     capacity_freed: Notify,
 }
 
-/// Deliveries claimed and not yet recorded.
+/// Deliveries claimed and still being attempted, and finished attempts
+/// waiting to be recorded. A finished attempt frees its slot at once: its
+/// delivery stays leased until recorded, so no claim can take it meanwhile,
+/// and the next claim need not wait for the previous batch's transaction.
 #[derive(Default)]
 struct InFlight {
     by_endpoint: HashMap<String, usize>,
     total: usize,
     emails: usize,
+    unrecorded: usize,
 }
 
 /// What one attempt came to, before the retry policy has its say.
@@ -111,7 +116,9 @@ impl Worker {
         }
         let mut records = Vec::with_capacity(count);
         while let Some(record) = tasks.join_next().await {
-            records.push(record.expect("delivery attempts do not panic"));
+            let record = record.expect("delivery attempts do not panic");
+            self.finish(&record);
+            records.push(record);
         }
         self.record(&records).await?;
         Ok(count + self.send_tests().await?)
@@ -139,11 +146,12 @@ impl Worker {
         let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
         while !shutdown.is_cancelled() {
             let concurrency = self.app.config.delivery.concurrency;
-            let in_flight = self.in_flight_total();
+            let (in_flight, unrecorded) = self.in_flight_counts();
             let free = concurrency.saturating_sub(in_flight);
             // Claim in batches: one claim per freed slot would mean one
-            // transaction per delivery.
-            if in_flight > 0 && free < (concurrency / 4).max(1) {
+            // transaction per delivery. And let the recorder keep up, or
+            // finished attempts would pile up in memory.
+            if (in_flight > 0 && free < (concurrency / 4).max(1)) || unrecorded >= RECORD_BATCH {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = self.capacity_freed.notified() => {}
@@ -170,7 +178,9 @@ impl Worker {
             for delivery in claimed {
                 let (worker, records) = (self.clone(), records.clone());
                 tokio::spawn(async move {
-                    let _ = records.send(worker.attempt(delivery).await);
+                    let record = worker.clone().attempt(delivery).await;
+                    worker.finish(&record);
+                    let _ = records.send(record);
                 });
             }
         }
@@ -178,13 +188,13 @@ impl Worker {
         let grace =
             Duration::from_millis(self.app.config.delivery.timeout_ms) + Duration::from_secs(1);
         let drained = tokio::time::timeout(grace, async {
-            while self.in_flight_total() > 0 {
+            while self.in_flight_counts().0 > 0 {
                 self.capacity_freed.notified().await;
             }
         });
         if drained.await.is_err() {
             tracing::warn!(
-                in_flight = self.in_flight_total(),
+                in_flight = self.in_flight_counts().0,
                 "stopping with deliveries in flight; they will be reclaimed"
             );
         }
@@ -193,8 +203,10 @@ impl Worker {
         let _ = testing.await;
     }
 
-    fn in_flight_total(&self) -> usize {
-        self.in_flight.lock().expect("in-flight lock").total
+    /// Attempts under way, and finished attempts not yet recorded.
+    fn in_flight_counts(&self) -> (usize, usize) {
+        let in_flight = self.in_flight.lock().expect("in-flight lock");
+        (in_flight.total, in_flight.unrecorded)
     }
 
     /// Claims up to `limit` deliveries, never more per endpoint than allowed
@@ -218,23 +230,11 @@ impl Worker {
         };
         let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
         let now = self.clock.now();
-        let mut claimed = Vec::new();
-        if email_limit > 0 {
-            claimed = self
-                .app
-                .store
-                .claim_deliveries(now, lease, email_limit, &busy, Channel::Email)
-                .await?;
-        }
-        let webhook_limit = limit - claimed.len();
-        if webhook_limit > 0 {
-            claimed.extend(
-                self.app
-                    .store
-                    .claim_deliveries(now, lease, webhook_limit, &busy, Channel::Webhook)
-                    .await?,
-            );
-        }
+        let claimed = self
+            .app
+            .store
+            .claim_deliveries(now, lease, limit, email_limit, &busy)
+            .await?;
         let (mut accepted, mut excess) = (Vec::with_capacity(claimed.len()), Vec::new());
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
@@ -259,25 +259,30 @@ impl Worker {
         Ok(accepted)
     }
 
+    /// Frees the slot of a finished attempt, which now waits to be recorded.
+    fn finish(&self, r: &AttemptRecord) {
+        {
+            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            let key = format!("{}/{}", r.client_id, r.target);
+            if let Some(count) = in_flight.by_endpoint.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    in_flight.by_endpoint.remove(&key);
+                }
+            }
+            in_flight.total -= 1;
+            in_flight.emails -= usize::from(r.channel == Channel::Email);
+            in_flight.unrecorded += 1;
+        }
+        self.capacity_freed.notify_one();
+    }
+
     async fn record(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         self.app.store.record_attempts(records).await?;
-        {
-            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-            for r in records {
-                let key = format!("{}/{}", r.client_id, r.target);
-                if let Some(count) = in_flight.by_endpoint.get_mut(&key) {
-                    *count -= 1;
-                    if *count == 0 {
-                        in_flight.by_endpoint.remove(&key);
-                    }
-                }
-                in_flight.total -= 1;
-                in_flight.emails -= usize::from(r.channel == Channel::Email);
-            }
-        }
+        self.in_flight.lock().expect("in-flight lock").unrecorded -= records.len();
         self.capacity_freed.notify_one();
         Ok(())
     }
@@ -307,20 +312,22 @@ impl Worker {
         } else {
             d.failures + 1
         };
-        let what = format!(
-            "{} delivery {} to client {} ({})",
-            d.channel.as_str(),
-            d.id,
-            d.client_id,
-            d.target
-        );
+        let what = || {
+            format!(
+                "{} delivery {} to client {} ({})",
+                d.channel.as_str(),
+                d.id,
+                d.client_id,
+                d.target
+            )
+        };
         let (next, alert) = match tried.outcome {
             AttemptOutcome::Delivered => (NextState::Delivered { message_id: tried.message_id.clone() }, None),
             AttemptOutcome::Gone => (
                 NextState::EndpointDisabled,
-                Some(format!("{what}: the endpoint answered 410 Gone and is disabled; replay after the client fixes it")),
+                Some(format!("{}: the endpoint answered 410 Gone and is disabled; replay after the client fixes it", what())),
             ),
-            _ if tried.permanent => (NextState::Dead, Some(format!("{what} dead-lettered: {}", tried.detail))),
+            _ if tried.permanent => (NextState::Dead, Some(format!("{} dead-lettered: {}", what(), tried.detail))),
             _ => {
                 let unit = rand::thread_rng().gen::<f64>();
                 match self.app.config.delivery.retry.after_failure(failures, tried.retry_after, unit) {
@@ -330,7 +337,7 @@ impl Worker {
                     }
                     Decision::GiveUp => (
                         NextState::Dead,
-                        Some(format!("{what} dead-lettered after {attempt} attempts: {}", tried.detail)),
+                        Some(format!("{} dead-lettered after {attempt} attempts: {}", what(), tried.detail)),
                     ),
                 }
             }
@@ -368,7 +375,7 @@ impl Worker {
                 "the endpoint is no longer in the client's agreement",
             );
         };
-        self.post_signed(&d.client_id, endpoint, &d.id, &d.body, Some(&d.jws))
+        self.post_signed(&d.client_id, endpoint, &d.id, d.body.clone(), Some(&d.jws))
             .await
     }
 
@@ -378,7 +385,7 @@ impl Worker {
         client_id: &ClientId,
         endpoint: &WebhookEndpoint,
         msg_id: &str,
-        body: &[u8],
+        body: Bytes,
         jws: Option<&str>,
     ) -> Tried {
         if endpoint.url.starts_with("http://") && !endpoint.local_testing {
@@ -402,16 +409,13 @@ impl Worker {
             ("webhook-timestamp", timestamp.to_string()),
             (
                 "webhook-signature",
-                signature_header(msg_id, timestamp, body, &secrets, ed25519),
+                signature_header(msg_id, timestamp, &body, &secrets, ed25519),
             ),
         ];
         if let Some(jws) = jws {
             headers.push(("breachgate-notice-jws", jws.to_owned()));
         }
-        let sent = self
-            .webhooks
-            .post(&endpoint.url, &headers, Bytes::copy_from_slice(body))
-            .await;
+        let sent = self.webhooks.post(&endpoint.url, &headers, body).await;
         let excerpt = sent.response_excerpt;
         match sent.outcome {
             Outcome::Delivered { status } => Tried {
@@ -485,7 +489,7 @@ impl Worker {
         let registry = self.app.registry();
         let tried = match find_endpoint(&registry, &test.client_id, &test.webhook_id) {
             Some(endpoint) => {
-                self.post_signed(&test.client_id, endpoint, &test.id, &test.body, None)
+                self.post_signed(&test.client_id, endpoint, &test.id, test.body.into(), None)
                     .await
             }
             None => Tried::permanent(

@@ -96,15 +96,16 @@ pub trait Store: Send + Sync + 'static {
         ack: &NewAcknowledgement,
     ) -> Result<Option<Acknowledgement>, StoreError>;
 
-    /// Leases up to `limit` pending deliveries on `channel` due at `now`,
-    /// skipping disabled endpoints and the `busy` ones (`client/target` keys).
+    /// Leases up to `limit` pending deliveries due at `now`, of which at most
+    /// `emails` emails (claimed first), skipping disabled endpoints and the
+    /// `busy` ones (`client/target` keys).
     async fn claim_deliveries(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
+        emails: usize,
         busy: &[String],
-        channel: Channel,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives claimed deliveries back untouched, to be claimed again when due.
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;

@@ -1,5 +1,6 @@
 //! What the store reads and writes, independent of the backend.
 
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -298,7 +299,9 @@ pub struct ClaimedDelivery {
     pub attempts: u32,
     /// Failed attempts since the last success or replay, for the retry schedule.
     pub failures: u32,
-    pub body: Vec<u8>,
+    /// Shared with the other deliveries of the notice, and handed to the
+    /// HTTP client without a copy.
+    pub body: Bytes,
     pub jws: String,
     /// For a follow-up, the client's first notice about the incident, which
     /// its email answers so the two thread.

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -46,8 +47,11 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // One connection: the worker's claims and its recorder's batches take
+        // turns in the pool's queue instead of contending for SQLite's write
+        // lock, whose busy handler sleeps a millisecond or more per retry.
         let bookkeeping = SqlitePoolOptions::new()
-            .max_connections(2)
+            .max_connections(1)
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
         Ok(Self { pool, bookkeeping })
@@ -625,37 +629,52 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease: TimeDelta,
         limit: usize,
+        emails: usize,
         busy: &[String],
-        channel: Channel,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let now_ms = millis(now);
+        let busy = serde_json::to_string(busy).expect("strings serialize");
+        // Both channels in one transaction: each transaction waits its turn
+        // for the one bookkeeping connection.
         let mut tx = self.bookkeeping.begin().await?;
-        let rows = sqlx::query(
-            "UPDATE deliveries SET lease_until = ?1
-             WHERE id IN (
-                 SELECT d.id FROM deliveries d
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
-                   AND (d.lease_until IS NULL OR d.lease_until <= ?2)
-                   AND (d.client_id || '/' || d.target) NOT IN (SELECT value FROM json_each(?3))
-                   AND d.channel = ?5
-                   AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
-                                   WHERE e.client_id = d.client_id AND e.target = d.target)
-                 ORDER BY d.next_attempt_at LIMIT ?4)
-             RETURNING id, notice_id, client_id, channel, target, attempts, failures",
-        )
-        .bind(millis(now + lease))
-        .bind(now_ms)
-        .bind(serde_json::to_string(busy).expect("strings serialize"))
-        .bind(limit as i64)
-        .bind(channel.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut rows = Vec::new();
+        for (channel, wanted) in [
+            (Channel::Email, emails.min(limit)),
+            (Channel::Webhook, limit),
+        ] {
+            let wanted = wanted.saturating_sub(rows.len());
+            if wanted == 0 {
+                continue;
+            }
+            rows.extend(
+                sqlx::query(
+                    "UPDATE deliveries SET lease_until = ?1
+                     WHERE id IN (
+                         SELECT d.id FROM deliveries d
+                         WHERE d.status = 'pending' AND d.next_attempt_at <= ?2
+                           AND (d.lease_until IS NULL OR d.lease_until <= ?2)
+                           AND (d.client_id || '/' || d.target) NOT IN (SELECT value FROM json_each(?3))
+                           AND d.channel = ?5
+                           AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
+                                           WHERE e.client_id = d.client_id AND e.target = d.target)
+                         ORDER BY d.next_attempt_at LIMIT ?4)
+                     RETURNING id, notice_id, client_id, channel, target, attempts, failures",
+                )
+                .bind(millis(now + lease))
+                .bind(now_ms)
+                .bind(&busy)
+                .bind(wanted as i64)
+                .bind(channel.as_str())
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
         if rows.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
         }
         let notice_ids: Vec<String> = rows.iter().map(|r| r.get("notice_id")).collect();
-        let bodies: HashMap<String, (Vec<u8>, String, Option<String>)> = sqlx::query(
+        let bodies: HashMap<String, (Bytes, String, Option<String>)> = sqlx::query(
             "SELECT n.id, n.body, n.jws,
                     (SELECT f.id FROM notices f
                      WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
@@ -671,7 +690,7 @@ impl Store for SqliteStore {
             (
                 r.get("id"),
                 (
-                    r.get("body"),
+                    Bytes::from(r.get::<Vec<u8>, _>("body")),
                     r.get::<Option<String>, _>("jws").unwrap_or_default(),
                     r.get("thread"),
                 ),
@@ -719,25 +738,49 @@ impl Store for SqliteStore {
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         // The whole batch goes in as one JSON array, so a thousand attempts
         // cost two statements rather than two thousand.
-        let rows: Vec<serde_json::Value> = records
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            id: &'a str,
+            attempt: u32,
+            started_at: i64,
+            finished_at: i64,
+            duration_ms: u64,
+            outcome: &'static str,
+            status_code: Option<u16>,
+            detail: &'a str,
+            status: &'static str,
+            failures: u32,
+            next_attempt_at: Option<i64>,
+            message_id: Option<&'a str>,
+        }
+        let rows: Vec<Row> = records
             .iter()
             .map(|r| {
                 let (status, next_attempt_at, message_id) = match &r.next {
-                    NextState::Delivered { message_id } => ("delivered", None, message_id.clone()),
+                    NextState::Delivered { message_id } => {
+                        ("delivered", None, message_id.as_deref())
+                    }
                     NextState::RetryAt(at) => ("pending", Some(millis(*at)), None),
                     NextState::Dead => ("dead", None, None),
                     NextState::EndpointDisabled => ("disabled", None, None),
                 };
-                serde_json::json!({
-                    "id": r.delivery_id, "attempt": r.attempt, "started_at": millis(r.started_at),
-                    "finished_at": millis(r.started_at) + r.duration_ms as i64, "duration_ms": r.duration_ms,
-                    "outcome": r.outcome.as_str(), "status_code": r.status_code, "detail": r.detail,
-                    "status": status, "failures": r.failures, "next_attempt_at": next_attempt_at,
-                    "message_id": message_id,
-                })
+                Row {
+                    id: &r.delivery_id,
+                    attempt: r.attempt,
+                    started_at: millis(r.started_at),
+                    finished_at: millis(r.started_at) + r.duration_ms as i64,
+                    duration_ms: r.duration_ms,
+                    outcome: r.outcome.as_str(),
+                    status_code: r.status_code,
+                    detail: &r.detail,
+                    status,
+                    failures: r.failures,
+                    next_attempt_at,
+                    message_id,
+                }
             })
             .collect();
-        let batch = serde_json::Value::Array(rows).to_string();
+        let batch = serde_json::to_string(&rows).expect("attempt rows serialize");
         let mut tx = self.bookkeeping.begin().await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail)

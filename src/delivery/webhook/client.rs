@@ -3,14 +3,25 @@
 //! state belong to the delivery worker, not here.
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
+};
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::timeout_at;
 use url::{Host, Url};
 
@@ -41,12 +52,6 @@ impl Default for WebhookClientConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientBuildError {
-    #[error("cannot build the webhook HTTP client")]
-    Http(#[source] reqwest::Error),
-}
-
 /// One POST to an endpoint: what happened, how long it took, and the start of the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
@@ -75,10 +80,18 @@ pub enum Outcome {
     Refused { reason: String },
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("cannot build the webhook client's TLS configuration")]
+    Tls(#[source] rustls::Error),
+}
+
+type Connector = ConnectTimeout<HttpsConnector<HttpConnector<VettingResolver>>>;
+
 /// Posts notices to webhook endpoints; cheap to clone, connections are pooled.
 #[derive(Debug, Clone)]
 pub struct WebhookClient {
-    http: reqwest::Client,
+    http: Client<Connector, Full<Bytes>>,
     policy: Arc<TargetPolicy>,
     total_timeout: Duration,
 }
@@ -87,26 +100,29 @@ impl WebhookClient {
     /// Builds the client: HTTP/1.1, rustls with webpki roots, no redirects, no proxy.
     pub fn new(config: WebhookClientConfig) -> Result<Self, ClientBuildError> {
         let policy = Arc::new(TargetPolicy::new(config.allowed_private));
-        // reqwest is hyper-util's pooled legacy client over rustls (ring,
-        // webpki roots); unlike hyper-util it takes a custom resolver without
-        // a direct tower-service dependency.
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .http1_only()
-            .connect_timeout(config.connect_timeout)
-            // A 3xx is the receiver's answer, and following it could lead
-            // anywhere, including past the target check.
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve the host itself, out of the policy's reach;
-            // HTTP(S)_PROXY in the environment must not change that.
-            .no_proxy()
-            // Each attempt is recorded and rescheduled by the delivery worker.
-            .retry(reqwest::retry::never())
-            .referer(false)
-            .user_agent(concat!("breachgate/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(VettingResolver::new(Arc::clone(&policy))))
-            .build()
-            .map_err(ClientBuildError::Http)?;
+        // hyper-util's pooled client follows no redirects (a 3xx is the
+        // receiver's answer, and following it could lead past the target
+        // check) and knows no proxies (a proxy would resolve the host itself,
+        // out of the policy's reach). Each attempt is recorded and
+        // rescheduled by the delivery worker, so nothing here retries.
+        let mut http = HttpConnector::new_with_resolver(VettingResolver::new(Arc::clone(&policy)));
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        // The provider is named rather than left to the process default, which
+        // panics if more than one is compiled in.
+        let https = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(ClientBuildError::Tls)?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(ConnectTimeout {
+                inner: https,
+                timeout: config.connect_timeout,
+            });
         Ok(Self {
             http,
             policy,
@@ -144,11 +160,18 @@ impl WebhookClient {
         headers: &[(&'static str, String)],
         body: Bytes,
         deadline: tokio::time::Instant,
-    ) -> Result<Response, Outcome> {
+    ) -> Result<Response<Incoming>, Outcome> {
         let url = self
             .vet_url(url)
             .map_err(|reason| Outcome::Refused { reason })?;
-        let mut request = Request::new(Method::POST, url);
+        // The vetted URL's own serialisation, so hyper connects to exactly
+        // the host the policy judged (`0x7f.1` is 127.0.0.1 by now).
+        let uri: Uri = url.as_str().parse().map_err(|e| Outcome::Refused {
+            reason: format!("not a valid URI: {e}"),
+        })?;
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
         let map = request.headers_mut();
         for (name, value) in headers {
             let (Ok(name), Ok(value)) = (HeaderName::try_from(*name), HeaderValue::from_str(value))
@@ -160,14 +183,20 @@ impl WebhookClient {
             map.insert(name, value);
         }
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        *request.body_mut() = Some(body.into());
+        map.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        map.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("breachgate/", env!("CARGO_PKG_VERSION"))),
+        );
 
-        let host = request.url().host_str().unwrap_or_default().to_owned();
-        match timeout_at(deadline, self.http.execute(request)).await {
+        match timeout_at(deadline, self.http.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(match find_source::<RefusedAddress>(&error) {
                 Some(refused) => Outcome::Refused {
-                    reason: format!("{host} resolves to {refused}"),
+                    reason: format!(
+                        "{} resolves to {refused}",
+                        url.host_str().unwrap_or_default()
+                    ),
                 },
                 None => Outcome::Failed {
                     reason: crate::errors::chain(&error),
@@ -197,6 +226,41 @@ impl WebhookClient {
             .check(literal)
             .map_err(|refused| refused.to_string())?;
         Ok(url)
+    }
+}
+
+/// Bounds resolving, connecting and the TLS handshake together; the inner
+/// connectors' own timeouts cover only the TCP connect.
+#[derive(Debug, Clone)]
+struct ConnectTimeout<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl<C> tower_service::Service<Uri> for ConnectTimeout<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let (connecting, timeout) = (self.inner.call(uri), self.timeout);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(format!("no connection within {timeout:?}").into()),
+            }
+        })
     }
 }
 
@@ -236,11 +300,16 @@ fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 /// Reads at most [`EXCERPT_LIMIT`] bytes of the body before the deadline.
 /// The status already is the receiver's answer, so a body that fails or
 /// stalls only shortens the excerpt.
-async fn read_excerpt(mut response: Response, deadline: tokio::time::Instant) -> String {
+async fn read_excerpt(response: Response<Incoming>, deadline: tokio::time::Instant) -> String {
+    let mut body = response.into_body();
     let mut excerpt = Vec::new();
     while excerpt.len() < EXCERPT_LIMIT {
-        let Ok(Ok(Some(chunk))) = timeout_at(deadline, response.chunk()).await else {
+        let Ok(Some(Ok(frame))) = timeout_at(deadline, body.frame()).await else {
             break;
+        };
+        // Trailers carry no body bytes.
+        let Ok(chunk) = frame.into_data() else {
+            continue;
         };
         let room = EXCERPT_LIMIT - excerpt.len();
         excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);

@@ -3,11 +3,15 @@
 //! private ranges, cloud metadata) would turn the gateway into a proxy for
 //! whoever writes that URL. Only allow-listed networks are exempt.
 
+use std::error::Error as StdError;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use hyper_util::client::legacy::connect::dns::Name;
 
 /// An IP network in CIDR notation (`10.0.0.0/8`); a bare address is just that address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -216,7 +220,7 @@ fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
 /// Resolves a hostname and hands the connector only addresses that pass the
 /// policy, so the address checked is the address connected to (no window for
 /// DNS rebinding between the two).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct VettingResolver {
     policy: Arc<TargetPolicy>,
 }
@@ -227,8 +231,24 @@ impl VettingResolver {
     }
 }
 
-impl Resolve for VettingResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+type Resolving = Pin<
+    Box<
+        dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, Box<dyn StdError + Send + Sync>>>
+            + Send,
+    >,
+>;
+
+impl tower_service::Service<Name> for VettingResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    // Boxed as is, so the client can find a RefusedAddress in the error's sources.
+    type Error = Box<dyn StdError + Send + Sync>;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
             // Port 0: the connector fills in the URL's port.
@@ -239,7 +259,7 @@ impl Resolve for VettingResolver {
             for addr in &addrs {
                 policy.check(addr.ip())?;
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            Ok(addrs.into_iter())
         })
     }
 }

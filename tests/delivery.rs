@@ -148,7 +148,7 @@ async fn an_endpoint_failing_twice_gets_the_notice_three_times_under_one_webhook
 
 #[tokio::test]
 async fn an_endpoint_answering_410_is_disabled_and_staff_are_alerted() {
-    let (smtp, _sink) = SmtpSink::start().await;
+    let (smtp, sink) = SmtpSink::start().await;
     let receiver = Receiver::start().await;
     receiver.respond("harbourview-housing/grc", &[410]);
     let s = setup(receiver, smtp).await;
@@ -164,6 +164,28 @@ async fn an_endpoint_answering_410_is_disabled_and_staff_are_alerted() {
     let alert = &alerts["alerts"][0];
     assert_eq!(alert["kind"], "endpoint_disabled");
     assert_eq!(alert["delivery_id"], id.as_str());
+
+    // The privacy contact gets it by email too, through the staff outbox.
+    let mailer = breachgate::scheduling::StaffMailer::new(s.gateway.app.clone()).unwrap();
+    assert_eq!(mailer.send_due(Utc::now()).await.unwrap(), 1);
+    let contact = s.gateway.app.config.processor.contact_email.clone();
+    let mail = sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to == [contact.clone()])
+        .expect("an alert mail to the privacy contact");
+    let message = support::mime::Part::parse(&mail.data);
+    assert_eq!(
+        message.header("Subject"),
+        Some("Delivery needs attention: webhook to harbourview-housing")
+    );
+    let text = message.decoded_text();
+    assert!(text.contains("410 Gone"), "{text}");
+    assert!(
+        text.contains(&format!("POST /v1/deliveries/{id}/replay")),
+        "{text}"
+    );
+    assert_eq!(mailer.send_due(Utc::now()).await.unwrap(), 0);
 
     // Nothing more goes to a disabled endpoint, whatever the clock says.
     s.clock.advance(Duration::days(2));

@@ -22,8 +22,8 @@ use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::notice::Notice;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, Channel, ClaimedDelivery, ClaimedWebhookTest, NextState,
-    StoreError, WebhookTestResult,
+    AttemptOutcome, AttemptRecord, Channel, ClaimedDelivery, ClaimedWebhookTest, NewStaffMail,
+    NextState, RaisedAlert, StoreError, WebhookTestResult,
 };
 
 /// Records written per transaction at most, and attempts finished but not
@@ -350,6 +350,17 @@ impl Worker {
             ),
             None => tracing::debug!(delivery = %d.id, client = %d.client_id, "delivered"),
         }
+        let alert = alert.map(|message| RaisedAlert {
+            mail: NewStaffMail::new(
+                &self.app.config.processor.contact_email,
+                format!("Delivery needs attention: {} to {}", d.channel.as_str(), d.client_id),
+                format!(
+                    "{message}\n\nEvery attempt: GET /v1/deliveries/{id}\nSend it again once the cause is fixed: POST /v1/deliveries/{id}/replay\n",
+                    id = d.id
+                ),
+            ),
+            message,
+        });
         AttemptRecord {
             delivery_id: d.id,
             channel: d.channel,

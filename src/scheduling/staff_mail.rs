@@ -38,12 +38,7 @@ impl StaffMailer {
 
     /// A mail to the processor's privacy contact, for the outbox.
     pub fn compose(&self, subject: String, body: String) -> NewStaffMail {
-        NewStaffMail {
-            id: format!("stm_{}", ulid::Ulid::new()),
-            recipient: self.app.config.processor.contact_email.clone(),
-            subject,
-            body,
-        }
+        NewStaffMail::new(&self.app.config.processor.contact_email, subject, body)
     }
 
     /// Sends the unsent mail that is due at `now`; a failed send is recorded

@@ -367,8 +367,15 @@ pub struct AttemptRecord {
     pub detail: String,
     pub next: NextState,
     pub failures: u32,
-    /// Raised to staff with this attempt (dead letter, disabled endpoint).
-    pub alert: Option<String>,
+    /// Raised to staff with this attempt (dead letter, disabled endpoint):
+    /// listed in `/v1/alerts` and mailed to the privacy contact.
+    pub alert: Option<RaisedAlert>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RaisedAlert {
+    pub message: String,
+    pub mail: super::NewStaffMail,
 }
 
 #[derive(Debug, Clone, Serialize)]

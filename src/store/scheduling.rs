@@ -31,6 +31,17 @@ pub struct NewStaffMail {
     pub body: String,
 }
 
+impl NewStaffMail {
+    pub fn new(recipient: &str, subject: String, body: String) -> Self {
+        Self {
+            id: format!("stm_{}", ulid::Ulid::new()),
+            recipient: recipient.to_owned(),
+            subject,
+            body,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewEscalation {
     pub notice_id: String,

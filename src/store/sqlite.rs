@@ -832,7 +832,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            if let Some(message) = &r.alert {
+            if let Some(alert) = &r.alert {
                 let kind = if r.next == NextState::EndpointDisabled {
                     "endpoint_disabled"
                 } else {
@@ -845,10 +845,11 @@ impl Store for SqliteStore {
                 .bind(kind)
                 .bind(r.client_id.as_str())
                 .bind(&r.delivery_id)
-                .bind(message)
+                .bind(&alert.message)
                 .bind(finished)
                 .execute(&mut *tx)
                 .await?;
+                insert_staff_mail(&mut tx, &alert.mail, r.started_at).await?;
             }
         }
         tx.commit().await?;
@@ -1476,9 +1477,6 @@ async fn insert_staff_mail(
     Ok(())
 }
 
-/// Chains `entry` to the last entry on `conn`, which must already hold the
-/// write lock (a write earlier in its transaction, or BEGIN IMMEDIATE), so no
-/// other writer can append between the read and the insert.
 /// The versions of one incident, or of all, by incident id, oldest first.
 async fn versions_by_incident(
     conn: &mut SqliteConnection,
@@ -1586,6 +1584,9 @@ async fn insert_notices(
     Ok(())
 }
 
+/// Chains `entry` to the last entry on `conn`, which must already hold the
+/// write lock (a write earlier in its transaction, or BEGIN IMMEDIATE), so no
+/// other writer can append between the read and the insert.
 async fn append_audit_in(
     conn: &mut SqliteConnection,
     entry: &NewAuditEntry,

@@ -7,7 +7,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use breachgate::clock::SystemClock;
 use breachgate::delivery::Worker;
 use serde_json::{json, Value};
 use support::mime::Part;
@@ -37,8 +36,14 @@ impl Desk {
         let (smtp, sink) = SmtpSink::start().await;
         let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-        let worker = Worker::new(gateway.app.clone(), Arc::new(SystemClock)).unwrap();
+        // Deadlines are judged on the fixture's timeline, whatever the date.
+        let clock = support::fixture_clock();
+        let gateway = Gateway::start_with_clock(
+            delivery_config(dir.path(), &receiver.base, smtp),
+            clock.clone(),
+        )
+        .await;
+        let worker = Worker::new(gateway.app.clone(), clock).unwrap();
         Self {
             gateway,
             worker,

@@ -5,9 +5,7 @@
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
-use breachgate::clock::SystemClock;
 use breachgate::delivery::Worker;
 use breachgate::domain::ClientId;
 use breachgate::store::Role;
@@ -41,8 +39,14 @@ impl Registered {
         let (smtp, sink) = SmtpSink::start().await;
         let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-        let worker = Worker::new(gateway.app.clone(), Arc::new(SystemClock)).unwrap();
+        // Delivered and judged on the fixture's timeline, whatever the date.
+        let clock = support::fixture_clock();
+        let gateway = Gateway::start_with_clock(
+            delivery_config(dir.path(), &receiver.base, smtp),
+            clock.clone(),
+        )
+        .await;
+        let worker = Worker::new(gateway.app.clone(), clock).unwrap();
         let (status, answer) = gateway
             .post_report(&gateway.staff, &fixture("report-lms.json"))
             .await;
@@ -167,7 +171,10 @@ async fn the_register_shows_each_clients_deliveries_deadline_and_acknowledgement
             assert_eq!(notice["status"], "held");
             assert_eq!(notice["deliveries"], Value::Array(vec![]));
             assert_eq!(client["first_delivered_at"], Value::Null);
-            assert!(notify_by > Utc::now(), "the deadline is still ahead");
+            assert!(
+                notify_by > r.gateway.app.clock.now(),
+                "the deadline is still ahead"
+            );
             assert_eq!(client["deadline_met"], Value::Null, "not decided yet");
             continue;
         }

@@ -397,10 +397,16 @@ async fn the_gateway_runs_the_watchdog_on_its_cron_schedule_until_shutdown() {
         .lines()
         .find_map(|l| l.strip_prefix("staff "))
         .unwrap();
+    // Aware just now, whatever the date: the held notice's only due
+    // escalation is `held`, not a deadline already passed.
+    let mut report = fixture("report-lms.json");
+    report["became_aware_at"] = Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .into();
     let answer: Value = http
         .post(format!("{base}/v1/reports"))
         .bearer_auth(staff)
-        .json(&fixture("report-lms.json"))
+        .json(&report)
         .send()
         .await
         .unwrap()
@@ -433,8 +439,18 @@ async fn a_held_notice_fixed_by_an_update_and_delivered_escalates_no_further() {
     let s = setup().await;
     let incident = s.answer["incident_id"].as_str().unwrap();
     let watchdog = Watchdog::new(s.gateway.app.clone()).unwrap();
-    let now = Utc::now();
-    assert!(escalated(watchdog.run_once(now).await.unwrap()).contains(&pair(HELD_CLIENT, "held")));
+    let aware = s.answer["became_aware_at"]
+        .as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap();
+    // An hour in: only the held escalation is due, so the run after the
+    // deadline below would escalate the client if the fix did not count.
+    let now = aware + Duration::hours(1);
+    assert_eq!(
+        escalated(watchdog.run_once(now).await.unwrap()),
+        [pair(HELD_CLIENT, "held")]
+    );
 
     // The measures in place were what the Italian profile required: the
     // update gives the client its initial notice, which is then delivered.
@@ -454,17 +470,12 @@ async fn a_held_notice_fixed_by_an_update_and_delivered_escalates_no_further() {
         (fixed["type"].as_str(), fixed["status"].as_str()),
         (Some("breach.notice.initial"), Some("queued"))
     );
-    let clock = Arc::new(ManualClock::new(now));
+    let clock = Arc::new(ManualClock::new(Utc::now()));
     let worker = Worker::new(s.gateway.app.clone(), clock.clone()).unwrap();
     while worker.run_once().await.unwrap() > 0 {}
 
     // Its deadline is 36 h after awareness: at any later point nothing more is owed.
-    let after = s.answer["became_aware_at"]
-        .as_str()
-        .unwrap()
-        .parse::<DateTime<Utc>>()
-        .unwrap()
-        + Duration::hours(40);
+    let after = aware + Duration::hours(40);
     let late: Vec<_> = escalated(watchdog.run_once(after).await.unwrap())
         .into_iter()
         .filter(|(client, _)| client == HELD_CLIENT)

@@ -159,4 +159,8 @@ impl ClientAgreement {
     pub fn system(&self, id: &SystemId) -> Option<&ClientSystem> {
         self.systems.iter().find(|s| &s.id == id)
     }
+
+    pub fn webhook(&self, id: &str) -> Option<&WebhookEndpoint> {
+        self.delivery.webhooks.iter().find(|w| w.id.as_str() == id)
+    }
 }

@@ -16,7 +16,6 @@ use super::email::{render, MailTransport, Sender};
 use super::retry::Decision;
 use super::webhook::{endpoint_secrets, signature_header, Outcome, WebhookClient};
 use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
-use crate::agreements::Registry;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::domain::ClientId;
@@ -263,7 +262,7 @@ impl Worker {
     fn finish(&self, r: &AttemptRecord) {
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-            let key = format!("{}/{}", r.client_id, r.target);
+            let key = r.endpoint();
             if let Some(count) = in_flight.by_endpoint.get_mut(&key) {
                 *count -= 1;
                 if *count == 0 {
@@ -379,15 +378,33 @@ impl Worker {
     }
 
     async fn send_webhook(&self, d: &ClaimedDelivery) -> Tried {
+        self.post_to(&d.client_id, &d.target, &d.id, d.body.clone(), Some(&d.jws))
+            .await
+    }
+
+    /// Signs and posts to a client's endpoint as its agreement has it now.
+    async fn post_to(
+        &self,
+        client_id: &ClientId,
+        webhook_id: &str,
+        msg_id: &str,
+        body: Bytes,
+        jws: Option<&str>,
+    ) -> Tried {
         let registry = self.app.registry();
-        let Some(endpoint) = find_endpoint(&registry, &d.client_id, &d.target) else {
-            return Tried::permanent(
+        match registry
+            .client(client_id)
+            .and_then(|c| c.webhook(webhook_id))
+        {
+            Some(endpoint) => {
+                self.post_signed(client_id, endpoint, msg_id, body, jws)
+                    .await
+            }
+            None => Tried::permanent(
                 AttemptOutcome::Refused,
                 "the endpoint is no longer in the client's agreement",
-            );
-        };
-        self.post_signed(&d.client_id, endpoint, &d.id, d.body.clone(), Some(&d.jws))
-            .await
+            ),
+        }
     }
 
     /// Signs `body` as message `msg_id` for `endpoint` and posts it once.
@@ -497,17 +514,15 @@ impl Worker {
 
     async fn send_test(&self, test: ClaimedWebhookTest) -> WebhookTestResult {
         let timer = Instant::now();
-        let registry = self.app.registry();
-        let tried = match find_endpoint(&registry, &test.client_id, &test.webhook_id) {
-            Some(endpoint) => {
-                self.post_signed(&test.client_id, endpoint, &test.id, test.body.into(), None)
-                    .await
-            }
-            None => Tried::permanent(
-                AttemptOutcome::Refused,
-                "the endpoint is no longer in the client's agreement",
-            ),
-        };
+        let tried = self
+            .post_to(
+                &test.client_id,
+                &test.webhook_id,
+                &test.id,
+                test.body.into(),
+                None,
+            )
+            .await;
         WebhookTestResult {
             id: test.id,
             outcome: tried.outcome,
@@ -567,17 +582,4 @@ impl Worker {
             },
         }
     }
-}
-
-fn find_endpoint<'a>(
-    registry: &'a Registry,
-    client_id: &ClientId,
-    webhook_id: &str,
-) -> Option<&'a WebhookEndpoint> {
-    registry
-        .client(client_id)?
-        .delivery
-        .webhooks
-        .iter()
-        .find(|w| w.id.as_str() == webhook_id)
 }

@@ -1,12 +1,12 @@
 //! A new report: the incident's first version and every affected client's
 //! initial notice.
 
-use chrono::{Datelike, DurationRound};
+use chrono::Datelike;
 use rayon::prelude::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{outcomes, prepare, FileError, FileOptions, Filed, Prepared, Request};
+use super::{outcomes, prepare, whole_second, FileError, FileOptions, Filed, Prepared, Request};
 use crate::app::App;
 use crate::audit::{self, NewAuditEntry};
 use crate::domain::IncidentId;
@@ -34,10 +34,7 @@ pub async fn file_report(
     let affected =
         affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?;
 
-    let now = app.clock.now();
-    let now = now
-        .duration_trunc(chrono::Duration::seconds(1))
-        .unwrap_or(now);
+    let now = whole_second(app);
     let incident_id = IncidentId::generate();
     let number = if options.dry_run {
         0

@@ -13,13 +13,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DurationRound, Utc};
+use chrono::Utc;
 use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{changes, outcomes, prepare, FileError, Filed, Prepared, Request};
+use super::{changes, outcomes, prepare, whole_second, FileError, Filed, Prepared, Request};
 use crate::app::App;
 use crate::audit::{self, NewAuditEntry};
 use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
@@ -142,10 +142,7 @@ pub async fn follow_up(
         })
         .collect::<Result<HashMap<ClientId, Series>, StoreError>>()?;
 
-    let now = app.clock.now();
-    let now = now
-        .duration_trunc(chrono::Duration::seconds(1))
-        .unwrap_or(now);
+    let now = whole_second(app);
     let prepared = {
         let (registry, signer, processor) =
             (registry.clone(), app.signer.clone(), app.processor.clone());

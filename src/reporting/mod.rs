@@ -9,6 +9,7 @@ mod follow_up;
 
 use std::sync::Arc;
 
+use chrono::DurationRound;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -61,6 +62,14 @@ pub struct FileOptions {
 pub struct Filed {
     pub status: u16,
     pub body: Value,
+}
+
+/// Now, to the whole second: notices carry it as their `timestamp` and
+/// their deliveries are due from it.
+fn whole_second(app: &App) -> chrono::DateTime<chrono::Utc> {
+    let now = app.clock.now();
+    now.duration_trunc(chrono::Duration::seconds(1))
+        .unwrap_or(now)
 }
 
 /// One client's notice, ready to store.

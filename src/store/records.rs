@@ -308,11 +308,22 @@ pub struct ClaimedDelivery {
     pub thread: Option<NoticeId>,
 }
 
+/// One webhook endpoint or one client's email: the unit of the per-endpoint
+/// concurrency limit. The claim query builds the same key in SQL
+/// (`client_id || '/' || target`).
+fn endpoint_key(client_id: &ClientId, target: &str) -> String {
+    format!("{client_id}/{target}")
+}
+
 impl ClaimedDelivery {
-    /// One webhook endpoint or one client's email: the unit of the
-    /// per-endpoint concurrency limit.
     pub fn endpoint(&self) -> String {
-        format!("{}/{}", self.client_id, self.target)
+        endpoint_key(&self.client_id, &self.target)
+    }
+}
+
+impl AttemptRecord {
+    pub fn endpoint(&self) -> String {
+        endpoint_key(&self.client_id, &self.target)
     }
 }
 

@@ -14,6 +14,14 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// A clock pinned an hour after the report fixtures' `became_aware_at`
+/// (2026-11-22T07:30Z), for tests whose deadlines must be judged on the
+/// fixture's timeline whatever day they run.
+pub fn fixture_clock() -> Arc<breachgate::clock::ManualClock> {
+    let start = "2026-11-22T08:30:00Z".parse().expect("a timestamp");
+    Arc::new(breachgate::clock::ManualClock::new(start))
+}
+
 pub fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(repo_path(&format!("tests/fixtures/{name}")))
         .expect("fixture exists");

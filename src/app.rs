@@ -165,7 +165,8 @@ pub async fn apply_contracts(
     let changes = store.apply_agreements(&snapshot.to_docs()).await?;
     if !changes.is_empty() {
         store
-            .append_audit(&NewAuditEntry::now(
+            .append_audit(&NewAuditEntry::new(
+                chrono::Utc::now(),
                 actor,
                 "agreements.applied",
                 &dir.display().to_string(),

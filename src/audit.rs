@@ -34,9 +34,15 @@ pub struct NewAuditEntry {
 }
 
 impl NewAuditEntry {
-    pub fn now(actor: &str, action: &str, subject: &str, details: Value) -> Self {
+    pub fn new(
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: Value,
+    ) -> Self {
         Self {
-            at: Utc::now(),
+            at,
             actor: actor.to_owned(),
             action: action.to_owned(),
             subject: subject.to_owned(),

@@ -170,8 +170,8 @@ impl std::fmt::Debug for StoreConfig {
 #[serde(deny_unknown_fields)]
 pub struct PathsConfig {
     pub data_dir: PathBuf,
-    /// Agreements applied at every start; empty to manage them only through
-    /// `contracts apply` and the admin API.
+    /// Agreements applied at start as `apply_contracts` says; empty to
+    /// manage them only through `contracts apply` and the admin API.
     pub contracts: PathBuf,
     pub apply_contracts: ApplyContracts,
     pub schemas: PathBuf,

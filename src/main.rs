@@ -29,8 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway. With no config it serves ./contracts on 127.0.0.1:8080,
-    /// keeping its SQLite database and signing key under ./data.
+    /// Run the gateway. With no config it serves on 127.0.0.1:8080, keeping its
+    /// SQLite database and keys under ./data; ./contracts is applied on the
+    /// first start (see paths.apply_contracts).
     Serve {
         /// TOML config file; see README.md for every key.
         #[arg(long, short)]

@@ -322,7 +322,8 @@ pub async fn update_webhook(
         } else {
             "webhook.disabled"
         };
-        let audit = NewAuditEntry::now(
+        let audit = NewAuditEntry::new(
+            app.clock.now(),
             &audit::token_actor(caller),
             action,
             &format!("{id}/{webhook_id}"),
@@ -443,7 +444,8 @@ pub async fn rotate_secret(
     let version = app
         .store
         .rotate_webhook_secret(&SecretRotation {
-            audit: NewAuditEntry::now(
+            audit: NewAuditEntry::new(
+                app.clock.now(),
                 &audit::token_actor(caller),
                 "webhook.secret_rotated",
                 &format!("{id}/{webhook_id}"),
@@ -493,7 +495,8 @@ pub async fn queue_webhook_test(
             webhook_id: webhook_id.clone(),
             body,
             created_at: now,
-            audit: NewAuditEntry::now(
+            audit: NewAuditEntry::new(
+                app.clock.now(),
                 &audit::token_actor(caller),
                 "webhook.test_queued",
                 &format!("{id}/{webhook_id}"),
@@ -611,7 +614,8 @@ async fn change_client(
         .change_agreements(&AgreementChange {
             docs: snapshot.to_docs(),
             new_secrets,
-            audit: NewAuditEntry::now(
+            audit: NewAuditEntry::new(
+                app.clock.now(),
                 &audit::token_actor(caller),
                 action,
                 id.as_str(),

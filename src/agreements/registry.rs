@@ -75,10 +75,6 @@ impl Registry {
         self.clients.values()
     }
 
-    pub fn client_count(&self) -> usize {
-        self.clients.len()
-    }
-
     pub fn clients_in_system(&self, id: &SystemId) -> &[ClientId] {
         self.by_system
             .get(id)

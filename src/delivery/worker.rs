@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::email::{render, MailTransport, Sender};
 use super::retry::Decision;
-use super::webhook::{endpoint_secrets, signature_header, Outcome, WebhookClient};
+use super::webhook::{
+    endpoint_secrets, signature_header, Outcome, WebhookClient, HEADER_ID, HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+};
 use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
 use crate::app::App;
 use crate::clock::Clock;
@@ -433,10 +436,10 @@ impl Worker {
             .contains(&SignatureVersion::V1a)
             .then_some(self.app.signer.as_ref());
         let mut headers = vec![
-            ("webhook-id", msg_id.to_owned()),
-            ("webhook-timestamp", timestamp.to_string()),
+            (HEADER_ID, msg_id.to_owned()),
+            (HEADER_TIMESTAMP, timestamp.to_string()),
             (
-                "webhook-signature",
+                HEADER_SIGNATURE,
                 signature_header(msg_id, timestamp, &body, &secrets, ed25519),
             ),
         ];

@@ -32,16 +32,16 @@ pub async fn replay(
     Staff(caller): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if app.store.replay_delivery(&id, app.clock.now()).await? {
+    let now = app.clock.now();
+    let audit = NewAuditEntry::new(
+        now,
+        &audit::token_actor(&caller),
+        "delivery.replayed",
+        &id,
+        json!({}),
+    );
+    if app.store.replay_delivery(&id, now, &audit).await? {
         app.outbox_ready.notify_one();
-        app.store
-            .append_audit(&NewAuditEntry::now(
-                &audit::token_actor(&caller),
-                "delivery.replayed",
-                &id,
-                json!({}),
-            ))
-            .await?;
         return Ok(Json(json!({"delivery_id": id, "status": "pending"})));
     }
     match app.store.delivery(&id).await? {

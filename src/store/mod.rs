@@ -157,9 +157,15 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError>;
     async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError>;
     /// Puts a dead or disabled delivery back in the queue with a fresh retry
-    /// schedule (re-enabling its endpoint). False if there is no such delivery
-    /// or it is still pending or already delivered.
-    async fn replay_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// schedule (re-enabling its endpoint), with its audit entry, in one
+    /// transaction. False, writing nothing, if there is no such delivery or it
+    /// is still pending or already delivered.
+    async fn replay_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<bool, StoreError>;
     async fn alerts(&self) -> Result<Vec<Alert>, StoreError>;
 
     /// Appends `entry` to the audit log, chained to the last entry.

@@ -89,6 +89,12 @@ impl Channel {
             Channel::Email => "email",
         }
     }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Channel::Webhook, Channel::Email]
+            .into_iter()
+            .find(|c| c.as_str() == value)
+    }
 }
 
 pub struct NewIncident {

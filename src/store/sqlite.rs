@@ -359,6 +359,9 @@ impl Store for SqliteStore {
     }
 
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentView>, StoreError> {
+        // One read transaction, so the summary, versions, notices and
+        // deliveries are of the same moment.
+        let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query(
             "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at, i.reported_by,
                     (SELECT COUNT(DISTINCT client_id) FROM notices WHERE incident_id = i.id) AS clients,
@@ -366,7 +369,7 @@ impl Store for SqliteStore {
              FROM incidents i WHERE i.id = ?",
         )
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         else {
             return Ok(None);
@@ -379,7 +382,7 @@ impl Store for SqliteStore {
              JOIN notices n ON n.id = d.notice_id WHERE n.incident_id = ? ORDER BY d.id",
         )
         .bind(id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         {
             deliveries
@@ -398,7 +401,7 @@ impl Store for SqliteStore {
              WHERE incident_id = ? ORDER BY client_id, sequence",
         )
         .bind(id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         .into_iter()
         .map(|n| {
@@ -415,11 +418,11 @@ impl Store for SqliteStore {
             })
         })
         .collect::<Result<_, StoreError>>()?;
-        let mut conn = self.pool.acquire().await?;
-        let versions = versions_by_incident(&mut conn, Some(id))
+        let versions = versions_by_incident(&mut tx, Some(id))
             .await?
             .remove(id.as_str())
             .unwrap_or_default();
+        tx.commit().await?;
         Ok(Some(IncidentView {
             summary,
             reported_by: row.get("reported_by"),
@@ -708,11 +711,8 @@ impl Store for SqliteStore {
                 Ok(ClaimedDelivery {
                     id: row.get("id"),
                     client_id: parse_client(row.get("client_id"))?,
-                    channel: match channel.as_str() {
-                        "webhook" => Channel::Webhook,
-                        "email" => Channel::Email,
-                        other => return Err(StoreError::Corrupt(format!("channel {other:?}"))),
-                    },
+                    channel: Channel::parse(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
                     target: row.get("target"),
                     attempts: row.get::<i64, _>("attempts") as u32,
                     failures: row.get::<i64, _>("failures") as u32,
@@ -906,7 +906,12 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn replay_delivery(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn replay_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let replayed = sqlx::query(
             "UPDATE deliveries SET status = 'pending', failures = 0, next_attempt_at = ?, lease_until = NULL
@@ -922,6 +927,7 @@ impl Store for SqliteStore {
                 .bind(row.get::<String, _>("target"))
                 .execute(&mut *tx)
                 .await?;
+            append_audit_in(&mut tx, audit).await?;
         }
         tx.commit().await?;
         Ok(replayed.is_some())

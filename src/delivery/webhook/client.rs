@@ -42,16 +42,6 @@ pub struct WebhookClientConfig {
     pub allowed_private: Vec<IpNet>,
 }
 
-impl Default for WebhookClientConfig {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            total_timeout: Duration::from_secs(30),
-            allowed_private: Vec::new(),
-        }
-    }
-}
-
 /// One POST to an endpoint: what happened, how long it took, and the start of the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {

@@ -7,16 +7,17 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 
 use crate::agreements::{check_dir, Registry, Snapshot};
-use crate::audit::{self, NewAuditEntry};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ApplyContracts, Config};
 use crate::delivery::email::Secret;
+use crate::domain::audit::{self, NewAuditEntry};
+use crate::domain::ProcessorIdentity;
+use crate::domain::Role;
 use crate::http::RateLimits;
 use crate::metrics::Metrics;
-use crate::notice::ProcessorIdentity;
 use crate::secrets::SecretsKey;
 use crate::signing::Signer;
-use crate::store::{Role, SqliteStore, Store};
+use crate::store::{SqliteStore, Store};
 
 pub struct App {
     pub config: Config,

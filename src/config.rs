@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::delivery::email::EmailConfig;
 use crate::delivery::retry::RetryPolicy;
 use crate::delivery::webhook::IpNet;
-use crate::notice::{ProcessorContact, ProcessorIdentity};
+use crate::domain::{ProcessorContact, ProcessorIdentity};
 use crate::scheduling::ScheduleConfig;
 
 /// The embedded defaults: what `breachgate serve` runs with no config file.

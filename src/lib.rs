@@ -12,7 +12,6 @@
 
 pub mod agreements;
 pub mod app;
-pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod delivery;
@@ -22,7 +21,6 @@ pub mod errors;
 pub mod http;
 pub mod intake;
 pub mod metrics;
-pub mod notice;
 pub mod register;
 pub mod reporting;
 pub mod scheduling;

@@ -8,8 +8,9 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use breachgate::config::{Config, LogFormat};
+use breachgate::domain::Role;
 use breachgate::secrets::{SecretsKey, CONFIG_CONTEXT};
-use breachgate::store::{Role, SqliteStore, Store};
+use breachgate::store::{SqliteStore, Store};
 
 #[derive(Parser)]
 #[command(
@@ -230,7 +231,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 &store,
                 &dir,
                 &config.paths.schemas,
-                breachgate::audit::CLI,
+                breachgate::domain::audit::CLI,
             )
             .await?;
             for (label, items) in [
@@ -303,7 +304,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let store = SqliteStore::open(&config.store_url()).await?;
             let entries = store.audit_log().await?;
             store.close().await;
-            match breachgate::audit::verify(&entries) {
+            match breachgate::domain::audit::verify(&entries) {
                 Ok(count) => println!("ok: {count} entries, chain intact"),
                 Err(broken) => {
                     println!("{broken}");

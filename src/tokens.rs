@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::domain::ClientId;
-use crate::store::{NewToken, Role, Store, StoreError, TokenRecord};
+use crate::domain::{Caller, Role};
+use crate::store::{NewToken, Store, StoreError};
 
 /// Tokens carry 256 random bits, so a plain SHA-256 is a safe way to store them.
 pub fn hash(token: &str) -> [u8; 32] {
@@ -36,7 +37,7 @@ pub fn embedded_id(token: &str) -> Option<String> {
 pub async fn authenticate(
     store: &dyn Store,
     presented: &str,
-) -> Result<Option<TokenRecord>, StoreError> {
+) -> Result<Option<Caller>, StoreError> {
     let presented_hash = hash(presented);
     match embedded_id(presented) {
         Some(id) => Ok(store

@@ -4,7 +4,8 @@
 
 mod support;
 
-use breachgate::store::{NewToken, Role};
+use breachgate::domain::Role;
+use breachgate::store::NewToken;
 use support::{repo_path, test_config, Gateway};
 
 /// Who may call each route; `None` is public.

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use breachgate::domain::ClientId;
-use breachgate::store::Role;
+use breachgate::domain::Role;
 use support::{breachgate, client_outcome, fixture, repo_path, Gateway};
 
 const FORMAVENIR: &str = "formavenir";

@@ -4,7 +4,7 @@
 mod support;
 
 use breachgate::domain::ClientId;
-use breachgate::store::Role;
+use breachgate::domain::Role;
 use serde_json::{json, Value};
 use support::{client_outcome, fixture, Gateway};
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use breachgate::delivery::Worker;
 use breachgate::domain::ClientId;
-use breachgate::store::Role;
+use breachgate::domain::Role;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use support::receiver::Receiver;

@@ -17,12 +17,12 @@ use serde_json::{json, Map, Value};
 use super::model::{ClientAgreement, WebhookEndpoint, STORED_SECRET};
 use super::{check_client, Snapshot};
 use crate::app::App;
-use crate::audit::{self, NewAuditEntry};
+use crate::domain::audit::{self, NewAuditEntry};
+use crate::domain::Caller;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::{webhook_context, RevealedSecret};
 use crate::store::{
-    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, StoreError, TokenRecord,
-    WebhookTestView,
+    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, StoreError, WebhookTestView,
 };
 use crate::validation::FieldError;
 
@@ -119,11 +119,7 @@ pub fn export_toml(app: &App, id: &ClientId) -> Result<String, AdminError> {
     ))
 }
 
-pub async fn create_client(
-    app: &App,
-    caller: &TokenRecord,
-    body: &[u8],
-) -> Result<Changed, AdminError> {
+pub async fn create_client(app: &App, caller: &Caller, body: &[u8]) -> Result<Changed, AdminError> {
     let json = parse_json(body)?;
     let id = match json.get("id").and_then(Value::as_str).map(ClientId::parse) {
         Some(Ok(id)) => id,
@@ -149,7 +145,7 @@ pub async fn create_client(
 
 pub async fn replace_client(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     body: &[u8],
 ) -> Result<Changed, AdminError> {
@@ -161,11 +157,7 @@ pub async fn replace_client(
     .await
 }
 
-pub async fn delete_client(
-    app: &App,
-    caller: &TokenRecord,
-    id: &ClientId,
-) -> Result<(), AdminError> {
+pub async fn delete_client(app: &App, caller: &Caller, id: &ClientId) -> Result<(), AdminError> {
     change_client(app, caller, id, "client.deleted", keep, |current| {
         current.ok_or(AdminError::NotFound("client"))?;
         Ok(None)
@@ -212,7 +204,7 @@ async fn webhook_view(
 /// Adds an endpoint; without a `secret` reference it gets a generated, stored one.
 pub async fn add_webhook(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     body: &[u8],
 ) -> Result<Changed, AdminError> {
@@ -259,7 +251,7 @@ pub async fn add_webhook(
 /// reference (checked as its agreement), and enables or disables it.
 pub async fn update_webhook(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
     body: &[u8],
@@ -348,7 +340,7 @@ pub async fn update_webhook(
 
 pub async fn delete_webhook(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
 ) -> Result<(), AdminError> {
@@ -375,7 +367,7 @@ pub async fn delete_webhook(
 /// Sets the email recipients (`{"to": [...], "cc": [...]}`).
 pub async fn set_email(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     body: &[u8],
 ) -> Result<Changed, AdminError> {
@@ -397,7 +389,7 @@ pub async fn set_email(
 
 pub async fn delete_email(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
 ) -> Result<Changed, AdminError> {
     change_client(app, caller, id, "email.removed", keep, |current| {
@@ -414,7 +406,7 @@ pub async fn delete_email(
 /// signing alongside it for `overlap_hours`.
 pub async fn rotate_secret(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
     overlap_hours: Option<u32>,
@@ -471,7 +463,7 @@ pub async fn rotate_secret(
 /// [`webhook_test`] shows how it went. Answers its id.
 pub async fn queue_webhook_test(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
 ) -> Result<String, AdminError> {
@@ -543,7 +535,7 @@ fn endpoint(
 /// error pointers into the request's own body.
 async fn change_client(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     id: &ClientId,
     action: &str,
     rebase: impl Fn(FieldError) -> FieldError,

@@ -22,10 +22,11 @@ use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
 use crate::app::App;
 use crate::clock::Clock;
 use crate::domain::ClientId;
-use crate::notice::Notice;
+use crate::domain::Notice;
+use crate::domain::{AttemptOutcome, Channel, NextState};
 use crate::store::{
-    AttemptOutcome, AttemptRecord, Channel, ClaimedDelivery, ClaimedWebhookTest, NewStaffMail,
-    NextState, RaisedAlert, StoreError, WebhookTestResult,
+    AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, NewStaffMail, RaisedAlert, StoreError,
+    WebhookTestResult,
 };
 
 /// Records written per transaction at most, and attempts finished but not

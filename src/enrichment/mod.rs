@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 
-pub use severity::{assess, Severity, SeverityLevel};
+pub use severity::assess;
 
 use crate::agreements::{ClientAgreement, Registry};
+use crate::domain::{Affected, Estimate, Known, Report};
 use crate::domain::{ClientId, CountPrecision, IncidentId, NoticeId, NoticeType, SystemId};
-use crate::intake::{Affected, Estimate, Known, Report};
-use crate::notice::{
+use crate::domain::{
     Controller, Notice, NoticeData, NoticeDeadline, NoticePersonalData, NoticeSubjects,
     ProcessorIdentity, SubprocessorDetails, SystemRef,
 };

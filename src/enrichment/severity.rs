@@ -1,30 +1,10 @@
 //! The ENISA 2013 severity assessment, offered to the controller as advice:
 //! `SE = DPC × EI + CB`.
 
-use serde::{Deserialize, Serialize};
-
-use crate::domain::{BreachCategory, DataCategory, EaseOfIdentification};
-use crate::intake::{CauseOrigin, Report};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Severity {
-    pub method: String,
-    pub dpc: u8,
-    pub ei: f64,
-    pub cb: f64,
-    pub score: f64,
-    pub level: SeverityLevel,
-    pub advisory: bool,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SeverityLevel {
-    Low,
-    Medium,
-    High,
-    VeryHigh,
-}
+use crate::domain::{
+    BreachCategory, CauseOrigin, DataCategory, EaseOfIdentification, Report, Severity,
+    SeverityLevel,
+};
 
 /// Scores the breach for the data categories one client has at stake.
 ///
@@ -96,7 +76,7 @@ pub fn assess(categories: &[DataCategory], report: &Report) -> Severity {
 mod tests {
     use super::*;
     use crate::domain::DataCategory::*;
-    use crate::intake::SeverityInputs;
+    use crate::domain::SeverityInputs;
 
     fn report(json: serde_json::Value) -> Report {
         let mut base = serde_json::json!({

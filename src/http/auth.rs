@@ -11,14 +11,13 @@ use axum::http::{header, StatusCode};
 use super::error::ApiError;
 use super::rate_limit::RateKey;
 use crate::app::App;
-use crate::domain::ClientId;
-use crate::store::{Role, TokenRecord};
+use crate::domain::{Caller, ClientId, Role};
 
 /// The authenticated caller of a request.
-pub struct Caller(pub TokenRecord);
+pub struct Authenticated(pub Caller);
 
-impl Caller {
-    pub fn require(self, role: Role) -> Result<TokenRecord, ApiError> {
+impl Authenticated {
+    pub fn require(self, role: Role) -> Result<Caller, ApiError> {
         if self.0.role == role {
             Ok(self.0)
         } else {
@@ -34,10 +33,10 @@ impl Caller {
 /// A caller with a client token: the client it speaks for, and the token.
 pub struct ClientCaller {
     pub client_id: ClientId,
-    pub token: TokenRecord,
+    pub token: Caller,
 }
 
-impl Caller {
+impl Authenticated {
     pub fn require_client(self) -> Result<ClientCaller, ApiError> {
         let token = self.require(Role::Client)?;
         match token.client_id.clone() {
@@ -53,13 +52,13 @@ impl Caller {
 
 /// A caller with a staff token. As an extractor it answers 401 or 403 before
 /// any later extractor reads the body.
-pub struct Staff(pub TokenRecord);
+pub struct Staff(pub Caller);
 
 impl FromRequestParts<Arc<App>> for Staff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        Caller::from_request_parts(parts, app)
+        Authenticated::from_request_parts(parts, app)
             .await?
             .require(Role::Staff)
             .map(Staff)
@@ -67,13 +66,13 @@ impl FromRequestParts<Arc<App>> for Staff {
 }
 
 /// A caller with an admin token, answered like [`Staff`].
-pub struct Admin(pub TokenRecord);
+pub struct Admin(pub Caller);
 
 impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        Caller::from_request_parts(parts, app)
+        Authenticated::from_request_parts(parts, app)
             .await?
             .require(Role::Admin)
             .map(Admin)
@@ -84,13 +83,13 @@ impl FromRequestParts<Arc<App>> for ClientCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        Caller::from_request_parts(parts, app)
+        Authenticated::from_request_parts(parts, app)
             .await?
             .require_client()
     }
 }
 
-impl FromRequestParts<Arc<App>> for Caller {
+impl FromRequestParts<Arc<App>> for Authenticated {
     type Rejection = ApiError;
 
     /// Authenticates the bearer token and takes one request from its rate
@@ -113,7 +112,7 @@ impl FromRequestParts<Arc<App>> for Caller {
         match token {
             Some(token) => {
                 app.rate_limits.check(&RateKey::Token(token.id.clone()))?;
-                Ok(Caller(token))
+                Ok(Authenticated(token))
             }
             None => {
                 let address = parts

@@ -16,7 +16,7 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::incidents::signed_notice;
 use crate::app::App;
-use crate::audit::{self, NewAuditEntry};
+use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{AcknowledgementNote, NoticeId};
 use crate::store::{Acknowledgement, NewAcknowledgement};
 use crate::validation::FieldError;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::auth::Staff;
 use super::error::ApiError;
 use crate::app::App;
-use crate::audit::{self, NewAuditEntry};
+use crate::domain::audit::{self, NewAuditEntry};
 use crate::store::DeliveryDetail;
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.

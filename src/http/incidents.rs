@@ -12,9 +12,10 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::request;
 use crate::app::App;
+use crate::domain::Caller;
 use crate::domain::{IncidentId, NoticeId};
 use crate::reporting::{follow_up, FollowUp};
-use crate::store::{IncidentView, StoredNotice, TokenRecord};
+use crate::store::{IncidentView, StoredNotice};
 
 /// `GET /v1/incidents`
 pub async fn list(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
@@ -102,7 +103,7 @@ pub async fn retract(
 
 async fn follow_up_request(
     app: &App,
-    caller: TokenRecord,
+    caller: Caller,
     id: &str,
     request: FollowUp,
     headers: &HeaderMap,

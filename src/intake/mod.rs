@@ -1,17 +1,11 @@
 //! Intake: a staff report arrives as bytes and leaves as a checked [`Report`],
 //! or as the list of fields that are wrong.
 
-mod report;
-
 use std::sync::LazyLock;
 
 use serde_json::Value;
 
-pub use report::{
-    Affected, Cause, CauseOrigin, Estimate, Known, Measures, Nature, NotYetKnown, Occurred, Report,
-    ReportedData, ReportedSubjects, Reporter, SeverityInputs,
-};
-
+use crate::domain::Report;
 use crate::validation::{CompiledSchema, FieldError, REPORT_SCHEMA};
 
 static REPORT: LazyLock<CompiledSchema> = LazyLock::new(|| CompiledSchema::embedded(REPORT_SCHEMA));

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::notice::{Change, NoticeData};
+use crate::domain::{Change, NoticeData};
 
 /// Fields that identify a notice or describe the series rather than the
 /// breach; they differ between any two notices and are not news.

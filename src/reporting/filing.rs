@@ -8,15 +8,16 @@ use sha2::{Digest, Sha256};
 
 use super::{outcomes, prepare, whole_second, FileError, FileOptions, Filed, Prepared, Request};
 use crate::app::App;
-use crate::audit::{self, NewAuditEntry};
+use crate::domain::audit::{self, NewAuditEntry};
+use crate::domain::Caller;
 use crate::domain::IncidentId;
 use crate::enrichment::{affected_clients, draft_notice, NoticeContext};
 use crate::intake::parse_report;
-use crate::store::{NewIncident, TokenRecord};
+use crate::store::NewIncident;
 
 pub async fn file_report(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     body: &[u8],
     options: FileOptions,
 ) -> Result<Filed, FileError> {

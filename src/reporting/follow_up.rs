@@ -21,14 +21,13 @@ use sha2::{Digest, Sha256};
 
 use super::{changes, outcomes, prepare, whole_second, FileError, Filed, Prepared, Request};
 use crate::app::App;
-use crate::audit::{self, NewAuditEntry};
+use crate::domain::audit::{self, NewAuditEntry};
+use crate::domain::Notice;
+use crate::domain::{Caller, IncidentStatus, VersionAction};
 use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
 use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeContext};
 use crate::intake::{check_report, parse_json};
-use crate::notice::Notice;
-use crate::store::{
-    IncidentStatus, NewVersion, NoticeBody, StoreError, TokenRecord, VersionAction,
-};
+use crate::store::{NewVersion, NoticeBody, StoreError};
 use crate::validation::FieldError;
 
 /// Longest retraction reason accepted.
@@ -80,7 +79,7 @@ struct Series {
 
 pub async fn follow_up(
     app: &App,
-    caller: &TokenRecord,
+    caller: &Caller,
     incident_id: &IncidentId,
     request: FollowUp,
     body: &[u8],

@@ -18,14 +18,12 @@ pub use follow_up::{follow_up, FollowUp};
 
 use crate::agreements::{ClientAgreement, Registry};
 use crate::app::App;
+use crate::domain::Notice;
+use crate::domain::{Caller, Channel, IncidentStatus, NoticeStatus};
 use crate::domain::{ClientId, NoticeType};
 use crate::intake::IntakeError;
-use crate::notice::Notice;
 use crate::signing::Signer;
-use crate::store::{
-    Channel, IdempotencyRecord, IncidentStatus, NewDelivery, NewNotice, NoticeStatus, StoreError,
-    TokenRecord,
-};
+use crate::store::{IdempotencyRecord, NewDelivery, NewNotice, StoreError};
 use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +80,7 @@ struct Prepared {
 /// A request as an Idempotency-Key remembers it: a retry with the same key
 /// and digest gets the first answer again, another body with that key an error.
 struct Request<'a> {
-    caller: &'a TokenRecord,
+    caller: &'a Caller,
     key: Option<&'a str>,
     digest: String,
 }

@@ -4,10 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::AttemptOutcome;
 use crate::agreements::AgreementDoc;
-use crate::audit::NewAuditEntry;
-use crate::domain::{ClientId, WebhookId};
+use crate::domain::audit::NewAuditEntry;
+use crate::domain::{AttemptOutcome, ClientId, WebhookId};
 
 /// A change of the agreements made through the admin API.
 pub struct AgreementChange {

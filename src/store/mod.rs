@@ -15,8 +15,8 @@ pub use scheduling::*;
 pub use sqlite::SqliteStore;
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
-use crate::audit::{AuditEntry, NewAuditEntry};
-use crate::domain::{ClientId, IncidentId, NoticeId, WebhookId};
+use crate::domain::audit::{AuditEntry, NewAuditEntry};
+use crate::domain::{Caller, ClientId, IncidentId, NoticeId, WebhookId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,7 +42,7 @@ pub trait Store: Send + Sync + 'static {
     /// The live token with id `id`, with its stored hash for the caller to compare.
     async fn token_by_id(&self, id: &str) -> Result<Option<StoredToken>, StoreError>;
     /// The live token whose SHA-256 is `hash` (tokens without an embedded id).
-    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Caller>, StoreError>;
     async fn token_count(&self) -> Result<u64, StoreError>;
 
     /// The next incident reference number for `year` (BG-YYYY-NNNN).

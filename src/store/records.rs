@@ -1,37 +1,16 @@
 //! What the store reads and writes, independent of the backend.
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::audit::NewAuditEntry;
-use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType};
+use crate::domain::audit::NewAuditEntry;
+use crate::domain::{
+    endpoint_key, AcknowledgementNote, AttemptOutcome, Caller, Channel, ClientId, IncidentId,
+    IncidentStatus, NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
+};
 use crate::validation::FieldError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Staff,
-    Admin,
-    Client,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Staff => "staff",
-            Role::Admin => "admin",
-            Role::Client => "client",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [Role::Staff, Role::Admin, Role::Client]
-            .into_iter()
-            .find(|r| r.as_str() == value)
-    }
-}
 
 pub struct NewToken {
     pub id: String,
@@ -42,59 +21,10 @@ pub struct NewToken {
     pub created_at: DateTime<Utc>,
 }
 
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub id: String,
-    pub name: String,
-    pub role: Role,
-    pub client_id: Option<ClientId>,
-}
-
 /// A token as stored: who it is, and the hash a presented secret must match.
 pub struct StoredToken {
-    pub record: TokenRecord,
+    pub record: Caller,
     pub hash: [u8; 32],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoticeStatus {
-    /// Valid and signed; its deliveries are in the outbox.
-    Queued,
-    /// Failed its client's schema; not sent, shown to staff, escalated.
-    Held,
-}
-
-impl NoticeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeStatus::Queued => "queued",
-            NoticeStatus::Held => "held",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Webhook,
-    Email,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Webhook => "webhook",
-            Channel::Email => "email",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [Channel::Webhook, Channel::Email]
-            .into_iter()
-            .find(|c| c.as_str() == value)
-    }
 }
 
 pub struct NewIncident {
@@ -130,32 +60,6 @@ pub struct NewDelivery {
     pub channel: Channel,
     /// The webhook id, or `email`.
     pub target: String,
-}
-
-/// Where an incident stands: open until closed or retracted, and then
-/// nothing more is sent about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IncidentStatus {
-    Open,
-    Closed,
-    Retracted,
-}
-
-impl IncidentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentStatus::Open => "open",
-            IncidentStatus::Closed => "closed",
-            IncidentStatus::Retracted => "retracted",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Open, Self::Closed, Self::Retracted]
-            .into_iter()
-            .find(|s| s.as_str() == value)
-    }
 }
 
 /// What a follow-up starts from: the incident's latest version and, per
@@ -205,23 +109,6 @@ pub struct NewVersion {
     pub notices: Vec<NewNotice>,
     pub idempotency: Option<IdempotencyRecord>,
     pub audit: NewAuditEntry,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionAction {
-    Update,
-    Close,
-    Retract,
-}
-
-impl VersionAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VersionAction::Update => "update",
-            VersionAction::Close => "close",
-            VersionAction::Retract => "retract",
-        }
-    }
 }
 
 pub struct IdempotencyRecord {
@@ -314,13 +201,6 @@ pub struct ClaimedDelivery {
     pub thread: Option<NoticeId>,
 }
 
-/// One webhook endpoint or one client's email: the unit of the per-endpoint
-/// concurrency limit. The claim query builds the same key in SQL
-/// (`client_id || '/' || target`).
-fn endpoint_key(client_id: &ClientId, target: &str) -> String {
-    format!("{client_id}/{target}")
-}
-
 impl ClaimedDelivery {
     pub fn endpoint(&self) -> String {
         endpoint_key(&self.client_id, &self.target)
@@ -331,41 +211,6 @@ impl AttemptRecord {
     pub fn endpoint(&self) -> String {
         endpoint_key(&self.client_id, &self.target)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttemptOutcome {
-    Delivered,
-    Rejected,
-    Gone,
-    Failed,
-    Refused,
-}
-
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Delivered => "delivered",
-            AttemptOutcome::Rejected => "rejected",
-            AttemptOutcome::Gone => "gone",
-            AttemptOutcome::Failed => "failed",
-            AttemptOutcome::Refused => "refused",
-        }
-    }
-}
-
-/// Where a delivery goes after an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NextState {
-    Delivered {
-        message_id: Option<String>,
-    },
-    RetryAt(DateTime<Utc>),
-    /// Dead-lettered: no more automatic attempts; staff are alerted.
-    Dead,
-    /// The endpoint answered 410: it and its pending deliveries are disabled.
-    EndpointDisabled,
 }
 
 /// One finished attempt and its consequence, written in a batch.

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::Bytes;
+use bytes::Bytes;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -18,8 +18,11 @@ use super::scheduling::*;
 use super::{Store, StoreError};
 use crate::agreements::model::STORED_SECRET;
 use crate::agreements::{AgreementDoc, AppliedChanges, DocKind};
-use crate::audit::{AuditEntry, NewAuditEntry};
-use crate::domain::{AcknowledgementNote, ClientId, IncidentId, NoticeId, NoticeType, WebhookId};
+use crate::domain::audit::{AuditEntry, NewAuditEntry};
+use crate::domain::{
+    AcknowledgementNote, Caller, Channel, ClientId, IncidentId, IncidentStatus, NextState,
+    NoticeId, NoticeStatus, NoticeType, Role, WebhookId,
+};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
 const BATCH_ROWS: usize = 1_000;
@@ -136,7 +139,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Caller>, StoreError> {
         let row = sqlx::query("SELECT id, name, role, client_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
             .bind(&hash[..])
             .fetch_optional(&self.pool)
@@ -1635,10 +1638,10 @@ fn audit_entry_from_row(row: &sqlx::sqlite::SqliteRow) -> AuditEntry {
     }
 }
 
-fn token_record(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
+fn token_record(row: &sqlx::sqlite::SqliteRow) -> Result<Caller, StoreError> {
     let role: String = row.get("role");
     let client_id: Option<String> = row.get("client_id");
-    Ok(TokenRecord {
+    Ok(Caller {
         id: row.get("id"),
         name: row.get("name"),
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,

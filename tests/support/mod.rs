@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use breachgate::store::Role;
+use breachgate::domain::Role;
 use breachgate::{App, Config};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;

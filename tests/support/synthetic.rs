@@ -103,10 +103,7 @@ pub async fn start_gateway(
     webhook: Option<&str>,
     email_every: usize,
     adjust: impl FnOnce(&mut breachgate::Config),
-) -> (
-    std::sync::Arc<breachgate::App>,
-    breachgate::store::TokenRecord,
-) {
+) -> (std::sync::Arc<breachgate::App>, breachgate::domain::Caller) {
     write_contracts(&dir.join("contracts"), clients, webhook, email_every);
     let mut config = breachgate::Config::load(None).unwrap();
     config.paths.data_dir = dir.join("data");
@@ -115,7 +112,7 @@ pub async fn start_gateway(
     adjust(&mut config);
     let app = breachgate::App::start(config).await.unwrap();
     let store = app.store.as_ref();
-    let token = breachgate::tokens::issue(store, breachgate::store::Role::Staff, "bench", None)
+    let token = breachgate::tokens::issue(store, breachgate::domain::Role::Staff, "bench", None)
         .await
         .unwrap();
     let caller = store
@@ -129,7 +126,7 @@ pub async fn start_gateway(
 /// Files the synthetic report once and checks every client's notice was queued.
 pub async fn file_report(
     app: &breachgate::App,
-    caller: &breachgate::store::TokenRecord,
+    caller: &breachgate::domain::Caller,
     clients: usize,
 ) {
     let body = serde_json::to_vec(&report()).unwrap();

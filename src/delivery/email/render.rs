@@ -6,8 +6,8 @@ use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use crate::agreements::ClientAgreement;
+use crate::domain::Notice;
 use crate::domain::NoticeId;
-use crate::notice::Notice;
 
 use super::transport::EmailConfig;
 use super::{headers, i18n, templates, view, EmailError};

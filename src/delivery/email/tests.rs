@@ -7,8 +7,8 @@ use super::testing::mime::Part;
 use super::testing::smtp_sink::SmtpSink;
 use super::*;
 use crate::agreements::ClientAgreement;
+use crate::domain::{Change, Notice};
 use crate::domain::{Language, NoticeId, NoticeType};
-use crate::notice::{Change, Notice};
 
 const FIXTURE: &str = include_str!("../../../tests/fixtures/notice-example.json");
 const JWS: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImJnLTIwMjYifQ..c2lnbmF0dXJlLWJ5dGVz";

@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::agreements::ClientAgreement;
+use crate::domain::SeverityLevel;
+use crate::domain::{CauseOrigin, Estimate};
+use crate::domain::{Change, Notice, NoticeData};
 use crate::domain::{EaseOfIdentification, NoticeType};
-use crate::enrichment::SeverityLevel;
-use crate::intake::{CauseOrigin, Estimate};
-use crate::notice::{Change, Notice, NoticeData};
 
 use super::i18n::Texts;
 

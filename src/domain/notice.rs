@@ -6,11 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{
-    BreachCategory, ClientId, Consequence, DataCategory, IncidentId, NoticeId, NoticeType,
-    SubjectCategory, SubprocessorId, SystemId, TransferSafeguard,
+    BreachCategory, Cause, ClientId, Consequence, DataCategory, Estimate, IncidentId, Measures,
+    Nature, NoticeId, NoticeType, Occurred, SubjectCategory, SubprocessorId, SystemId,
+    TransferSafeguard,
 };
-use crate::enrichment::Severity;
-use crate::intake::{Cause, Estimate, Measures, Nature, Occurred};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Notice {
@@ -116,4 +115,26 @@ pub struct Change {
     pub path: String,
     pub old: Value,
     pub new: Value,
+}
+
+/// The ENISA 2013 severity assessment (`SE = DPC × EI + CB`), offered to the
+/// controller as advice; `enrichment` scores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Severity {
+    pub method: String,
+    pub dpc: u8,
+    pub ei: f64,
+    pub cb: f64,
+    pub score: f64,
+    pub level: SeverityLevel,
+    pub advisory: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverityLevel {
+    Low,
+    Medium,
+    High,
+    VeryHigh,
 }

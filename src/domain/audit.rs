@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::store::TokenRecord;
+use crate::domain::Caller;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -19,7 +19,7 @@ pub const SYSTEM: &str = "system";
 
 /// The actor a token's actions are recorded under: its name and its id, so
 /// two tokens with the same name stay apart.
-pub fn token_actor(token: &TokenRecord) -> String {
+pub fn token_actor(token: &Caller) -> String {
     format!("{} ({})", token.name, token.id)
 }
 

@@ -130,9 +130,9 @@ async fn main() {
         setup.elapsed().as_secs_f64()
     );
 
-    let worker =
-        breachgate::delivery::Worker::new(app.clone(), Arc::new(breachgate::clock::SystemClock))
-            .unwrap();
+    let worker = app
+        .worker(Arc::new(breachgate::clock::SystemClock))
+        .unwrap();
     let shutdown = CancellationToken::new();
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
 

@@ -1,43 +1,31 @@
-//! The running gateway's shared state, assembled once at start.
+//! The composition root: opens the store, loads keys and agreements, and
+//! wires the services, the delivery worker and the scheduled jobs together.
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::agreements::{check_dir, Registry, Snapshot};
+use crate::agreements::LiveRegistry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ApplyContracts, Config};
 use crate::delivery::email::Secret;
-use crate::domain::audit::{self, NewAuditEntry};
-use crate::domain::ProcessorIdentity;
+use crate::domain::audit;
 use crate::domain::Role;
-use crate::http::RateLimits;
 use crate::metrics::Metrics;
+use crate::scheduling::{Cadence, Jobs, StaffMailer, Watchdog};
 use crate::secrets::SecretsKey;
+use crate::service::agreements::apply_contracts;
+use crate::service::{load_registry, tokens, Services};
 use crate::signing::Signer;
-use crate::store::{SqliteStore, Store};
+use crate::store::{self, Store};
+use crate::worker::{Wake, Worker, WorkerHandles, WorkerSettings};
 
 pub struct App {
     pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub signer: Arc<Signer>,
-    pub processor: ProcessorIdentity,
-    /// Seals and opens webhook secrets at rest.
-    pub secrets: SecretsKey,
-    /// Signalled when new deliveries are queued, so idle workers start at once.
-    pub outbox_ready: tokio::sync::Notify,
-    /// What "now" is for everything the gateway stamps or schedules.
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Metrics,
-    pub rate_limits: RateLimits,
-    /// Signalled when an admin queues a test delivery.
-    pub webhook_tests_ready: tokio::sync::Notify,
-    registry: RwLock<Arc<Registry>>,
-    /// Held while the admin API reads, changes and stores the agreements, so
-    /// two changes never start from the same version.
-    pub agreements_changing: tokio::sync::Mutex<()>,
+    pub services: Arc<Services>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -58,11 +46,9 @@ impl App {
                 config.paths.data_dir.display()
             )
         })?;
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.store_url())
-                .await
-                .context("cannot open the store")?,
-        );
+        let store = store::open(&config.store_url())
+            .await
+            .context("cannot open the store")?;
 
         let apply = match config.paths.apply_contracts {
             ApplyContracts::Always => true,
@@ -79,6 +65,7 @@ impl App {
                 &config.paths.contracts,
                 &config.paths.schemas,
                 audit::SYSTEM,
+                clock.now(),
             )
             .await?;
             tracing::info!(
@@ -113,87 +100,92 @@ impl App {
             write_initial_tokens(store.as_ref(), &config.paths.data_dir).await?;
         }
 
-        Ok(Arc::new(Self {
-            processor: config.processor_identity(),
-            rate_limits: RateLimits::new(&config.server),
-            config,
+        let services = Services::new(
             store,
-            signer: Arc::new(signer),
-            secrets,
-            outbox_ready: tokio::sync::Notify::new(),
+            Arc::new(LiveRegistry::new(registry)),
+            Arc::new(signer),
+            Arc::new(secrets),
             clock,
-            metrics: Metrics::new(),
-            webhook_tests_ready: tokio::sync::Notify::new(),
-            registry: RwLock::new(Arc::new(registry)),
-            agreements_changing: tokio::sync::Mutex::new(()),
+            Arc::new(Wake::default()),
+            config.processor_identity(),
+            config.paths.schemas.clone(),
+        );
+        Ok(Arc::new(Self {
+            config,
+            services: Arc::new(services),
+            metrics: Arc::new(Metrics::new()),
         }))
     }
 
-    /// The agreements as they are now; a report works on one consistent view.
-    pub fn registry(&self) -> Arc<Registry> {
-        self.registry
-            .read()
-            .expect("registry lock poisoned")
-            .clone()
-    }
-
-    /// Rebuilds the registry from the stored agreements, so the next report
-    /// sees a change; reports already running keep the view they started with.
-    pub async fn reload_registry(&self) -> anyhow::Result<()> {
-        let registry = Arc::new(load_registry(self.store.as_ref()).await?);
-        *self.registry.write().expect("registry lock poisoned") = registry;
-        Ok(())
-    }
-}
-
-/// Checks `dir` and stores its agreements, replacing what was stored; a
-/// change is audited as `actor`'s (an unchanged apply records nothing).
-pub async fn apply_contracts(
-    store: &dyn Store,
-    dir: &Path,
-    schemas: &Path,
-    actor: &str,
-) -> anyhow::Result<crate::agreements::AppliedChanges> {
-    let snapshot = check_dir(dir, schemas).map_err(|problems| {
-        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!(
-            "agreements in {} have {} problem(s):\n{}",
-            dir.display(),
-            list.len(),
-            list.join("\n")
+    /// The delivery worker, reading the time from `clock`. Must be called
+    /// inside the Tokio runtime (the SMTP pool needs it).
+    pub fn worker(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Worker>> {
+        let s = &self.services;
+        Worker::new(
+            WorkerHandles {
+                store: s.store.clone(),
+                registry: s.registry.clone(),
+                signer: s.signer.clone(),
+                secrets: s.secrets.clone(),
+                clock,
+                wake: s.wake.clone(),
+            },
+            WorkerSettings {
+                delivery: self.config.delivery.clone(),
+                webhooks: self.config.webhook_client(),
+                email: self.config.email_config(),
+                alerts_to: self.config.processor.contact_email.clone(),
+            },
         )
-    })?;
-    let changes = store.apply_agreements(&snapshot.to_docs()).await?;
-    if !changes.is_empty() {
-        store
-            .append_audit(&NewAuditEntry::new(
-                chrono::Utc::now(),
-                actor,
-                "agreements.applied",
-                &dir.display().to_string(),
-                serde_json::json!({
-                    "added": changes.added,
-                    "changed": changes.changed,
-                    "removed": changes.removed,
-                }),
-            ))
-            .await?;
     }
-    Ok(changes)
-}
 
-async fn load_registry(store: &dyn Store) -> anyhow::Result<Registry> {
-    let snapshot = Snapshot::from_docs(store.agreements().await?)
-        .context("stored agreements are unreadable")?;
-    Registry::build(snapshot).map_err(|e| anyhow::anyhow!(e))
+    /// The sender of the staff mail outbox (inside the Tokio runtime).
+    pub fn staff_mailer(&self) -> anyhow::Result<StaffMailer> {
+        StaffMailer::new(
+            self.services.store.clone(),
+            &self.config.email_config(),
+            self.config.processor.contact_email.clone(),
+        )
+    }
+
+    /// The deadline watchdog (inside the Tokio runtime).
+    pub fn watchdog(&self) -> anyhow::Result<Watchdog> {
+        Ok(Watchdog::new(
+            self.services.store.clone(),
+            self.metrics.clone(),
+            self.config.schedule.deadline_thresholds(),
+            self.staff_mailer()?,
+        ))
+    }
+
+    /// The update-reminder job (inside the Tokio runtime).
+    pub fn cadence(&self) -> anyhow::Result<Cadence> {
+        Ok(Cadence::new(
+            self.services.store.clone(),
+            self.services.registry.clone(),
+            self.metrics.clone(),
+            self.staff_mailer()?,
+        ))
+    }
+
+    /// Starts the watchdog and the reminders on their cron schedules.
+    pub async fn start_jobs(&self) -> anyhow::Result<Jobs> {
+        Jobs::start(
+            self.watchdog()?,
+            self.cadence()?,
+            &self.config.schedule,
+            self.services.clock.clone(),
+        )
+        .await
+    }
 }
 
 /// On a store with no tokens, creates a staff and an admin token and writes
 /// them to a file only the owner can read: tokens never go to the log.
 async fn write_initial_tokens(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join("initial-tokens.txt");
-    let staff = crate::tokens::issue(store, Role::Staff, "initial staff token", None).await?;
-    let admin = crate::tokens::issue(store, Role::Admin, "initial admin token", None).await?;
+    let staff = tokens::issue(store, Role::Staff, "initial staff token", None).await?;
+    let admin = tokens::issue(store, Role::Admin, "initial admin token", None).await?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -9,10 +9,9 @@ use figment::Figment;
 use serde::Deserialize;
 
 use crate::delivery::email::EmailConfig;
-use crate::delivery::retry::RetryPolicy;
-use crate::delivery::webhook::IpNet;
 use crate::domain::{ProcessorContact, ProcessorIdentity};
 use crate::scheduling::ScheduleConfig;
+use crate::worker::DeliveryConfig;
 
 /// The embedded defaults: what `breachgate serve` runs with no config file.
 pub const DEFAULTS: &str = r#"
@@ -126,20 +125,6 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub email: EmailConfig,
     pub schedule: ScheduleConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryConfig {
-    pub concurrency: usize,
-    pub per_endpoint: usize,
-    pub email_concurrency: usize,
-    pub lease_seconds: u64,
-    pub poll_interval_ms: u64,
-    pub connect_timeout_ms: u64,
-    pub timeout_ms: u64,
-    pub allow_private: Vec<IpNet>,
-    pub retry: RetryPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]

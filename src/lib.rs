@@ -1,34 +1,43 @@
 //! breachgate: a processor-side gateway for GDPR personal-data-breach notices.
 //!
-//! The pipeline, one module per stage: [`intake`] checks a staff report,
-//! [`enrichment`] finds the affected clients in the [`agreements`] registry
-//! and drafts each notice, [`validation`] checks it against the canonical and
-//! agreed schemas, [`signing`] signs it, and [`store`] keeps it with its outbox
-//! rows. [`http`] is the API; [`reporting`] ties the stages together;
-//! [`register`] writes the breach register as CSV; [`audit`] keeps the
-//! hash-chained log of who did what; [`scheduling`] escalates notices that
-//! near their deadline undelivered and reminds staff of updates due.
+//! Layers, each importing only those below it:
+//! - [`domain`]: the vocabulary (ids, taxonomies, the report, the canonical
+//!   notice, statuses, callers, audit entries); no I/O.
+//! - Pipeline stages: [`intake`] checks a staff report, [`enrichment`] finds
+//!   the affected clients in the [`agreements`] registry and drafts each
+//!   notice, [`validation`] checks it against the canonical and agreed
+//!   schemas, [`signing`] signs it, [`secrets`] seals secrets at rest, and
+//!   [`delivery`] holds the webhook and email transports.
+//! - [`store`]: durable state behind one trait per concern.
+//! - [`service`]: the use cases (filing, follow-ups, admin changes, replays,
+//!   acknowledgements, the register, tokens); [`worker`] delivers the outbox
+//!   and [`scheduling`] escalates deadlines and reminds of updates.
+//! - [`app`] wires them together, and [`http`] serves the API.
 #![forbid(unsafe_code)]
 
-pub mod agreements;
-pub mod app;
+// Declared bottom-up, in layer order.
 pub mod clock;
-pub mod config;
-pub mod delivery;
 pub mod domain;
-pub mod enrichment;
 pub mod errors;
-pub mod http;
-pub mod intake;
 pub mod metrics;
-pub mod register;
-pub mod reporting;
-pub mod scheduling;
+
+pub mod agreements;
+pub mod delivery;
+pub mod enrichment;
+pub mod intake;
 pub mod secrets;
 pub mod signing;
-pub mod store;
-pub mod tokens;
 pub mod validation;
+
+pub mod store;
+
+pub mod scheduling;
+pub mod service;
+pub mod worker;
+
+pub mod app;
+pub mod config;
+pub mod http;
 
 use std::sync::Arc;
 
@@ -47,8 +56,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = App::start(config).await?;
-    let worker = delivery::Worker::new(app.clone(), app.clock.clone())?;
-    let jobs = scheduling::Jobs::start(app.clone(), app.clock.clone()).await?;
+    let worker = app.worker(app.services.clock.clone())?;
+    let jobs = app.start_jobs().await?;
     let delivering = tokio::spawn(worker.run(shutdown.clone()));
     let served = serve(app, listener, shutdown).await;
     jobs.stop().await?;
@@ -57,7 +66,7 @@ pub async fn run(
 }
 
 /// Serves the API of an already started gateway, without delivery workers;
-/// tests use this and drive a [`delivery::Worker`] themselves.
+/// tests use this and drive a [`worker::Worker`] themselves.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,

@@ -227,11 +227,12 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let config = load_config(config.as_deref())?;
             std::fs::create_dir_all(&config.paths.data_dir)?;
             let store = SqliteStore::open(&config.store_url()).await?;
-            let changes = breachgate::app::apply_contracts(
+            let changes = breachgate::service::agreements::apply_contracts(
                 &store,
                 &dir,
                 &config.paths.schemas,
                 breachgate::domain::audit::CLI,
+                chrono::Utc::now(),
             )
             .await?;
             for (label, items) in [
@@ -290,7 +291,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let store = SqliteStore::open(&config.store_url()).await?;
             println!(
                 "{}",
-                breachgate::tokens::issue(&store, role, &name, client).await?
+                breachgate::service::tokens::issue(&store, role, &name, client).await?
             );
         }
         Command::Audit {

@@ -169,13 +169,14 @@ async fn a_token_issued_before_ids_were_embedded_still_works() {
     let legacy = "bg_staff_dGhpcyBpcyBhbiBvbGQgc3R5bGUgdG9rZW4gc2VjcmV0IQ";
     gateway
         .app
+        .services
         .store
         .create_token(&NewToken {
             id: "tok_legacy".into(),
             name: "old staff token".into(),
             role: Role::Staff,
             client_id: None,
-            hash: breachgate::tokens::hash(legacy),
+            hash: breachgate::service::tokens::hash(legacy),
             created_at: chrono::Utc::now(),
         })
         .await

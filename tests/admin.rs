@@ -14,7 +14,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use breachgate::clock::ManualClock;
-use breachgate::delivery::Worker;
+use breachgate::worker::Worker;
 use chrono::{Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -157,7 +157,7 @@ async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_wit
     let outcome = report(&gateway).await;
     assert_eq!(outcome["status"], "queued", "{outcome}");
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let worker = Worker::new(gateway.app.clone(), clock.clone()).unwrap();
+    let worker = gateway.app.worker(clock.clone()).unwrap();
     let delivered = deliver(&worker, &receiver, 1).await;
     assert_eq!(v1_signatures(&delivered), [expected_v1(&first, &delivered)]);
     let notice: Value = serde_json::from_slice(&delivered.body).unwrap();
@@ -261,7 +261,7 @@ async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_wit
     assert!(!text.contains(&first) && !text.contains(&second));
 
     // Every change is on record with who made it, and no secret is.
-    let log = gateway.app.store.audit_log().await.unwrap();
+    let log = gateway.app.services.store.audit_log().await.unwrap();
     let admin_actions: Vec<(&str, &str)> = log
         .iter()
         .filter(|e| e.actor.starts_with("test admin"))

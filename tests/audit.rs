@@ -61,8 +61,8 @@ async fn the_gateway_records_who_did_what_and_verify_names_an_altered_or_deleted
         .post_report(&gateway.staff, &fixture("report-lms.json"))
         .await;
     assert_eq!(status, 201, "{answer}");
-    let client_token = breachgate::tokens::issue(
-        gateway.app.store.as_ref(),
+    let client_token = breachgate::service::tokens::issue(
+        gateway.app.services.store.as_ref(),
         Role::Client,
         "formavenir incident desk",
         Some(ClientId::parse(FORMAVENIR).unwrap()),
@@ -84,7 +84,7 @@ async fn the_gateway_records_who_did_what_and_verify_names_an_altered_or_deleted
         assert_eq!(response.status(), 200);
     }
 
-    let log = gateway.app.store.audit_log().await.unwrap();
+    let log = gateway.app.services.store.audit_log().await.unwrap();
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
     // Acknowledging twice records the acknowledgement once.
     assert_eq!(

@@ -36,8 +36,8 @@ impl Filed {
     }
 
     async fn token(&self, client_id: &str) -> String {
-        breachgate::tokens::issue(
-            self.gateway.app.store.as_ref(),
+        breachgate::service::tokens::issue(
+            self.gateway.app.services.store.as_ref(),
             Role::Client,
             &format!("{client_id} incident desk"),
             Some(ClientId::parse(client_id).unwrap()),
@@ -130,8 +130,12 @@ async fn each_client_lists_and_fetches_only_its_own_signed_notice() {
             .unwrap()
             .to_owned();
         let bytes = response.bytes().await.unwrap().to_vec();
-        breachgate::signing::verify_detached(&filed.gateway.app.signer.jwks(), &bytes, &jws)
-            .expect("the notice's JWS verifies");
+        breachgate::signing::verify_detached(
+            &filed.gateway.app.services.signer.jwks(),
+            &bytes,
+            &jws,
+        )
+        .expect("the notice's JWS verifies");
         // The very bytes staff see and the client was sent.
         let (staff_bytes, staff_jws) = filed
             .gateway

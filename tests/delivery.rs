@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use breachgate::clock::{ManualClock, SystemClock};
-use breachgate::delivery::Worker;
+use breachgate::worker::Worker;
 use chrono::{Duration, Utc};
 use serde_json::Value;
 use support::receiver::Receiver;
@@ -34,7 +34,7 @@ async fn setup(receiver: Receiver, smtp: std::net::SocketAddr) -> Setup {
     assert_eq!(status, 201);
     // The clock starts once the report is on file, so its deliveries are due.
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let worker = Worker::new(gateway.app.clone(), clock.clone()).unwrap();
+    let worker = gateway.app.worker(clock.clone()).unwrap();
     Setup {
         receiver,
         gateway,
@@ -166,7 +166,7 @@ async fn an_endpoint_answering_410_is_disabled_and_staff_are_alerted() {
     assert_eq!(alert["delivery_id"], id.as_str());
 
     // The privacy contact gets it by email too, through the staff outbox.
-    let mailer = breachgate::scheduling::StaffMailer::new(s.gateway.app.clone()).unwrap();
+    let mailer = s.gateway.app.staff_mailer().unwrap();
     assert_eq!(mailer.send_due(Utc::now()).await.unwrap(), 1);
     let contact = s.gateway.app.config.processor.contact_email.clone();
     let mail = sink
@@ -202,7 +202,7 @@ async fn an_endpoint_answering_410_is_disabled_and_staff_are_alerted() {
         .await
         .unwrap();
     assert_eq!(replay.status(), 200);
-    let audit = s.gateway.app.store.audit_log().await.unwrap();
+    let audit = s.gateway.app.services.store.audit_log().await.unwrap();
     let replayed = audit.last().unwrap();
     assert_eq!(replayed.action, "delivery.replayed");
     assert_eq!(replayed.subject, id.as_str());
@@ -227,7 +227,7 @@ async fn a_hanging_endpoint_does_not_delay_the_others() {
     let receiver = Receiver::start().await;
     receiver.hang("formavenir/siem");
     let s = setup(receiver, smtp).await;
-    let worker = Worker::new(s.gateway.app.clone(), Arc::new(SystemClock)).unwrap();
+    let worker = s.gateway.app.worker(Arc::new(SystemClock)).unwrap();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
 

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use breachgate::delivery::Worker;
+use breachgate::worker::Worker;
 use serde_json::{json, Value};
 use support::mime::Part;
 use support::receiver::Receiver;
@@ -43,7 +43,7 @@ impl Desk {
             clock.clone(),
         )
         .await;
-        let worker = Worker::new(gateway.app.clone(), clock).unwrap();
+        let worker = gateway.app.worker(clock).unwrap();
         Self {
             gateway,
             worker,

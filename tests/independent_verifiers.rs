@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use breachgate::clock::SystemClock;
-use breachgate::delivery::Worker;
 use support::receiver::Receiver;
 use support::smtp_sink::SmtpSink;
 use support::{client_outcome, delivery_config, fixture, repo_path, Gateway, TEST_SECRET};
@@ -71,7 +70,7 @@ async fn standardwebhooks_ed25519_and_python_email_accept_a_delivered_notice() {
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-    let worker = Worker::new(gateway.app.clone(), Arc::new(SystemClock)).unwrap();
+    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
     let (_, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
         .await;

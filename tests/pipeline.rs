@@ -571,7 +571,7 @@ async fn the_jwks_publishes_the_signing_key() {
         ),
         (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
     );
-    assert_eq!(key["kid"].as_str(), Some(gateway.app.signer.kid()));
+    assert_eq!(key["kid"].as_str(), Some(gateway.app.services.signer.kid()));
     assert!(key.get("d").is_none(), "never the private part");
     // The same key for Standard Webhooks v1a verifiers.
     use base64::Engine;

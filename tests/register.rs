@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::{BTreeSet, HashMap};
 
-use breachgate::delivery::Worker;
 use breachgate::domain::ClientId;
 use breachgate::domain::Role;
 use chrono::{DateTime, Utc};
@@ -46,15 +45,15 @@ impl Registered {
             clock.clone(),
         )
         .await;
-        let worker = Worker::new(gateway.app.clone(), clock).unwrap();
+        let worker = gateway.app.worker(clock).unwrap();
         let (status, answer) = gateway
             .post_report(&gateway.staff, &fixture("report-lms.json"))
             .await;
         assert_eq!(status, 201, "{answer}");
         assert_eq!(worker.run_once().await.unwrap(), delivery_count(&answer));
 
-        let token = breachgate::tokens::issue(
-            gateway.app.store.as_ref(),
+        let token = breachgate::service::tokens::issue(
+            gateway.app.services.store.as_ref(),
             Role::Client,
             FORMAVENIR_DESK,
             Some(ClientId::parse(FORMAVENIR).unwrap()),
@@ -172,7 +171,7 @@ async fn the_register_shows_each_clients_deliveries_deadline_and_acknowledgement
             assert_eq!(notice["deliveries"], Value::Array(vec![]));
             assert_eq!(client["first_delivered_at"], Value::Null);
             assert!(
-                notify_by > r.gateway.app.clock.now(),
+                notify_by > r.gateway.app.services.clock.now(),
                 "the deadline is still ahead"
             );
             assert_eq!(client["deadline_met"], Value::Null, "not decided yet");

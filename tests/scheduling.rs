@@ -8,8 +8,6 @@ mod support;
 use std::sync::Arc;
 
 use breachgate::clock::{Clock, ManualClock};
-use breachgate::delivery::Worker;
-use breachgate::scheduling::{Cadence, Watchdog};
 use breachgate::Config;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -108,7 +106,7 @@ async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_
     // Deliver everything once, except the failing client's webhook and every
     // email (the mail server greylists): three clients have their notice.
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let worker = Worker::new(s.gateway.app.clone(), clock.clone()).unwrap();
+    let worker = s.gateway.app.worker(clock.clone()).unwrap();
     s.receiver
         .respond(&format!("{FAILING_CLIENT}/privacy-desk"), &[500]);
     s.sink
@@ -117,7 +115,7 @@ async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_
     s.sink.set_rcpt_reply(250, "2.1.5 ok");
     assert_eq!(s.sink.count(), 0);
 
-    let watchdog = Watchdog::new(s.gateway.app.clone()).unwrap();
+    let watchdog = s.gateway.app.watchdog().unwrap();
     clock.set(aware + Duration::hours(1));
     assert_eq!(
         escalated(watchdog.run_once(clock.now()).await.unwrap()),
@@ -129,7 +127,7 @@ async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_
     // once (overlapping ticks, or two gateways on one database): one of them
     // escalates, one mail goes out.
     clock.set(aware + Duration::hours(12));
-    let second = Watchdog::new(s.gateway.app.clone()).unwrap();
+    let second = s.gateway.app.watchdog().unwrap();
     let (a, b) = tokio::join!(watchdog.run_once(clock.now()), second.run_once(clock.now()));
     let mut both = a.unwrap();
     both.extend(b.unwrap());
@@ -161,7 +159,7 @@ async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_
     s.gateway.stop().await;
     s.sink.set_rcpt_reply(250, "2.1.5 ok");
     let gateway = Gateway::start_with(s.config.clone()).await;
-    let watchdog = Watchdog::new(gateway.app.clone()).unwrap();
+    let watchdog = gateway.app.watchdog().unwrap();
     assert!(watchdog.run_once(clock.now()).await.unwrap().is_empty());
     assert_eq!(
         staff_mails(&s.sink).len(),
@@ -273,7 +271,7 @@ async fn update_reminders_come_once_per_interval_from_the_latest_sent_notice_acr
     let incident = s.answer["incident_id"].as_str().unwrap();
     // Notices are stamped when the report is filed, just before this.
     let filed = Utc::now();
-    let cadence = Cadence::new(s.gateway.app.clone()).unwrap();
+    let cadence = s.gateway.app.cadence().unwrap();
     let reminded = |run: Vec<breachgate::scheduling::Reminded>| {
         let mut clients: Vec<String> = run.into_iter().map(|r| r.client_id.to_string()).collect();
         clients.sort();
@@ -299,7 +297,7 @@ async fn update_reminders_come_once_per_interval_from_the_latest_sent_notice_acr
     drop(cadence);
     s.gateway.stop().await;
     let gateway = Gateway::start_with(s.config.clone()).await;
-    let cadence = Cadence::new(gateway.app.clone()).unwrap();
+    let cadence = gateway.app.cadence().unwrap();
     assert!(cadence.run_once(day).await.unwrap().is_empty());
 
     // harbourview-housing was sent an update at 30 h: its next is due at 54 h.
@@ -438,7 +436,7 @@ async fn the_gateway_runs_the_watchdog_on_its_cron_schedule_until_shutdown() {
 async fn a_held_notice_fixed_by_an_update_and_delivered_escalates_no_further() {
     let s = setup().await;
     let incident = s.answer["incident_id"].as_str().unwrap();
-    let watchdog = Watchdog::new(s.gateway.app.clone()).unwrap();
+    let watchdog = s.gateway.app.watchdog().unwrap();
     let aware = s.answer["became_aware_at"]
         .as_str()
         .unwrap()
@@ -471,7 +469,7 @@ async fn a_held_notice_fixed_by_an_update_and_delivered_escalates_no_further() {
         (Some("breach.notice.initial"), Some("queued"))
     );
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let worker = Worker::new(s.gateway.app.clone(), clock.clone()).unwrap();
+    let worker = s.gateway.app.worker(clock.clone()).unwrap();
     while worker.run_once().await.unwrap() > 0 {}
 
     // Its deadline is 36 h after awareness: at any later point nothing more is owed.
@@ -499,7 +497,7 @@ async fn a_client_sent_a_retraction_is_owed_no_update() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let cadence = Cadence::new(s.gateway.app.clone()).unwrap();
+    let cadence = s.gateway.app.cadence().unwrap();
     let mut reminded: Vec<String> = cadence
         .run_once(Utc::now() + Duration::days(30))
         .await

@@ -2,8 +2,8 @@
 //! processor's systems and sub-processors; checked, stored, and indexed so the
 //! clients affected by a report are found without scanning all of them.
 
-pub mod admin;
 mod check;
+mod live;
 pub mod model;
 mod registry;
 mod source;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use check::{check_client, check_dir, cross_check, ContractSchemas, Finding, Origin, Problem};
+pub use live::LiveRegistry;
 pub use model::{ClientAgreement, Subprocessor, System};
 pub use registry::Registry;
 

@@ -1,9 +1,7 @@
-//! Delivery: outbox workers claim due deliveries with a lease and send each
-//! notice by webhook or email, recording every attempt.
+//! Delivery transports: the retry policy, webhooks signed with Standard
+//! Webhooks signatures, and email. The outbox worker (`crate::worker`)
+//! drives them.
 
 pub mod email;
 pub mod retry;
 pub mod webhook;
-mod worker;
-
-pub use worker::Worker;

@@ -14,10 +14,10 @@ use serde_json::{json, Map, Value};
 use super::auth::Admin;
 use super::body::JsonBody;
 use super::error::ApiError;
-use crate::agreements::admin::{self, AdminError};
 use crate::app::App;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::RevealedSecret;
+use crate::service::agreements::{self as admin, AdminError};
 use crate::store::WebhookTestView;
 
 type ClientPath = Path<String>;
@@ -25,7 +25,7 @@ type WebhookPath = Path<(String, String)>;
 
 /// `GET /v1/admin/clients`
 pub async fn list(State(app): State<Arc<App>>, _: Admin) -> Result<Json<Value>, ApiError> {
-    let clients: Vec<Value> = admin::clients(&app)
+    let clients: Vec<Value> = admin::clients(&app.services)
         .iter()
         .map(|c| {
             json!({"id": c.id, "name": c.name, "country": c.country, "language": c.language,
@@ -41,7 +41,7 @@ pub async fn create(
     Admin(caller): Admin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let changed = admin::create_client(&app, &caller, &body).await?;
+    let changed = admin::create_client(&app.services, &caller, &body).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"client": changed.client, "secrets": secrets(&changed.secrets)})),
@@ -55,7 +55,7 @@ pub async fn show(
     _: Admin,
     Path(id): ClientPath,
 ) -> Result<Response, ApiError> {
-    let client = admin::client(&app, &client_id(&id)?)?;
+    let client = admin::client(&app.services, &client_id(&id)?)?;
     Ok(Json(client.as_ref()).into_response())
 }
 
@@ -66,7 +66,7 @@ pub async fn replace(
     Path(id): ClientPath,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let changed = admin::replace_client(&app, &caller, &client_id(&id)?, &body).await?;
+    let changed = admin::replace_client(&app.services, &caller, &client_id(&id)?, &body).await?;
     Ok(Json(
         json!({"client": changed.client, "secrets": secrets(&changed.secrets)}),
     ))
@@ -78,7 +78,7 @@ pub async fn delete(
     Admin(caller): Admin,
     Path(id): ClientPath,
 ) -> Result<StatusCode, ApiError> {
-    admin::delete_client(&app, &caller, &client_id(&id)?).await?;
+    admin::delete_client(&app.services, &caller, &client_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -89,7 +89,7 @@ pub async fn export(
     _: Admin,
     Path(id): ClientPath,
 ) -> Result<Response, ApiError> {
-    let text = admin::export_toml(&app, &client_id(&id)?)?;
+    let text = admin::export_toml(&app.services, &client_id(&id)?)?;
     Ok(([(header::CONTENT_TYPE, "application/toml")], text).into_response())
 }
 
@@ -99,7 +99,7 @@ pub async fn webhooks(
     _: Admin,
     Path(id): ClientPath,
 ) -> Result<Json<Value>, ApiError> {
-    let webhooks = admin::webhooks(&app, &client_id(&id)?).await?;
+    let webhooks = admin::webhooks(&app.services, &client_id(&id)?).await?;
     Ok(Json(json!({ "webhooks": webhooks })))
 }
 
@@ -112,7 +112,7 @@ pub async fn add_webhook(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let id = client_id(&id)?;
-    let changed = admin::add_webhook(&app, &caller, &id, &body).await?;
+    let changed = admin::add_webhook(&app.services, &caller, &id, &body).await?;
     let added = changed
         .client
         .iter()
@@ -120,7 +120,7 @@ pub async fn add_webhook(
         .last()
         .map(|w| w.id.clone())
         .ok_or(AdminError::NotFound("webhook"))?;
-    let view = admin::webhooks(&app, &id)
+    let view = admin::webhooks(&app.services, &id)
         .await?
         .into_iter()
         .find(|w| w.endpoint.id == added);
@@ -140,7 +140,8 @@ pub async fn update_webhook(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let (id, webhook) = (client_id(&id)?, webhook_id(&webhook)?);
-    let (changed, view) = admin::update_webhook(&app, &caller, &id, &webhook, &body).await?;
+    let (changed, view) =
+        admin::update_webhook(&app.services, &caller, &id, &webhook, &body).await?;
     Ok(Json(
         json!({"webhook": view, "secrets": secrets(&changed.secrets)}),
     ))
@@ -152,7 +153,13 @@ pub async fn delete_webhook(
     Admin(caller): Admin,
     Path((id, webhook)): WebhookPath,
 ) -> Result<StatusCode, ApiError> {
-    admin::delete_webhook(&app, &caller, &client_id(&id)?, &webhook_id(&webhook)?).await?;
+    admin::delete_webhook(
+        &app.services,
+        &caller,
+        &client_id(&id)?,
+        &webhook_id(&webhook)?,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -170,7 +177,7 @@ pub async fn rotate_secret(
         overlap_hours(admin::parse_json(&body.0)?)?
     };
     let rotated = admin::rotate_secret(
-        &app,
+        &app.services,
         &caller,
         &client_id(&id)?,
         &webhook_id(&webhook)?,
@@ -192,7 +199,7 @@ pub async fn test_webhook(
     Path((id, webhook)): WebhookPath,
 ) -> Result<Response, ApiError> {
     let (id, webhook) = (client_id(&id)?, webhook_id(&webhook)?);
-    let test_id = admin::queue_webhook_test(&app, &caller, &id, &webhook).await?;
+    let test_id = admin::queue_webhook_test(&app.services, &caller, &id, &webhook).await?;
     let location = format!("/v1/admin/clients/{id}/webhooks/{webhook}/tests/{test_id}");
     Ok((
         StatusCode::ACCEPTED,
@@ -208,8 +215,13 @@ pub async fn webhook_test(
     _: Admin,
     Path((id, webhook, test_id)): Path<(String, String, String)>,
 ) -> Result<Json<WebhookTestView>, ApiError> {
-    let test =
-        admin::webhook_test(&app, &client_id(&id)?, &webhook_id(&webhook)?, &test_id).await?;
+    let test = admin::webhook_test(
+        &app.services,
+        &client_id(&id)?,
+        &webhook_id(&webhook)?,
+        &test_id,
+    )
+    .await?;
     Ok(Json(test))
 }
 
@@ -220,7 +232,7 @@ pub async fn set_email(
     Path(id): ClientPath,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let changed = admin::set_email(&app, &caller, &client_id(&id)?, &body).await?;
+    let changed = admin::set_email(&app.services, &caller, &client_id(&id)?, &body).await?;
     let email = changed.client.and_then(|c| c.delivery.email);
     Ok(Json(json!({ "email": email })))
 }
@@ -231,7 +243,7 @@ pub async fn delete_email(
     Admin(caller): Admin,
     Path(id): ClientPath,
 ) -> Result<StatusCode, ApiError> {
-    admin::delete_email(&app, &caller, &client_id(&id)?).await?;
+    admin::delete_email(&app.services, &caller, &client_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,7 +2,6 @@
 //! the wrong role, 429 beyond the caller's rate limit.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -10,8 +9,9 @@ use axum::http::{header, StatusCode};
 
 use super::error::ApiError;
 use super::rate_limit::RateKey;
-use crate::app::App;
+use super::ApiState;
 use crate::domain::{Caller, ClientId, Role};
+use crate::service::tokens;
 
 /// The authenticated caller of a request.
 pub struct Authenticated(pub Caller);
@@ -54,11 +54,11 @@ impl Authenticated {
 /// any later extractor reads the body.
 pub struct Staff(pub Caller);
 
-impl FromRequestParts<Arc<App>> for Staff {
+impl FromRequestParts<ApiState> for Staff {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        Authenticated::from_request_parts(parts, app)
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Authenticated::from_request_parts(parts, state)
             .await?
             .require(Role::Staff)
             .map(Staff)
@@ -68,35 +68,35 @@ impl FromRequestParts<Arc<App>> for Staff {
 /// A caller with an admin token, answered like [`Staff`].
 pub struct Admin(pub Caller);
 
-impl FromRequestParts<Arc<App>> for Admin {
+impl FromRequestParts<ApiState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        Authenticated::from_request_parts(parts, app)
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Authenticated::from_request_parts(parts, state)
             .await?
             .require(Role::Admin)
             .map(Admin)
     }
 }
 
-impl FromRequestParts<Arc<App>> for ClientCaller {
+impl FromRequestParts<ApiState> for ClientCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        Authenticated::from_request_parts(parts, app)
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Authenticated::from_request_parts(parts, state)
             .await?
             .require_client()
     }
 }
 
-impl FromRequestParts<Arc<App>> for Authenticated {
+impl FromRequestParts<ApiState> for Authenticated {
     type Rejection = ApiError;
 
     /// Authenticates the bearer token and takes one request from its rate
     /// limit; a request without a valid token takes from its address's.
     async fn from_request_parts(
         parts: &mut Parts,
-        app: &Arc<App>,
+        state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
         let presented = parts
             .headers
@@ -106,12 +106,12 @@ impl FromRequestParts<Arc<App>> for Authenticated {
             .map(str::trim)
             .filter(|t| !t.is_empty());
         let token = match presented {
-            Some(presented) => crate::tokens::authenticate(app.store.as_ref(), presented).await?,
+            Some(presented) => tokens::authenticate(&state.app.services, presented).await?,
             None => None,
         };
         match token {
             Some(token) => {
-                app.rate_limits.check(&RateKey::Token(token.id.clone()))?;
+                state.rate_limits.check(&RateKey::Token(token.id.clone()))?;
                 Ok(Authenticated(token))
             }
             None => {
@@ -119,7 +119,7 @@ impl FromRequestParts<Arc<App>> for Authenticated {
                     .extensions
                     .get::<ConnectInfo<SocketAddr>>()
                     .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
-                app.rate_limits.check(&RateKey::Address(address))?;
+                state.rate_limits.check(&RateKey::Address(address))?;
                 let message = if presented.is_some() {
                     "unknown or revoked token"
                 } else {

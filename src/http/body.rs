@@ -2,14 +2,12 @@
 //! the size limit, the nesting limit and JSON syntax are enforced in one place
 //! and answered in the API's error shape.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 
 use super::error::ApiError;
-use crate::app::App;
+use super::ApiState;
 use crate::validation::FieldError;
 
 /// A body within `server.max_body_bytes`, nesting at most
@@ -23,12 +21,12 @@ impl JsonBody {
     }
 }
 
-impl FromRequest<Arc<App>> for JsonBody {
+impl FromRequest<ApiState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let server = &app.config.server;
-        let bytes = Bytes::from_request(request, app).await.map_err(|e| {
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let server = &state.app.config.server;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

@@ -16,9 +16,9 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::incidents::signed_notice;
 use crate::app::App;
-use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{AcknowledgementNote, NoticeId};
-use crate::store::{Acknowledgement, NewAcknowledgement};
+use crate::service::client_notices;
+use crate::store::Acknowledgement;
 use crate::validation::FieldError;
 
 /// `GET /v1/client/notices`
@@ -26,7 +26,7 @@ pub async fn notices(
     State(app): State<Arc<App>>,
     caller: ClientCaller,
 ) -> Result<Json<Value>, ApiError> {
-    let notices = app.store.client_notices(&caller.client_id).await?;
+    let notices = client_notices::list(&app.services, &caller.client_id).await?;
     Ok(Json(json!({ "notices": notices })))
 }
 
@@ -37,9 +37,7 @@ pub async fn notice(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
-    let notice = app
-        .store
-        .client_notice(&caller.client_id, &id)
+    let notice = client_notices::get(&app.services, &caller.client_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("notice"))?;
     Ok(signed_notice(notice))
@@ -60,30 +58,10 @@ pub async fn acknowledge(
 ) -> Result<Json<Acknowledgement>, ApiError> {
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let note = parse_note(&body)?;
-    let acknowledged_at = app.clock.now();
-    let audit = NewAuditEntry {
-        at: acknowledged_at,
-        actor: audit::token_actor(&caller.token),
-        action: "notice.acknowledged".into(),
-        subject: id.as_str().to_owned(),
-        details: json!({
-            "client_id": caller.client_id,
-            "note": note.as_ref().map(AcknowledgementNote::as_str),
-        }),
-    };
-    let acknowledgement = app
-        .store
-        .acknowledge_notice(&NewAcknowledgement {
-            notice_id: id,
-            client_id: caller.client_id,
-            token_id: caller.token.id,
-            acknowledged_by: caller.token.name,
-            note,
-            acknowledged_at,
-            audit,
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("notice"))?;
+    let acknowledgement =
+        client_notices::acknowledge(&app.services, &caller.token, &caller.client_id, id, note)
+            .await?
+            .ok_or_else(|| ApiError::not_found("notice"))?;
     Ok(Json(acknowledgement))
 }
 

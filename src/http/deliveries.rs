@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::auth::Staff;
 use super::error::ApiError;
 use crate::app::App;
-use crate::domain::audit::{self, NewAuditEntry};
+use crate::service::deliveries::{self, ReplayError};
 use crate::store::DeliveryDetail;
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
@@ -17,9 +17,7 @@ pub async fn show(
     _: Staff,
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    let delivery = app
-        .store
-        .delivery(&id)
+    let delivery = deliveries::get(&app.services, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     Ok(Json(delivery))
@@ -32,32 +30,21 @@ pub async fn replay(
     Staff(caller): Staff,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let now = app.clock.now();
-    let audit = NewAuditEntry::new(
-        now,
-        &audit::token_actor(&caller),
-        "delivery.replayed",
-        &id,
-        json!({}),
-    );
-    if app.store.replay_delivery(&id, now, &audit).await? {
-        app.outbox_ready.notify_one();
-        return Ok(Json(json!({"delivery_id": id, "status": "pending"})));
-    }
-    match app.store.delivery(&id).await? {
-        None => Err(ApiError::not_found("delivery")),
-        Some(d) => Err(ApiError::new(
+    match deliveries::replay(&app.services, &caller, &id).await {
+        Ok(()) => Ok(Json(json!({"delivery_id": id, "status": "pending"}))),
+        Err(ReplayError::NotFound) => Err(ApiError::not_found("delivery")),
+        Err(e @ ReplayError::NotReplayable(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_replayable",
-            format!(
-                "delivery is {}; only dead or disabled deliveries can be replayed",
-                d.status
-            ),
+            e.to_string(),
         )),
+        Err(ReplayError::Store(e)) => Err(e.into()),
     }
 }
 
 /// `GET /v1/alerts`: what needs staff attention (dead letters, disabled endpoints).
 pub async fn alerts(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "alerts": app.store.alerts().await? })))
+    Ok(Json(
+        json!({ "alerts": deliveries::alerts(&app.services).await? }),
+    ))
 }

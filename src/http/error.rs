@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::agreements::admin::AdminError;
 use crate::intake::IntakeError;
-use crate::reporting::FileError;
+use crate::service::agreements::AdminError;
+use crate::service::reporting::FileError;
 use crate::store::StoreError;
 use crate::validation::FieldError;
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -10,16 +10,21 @@ use serde_json::{json, Value};
 use super::auth::Staff;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::reports::{answer, clients_json};
 use super::request;
 use crate::app::App;
 use crate::domain::Caller;
 use crate::domain::{IncidentId, NoticeId};
-use crate::reporting::{follow_up, FollowUp};
+use crate::service::incidents;
+use crate::service::reporting::{
+    follow_up, Answer, FollowUp, FollowUpRequest, FollowedUp, Idempotency,
+};
 use crate::store::{IncidentView, StoredNotice};
+use sha2::{Digest, Sha256};
 
 /// `GET /v1/incidents`
 pub async fn list(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
-    let incidents = app.store.incidents().await?;
+    let incidents = incidents::list(&app.services).await?;
     Ok(Json(json!({ "incidents": incidents })))
 }
 
@@ -30,9 +35,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
-    let incident = app
-        .store
-        .incident(&id)
+    let incident = incidents::get(&app.services, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     Ok(Json(incident))
@@ -46,11 +49,8 @@ pub async fn notice(
     Path((incident_id, notice_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = NoticeId::parse(&notice_id).map_err(|_| ApiError::not_found("notice"))?;
-    let notice = app
-        .store
-        .notice(&id)
+    let notice = incidents::notice(&app.services, &incident_id, &id)
         .await?
-        .filter(|n| n.incident_id == incident_id)
         .ok_or_else(|| ApiError::not_found("notice"))?;
     Ok(signed_notice(notice))
 }
@@ -105,13 +105,36 @@ async fn follow_up_request(
     app: &App,
     caller: Caller,
     id: &str,
-    request: FollowUp,
+    kind: FollowUp,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
-    let idempotency_key = request::idempotency_key(headers)?;
-    let filed = follow_up(app, &caller, &id, request, &body, idempotency_key).await?;
-    let status = StatusCode::from_u16(filed.status).unwrap_or(StatusCode::CREATED);
-    Ok((status, Json(filed.body)).into_response())
+    let key = request::idempotency_key(headers)?;
+    // The same key and body sent for another incident or action is another request.
+    let idempotency = key.as_deref().map(|key| Idempotency {
+        key,
+        digest: {
+            let mut hash = Sha256::new();
+            hash.update(format!("{}:{}:", kind.action().as_str(), id));
+            hash.update(&body);
+            hex::encode(hash.finalize())
+        },
+        render: &followed_answer,
+    });
+    let request = FollowUpRequest::parse(kind, &body)?;
+    let outcome = follow_up(&app.services, &caller, &id, request, idempotency).await?;
+    Ok(answer(outcome, followed_answer))
+}
+
+fn followed_answer(followed: &FollowedUp) -> Answer {
+    let mut body = json!({
+        "incident_id": followed.incident_id,
+        "reference": followed.reference,
+        "version": followed.version,
+        "status": followed.status,
+        "notices": followed.clients.len(),
+    });
+    json_patch::merge(&mut body, &clients_json(&followed.clients));
+    Answer { status: 201, body }
 }

@@ -15,7 +15,7 @@ mod request;
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::handler::Handler;
 use axum::http::{Method, StatusCode};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -28,18 +28,32 @@ pub use rate_limit::RateLimits;
 
 use crate::app::App;
 
+/// What every handler and extractor can reach: the gateway, and the rate
+/// limits, which are the API's own.
+#[derive(Clone)]
+pub struct ApiState {
+    pub app: Arc<App>,
+    pub rate_limits: Arc<RateLimits>,
+}
+
+impl FromRef<ApiState> for Arc<App> {
+    fn from_ref(state: &ApiState) -> Self {
+        state.app.clone()
+    }
+}
+
 /// One operation of the API: the router is built from [`routes`], and the
 /// OpenAPI drift test compares the same table with `openapi/openapi.json`,
 /// so a route cannot be served without being described, or the reverse.
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
-    handler: MethodRouter<Arc<App>>,
+    handler: MethodRouter<ApiState>,
 }
 
 fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
 where
-    H: Handler<T, Arc<App>>,
+    H: Handler<T, ApiState>,
     T: 'static,
 {
     let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
@@ -152,6 +166,10 @@ pub fn routes() -> Vec<Route> {
 
 pub fn router(app: Arc<App>) -> Router {
     openapi::check();
+    let state = ApiState {
+        rate_limits: Arc::new(RateLimits::new(&app.config.server)),
+        app,
+    };
     routes()
         .into_iter()
         // Routes on the same path with other methods merge into one.
@@ -165,17 +183,18 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(
-            app.config.server.max_body_bytes,
+            state.app.config.server.max_body_bytes,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(app)
+        .with_state(state)
 }
 
 /// The JWKS, with the same Ed25519 key also in the Standard Webhooks
 /// `whpk_` form that `v1a` verifiers take.
 async fn jwks(State(app): State<Arc<App>>) -> Json<Value> {
-    let mut jwks = app.signer.jwks();
-    jwks["webhook_public_key"] = crate::delivery::webhook::public_key_whpk(&app.signer).into();
+    let signer = &app.services.signer;
+    let mut jwks = signer.jwks();
+    jwks["webhook_public_key"] = crate::delivery::webhook::public_key_whpk(signer).into();
     Json(jwks)
 }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::auth::Staff;
 use super::error::ApiError;
 use crate::app::App;
+use crate::service::register;
 
 /// `GET /v1/register`: JSON, or CSV when the `Accept` header asks for `text/csv`.
 pub async fn show(
@@ -16,9 +17,9 @@ pub async fn show(
     _: Staff,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let incidents = app.store.register(app.clock.now()).await?;
+    let incidents = register::register(&app.services).await?;
     let mut response = if accepts_csv(&headers) {
-        let body = crate::register::to_csv(&incidents).map_err(|e| ApiError::internal(&e))?;
+        let body = register::to_csv(&incidents).map_err(|e| ApiError::internal(&e))?;
         ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
     } else {
         Json(json!({ "incidents": incidents })).into_response()

@@ -5,13 +5,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::auth::Staff;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::request;
 use crate::app::App;
-use crate::reporting::{file_report, FileOptions};
+use crate::intake::parse_report;
+use crate::service::reporting::{
+    file_report, held, Answer, ClientOutcome, Filed, Idempotency, Outcome,
+};
 use crate::validation::FieldError;
 
 #[derive(Deserialize)]
@@ -32,17 +37,82 @@ pub async fn file(
         ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
             .with_details(vec![FieldError::new("dry_run", e.body_text())])
     })?;
-    let idempotency_key = request::idempotency_key(&headers)?;
-    let filed = file_report(
-        &app,
+    let key = request::idempotency_key(&headers)?;
+    let idempotency = key.as_deref().map(|key| Idempotency {
+        key,
+        digest: hex::encode(Sha256::digest(&body)),
+        render: &filed_answer,
+    });
+    let (report, facts) =
+        parse_report(&body).map_err(crate::service::reporting::FileError::from)?;
+    let outcome = file_report(
+        &app.services,
         &caller,
-        &body,
-        FileOptions {
-            dry_run: query.dry_run,
-            idempotency_key,
-        },
+        report,
+        facts,
+        query.dry_run,
+        idempotency,
     )
     .await?;
-    let status = StatusCode::from_u16(filed.status).unwrap_or(StatusCode::CREATED);
-    Ok((status, Json(filed.body)).into_response())
+    Ok(answer(outcome, filed_answer))
+}
+
+/// The response to a filing or follow-up: the outcome rendered, or an
+/// earlier request's answer repeated as it was.
+pub(super) fn answer<T>(outcome: Outcome<T>, render: fn(&T) -> Answer) -> Response {
+    let Answer { status, body } = match outcome {
+        Outcome::Done(done) => render(&done),
+        Outcome::Earlier(earlier) => earlier,
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    (status, Json(body)).into_response()
+}
+
+fn filed_answer(filed: &Filed) -> Answer {
+    let mut body = json!({
+        "incident_id": filed.incident_id,
+        "reference": filed.reference,
+        "dry_run": filed.dry_run,
+        "became_aware_at": filed.became_aware_at,
+        "affected_clients": filed.clients.len(),
+    });
+    json_patch::merge(&mut body, &clients_json(&filed.clients));
+    Answer {
+        status: if filed.dry_run { 200 } else { 201 },
+        body,
+    }
+}
+
+/// The per-client part of an answer, with how many notices were queued and
+/// how many held.
+pub(super) fn clients_json(clients: &[ClientOutcome]) -> Value {
+    let held = held(clients);
+    let clients: Vec<Value> = clients
+        .iter()
+        .map(|c| {
+            let mut client = json!({
+                "client_id": c.client_id,
+                "notice_id": c.notice_id,
+                "type": c.kind,
+                "sequence": c.sequence,
+                "status": c.status,
+                "notify_by": c.notify_by,
+                "errors": c.errors,
+                "deliveries": c.deliveries.iter().map(|d| json!({
+                    "delivery_id": d.id,
+                    "channel": d.channel,
+                    "target": d.target,
+                })).collect::<Vec<_>>(),
+            });
+            if let Some(notice) = &c.notice {
+                client["notice"] = notice.clone();
+            }
+            client
+        })
+        .collect();
+    json!({
+        "queued": clients.len() - held,
+        "held": held,
+        "clients": clients,
+    })
 }

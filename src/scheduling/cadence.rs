@@ -8,12 +8,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::StaffMailer;
-use crate::app::App;
+use crate::agreements::LiveRegistry;
 use crate::domain::ClientId;
-use crate::store::{LatestNotice, NewUpdateReminder, StoreError};
+use crate::metrics::Metrics;
+use crate::store::{LatestNotice, NewUpdateReminder, Store, StoreError};
 
 pub struct Cadence {
-    app: Arc<App>,
+    store: Arc<dyn Store>,
+    registry: Arc<LiveRegistry>,
+    metrics: Arc<Metrics>,
     mail: StaffMailer,
 }
 
@@ -27,20 +30,26 @@ pub struct Reminded {
 }
 
 impl Cadence {
-    /// Must be called inside the Tokio runtime (the SMTP pool needs it).
-    pub fn new(app: Arc<App>) -> anyhow::Result<Self> {
-        Ok(Self {
-            mail: StaffMailer::new(app.clone())?,
-            app,
-        })
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<LiveRegistry>,
+        metrics: Arc<Metrics>,
+        mail: StaffMailer,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            metrics,
+            mail,
+        }
     }
 
     /// Reminds staff of every update due by `now` and not yet reminded of,
     /// then sends the staff mail outbox.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<Vec<Reminded>, StoreError> {
-        let registry = self.app.registry();
+        let registry = self.registry.current();
         let mut due = Vec::new();
-        for latest in self.app.store.latest_notices_unreminded().await? {
+        for latest in self.store.latest_notices_unreminded().await? {
             // A client whose agreement sets no cadence (or is gone) is owed none.
             let Some(hours) = registry
                 .client(&latest.client_id)
@@ -67,7 +76,7 @@ impl Cadence {
                 }
             })
             .collect();
-        let recorded = self.app.store.record_update_reminders(&reminders).await?;
+        let recorded = self.store.record_update_reminders(&reminders).await?;
         let mut reminded = Vec::new();
         for ((latest, hours, _), new) in due.into_iter().zip(recorded) {
             if !new {
@@ -80,7 +89,7 @@ impl Cadence {
                 update_every_hours = hours,
                 "an update is due under the client's agreement: staff reminded"
             );
-            self.app.metrics.update_reminders.inc();
+            self.metrics.update_reminders.inc();
             reminded.push(Reminded {
                 incident_id: latest.incident_id,
                 client_id: latest.client_id,

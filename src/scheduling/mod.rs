@@ -18,7 +18,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::app::App;
 use crate::clock::Clock;
 use crate::store::{StoreError, DEADLINE_PASSED};
 
@@ -107,11 +106,15 @@ fn percent(fraction: f64) -> String {
 pub struct Jobs(JobScheduler);
 
 impl Jobs {
-    /// Starts the jobs, reading the time from `clock` at each tick.
-    pub async fn start(app: Arc<App>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let schedule = app.config.schedule.clone();
-        let watchdog = Arc::new(Watchdog::new(app.clone())?);
-        let cadence = Arc::new(Cadence::new(app)?);
+    /// Starts the jobs on `schedule`'s cron expressions, reading the time
+    /// from `clock` at each tick.
+    pub async fn start(
+        watchdog: Watchdog,
+        cadence: Cadence,
+        schedule: &ScheduleConfig,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let (watchdog, cadence) = (Arc::new(watchdog), Arc::new(cadence));
         let scheduler = JobScheduler::new().await?;
         scheduler
             .add(job(

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::app::App;
-use crate::delivery::email::{staff_message, MailTransport, Sender};
-use crate::store::{NewStaffMail, StaffMail, StoreError};
+use crate::delivery::email::{staff_message, EmailConfig, MailTransport, Sender};
+use crate::store::{NewStaffMail, StaffMail, Store, StoreError};
 
 /// Mails claimed per run; the rest wait for the next run.
 const BATCH: usize = 100;
@@ -20,31 +19,33 @@ const LEASE_MINUTES: i64 = 10;
 const RETRY_MINUTES: i64 = 1;
 
 pub struct StaffMailer {
-    app: Arc<App>,
+    store: Arc<dyn Store>,
+    /// The processor's privacy contact.
+    to: String,
     transport: MailTransport,
     sender: Sender,
 }
 
 impl StaffMailer {
     /// Must be called inside the Tokio runtime (the SMTP pool needs it).
-    pub fn new(app: Arc<App>) -> anyhow::Result<Self> {
-        let email = app.config.email_config();
+    pub fn new(store: Arc<dyn Store>, email: &EmailConfig, to: String) -> anyhow::Result<Self> {
         Ok(Self {
-            transport: MailTransport::new(&email)?,
-            sender: Sender::from_config(&email)?,
-            app,
+            transport: MailTransport::new(email)?,
+            sender: Sender::from_config(email)?,
+            store,
+            to,
         })
     }
 
     /// A mail to the processor's privacy contact, for the outbox.
     pub fn compose(&self, subject: String, body: String) -> NewStaffMail {
-        NewStaffMail::new(&self.app.config.processor.contact_email, subject, body)
+        NewStaffMail::new(&self.to, subject, body)
     }
 
     /// Sends the unsent mail that is due at `now`; a failed send is recorded
     /// and tried again on a later run. Answers how many were sent.
     pub async fn send_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let store = &self.app.store;
+        let store = &self.store;
         let mut sent = 0;
         for mail in store
             .claim_staff_mail(now, Duration::minutes(LEASE_MINUTES), BATCH)

@@ -9,15 +9,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{DeadlineThreshold, StaffMailer};
-use crate::app::App;
 use crate::domain::ClientId;
-use crate::store::{NewEscalation, StoreError, UndeliveredNotice, DEADLINE_PASSED};
+use crate::metrics::Metrics;
+use crate::store::{NewEscalation, Store, StoreError, UndeliveredNotice, DEADLINE_PASSED};
 
 /// The threshold of a held notice, escalated as soon as it is seen.
 pub const HELD: &str = "held";
 
 pub struct Watchdog {
-    app: Arc<App>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
     thresholds: Vec<DeadlineThreshold>,
     mail: StaffMailer,
 }
@@ -31,13 +32,18 @@ pub struct Escalated {
 }
 
 impl Watchdog {
-    /// Must be called inside the Tokio runtime (the SMTP pool needs it).
-    pub fn new(app: Arc<App>) -> anyhow::Result<Self> {
-        Ok(Self {
-            thresholds: app.config.schedule.deadline_thresholds(),
-            mail: StaffMailer::new(app.clone())?,
-            app,
-        })
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        thresholds: Vec<DeadlineThreshold>,
+        mail: StaffMailer,
+    ) -> Self {
+        Self {
+            store,
+            metrics,
+            thresholds,
+            mail,
+        }
     }
 
     /// Escalates each threshold due by `now` and not yet on record, then
@@ -46,7 +52,7 @@ impl Watchdog {
     /// watchdog), staff get one mail, for the latest; the earlier ones are
     /// recorded as passed over, so they never fire late.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<Vec<Escalated>, StoreError> {
-        let notices = self.app.store.undelivered_initial_notices().await?;
+        let notices = self.store.undelivered_initial_notices().await?;
         let mut escalations = Vec::new();
         for notice in &notices {
             let not_yet = |label: &str| !notice.escalated.iter().any(|e| e == label);
@@ -67,7 +73,7 @@ impl Watchdog {
         }
 
         let batch: Vec<NewEscalation> = escalations.iter().map(|(_, e)| e.clone()).collect();
-        let recorded = self.app.store.record_escalations(&batch).await?;
+        let recorded = self.store.record_escalations(&batch).await?;
         let mut escalated = Vec::new();
         for ((notice, escalation), new) in escalations.into_iter().zip(recorded) {
             if !new || escalation.mail.is_none() {
@@ -81,8 +87,7 @@ impl Watchdog {
                 notify_by = %notice.notify_by,
                 "initial notice not delivered: escalated to the privacy contact"
             );
-            self.app
-                .metrics
+            self.metrics
                 .deadline_escalations
                 .with_label_values(&[escalation.threshold.as_str()])
                 .inc();

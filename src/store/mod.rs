@@ -208,3 +208,8 @@ pub trait Store: Send + Sync + 'static {
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 }
+
+/// Opens the store `url` names: `sqlite:` (a file, created if missing).
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+}

@@ -153,12 +153,22 @@ impl Gateway {
         let app = App::start_with_clock(config, clock)
             .await
             .expect("gateway starts");
-        let staff = breachgate::tokens::issue(app.store.as_ref(), Role::Staff, "test staff", None)
-            .await
-            .expect("token");
-        let admin = breachgate::tokens::issue(app.store.as_ref(), Role::Admin, "test admin", None)
-            .await
-            .expect("token");
+        let staff = breachgate::service::tokens::issue(
+            app.services.store.as_ref(),
+            Role::Staff,
+            "test staff",
+            None,
+        )
+        .await
+        .expect("token");
+        let admin = breachgate::service::tokens::issue(
+            app.services.store.as_ref(),
+            Role::Admin,
+            "test admin",
+            None,
+        )
+        .await
+        .expect("token");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -193,8 +203,8 @@ impl Gateway {
 
     /// A new token for `client_id`'s privacy desk.
     pub async fn client_token(&self, client_id: &str) -> String {
-        breachgate::tokens::issue(
-            self.app.store.as_ref(),
+        breachgate::service::tokens::issue(
+            self.app.services.store.as_ref(),
             Role::Client,
             &format!("{client_id} desk"),
             Some(breachgate::domain::ClientId::parse(client_id).expect("client id")),

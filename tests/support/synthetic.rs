@@ -111,12 +111,13 @@ pub async fn start_gateway(
     config.paths.schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     adjust(&mut config);
     let app = breachgate::App::start(config).await.unwrap();
-    let store = app.store.as_ref();
-    let token = breachgate::tokens::issue(store, breachgate::domain::Role::Staff, "bench", None)
-        .await
-        .unwrap();
+    let store = app.services.store.as_ref();
+    let token =
+        breachgate::service::tokens::issue(store, breachgate::domain::Role::Staff, "bench", None)
+            .await
+            .unwrap();
     let caller = store
-        .token_by_hash(&breachgate::tokens::hash(&token))
+        .token_by_hash(&breachgate::service::tokens::hash(&token))
         .await
         .unwrap()
         .unwrap();
@@ -129,13 +130,17 @@ pub async fn file_report(
     caller: &breachgate::domain::Caller,
     clients: usize,
 ) {
-    let body = serde_json::to_vec(&report()).unwrap();
-    let options = breachgate::reporting::FileOptions {
-        dry_run: false,
-        idempotency_key: None,
-    };
-    let filed = breachgate::reporting::file_report(app, caller, &body, options)
+    use breachgate::service::reporting::{self, Outcome};
+    let facts = report();
+    let parsed = breachgate::intake::check_report(&facts).unwrap();
+    let outcome = reporting::file_report(&app.services, caller, parsed, facts, false, None)
         .await
         .unwrap();
-    assert_eq!(filed.body["queued"].as_u64(), Some(clients as u64));
+    let Outcome::Done(filed) = outcome else {
+        panic!("a report without an Idempotency-Key is filed now")
+    };
+    assert_eq!(
+        filed.clients.len() - reporting::held(&filed.clients),
+        clients
+    );
 }

@@ -2,12 +2,10 @@
 //! the HTTP client that posts them, refusing targets inside our network.
 
 mod client;
-mod secrets;
 mod signature;
 mod target;
 
 pub use client::{Attempt, ClientBuildError, Outcome, WebhookClient, WebhookClientConfig};
-pub use secrets::endpoint_secrets;
 pub use signature::{
     public_key_whpk, signature_header, signed_content, SecretError, WebhookSecret,
 };

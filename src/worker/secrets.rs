@@ -2,17 +2,18 @@
 
 use chrono::{DateTime, Utc};
 
-use super::signature::WebhookSecret;
 use crate::agreements::model::{WebhookEndpoint, STORED_SECRET};
-use crate::app::App;
+use crate::delivery::webhook::WebhookSecret;
 use crate::domain::ClientId;
-use crate::secrets::webhook_context;
+use crate::secrets::{webhook_context, SecretsKey};
+use crate::store::Store;
 
 /// The secrets `endpoint` signs with at `now`: the one its `env:NAME` names,
 /// or its stored ones still valid (old and new during a rotation's overlap),
 /// oldest first. The error never contains a secret.
 pub async fn endpoint_secrets(
-    app: &App,
+    store: &dyn Store,
+    secrets: &SecretsKey,
     client_id: &ClientId,
     endpoint: &WebhookEndpoint,
     now: DateTime<Utc>,
@@ -20,8 +21,7 @@ pub async fn endpoint_secrets(
     if endpoint.secret != STORED_SECRET {
         return from_env(endpoint).map(|secret| vec![secret]);
     }
-    let stored = app
-        .store
+    let stored = store
         .webhook_secrets(client_id, &endpoint.id, now)
         .await
         .map_err(|e| {
@@ -47,8 +47,7 @@ pub async fn endpoint_secrets(
                     secret.version, endpoint.id
                 )
             };
-            let plain = app
-                .secrets
+            let plain = secrets
                 .open(&secret.sealed, &context)
                 .map_err(|e| problem(&e))?;
             let text = String::from_utf8(plain).map_err(|e| problem(&e))?;

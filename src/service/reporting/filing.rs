@@ -1,55 +1,70 @@
 //! A new report: the incident's first version and every affected client's
 //! initial notice.
 
-use chrono::Datelike;
+use chrono::{DateTime, Datelike, Utc};
 use rayon::prelude::*;
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use serde_json::{json, Value};
 
-use super::{outcomes, prepare, whole_second, FileError, FileOptions, Filed, Prepared, Request};
-use crate::app::App;
+use super::{
+    held, outcomes, prepare, whole_second, ClientOutcome, FileError, Idempotency, Outcome,
+    Prepared, Remembered,
+};
 use crate::domain::audit::{self, NewAuditEntry};
-use crate::domain::Caller;
-use crate::domain::IncidentId;
+use crate::domain::{Caller, IncidentId, Report};
 use crate::enrichment::{affected_clients, draft_notice, NoticeContext};
-use crate::intake::parse_report;
+use crate::service::Services;
 use crate::store::NewIncident;
 
+/// A filed report (or, on a dry run, what filing it would do).
+pub struct Filed {
+    pub incident_id: IncidentId,
+    pub reference: String,
+    pub dry_run: bool,
+    pub became_aware_at: DateTime<Utc>,
+    pub clients: Vec<ClientOutcome>,
+}
+
+/// Files `report` (as staff sent it: `facts`) for `caller`: drafts, checks
+/// and signs each affected client's initial notice and stores the incident
+/// with its outbox in one transaction. A dry run stores nothing and keeps
+/// each notice in the outcome as a preview.
 pub async fn file_report(
-    app: &App,
+    services: &Services,
     caller: &Caller,
-    body: &[u8],
-    options: FileOptions,
-) -> Result<Filed, FileError> {
-    let request = Request {
+    report: Report,
+    facts: Value,
+    dry_run: bool,
+    idempotency: Option<Idempotency<'_, Filed>>,
+) -> Result<Outcome<Filed>, FileError> {
+    let remembered = Remembered {
         caller,
-        key: options.idempotency_key.as_deref(),
-        digest: hex::encode(Sha256::digest(body)),
+        key: idempotency,
     };
-    if let Some(earlier) = request.earlier(app).await? {
-        return Ok(earlier);
+    if let Some(earlier) = remembered.earlier(services).await? {
+        return Ok(Outcome::Earlier(earlier));
     }
 
-    let (report, report_json) = parse_report(body)?;
-    let registry = app.registry();
+    let registry = services.registry.current();
     let affected =
         affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?;
 
-    let now = whole_second(app);
+    let now = whole_second(services.clock.as_ref());
     let incident_id = IncidentId::generate();
-    let number = if options.dry_run {
+    let number = if dry_run {
         0
     } else {
-        app.store.next_reference(now.year()).await?
+        services.store.next_reference(now.year()).await?
     };
     let reference = format!("BG-{}-{number:04}", now.year());
 
     let prepared = {
-        let (registry, signer, processor) =
-            (registry.clone(), app.signer.clone(), app.processor.clone());
+        let (registry, signer, processor) = (
+            registry.clone(),
+            services.signer.clone(),
+            services.processor.clone(),
+        );
         let (report, incident_id, reference) =
             (report.clone(), incident_id.clone(), reference.clone());
-        let dry_run = options.dry_run;
         tokio::task::spawn_blocking(move || {
             let ctx = NoticeContext {
                 incident_id: &incident_id,
@@ -70,21 +85,15 @@ pub async fn file_report(
         .await?
     };
 
-    let status = if options.dry_run { 200 } else { 201 };
-    let mut response = json!({
-        "incident_id": incident_id,
-        "reference": reference,
-        "dry_run": options.dry_run,
-        "became_aware_at": report.became_aware_at,
-        "affected_clients": prepared.len(),
-    });
-    json_patch::merge(&mut response, &outcomes(&prepared));
-    let answer = Filed {
-        status,
-        body: response,
+    let filed = Filed {
+        incident_id: incident_id.clone(),
+        reference: reference.clone(),
+        dry_run,
+        became_aware_at: report.became_aware_at,
+        clients: outcomes(&prepared),
     };
-    if options.dry_run {
-        return Ok(answer);
+    if dry_run {
+        return Ok(Outcome::Done(filed));
     }
 
     let audit = NewAuditEntry {
@@ -94,8 +103,8 @@ pub async fn file_report(
         subject: incident_id.as_str().to_owned(),
         details: json!({
             "reference": reference,
-            "affected_clients": answer.body["affected_clients"],
-            "held": answer.body["held"],
+            "affected_clients": filed.clients.len(),
+            "held": held(&filed.clients),
         }),
     };
     let incident = NewIncident {
@@ -103,13 +112,13 @@ pub async fn file_report(
         reference,
         became_aware_at: report.became_aware_at,
         summary: report.summary.clone(),
-        report: report_json,
+        report: facts,
         reported_by: caller.name.clone(),
         created_at: now,
         notices: prepared.into_iter().map(|p| p.notice).collect(),
-        idempotency: request.remember(&answer),
+        idempotency: remembered.remember(&filed),
         audit,
     };
-    let stored = app.store.record_incident(&incident).await;
-    request.answer(app, stored, answer).await
+    let stored = services.store.record_incident(&incident).await;
+    remembered.answer(services, stored, filed).await
 }

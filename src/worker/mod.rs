@@ -6,24 +6,36 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use rand::Rng;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::email::{render, MailTransport, Sender};
-use super::retry::Decision;
-use super::webhook::{
-    endpoint_secrets, signature_header, Outcome, WebhookClient, HEADER_ID, HEADER_SIGNATURE,
+mod config;
+mod secrets;
+mod wake;
+
+pub use config::DeliveryConfig;
+pub use wake::Wake;
+
+use secrets::endpoint_secrets;
+
+use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
+use crate::agreements::LiveRegistry;
+use crate::clock::Clock;
+use crate::delivery::email::{render, EmailConfig, MailTransport, Sender};
+use crate::delivery::retry::Decision;
+use crate::delivery::webhook::{
+    signature_header, Outcome, WebhookClient, WebhookClientConfig, HEADER_ID, HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
 };
-use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
-use crate::app::App;
-use crate::clock::Clock;
 use crate::domain::ClientId;
 use crate::domain::Notice;
 use crate::domain::{AttemptOutcome, Channel, NextState};
+use crate::secrets::SecretsKey;
+use crate::signing::Signer;
+use crate::store::Store;
 use crate::store::{
     AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, NewStaffMail, RaisedAlert, StoreError,
     WebhookTestResult,
@@ -35,12 +47,37 @@ const RECORD_BATCH: usize = 1_000;
 /// Test messages claimed at once.
 const TEST_BATCH: usize = 16;
 
+/// What the worker works with, shared with the rest of the gateway.
+pub struct WorkerHandles {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<LiveRegistry>,
+    pub signer: Arc<Signer>,
+    pub secrets: Arc<SecretsKey>,
+    pub clock: Arc<dyn Clock>,
+    pub wake: Arc<Wake>,
+}
+
+/// How the worker delivers, from the configuration.
+pub struct WorkerSettings {
+    pub delivery: DeliveryConfig,
+    pub webhooks: WebhookClientConfig,
+    pub email: EmailConfig,
+    /// Where alerts (dead letters, disabled endpoints) are mailed.
+    pub alerts_to: String,
+}
+
 pub struct Worker {
-    app: Arc<App>,
+    store: Arc<dyn Store>,
+    registry: Arc<LiveRegistry>,
+    signer: Arc<Signer>,
+    secrets: Arc<SecretsKey>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Wake>,
+    delivery: DeliveryConfig,
+    alerts_to: String,
     webhooks: WebhookClient,
     mail: MailTransport,
     sender: Sender,
-    clock: Arc<dyn Clock>,
     in_flight: Mutex<InFlight>,
     capacity_freed: Notify,
 }
@@ -90,17 +127,30 @@ impl Tried {
 
 impl Worker {
     /// Must be called inside the Tokio runtime (the SMTP pool needs it).
-    pub fn new(app: Arc<App>, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Self>> {
-        let webhooks = WebhookClient::new(app.config.webhook_client())?;
-        let email = app.config.email_config();
-        let mail = MailTransport::new(&email)?;
-        let sender = Sender::from_config(&email)?;
+    pub fn new(handles: WorkerHandles, settings: WorkerSettings) -> anyhow::Result<Arc<Self>> {
+        let webhooks = WebhookClient::new(settings.webhooks)?;
+        let mail = MailTransport::new(&settings.email)?;
+        let sender = Sender::from_config(&settings.email)?;
+        let WorkerHandles {
+            store,
+            registry,
+            signer,
+            secrets,
+            clock,
+            wake,
+        } = handles;
         Ok(Arc::new(Self {
-            app,
+            store,
+            registry,
+            signer,
+            secrets,
+            clock,
+            wake,
+            delivery: settings.delivery,
+            alerts_to: settings.alerts_to,
             webhooks,
             mail,
             sender,
-            clock,
             in_flight: Mutex::new(InFlight::default()),
             capacity_freed: Notify::new(),
         }))
@@ -111,7 +161,7 @@ impl Worker {
     /// how many were attempted. Tests drive the worker with this, one
     /// deterministic step at a time.
     pub async fn run_once(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let claimed = self.claim(self.app.config.delivery.concurrency).await?;
+        let claimed = self.claim(self.delivery.concurrency).await?;
         let count = claimed.len();
         let mut tasks = JoinSet::new();
         for delivery in claimed {
@@ -146,9 +196,9 @@ impl Worker {
         };
 
         let testing = tokio::spawn(self.clone().send_tests_until(shutdown.clone()));
-        let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
+        let poll = Duration::from_millis(self.delivery.poll_interval_ms);
         while !shutdown.is_cancelled() {
-            let concurrency = self.app.config.delivery.concurrency;
+            let concurrency = self.delivery.concurrency;
             let (in_flight, unrecorded) = self.in_flight_counts();
             let free = concurrency.saturating_sub(in_flight);
             // Claim in batches: one claim per freed slot would mean one
@@ -173,7 +223,7 @@ impl Worker {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = self.capacity_freed.notified() => {}
-                    _ = self.app.outbox_ready.notified() => {}
+                    _ = self.wake.deliveries() => {}
                     _ = tokio::time::sleep(poll) => {}
                 }
                 continue;
@@ -188,8 +238,7 @@ impl Worker {
             }
         }
 
-        let grace =
-            Duration::from_millis(self.app.config.delivery.timeout_ms) + Duration::from_secs(1);
+        let grace = Duration::from_millis(self.delivery.timeout_ms) + Duration::from_secs(1);
         let drained = tokio::time::timeout(grace, async {
             while self.in_flight_counts().0 > 0 {
                 self.capacity_freed.notified().await;
@@ -216,8 +265,8 @@ impl Worker {
     /// and never more emails than `email_concurrency`, so slow mail does not
     /// take the slots webhooks need; any excess goes straight back.
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let per_endpoint = self.app.config.delivery.per_endpoint;
-        let email_budget = self.app.config.delivery.email_concurrency;
+        let per_endpoint = self.delivery.per_endpoint;
+        let email_budget = self.delivery.email_concurrency;
         let (busy, email_limit) = {
             let in_flight = self.in_flight.lock().expect("in-flight lock");
             let busy: Vec<String> = in_flight
@@ -231,10 +280,9 @@ impl Worker {
                 email_budget.saturating_sub(in_flight.emails).min(limit),
             )
         };
-        let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
+        let lease = chrono::Duration::seconds(self.delivery.lease_seconds as i64);
         let now = self.clock.now();
         let claimed = self
-            .app
             .store
             .claim_deliveries(now, lease, limit, email_limit, &busy)
             .await?;
@@ -257,7 +305,7 @@ impl Worker {
             }
         }
         if !excess.is_empty() {
-            self.app.store.release_deliveries(&excess).await?;
+            self.store.release_deliveries(&excess).await?;
         }
         Ok(accepted)
     }
@@ -284,7 +332,7 @@ impl Worker {
         if records.is_empty() {
             return Ok(());
         }
-        self.app.store.record_attempts(records).await?;
+        self.store.record_attempts(records).await?;
         self.in_flight.lock().expect("in-flight lock").unrecorded -= records.len();
         self.capacity_freed.notify_one();
         Ok(())
@@ -333,7 +381,7 @@ impl Worker {
             _ if tried.permanent => (NextState::Dead, Some(format!("{} dead-lettered: {}", what(), tried.detail))),
             _ => {
                 let unit = rand::thread_rng().gen::<f64>();
-                match self.app.config.delivery.retry.after_failure(failures, tried.retry_after, unit) {
+                match self.delivery.retry.after_failure(failures, tried.retry_after, unit) {
                     Decision::RetryIn(wait) => {
                         let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
                         (NextState::RetryAt(self.clock.now() + wait), None)
@@ -355,7 +403,7 @@ impl Worker {
         }
         let alert = alert.map(|message| RaisedAlert {
             mail: NewStaffMail::new(
-                &self.app.config.processor.contact_email,
+                &self.alerts_to,
                 format!("Delivery needs attention: {} to {}", d.channel.as_str(), d.client_id),
                 format!(
                     "{message}\n\nEvery attempt: GET /v1/deliveries/{id}\nSend it again once the cause is fixed: POST /v1/deliveries/{id}/replay\n",
@@ -395,7 +443,7 @@ impl Worker {
         body: Bytes,
         jws: Option<&str>,
     ) -> Tried {
-        let registry = self.app.registry();
+        let registry = self.registry.current();
         match registry
             .client(client_id)
             .and_then(|c| c.webhook(webhook_id))
@@ -427,15 +475,18 @@ impl Worker {
             );
         }
         let now = self.clock.now();
-        let secrets = match endpoint_secrets(&self.app, client_id, endpoint, now).await {
-            Ok(secrets) => secrets,
-            Err(message) => return Tried::transient(message),
-        };
+        let secrets =
+            match endpoint_secrets(self.store.as_ref(), &self.secrets, client_id, endpoint, now)
+                .await
+            {
+                Ok(secrets) => secrets,
+                Err(message) => return Tried::transient(message),
+            };
         let timestamp = now.timestamp();
         let ed25519 = endpoint
             .signatures
             .contains(&SignatureVersion::V1a)
-            .then_some(self.app.signer.as_ref());
+            .then_some(self.signer.as_ref());
         let mut headers = vec![
             (HEADER_ID, msg_id.to_owned()),
             (HEADER_TIMESTAMP, timestamp.to_string()),
@@ -482,9 +533,8 @@ impl Worker {
     /// Sends the test messages queued by admins, one attempt each, and
     /// records how each went.
     async fn send_tests(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let lease = chrono::Duration::seconds(self.app.config.delivery.lease_seconds as i64);
+        let lease = chrono::Duration::seconds(self.delivery.lease_seconds as i64);
         let claimed = self
-            .app
             .store
             .claim_webhook_tests(self.clock.now(), lease, TEST_BATCH)
             .await?;
@@ -496,21 +546,21 @@ impl Worker {
         }
         while let Some(result) = tasks.join_next().await {
             let result = result.expect("test deliveries do not panic");
-            self.app.store.record_webhook_test(&result).await?;
+            self.store.record_webhook_test(&result).await?;
         }
         Ok(count)
     }
 
     /// Sends test messages as admins queue them, until `shutdown`.
     async fn send_tests_until(self: Arc<Self>, shutdown: CancellationToken) {
-        let poll = Duration::from_millis(self.app.config.delivery.poll_interval_ms);
+        let poll = Duration::from_millis(self.delivery.poll_interval_ms);
         while !shutdown.is_cancelled() {
             if let Err(e) = self.send_tests().await {
                 tracing::error!(error = %e, "cannot send test deliveries");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = self.app.webhook_tests_ready.notified() => {}
+                _ = self.wake.webhook_tests() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }
@@ -538,7 +588,7 @@ impl Worker {
     }
 
     async fn send_email(&self, d: &ClaimedDelivery) -> Tried {
-        let registry = self.app.registry();
+        let registry = self.registry.current();
         let Some(client) = registry.client(&d.client_id) else {
             return Tried::permanent(
                 AttemptOutcome::Refused,

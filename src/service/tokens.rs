@@ -15,6 +15,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::Services;
 use crate::domain::ClientId;
 use crate::domain::{Caller, Role};
 use crate::store::{NewToken, Store, StoreError};
@@ -35,9 +36,10 @@ pub fn embedded_id(token: &str) -> Option<String> {
 
 /// The live token `presented` is, if any.
 pub async fn authenticate(
-    store: &dyn Store,
+    services: &Services,
     presented: &str,
 ) -> Result<Option<Caller>, StoreError> {
+    let store = services.store.as_ref();
     let presented_hash = hash(presented);
     match embedded_id(presented) {
         Some(id) => Ok(store

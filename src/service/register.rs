@@ -4,7 +4,16 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::store::{RegisterClient, RegisterDelivery, RegisterIncident, RegisterNotice};
+use super::Services;
+use crate::store::{
+    RegisterClient, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError,
+};
+
+/// The breach register as of now: every incident with its clients'
+/// notices, deliveries, acknowledgements and deadlines.
+pub async fn register(services: &Services) -> Result<Vec<RegisterIncident>, StoreError> {
+    services.store.register(services.clock.now()).await
+}
 
 pub const CSV_HEADER: [&str; 17] = [
     "reference",

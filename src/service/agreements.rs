@@ -14,15 +14,16 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::model::{ClientAgreement, WebhookEndpoint, STORED_SECRET};
-use super::{check_client, Snapshot};
-use crate::app::App;
+use super::Services;
+use crate::agreements::model::{ClientAgreement, WebhookEndpoint, STORED_SECRET};
+use crate::agreements::{check_client, check_dir, AppliedChanges, Snapshot};
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Caller;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::{webhook_context, RevealedSecret};
 use crate::store::{
-    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, StoreError, WebhookTestView,
+    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, Store, StoreError,
+    WebhookTestView,
 };
 use crate::validation::FieldError;
 
@@ -94,14 +95,16 @@ pub fn parse_json(body: &[u8]) -> Result<Value, AdminError> {
     serde_json::from_slice(body).map_err(|e| AdminError::Malformed(e.to_string()))
 }
 
-pub fn clients(app: &App) -> Vec<Arc<ClientAgreement>> {
-    let mut clients: Vec<_> = app.registry().clients().cloned().collect();
+pub fn clients(services: &Services) -> Vec<Arc<ClientAgreement>> {
+    let mut clients: Vec<_> = services.registry.current().clients().cloned().collect();
     clients.sort_by(|a, b| a.id.cmp(&b.id));
     clients
 }
 
-pub fn client(app: &App, id: &ClientId) -> Result<Arc<ClientAgreement>, AdminError> {
-    app.registry()
+pub fn client(services: &Services, id: &ClientId) -> Result<Arc<ClientAgreement>, AdminError> {
+    services
+        .registry
+        .current()
         .client(id)
         .cloned()
         .ok_or(AdminError::NotFound("client"))
@@ -109,8 +112,8 @@ pub fn client(app: &App, id: &ClientId) -> Result<Arc<ClientAgreement>, AdminErr
 
 /// The agreement as its `contracts/clients/<id>.toml` file: applying it
 /// with `contracts apply` changes nothing.
-pub fn export_toml(app: &App, id: &ClientId) -> Result<String, AdminError> {
-    let client = client(app, id)?;
+pub fn export_toml(services: &Services, id: &ClientId) -> Result<String, AdminError> {
+    let client = client(services, id)?;
     let body = toml::to_string(client.as_ref()).map_err(|e| {
         AdminError::Store(StoreError::Corrupt(format!("agreement {id} as TOML: {e}")))
     })?;
@@ -119,19 +122,23 @@ pub fn export_toml(app: &App, id: &ClientId) -> Result<String, AdminError> {
     ))
 }
 
-pub async fn create_client(app: &App, caller: &Caller, body: &[u8]) -> Result<Changed, AdminError> {
+pub async fn create_client(
+    services: &Services,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Changed, AdminError> {
     let json = parse_json(body)?;
     let id = match json.get("id").and_then(Value::as_str).map(ClientId::parse) {
         Some(Ok(id)) => id,
         // The checks name what is wrong with the id, as they would in a file.
         _ => {
-            let errors = check_client(json, Snapshot::default(), &app.config.paths.schemas)
+            let errors = check_client(json, Snapshot::default(), &services.schemas)
                 .err()
                 .unwrap_or_else(|| vec![FieldError::new("/id", "a client id is required")]);
             return Err(AdminError::Invalid(errors));
         }
     };
-    change_client(app, caller, &id, "client.created", keep, |current| {
+    change_client(services, caller, &id, "client.created", keep, |current| {
         if current.is_some() {
             return Err(AdminError::Conflict {
                 code: "client_exists",
@@ -144,21 +151,25 @@ pub async fn create_client(app: &App, caller: &Caller, body: &[u8]) -> Result<Ch
 }
 
 pub async fn replace_client(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     body: &[u8],
 ) -> Result<Changed, AdminError> {
     let json = parse_json(body)?;
-    change_client(app, caller, id, "client.replaced", keep, |current| {
+    change_client(services, caller, id, "client.replaced", keep, |current| {
         current.ok_or(AdminError::NotFound("client"))?;
         Ok(Some(json))
     })
     .await
 }
 
-pub async fn delete_client(app: &App, caller: &Caller, id: &ClientId) -> Result<(), AdminError> {
-    change_client(app, caller, id, "client.deleted", keep, |current| {
+pub async fn delete_client(
+    services: &Services,
+    caller: &Caller,
+    id: &ClientId,
+) -> Result<(), AdminError> {
+    change_client(services, caller, id, "client.deleted", keep, |current| {
         current.ok_or(AdminError::NotFound("client"))?;
         Ok(None)
     })
@@ -166,25 +177,30 @@ pub async fn delete_client(app: &App, caller: &Caller, id: &ClientId) -> Result<
     .map(|_| ())
 }
 
-pub async fn webhooks(app: &App, id: &ClientId) -> Result<Vec<WebhookView>, AdminError> {
-    let client = client(app, id)?;
-    let disabled: HashSet<String> = app.store.disabled_targets(id).await?.into_iter().collect();
+pub async fn webhooks(services: &Services, id: &ClientId) -> Result<Vec<WebhookView>, AdminError> {
+    let client = client(services, id)?;
+    let disabled: HashSet<String> = services
+        .store
+        .disabled_targets(id)
+        .await?
+        .into_iter()
+        .collect();
     let mut views = Vec::new();
     for endpoint in &client.delivery.webhooks {
-        views.push(webhook_view(app, id, endpoint, &disabled).await?);
+        views.push(webhook_view(services, id, endpoint, &disabled).await?);
     }
     Ok(views)
 }
 
 async fn webhook_view(
-    app: &App,
+    services: &Services,
     client_id: &ClientId,
     endpoint: &WebhookEndpoint,
     disabled: &HashSet<String>,
 ) -> Result<WebhookView, AdminError> {
-    let secret_versions = app
+    let secret_versions = services
         .store
-        .webhook_secrets(client_id, &endpoint.id, app.clock.now())
+        .webhook_secrets(client_id, &endpoint.id, services.clock.now())
         .await?
         .into_iter()
         .map(|s| SecretVersion {
@@ -203,7 +219,7 @@ async fn webhook_view(
 
 /// Adds an endpoint; without a `secret` reference it gets a generated, stored one.
 pub async fn add_webhook(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     body: &[u8],
@@ -220,7 +236,7 @@ pub async fn add_webhook(
     // Set by the edit, read by the error mapping after it.
     let index = AtomicUsize::new(0);
     change_client(
-        app,
+        services,
         caller,
         id,
         "webhook.added",
@@ -250,7 +266,7 @@ pub async fn add_webhook(
 /// Changes an endpoint's `url`, `signatures`, `local_testing` or `secret`
 /// reference (checked as its agreement), and enables or disables it.
 pub async fn update_webhook(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
@@ -274,7 +290,7 @@ pub async fn update_webhook(
         Some(Value::Bool(enabled)) => Some(enabled),
         Some(_) => return Err(invalid("/enabled", "must be true or false")),
     };
-    let client_now = client(app, id)?;
+    let client_now = client(services, id)?;
     let index = client_now
         .delivery
         .webhooks
@@ -289,7 +305,7 @@ pub async fn update_webhook(
     } else {
         let prefix = format!("/delivery/webhooks/{index}");
         change_client(
-            app,
+            services,
             caller,
             id,
             "webhook.changed",
@@ -315,36 +331,48 @@ pub async fn update_webhook(
             "webhook.disabled"
         };
         let audit = NewAuditEntry::new(
-            app.clock.now(),
+            services.clock.now(),
             &audit::token_actor(caller),
             action,
             &format!("{id}/{webhook_id}"),
             json!({}),
         );
-        app.store
-            .set_target_enabled(id, webhook_id.as_str(), enabled, app.clock.now(), &audit)
+        services
+            .store
+            .set_target_enabled(
+                id,
+                webhook_id.as_str(),
+                enabled,
+                services.clock.now(),
+                &audit,
+            )
             .await?;
         if enabled {
-            app.outbox_ready.notify_one();
+            services.wake.deliveries_queued();
         }
     }
-    let disabled = app.store.disabled_targets(id).await?.into_iter().collect();
+    let disabled = services
+        .store
+        .disabled_targets(id)
+        .await?
+        .into_iter()
+        .collect();
     let endpoint = changed
         .client
         .as_ref()
         .and_then(|c| c.delivery.webhooks.iter().find(|w| &w.id == webhook_id))
         .ok_or(AdminError::NotFound("webhook"))?;
-    let view = webhook_view(app, id, endpoint, &disabled).await?;
+    let view = webhook_view(services, id, endpoint, &disabled).await?;
     Ok((changed, view))
 }
 
 pub async fn delete_webhook(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
 ) -> Result<(), AdminError> {
-    change_client(app, caller, id, "webhook.removed", keep, |current| {
+    change_client(services, caller, id, "webhook.removed", keep, |current| {
         let mut client = current.ok_or(AdminError::NotFound("client"))?;
         let webhooks = webhooks_of(&mut client);
         let before = webhooks.len();
@@ -366,14 +394,14 @@ pub async fn delete_webhook(
 
 /// Sets the email recipients (`{"to": [...], "cc": [...]}`).
 pub async fn set_email(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     body: &[u8],
 ) -> Result<Changed, AdminError> {
     let email = parse_json(body)?;
     change_client(
-        app,
+        services,
         caller,
         id,
         "email.set",
@@ -388,11 +416,11 @@ pub async fn set_email(
 }
 
 pub async fn delete_email(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
 ) -> Result<Changed, AdminError> {
-    change_client(app, caller, id, "email.removed", keep, |current| {
+    change_client(services, caller, id, "email.removed", keep, |current| {
         let mut client = current.ok_or(AdminError::NotFound("client"))?;
         delivery_of(&mut client)
             .remove("email")
@@ -405,7 +433,7 @@ pub async fn delete_email(
 /// Gives a stored-secret endpoint a new secret; the ones valid now keep
 /// signing alongside it for `overlap_hours`.
 pub async fn rotate_secret(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
@@ -419,8 +447,8 @@ pub async fn rotate_secret(
         ));
     }
     // Held so the endpoint cannot be removed between the check and the write.
-    let _changing = app.agreements_changing.lock().await;
-    let endpoint = endpoint(app, id, webhook_id)?;
+    let _changing = services.agreements_changing.lock().await;
+    let endpoint = endpoint(services, id, webhook_id)?;
     if endpoint.secret != STORED_SECRET {
         return Err(AdminError::Conflict {
             code: "secret_not_stored",
@@ -430,14 +458,14 @@ pub async fn rotate_secret(
             ),
         });
     }
-    let now = app.clock.now();
+    let now = services.clock.now();
     let previous_valid_until = now + Duration::hours(overlap_hours.into());
-    let (secret, sealed) = new_secret(app, id, webhook_id, now);
-    let version = app
+    let (secret, sealed) = new_secret(services, id, webhook_id, now);
+    let version = services
         .store
         .rotate_webhook_secret(&SecretRotation {
             audit: NewAuditEntry::new(
-                app.clock.now(),
+                services.clock.now(),
                 &audit::token_actor(caller),
                 "webhook.secret_rotated",
                 &format!("{id}/{webhook_id}"),
@@ -462,13 +490,13 @@ pub async fn rotate_secret(
 /// endpoint; the delivery worker sends it once, as it sends notices, and
 /// [`webhook_test`] shows how it went. Answers its id.
 pub async fn queue_webhook_test(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     webhook_id: &WebhookId,
 ) -> Result<String, AdminError> {
-    endpoint(app, id, webhook_id)?;
-    let now = app.clock.now();
+    endpoint(services, id, webhook_id)?;
+    let now = services.clock.now();
     let test_id = format!("msg_test_{}", ulid::Ulid::new());
     let body = serde_json::to_vec(&json!({
         "type": "breach.test",
@@ -480,7 +508,8 @@ pub async fn queue_webhook_test(
         },
     }))
     .expect("JSON serializes");
-    app.store
+    services
+        .store
         .queue_webhook_test(&NewWebhookTest {
             id: test_id.clone(),
             client_id: id.clone(),
@@ -488,7 +517,7 @@ pub async fn queue_webhook_test(
             body,
             created_at: now,
             audit: NewAuditEntry::new(
-                app.clock.now(),
+                services.clock.now(),
                 &audit::token_actor(caller),
                 "webhook.test_queued",
                 &format!("{id}/{webhook_id}"),
@@ -496,18 +525,19 @@ pub async fn queue_webhook_test(
             ),
         })
         .await?;
-    app.webhook_tests_ready.notify_one();
+    services.wake.webhook_test_queued();
     Ok(test_id)
 }
 
 /// A test message of the endpoint and, once sent, its result.
 pub async fn webhook_test(
-    app: &App,
+    services: &Services,
     id: &ClientId,
     webhook_id: &WebhookId,
     test_id: &str,
 ) -> Result<WebhookTestView, AdminError> {
-    app.store
+    services
+        .store
         .webhook_test(test_id)
         .await?
         .filter(|t| t.client_id == id.as_str() && t.webhook_id == webhook_id.as_str())
@@ -515,11 +545,11 @@ pub async fn webhook_test(
 }
 
 fn endpoint(
-    app: &App,
+    services: &Services,
     id: &ClientId,
     webhook_id: &WebhookId,
 ) -> Result<WebhookEndpoint, AdminError> {
-    client(app, id)?
+    client(services, id)?
         .delivery
         .webhooks
         .iter()
@@ -534,15 +564,15 @@ fn endpoint(
 /// stored secret, and stores it all with the audit entry. `rebase` maps
 /// error pointers into the request's own body.
 async fn change_client(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     id: &ClientId,
     action: &str,
     rebase: impl Fn(FieldError) -> FieldError,
     edit: impl FnOnce(Option<Value>) -> Result<Option<Value>, AdminError>,
 ) -> Result<Changed, AdminError> {
-    let _changing = app.agreements_changing.lock().await;
-    let mut snapshot = Snapshot::from_docs(app.store.agreements().await?)
+    let _changing = services.agreements_changing.lock().await;
+    let mut snapshot = Snapshot::from_docs(services.store.agreements().await?)
         .map_err(|e| StoreError::Corrupt(format!("stored agreements: {e}")))?;
     let before = snapshot.clients.iter().find(|c| &c.id == id).cloned();
     let current = before
@@ -550,7 +580,7 @@ async fn change_client(
         .map(|c| serde_json::to_value(c).expect("agreements serialize"));
     let after = match edit(current)? {
         Some(json) => {
-            let (client, checked) = check_client(json, snapshot, &app.config.paths.schemas)
+            let (client, checked) = check_client(json, snapshot, &services.schemas)
                 .map_err(|errors| AdminError::Invalid(errors.into_iter().map(&rebase).collect()))?;
             if &client.id != id {
                 return Err(invalid(
@@ -582,7 +612,7 @@ async fn change_client(
         snapshot.profiles.remove(&name);
     }
 
-    let now = app.clock.now();
+    let now = services.clock.now();
     let had_stored = |webhook: &WebhookId| {
         before.as_ref().is_some_and(|c| {
             c.delivery
@@ -596,18 +626,18 @@ async fn change_client(
         .flat_map(|c| &c.delivery.webhooks)
         .filter(|w| w.secret == STORED_SECRET && !had_stored(&w.id))
         .map(|w| {
-            let (secret, sealed) = new_secret(app, id, &w.id, now);
+            let (secret, sealed) = new_secret(services, id, &w.id, now);
             ((w.id.clone(), secret), sealed)
         })
         .unzip();
     let generated: Vec<&WebhookId> = secrets.iter().map(|(w, _)| w).collect();
-    let changes = app
+    let changes = services
         .store
         .change_agreements(&AgreementChange {
             docs: snapshot.to_docs(),
             new_secrets,
             audit: NewAuditEntry::new(
-                app.clock.now(),
+                services.clock.now(),
                 &audit::token_actor(caller),
                 action,
                 id.as_str(),
@@ -616,7 +646,10 @@ async fn change_client(
         })
         .await?;
     tracing::info!(client = %id, action, changed = !changes.is_empty(), "agreements changed through the admin API");
-    app.reload_registry().await.map_err(AdminError::Internal)?;
+    services
+        .reload_registry()
+        .await
+        .map_err(AdminError::Internal)?;
     Ok(Changed {
         client: after,
         secrets,
@@ -624,13 +657,13 @@ async fn change_client(
 }
 
 fn new_secret(
-    app: &App,
+    services: &Services,
     id: &ClientId,
     webhook_id: &WebhookId,
     now: DateTime<Utc>,
 ) -> (RevealedSecret, NewWebhookSecret) {
     let secret = RevealedSecret::new_webhook_secret();
-    let sealed = app.secrets.seal(
+    let sealed = services.secrets.seal(
         secret.expose().as_bytes(),
         &webhook_context(id.as_str(), webhook_id.as_str()),
     );
@@ -638,7 +671,7 @@ fn new_secret(
         client_id: id.clone(),
         webhook_id: webhook_id.clone(),
         sealed,
-        key_id: app.secrets.id().to_owned(),
+        key_id: services.secrets.id().to_owned(),
         created_at: now,
     };
     (secret, stored)
@@ -686,6 +719,43 @@ fn webhooks_of(client: &mut Value) -> &mut Vec<Value> {
         *webhooks = json!([]);
     }
     webhooks.as_array_mut().expect("just made an array")
+}
+
+/// Checks `dir` and stores its agreements, replacing what was stored; a
+/// change is audited as `actor`'s (an unchanged apply records nothing).
+pub async fn apply_contracts(
+    store: &dyn Store,
+    dir: &std::path::Path,
+    schemas: &std::path::Path,
+    actor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<AppliedChanges> {
+    let snapshot = check_dir(dir, schemas).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "agreements in {} have {} problem(s):\n{}",
+            dir.display(),
+            list.len(),
+            list.join("\n")
+        )
+    })?;
+    let changes = store.apply_agreements(&snapshot.to_docs()).await?;
+    if !changes.is_empty() {
+        store
+            .append_audit(&NewAuditEntry::new(
+                now,
+                actor,
+                "agreements.applied",
+                &dir.display().to_string(),
+                serde_json::json!({
+                    "added": changes.added,
+                    "changed": changes.changed,
+                    "removed": changes.removed,
+                }),
+            ))
+            .await?;
+    }
+    Ok(changes)
 }
 
 #[cfg(test)]

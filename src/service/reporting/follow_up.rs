@@ -13,20 +13,22 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use super::{changes, outcomes, prepare, whole_second, FileError, Filed, Prepared, Request};
-use crate::app::App;
+use super::{
+    changes, held, outcomes, prepare, whole_second, ClientOutcome, FileError, Idempotency, Outcome,
+    Prepared, Remembered,
+};
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Notice;
 use crate::domain::{Caller, IncidentStatus, VersionAction};
 use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
 use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeContext};
 use crate::intake::{check_report, parse_json};
+use crate::service::Services;
 use crate::store::{NewVersion, NoticeBody, StoreError};
 use crate::validation::FieldError;
 
@@ -45,7 +47,7 @@ pub enum FollowUp {
 }
 
 impl FollowUp {
-    fn action(self) -> VersionAction {
+    pub fn action(self) -> VersionAction {
         match self {
             FollowUp::Update => VersionAction::Update,
             FollowUp::Close => VersionAction::Close,
@@ -70,6 +72,44 @@ impl FollowUp {
     }
 }
 
+/// A follow-up as staff sent it, checked.
+pub struct FollowUpRequest {
+    kind: FollowUp,
+    /// The merge patch of the facts, if any.
+    patch: Option<Value>,
+    /// What staff sent, kept with the version.
+    submitted: Value,
+}
+
+impl FollowUpRequest {
+    /// Checks a follow-up body: an update's merge patch, a closure's
+    /// optional last facts, or a retraction's `{"reason": "…"}`.
+    pub fn parse(kind: FollowUp, body: &[u8]) -> Result<Self, FileError> {
+        let (patch, submitted) = match kind {
+            FollowUp::Retract => (None, retraction_reason(body)?),
+            FollowUp::Close if body.iter().all(u8::is_ascii_whitespace) => (None, json!({})),
+            FollowUp::Update | FollowUp::Close => {
+                let patch = facts_patch(body)?;
+                (Some(patch.clone()), patch)
+            }
+        };
+        Ok(Self {
+            kind,
+            patch,
+            submitted,
+        })
+    }
+}
+
+/// A follow-up made: the incident's new version and the notices it sent.
+pub struct FollowedUp {
+    pub incident_id: IncidentId,
+    pub reference: String,
+    pub version: u32,
+    pub status: IncidentStatus,
+    pub clients: Vec<ClientOutcome>,
+}
+
 /// A client's series so far, parsed.
 struct Series {
     last_sequence: u32,
@@ -77,30 +117,30 @@ struct Series {
     last_sent: Option<(NoticeId, Notice)>,
 }
 
+/// Makes `request` the incident's next version for `caller`: drafts, checks
+/// and signs each client's next notice and stores them with the version in
+/// one transaction.
 pub async fn follow_up(
-    app: &App,
+    services: &Services,
     caller: &Caller,
     incident_id: &IncidentId,
-    request: FollowUp,
-    body: &[u8],
-    idempotency_key: Option<String>,
-) -> Result<Filed, FileError> {
-    // The same key and body sent for another incident or action is another request.
-    let remembered = Request {
+    request: FollowUpRequest,
+    idempotency: Option<Idempotency<'_, FollowedUp>>,
+) -> Result<Outcome<FollowedUp>, FileError> {
+    let remembered = Remembered {
         caller,
-        key: idempotency_key.as_deref(),
-        digest: {
-            let mut hash = Sha256::new();
-            hash.update(format!("{}:{}:", request.action().as_str(), incident_id));
-            hash.update(body);
-            hex::encode(hash.finalize())
-        },
+        key: idempotency,
     };
-    if let Some(earlier) = remembered.earlier(app).await? {
-        return Ok(earlier);
+    if let Some(earlier) = remembered.earlier(services).await? {
+        return Ok(Outcome::Earlier(earlier));
     }
 
-    let state = app
+    let FollowUpRequest {
+        kind: request,
+        patch,
+        submitted,
+    } = request;
+    let state = services
         .store
         .incident_state(incident_id)
         .await?
@@ -108,23 +148,15 @@ pub async fn follow_up(
     if state.status != IncidentStatus::Open {
         return Err(FileError::IncidentNotOpen(state.status));
     }
-    let (facts, submitted) = match request {
-        FollowUp::Retract => (state.facts.clone(), retraction_reason(body)?),
-        FollowUp::Close if body.iter().all(u8::is_ascii_whitespace) => {
-            (state.facts.clone(), json!({}))
-        }
-        FollowUp::Update | FollowUp::Close => {
-            let patch = facts_patch(body)?;
-            let mut facts = state.facts.clone();
-            json_patch::merge(&mut facts, &patch);
-            (facts, patch)
-        }
-    };
+    let mut facts = state.facts.clone();
+    if let Some(patch) = &patch {
+        json_patch::merge(&mut facts, patch);
+    }
     let report = check_report(&facts)?;
     if request == FollowUp::Update && facts == state.facts {
         return Err(FileError::NothingChanged);
     }
-    let registry = app.registry();
+    let registry = services.registry.current();
     let affected = if request == FollowUp::Retract {
         AffectedClients::new()
     } else {
@@ -141,10 +173,13 @@ pub async fn follow_up(
         })
         .collect::<Result<HashMap<ClientId, Series>, StoreError>>()?;
 
-    let now = whole_second(app);
+    let now = whole_second(services.clock.as_ref());
     let prepared = {
-        let (registry, signer, processor) =
-            (registry.clone(), app.signer.clone(), app.processor.clone());
+        let (registry, signer, processor) = (
+            registry.clone(),
+            services.signer.clone(),
+            services.processor.clone(),
+        );
         let (report, incident_id, reference) =
             (report.clone(), incident_id.clone(), state.reference.clone());
         tokio::task::spawn_blocking(move || {
@@ -178,17 +213,12 @@ pub async fn follow_up(
 
     let version = state.version + 1;
     let status = request.status_after();
-    let mut response = json!({
-        "incident_id": incident_id,
-        "reference": state.reference,
-        "version": version,
-        "status": status,
-        "notices": prepared.len(),
-    });
-    json_patch::merge(&mut response, &outcomes(&prepared));
-    let answer = Filed {
-        status: 201,
-        body: response,
+    let followed = FollowedUp {
+        incident_id: incident_id.clone(),
+        reference: state.reference.clone(),
+        version,
+        status,
+        clients: outcomes(&prepared),
     };
     let audit = NewAuditEntry {
         at: now,
@@ -199,7 +229,7 @@ pub async fn follow_up(
             "reference": state.reference,
             "version": version,
             "notices": prepared.len(),
-            "held": answer.body["held"],
+            "held": held(&followed.clients),
         }),
     };
     let record = NewVersion {
@@ -214,11 +244,11 @@ pub async fn follow_up(
         created_by: caller.name.clone(),
         created_at: now,
         notices: prepared.into_iter().map(|p| p.notice).collect(),
-        idempotency: remembered.remember(&answer),
+        idempotency: remembered.remember(&followed),
         audit,
     };
-    let stored = app.store.record_version(&record).await;
-    remembered.answer(app, stored, answer).await
+    let stored = services.store.record_version(&record).await;
+    remembered.answer(services, stored, followed).await
 }
 
 /// The next notice for a client that is (still or newly) affected, or none
@@ -244,7 +274,7 @@ fn follow(request: FollowUp, mut draft: Notice, before: Option<&Series>) -> Opti
 
 /// A retraction of the last notice the client was sent; none if it was
 /// never sent one.
-fn withdraw(before: &Series, now: chrono::DateTime<Utc>) -> Option<Notice> {
+fn withdraw(before: &Series, now: DateTime<Utc>) -> Option<Notice> {
     let (sent_id, sent) = before.last_sent.as_ref()?;
     let mut notice = sent.clone();
     notice.kind = NoticeType::Retraction;

@@ -67,7 +67,7 @@ mod tests {
 
     fn data(patch: Value) -> NoticeData {
         let mut value: Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/notice-example.json"))
+            serde_json::from_str(include_str!("../../../tests/fixtures/notice-example.json"))
                 .expect("fixture parses");
         json_patch::merge(&mut value["data"], &patch);
         serde_json::from_value(value["data"].take()).expect("fixture is a notice")

@@ -10,17 +10,17 @@ mod follow_up;
 use std::sync::Arc;
 
 use chrono::DurationRound;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-pub use filing::file_report;
-pub use follow_up::{follow_up, FollowUp};
+pub use filing::{file_report, Filed};
+pub use follow_up::{follow_up, FollowUp, FollowUpRequest, FollowedUp};
 
+use super::Services;
 use crate::agreements::{ClientAgreement, Registry};
-use crate::app::App;
+use crate::clock::Clock;
 use crate::domain::Notice;
 use crate::domain::{Caller, Channel, IncidentStatus, NoticeStatus};
-use crate::domain::{ClientId, NoticeType};
+use crate::domain::{ClientId, NoticeId, NoticeType};
 use crate::intake::IntakeError;
 use crate::signing::Signer;
 use crate::store::{IdempotencyRecord, NewDelivery, NewNotice, StoreError};
@@ -50,22 +50,92 @@ pub enum FileError {
     Join(#[from] tokio::task::JoinError),
 }
 
-pub struct FileOptions {
-    pub dry_run: bool,
-    pub idempotency_key: Option<String>,
+/// An `Idempotency-Key` and what it remembers: a retry with the same key
+/// and digest gets the first answer again, another request with that key an
+/// error. The answer is rendered by the caller (`http/` keeps the exact
+/// JSON) and stored in the same transaction as what it answers.
+pub struct Idempotency<'a, T> {
+    pub key: &'a str,
+    /// A digest of the request, which a retry must match.
+    pub digest: String,
+    pub render: &'a (dyn Fn(&T) -> Answer + Sync),
 }
 
-/// The answer to a filing or follow-up: what the caller sees, and what a
-/// retry with the same Idempotency-Key sees again.
-pub struct Filed {
+/// An answer as an `Idempotency-Key` keeps it.
+#[derive(Debug, Clone)]
+pub struct Answer {
     pub status: u16,
     pub body: Value,
 }
 
+/// What a filing or follow-up came to: done now, or done by an earlier
+/// request with the same `Idempotency-Key`, whose answer is repeated.
+pub enum Outcome<T> {
+    Done(T),
+    Earlier(Answer),
+}
+
+/// One client's notice in a filing's or follow-up's outcome.
+pub struct ClientOutcome {
+    pub client_id: ClientId,
+    pub notice_id: NoticeId,
+    pub kind: NoticeType,
+    pub sequence: u32,
+    pub status: NoticeStatus,
+    pub notify_by: chrono::DateTime<chrono::Utc>,
+    pub errors: Vec<FieldError>,
+    pub deliveries: Vec<QueuedDelivery>,
+    /// The full notice, for a dry run's preview.
+    pub notice: Option<Value>,
+}
+
+pub struct QueuedDelivery {
+    pub id: String,
+    pub channel: Channel,
+    pub target: String,
+}
+
+/// The clients' outcomes, by client id.
+fn outcomes(prepared: &[Prepared]) -> Vec<ClientOutcome> {
+    let mut outcomes: Vec<ClientOutcome> = prepared
+        .iter()
+        .map(|p| ClientOutcome {
+            client_id: p.notice.client_id.clone(),
+            notice_id: p.notice.id.clone(),
+            kind: p.notice.kind,
+            sequence: p.notice.sequence,
+            status: p.notice.status,
+            notify_by: p.notice.notify_by,
+            errors: p.notice.errors.clone(),
+            deliveries: p
+                .notice
+                .deliveries
+                .iter()
+                .map(|d| QueuedDelivery {
+                    id: d.id.clone(),
+                    channel: d.channel,
+                    target: d.target.clone(),
+                })
+                .collect(),
+            notice: p.preview.clone(),
+        })
+        .collect();
+    outcomes.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    outcomes
+}
+
+/// How many of `clients`' notices were held.
+pub fn held(clients: &[ClientOutcome]) -> usize {
+    clients
+        .iter()
+        .filter(|c| c.status == NoticeStatus::Held)
+        .count()
+}
+
 /// Now, to the whole second: notices carry it as their `timestamp` and
 /// their deliveries are due from it.
-fn whole_second(app: &App) -> chrono::DateTime<chrono::Utc> {
-    let now = app.clock.now();
+fn whole_second(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
+    let now = clock.now();
     now.duration_trunc(chrono::Duration::seconds(1))
         .unwrap_or(now)
 }
@@ -77,22 +147,24 @@ struct Prepared {
     preview: Option<Value>,
 }
 
-/// A request as an Idempotency-Key remembers it: a retry with the same key
-/// and digest gets the first answer again, another body with that key an error.
-struct Request<'a> {
+/// An idempotency key as one caller used it.
+struct Remembered<'a, T> {
     caller: &'a Caller,
-    key: Option<&'a str>,
-    digest: String,
+    key: Option<Idempotency<'a, T>>,
 }
 
-impl Request<'_> {
+impl<T> Remembered<'_, T> {
     /// The answer to an earlier request with the same key, if any.
-    async fn earlier(&self, app: &App) -> Result<Option<Filed>, FileError> {
-        let Some(key) = self.key else {
+    async fn earlier(&self, services: &Services) -> Result<Option<Answer>, FileError> {
+        let Some(key) = &self.key else {
             return Ok(None);
         };
-        match app.store.idempotent_response(&self.caller.id, key).await? {
-            Some(stored) if stored.request_digest == self.digest => Ok(Some(Filed {
+        match services
+            .store
+            .idempotent_response(&self.caller.id, key.key)
+            .await?
+        {
+            Some(stored) if stored.request_digest == key.digest => Ok(Some(Answer {
                 status: stored.status,
                 body: stored.response,
             })),
@@ -101,34 +173,38 @@ impl Request<'_> {
         }
     }
 
-    /// What to store with the answer so a retry gets it again.
-    fn remember(&self, answer: &Filed) -> Option<IdempotencyRecord> {
-        self.key.map(|key| IdempotencyRecord {
-            token_id: self.caller.id.clone(),
-            key: key.to_owned(),
-            request_digest: self.digest.clone(),
-            status: answer.status,
-            response: answer.body.clone(),
+    /// What to store with the outcome so a retry gets its answer again.
+    fn remember(&self, outcome: &T) -> Option<IdempotencyRecord> {
+        self.key.as_ref().map(|key| {
+            let answer = (key.render)(outcome);
+            IdempotencyRecord {
+                token_id: self.caller.id.clone(),
+                key: key.key.to_owned(),
+                request_digest: key.digest.clone(),
+                status: answer.status,
+                response: answer.body,
+            }
         })
     }
 
-    /// The answer once the store has written (or refused) what was prepared.
+    /// The outcome once the store has written (or refused) what was prepared.
     async fn answer(
         &self,
-        app: &App,
+        services: &Services,
         stored: Result<(), StoreError>,
-        answer: Filed,
-    ) -> Result<Filed, FileError> {
+        outcome: T,
+    ) -> Result<Outcome<T>, FileError> {
         match stored {
             Ok(()) => {
                 // Wake an idle delivery worker now rather than at its next poll.
-                app.outbox_ready.notify_one();
-                Ok(answer)
+                services.wake.deliveries_queued();
+                Ok(Outcome::Done(outcome))
             }
             // A concurrent retry with the same key won the race: answer as it did.
             Err(StoreError::IdempotencyConflict) => self
-                .earlier(app)
+                .earlier(services)
                 .await?
+                .map(Outcome::Earlier)
                 .ok_or(FileError::Store(StoreError::IdempotencyConflict)),
             Err(StoreError::VersionConflict) => Err(FileError::ConcurrentChange),
             Err(e) => Err(e.into()),
@@ -196,53 +272,4 @@ fn delivery_targets(client: &ClientAgreement) -> Vec<NewDelivery> {
             target: "email".into(),
         });
     webhooks.chain(email).collect()
-}
-
-#[derive(Serialize)]
-struct ClientOutcome<'a> {
-    client_id: &'a ClientId,
-    notice_id: &'a str,
-    #[serde(rename = "type")]
-    kind: NoticeType,
-    sequence: u32,
-    status: NoticeStatus,
-    notify_by: chrono::DateTime<chrono::Utc>,
-    errors: &'a [FieldError],
-    deliveries: Vec<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    notice: Option<&'a Value>,
-}
-
-/// The per-client part of an answer, by client id, with how many of the
-/// notices were queued and how many held.
-fn outcomes(prepared: &[Prepared]) -> Value {
-    let mut outcomes: Vec<ClientOutcome> = prepared
-        .iter()
-        .map(|p| ClientOutcome {
-            client_id: &p.notice.client_id,
-            notice_id: p.notice.id.as_str(),
-            kind: p.notice.kind,
-            sequence: p.notice.sequence,
-            status: p.notice.status,
-            notify_by: p.notice.notify_by,
-            errors: &p.notice.errors,
-            deliveries: p
-                .notice
-                .deliveries
-                .iter()
-                .map(|d| json!({"delivery_id": d.id, "channel": d.channel, "target": d.target}))
-                .collect(),
-            notice: p.preview.as_ref(),
-        })
-        .collect();
-    outcomes.sort_by(|a, b| a.client_id.cmp(b.client_id));
-    let held = outcomes
-        .iter()
-        .filter(|o| o.status == NoticeStatus::Held)
-        .count();
-    json!({
-        "queued": outcomes.len() - held,
-        "held": held,
-        "clients": outcomes,
-    })
 }

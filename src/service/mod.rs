@@ -1,0 +1,85 @@
+//! Use cases: filing and following up reports, admin changes to the
+//! agreements, replays, acknowledgements, the register and tokens. Each takes
+//! parsed input and answers a typed outcome or a typed error; `http/` (and
+//! later pages) map them to what their callers see. Audit entries and worker
+//! wake-ups happen here, never in a handler.
+
+pub mod agreements;
+pub mod client_notices;
+pub mod deliveries;
+pub mod incidents;
+pub mod register;
+pub mod reporting;
+pub mod tokens;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::agreements::{LiveRegistry, Registry, Snapshot};
+use crate::clock::Clock;
+use crate::domain::ProcessorIdentity;
+use crate::secrets::SecretsKey;
+use crate::signing::Signer;
+use crate::store::Store;
+use crate::worker::Wake;
+
+/// The handles every use case works with.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<LiveRegistry>,
+    pub signer: Arc<Signer>,
+    /// Seals and opens webhook secrets at rest.
+    pub secrets: Arc<SecretsKey>,
+    /// What "now" is for everything the gateway stamps or schedules.
+    pub clock: Arc<dyn Clock>,
+    pub wake: Arc<Wake>,
+    pub processor: ProcessorIdentity,
+    /// The schemas directory, against which agreements are checked.
+    pub schemas: PathBuf,
+    /// Held while an admin change reads, changes and stores the agreements,
+    /// so two changes never start from the same version.
+    agreements_changing: tokio::sync::Mutex<()>,
+}
+
+impl Services {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<LiveRegistry>,
+        signer: Arc<Signer>,
+        secrets: Arc<SecretsKey>,
+        clock: Arc<dyn Clock>,
+        wake: Arc<Wake>,
+        processor: ProcessorIdentity,
+        schemas: PathBuf,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            signer,
+            secrets,
+            clock,
+            wake,
+            processor,
+            schemas,
+            agreements_changing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Rebuilds the registry from the stored agreements, so the next report
+    /// sees a change; reports already running keep the view they started with.
+    pub async fn reload_registry(&self) -> anyhow::Result<()> {
+        self.registry
+            .replace(load_registry(self.store.as_ref()).await?);
+        Ok(())
+    }
+}
+
+/// The registry of the agreements in `store`.
+pub async fn load_registry(store: &dyn Store) -> anyhow::Result<Registry> {
+    let snapshot = Snapshot::from_docs(store.agreements().await?)
+        .context("stored agreements are unreadable")?;
+    Registry::build(snapshot).map_err(|e| anyhow::anyhow!(e))
+}

@@ -1,6 +1,7 @@
 //! The layer rule, read from `src/`: a module imports only layers below it
 //! (or its own layer, without circles), only the top layer names `App`,
 //! `http` or axum, and no two files of `src/` import each other in a circle.
+//! Unit test modules (`#[cfg(test)] mod tests` at a file's end) are not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -25,7 +26,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("store", &["store"]),
     ("services and workers", &["scheduling", "service", "worker"]),
-    ("composition and adapters", &["app", "config", "http", "web"]),
+    (
+        "composition and adapters",
+        &["app", "config", "http", "web"],
+    ),
 ];
 
 /// Only these may name `App`, the HTTP layer or axum.
@@ -71,8 +75,10 @@ fn source_files(dir: &Path, files: &mut Vec<SourceFile>) {
         if is_mod_root && module.len() > 1 {
             module.pop();
         }
-        let text = std::fs::read_to_string(&path)
-            .expect("source is UTF-8")
+        let source = std::fs::read_to_string(&path).expect("source is UTF-8");
+        // Unit tests may use anything (a server fake, the configuration).
+        let code = source.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        let text = code
             .lines()
             .map(|line| line.split("//").next().unwrap_or(""))
             .collect::<Vec<_>>()
@@ -125,7 +131,9 @@ fn referenced_paths(file: &SourceFile) -> Vec<Vec<String>> {
             base.pop();
         }
         base.extend(segments);
-        let group = rest[end..].strip_prefix('{').and_then(|g| g.split('}').next());
+        let group = rest[end..]
+            .strip_prefix('{')
+            .and_then(|g| g.split('}').next());
         match group {
             Some(items) => {
                 for item in items.split(',') {
@@ -152,7 +160,10 @@ fn file_of<'a>(path: &[String], modules: &'a BTreeMap<Vec<String>, usize>) -> Op
 
 fn load() -> Vec<SourceFile> {
     let mut files = Vec::new();
-    source_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    source_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }
@@ -177,7 +188,10 @@ fn layers_import_only_downwards() {
                 continue;
             }
             if TOP.contains(&target.as_str()) || layer_of(target) > layer_of(own) {
-                wrong.push(format!("src/{} imports crate::{target}", file.path.display()));
+                wrong.push(format!(
+                    "src/{} imports crate::{target}",
+                    file.path.display()
+                ));
             } else if layer_of(target) == layer_of(own) {
                 same_layer.entry(own).or_default().insert(target.clone());
             }
@@ -237,5 +251,9 @@ fn no_two_files_import_each_other_in_a_circle() {
             names.join(" → ")
         })
         .collect();
-    assert!(circles.is_empty(), "import circles:\n{}", circles.join("\n"));
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
 }

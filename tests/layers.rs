@@ -137,7 +137,7 @@ fn referenced_paths(file: &SourceFile) -> Vec<Vec<String>> {
         match group {
             Some(items) => {
                 for item in items.split(',') {
-                    let item = item.trim().split_whitespace().next().unwrap_or("");
+                    let item = item.split_whitespace().next().unwrap_or("");
                     let mut path = base.clone();
                     if !item.is_empty() && item != "self" {
                         path.extend(item.split("::").map(str::to_owned));

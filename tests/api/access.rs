@@ -2,10 +2,9 @@
 //! unknown token, 403 for a token of the wrong role, and through for the
 //! right one. A route missing from the table below fails the test.
 
-mod support;
-
 use breachgate::store::{NewToken, Role};
-use support::{repo_path, test_config, Gateway};
+
+use crate::support::{repo_path, test_config, Gateway};
 
 /// Who may call each route; `None` is public.
 const ACCESS: &[(&str, &str, Option<Role>)] = &[

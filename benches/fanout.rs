@@ -6,10 +6,11 @@
 //!
 //!     cargo bench --bench fanout -- --clients 100000 --concurrency 128 --email-every 10
 
-#[path = "../src/delivery/email/testing/smtp_sink.rs"]
+#[path = "../tests/api/support/smtp_sink.rs"]
 #[allow(dead_code)]
 mod smtp_sink;
-#[path = "../tests/support/synthetic.rs"]
+#[path = "../tests/api/support/synthetic.rs"]
+#[allow(dead_code)]
 mod synthetic;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 //!
 //!     cargo bench --bench pipeline -- --clients 10000 --runs 5
 
-#[path = "../tests/support/synthetic.rs"]
+#[path = "../tests/api/support/synthetic.rs"]
 mod synthetic;
 
 use std::time::Instant;

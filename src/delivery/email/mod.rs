@@ -7,7 +7,6 @@
 //!   as text and HTML, and `headers` checks every value that becomes a header.
 //! - [`staff_message`] is a plain English mail to the processor's staff.
 //! - [`MailTransport`] sends it and says whether a failure is worth a retry.
-//! - `testing` (tests only): an in-process SMTP sink and a MIME reader.
 
 mod headers;
 mod i18n;
@@ -16,11 +15,6 @@ mod staff;
 mod templates;
 mod transport;
 mod view;
-
-#[cfg(test)]
-mod testing;
-#[cfg(test)]
-mod tests;
 
 use std::path::PathBuf;
 

@@ -2,12 +2,12 @@
 //! server has, and schemathesis, an independent property-based tester, finds
 //! no 5xx and no answer that contradicts the document.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::{fixture, repo_path, test_config, Gateway};
+
+use crate::support;
+use crate::support::{fixture, repo_path, test_config, Gateway};
 
 async fn served_document(gateway: &Gateway) -> Value {
     let response = gateway
@@ -100,8 +100,14 @@ unsupported_method,allow_header_conformance,missing_required_header";
 /// Runs schemathesis against `base` as `token`, on the operations whose
 /// path matches `paths`; fails with its report. It keeps its cache and
 /// reports in `work_dir`.
-fn schemathesis(base: &str, token: &str, paths: &str, work_dir: &std::path::Path) {
-    let output = std::process::Command::new("python3")
+fn schemathesis(
+    python: &std::path::Path,
+    base: &str,
+    token: &str,
+    paths: &str,
+    work_dir: &std::path::Path,
+) {
+    let output = std::process::Command::new(python)
         .current_dir(work_dir)
         .args(["-m", "schemathesis.cli", "run"])
         .arg(format!("{base}/openapi.json"))
@@ -121,7 +127,7 @@ fn schemathesis(base: &str, token: &str, paths: &str, work_dir: &std::path::Path
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .env("NO_COLOR", "1")
         .output()
-        .expect("python3 runs");
+        .expect("the Python interpreter runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -137,7 +143,7 @@ fn schemathesis(base: &str, token: &str, paths: &str, work_dir: &std::path::Path
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document() {
-    support::ensure_python_packages("schemathesis");
+    let python = support::python::interpreter();
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(&dir.path().join("data"), &repo_path("contracts"));
     // Thousands of requests from one token: the limit has its own test.
@@ -159,9 +165,9 @@ async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document()
     );
     tokio::task::spawn_blocking(move || {
         // Staff's operations and the public ones as staff; the client's as a client.
-        schemathesis(&base, &staff, "^/(v1/(reports|incidents|register|deliveries|alerts)|healthz|readyz|metrics|openapi|\\.well-known)", &work_dir);
-        schemathesis(&base, &client, "^/v1/client/", &work_dir);
-        schemathesis(&base, &admin, "^/v1/admin/", &work_dir);
+        schemathesis(python, &base, &staff, "^/(v1/(reports|incidents|register|deliveries|alerts)|healthz|readyz|metrics|openapi|\\.well-known)", &work_dir);
+        schemathesis(python, &base, &client, "^/v1/client/", &work_dir);
+        schemathesis(python, &base, &admin, "^/v1/admin/", &work_dir);
     })
     .await
     .unwrap();

@@ -1,12 +1,11 @@
 //! The core pipeline through the public API: which clients a report affects,
 //! what their notices say, holding, signing, rejection and durability.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
-use support::{client_ids, client_outcome, fixture, repo_path, Gateway};
+
+use crate::support::{client_ids, client_outcome, fixture, repo_path, Gateway};
 
 /// A client agreement file, read independently of the gateway's own parser.
 fn agreement(client_id: &str) -> toml::Value {

@@ -1,5 +1,5 @@
 //! Synthetic agreements for many clients, for the crash test and the benchmarks.
-#![allow(dead_code)]
+//! A user of only part of it includes it under `allow(dead_code)`.
 
 use std::fmt::Write;
 use std::path::Path;

@@ -2,11 +2,10 @@
 //! unknown token, 403 for a token of the wrong role, and through for the
 //! right one. A route missing from the table below fails the test.
 
-mod support;
-
 use breachgate::domain::Role;
 use breachgate::store::NewToken;
-use support::{repo_path, test_config, Gateway};
+
+use crate::support::{repo_path, test_config, Gateway};
 
 /// Who may call each route; `None` is public.
 const ACCESS: &[(&str, &str, Option<Role>)] = &[

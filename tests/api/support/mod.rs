@@ -1,6 +1,5 @@
 //! Test harness: a real gateway on 127.0.0.1:0 with its own data directory,
 //! the repository's example contracts, and tokens for each role.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,33 +51,6 @@ pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
-}
-
-/// Installs `tests/e2e/requirements.txt` when one of `modules` (a Python
-/// import list) is missing, so a plain `cargo test` works on a fresh machine.
-pub fn ensure_python_packages(modules: &str) {
-    let present = std::process::Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        let status = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(repo_path("tests/e2e/requirements.txt"))
-            .status()
-            .expect("pip runs");
-        assert!(
-            status.success(),
-            "installing tests/e2e/requirements.txt failed"
-        );
-    }
 }
 
 /// Runs `breachgate serve --config config` with `envs` and JSON logs on
@@ -291,11 +263,12 @@ pub fn client_outcome<'a>(answer: &'a Value, client_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{client_id} is in the answer"))
 }
 
-#[path = "../../src/delivery/email/testing/mime.rs"]
 pub mod mime;
+pub mod python;
 pub mod receiver;
-#[path = "../../src/delivery/email/testing/smtp_sink.rs"]
 pub mod smtp_sink;
+// Shared with the benchmarks, which use the rest of it.
+#[allow(dead_code)]
 pub mod synthetic;
 
 /// The `whsec_` secret every test endpoint uses (the Standard Webhooks test vector's).

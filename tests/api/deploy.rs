@@ -3,11 +3,9 @@
 //! the environment overrides them), the unit's pre-start check is a valid
 //! command, and SIGTERM from the service manager stops the gateway cleanly.
 
-mod support;
-
 use std::process::Command;
 
-use support::{breachgate, repo_path, spawn_serve};
+use crate::support::{breachgate, repo_path, spawn_serve};
 
 #[test]
 fn the_production_configuration_loads_as_written() {

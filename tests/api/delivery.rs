@@ -1,18 +1,18 @@
 //! Delivery through the outbox, driven step by step with a manual clock:
 //! retries, disabled endpoints, slow endpoints and a mail server outage.
 
-mod support;
-
 use std::sync::Arc;
 
 use breachgate::clock::{ManualClock, SystemClock};
 use breachgate::worker::Worker;
 use chrono::{Duration, Utc};
 use serde_json::Value;
-use support::receiver::Receiver;
-use support::smtp_sink::SmtpSink;
-use support::{client_outcome, delivery_config, fixture, Gateway};
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
+use crate::support::receiver::Receiver;
+use crate::support::smtp_sink::SmtpSink;
+use crate::support::{client_outcome, delivery_config, fixture, Gateway};
 
 struct Setup {
     receiver: Receiver,

@@ -1,10 +1,8 @@
 //! `contracts check` and `contracts apply` through the command line.
 
-mod support;
-
 use std::path::Path;
 
-use support::{breachgate, repo_path};
+use crate::support::{breachgate, repo_path};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

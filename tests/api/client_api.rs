@@ -1,12 +1,11 @@
 //! The client API: each client sees, fetches and acknowledges only the
 //! notices sent to it, and cannot tell another client's notice from none.
 
-mod support;
-
 use breachgate::domain::ClientId;
 use breachgate::domain::Role;
 use serde_json::{json, Value};
-use support::{client_outcome, fixture, Gateway};
+
+use crate::support::{client_outcome, fixture, Gateway};
 
 const FORMAVENIR: &str = "formavenir";
 const VLINDER: &str = "kinderopvang-de-vlinder";

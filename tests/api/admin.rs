@@ -4,8 +4,6 @@
 //! `contracts check` checks a file, and no secret ever reaches a log line
 //! or any answer but the one that created it.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,8 +17,9 @@ use chrono::{Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use support::receiver::{Received, Receiver};
-use support::{
+
+use crate::support::receiver::{Received, Receiver};
+use crate::support::{
     breachgate, client_outcome, contracts_for, fixture, repo_path, test_config, Gateway,
 };
 

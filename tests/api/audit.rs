@@ -1,13 +1,12 @@
 //! The audit log: what the gateway records, and `breachgate audit verify`
 //! naming the first broken link once a stored row is altered or deleted.
 
-mod support;
-
 use std::path::Path;
 
 use breachgate::domain::ClientId;
 use breachgate::domain::Role;
-use support::{breachgate, client_outcome, fixture, repo_path, Gateway};
+
+use crate::support::{breachgate, client_outcome, fixture, repo_path, Gateway};
 
 const FORMAVENIR: &str = "formavenir";
 

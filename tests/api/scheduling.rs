@@ -3,18 +3,18 @@
 //! each escalation and reminder reaches the privacy contact exactly once,
 //! also across a restart on the same data directory.
 
-mod support;
-
 use std::sync::Arc;
 
 use breachgate::clock::{Clock, ManualClock};
 use breachgate::Config;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use support::receiver::Receiver;
-use support::smtp_sink::SmtpSink;
-use support::{client_outcome, delivery_config, fixture, Gateway};
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
+use crate::support::receiver::Receiver;
+use crate::support::smtp_sink::SmtpSink;
+use crate::support::{client_outcome, delivery_config, fixture, Gateway};
 
 const CONTACT: &str = "privacy-lead@processor.example";
 const HELD_CLIENT: &str = "consorzio-formazione-emilia";

@@ -3,14 +3,19 @@
 
 use serde_json::json;
 
-use super::testing::mime::Part;
-use super::testing::smtp_sink::SmtpSink;
-use super::*;
-use crate::agreements::ClientAgreement;
-use crate::domain::{Change, Notice};
-use crate::domain::{Language, NoticeId, NoticeType};
+use breachgate::agreements::ClientAgreement;
+use breachgate::delivery::email::{
+    render, EmailConfig, EmailError, MailTransport, Rendered, Sender, TlsMode, TransportKind,
+};
+use breachgate::domain::{Change, Language, Notice, NoticeId, NoticeType};
 
-const FIXTURE: &str = include_str!("../../../tests/fixtures/notice-example.json");
+use crate::support::mime::Part;
+use crate::support::smtp_sink::SmtpSink;
+
+const FIXTURE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/notice-example.json"
+));
 const JWS: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6ImJnLTIwMjYifQ..c2lnbmF0dXJlLWJ5dGVz";
 
 fn notice() -> Notice {

@@ -2,17 +2,17 @@
 //! retraction: which clients get which notice, in which order, with which
 //! changes, and how their emails thread.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use breachgate::worker::Worker;
 use serde_json::{json, Value};
-use support::mime::Part;
-use support::receiver::Receiver;
-use support::smtp_sink::SmtpSink;
-use support::{client_ids, client_outcome, delivery_config, fixture, Gateway};
+
+use crate::support;
+use crate::support::mime::Part;
+use crate::support::receiver::Receiver;
+use crate::support::smtp_sink::SmtpSink;
+use crate::support::{client_ids, client_outcome, delivery_config, fixture, Gateway};
 
 const VLINDER: &str = "kinderopvang-de-vlinder";
 const FORMAVENIR: &str = "formavenir";

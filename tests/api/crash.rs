@@ -1,14 +1,13 @@
 //! Nothing accepted is lost: the gateway is killed with SIGKILL in the middle
 //! of a fan-out, restarted, and every notice still reaches every endpoint.
 
-mod support;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command};
 
-use support::receiver::Receiver;
-use support::{repo_path, TEST_SECRET};
+use crate::support;
+use crate::support::receiver::Receiver;
+use crate::support::{repo_path, TEST_SECRET};
 
 const CLIENTS: usize = 300;
 

@@ -2,17 +2,17 @@
 //! delivered and acknowledged, and whether the deadline was met, as JSON and
 //! as CSV.
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 
 use breachgate::domain::ClientId;
 use breachgate::domain::Role;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use support::receiver::Receiver;
-use support::smtp_sink::SmtpSink;
-use support::{client_ids, client_outcome, delivery_config, fixture, Gateway};
+
+use crate::support;
+use crate::support::receiver::Receiver;
+use crate::support::smtp_sink::SmtpSink;
+use crate::support::{client_ids, client_outcome, delivery_config, fixture, Gateway};
 
 const FORMAVENIR: &str = "formavenir";
 /// Its agreement's schema holds this report's notice.

@@ -75,8 +75,6 @@ impl SmtpSink {
     }
 
     /// Waits (without polling on a timer) until `done` holds for the messages so far.
-    // Only the integration tests wait for mail sent in the background.
-    #[allow(dead_code)]
     pub async fn wait_until(&self, done: impl Fn(&[ReceivedMail]) -> bool) {
         let arrived = self.state().arrived.clone();
         loop {

@@ -2,11 +2,11 @@
 //! JSON nesting depth and syntax (400), and the per-caller rate limit (429
 //! with Retry-After).
 
-mod support;
-
 use breachgate::Config;
 use serde_json::Value;
-use support::{fixture, repo_path, test_config, Gateway};
+
+use crate::support;
+use crate::support::{fixture, repo_path, test_config, Gateway};
 
 async fn post(
     gateway: &Gateway,

@@ -2,24 +2,22 @@
 //! it (Python's jwcrypto, and for webhooks the official standardwebhooks
 //! package). `.ci/run` installs them from tests/e2e/requirements.txt.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::support;
+use crate::support::receiver::Receiver;
+use crate::support::smtp_sink::SmtpSink;
+use crate::support::{client_outcome, delivery_config, fixture, repo_path, Gateway, TEST_SECRET};
 use breachgate::clock::SystemClock;
-use support::receiver::Receiver;
-use support::smtp_sink::SmtpSink;
-use support::{client_outcome, delivery_config, fixture, repo_path, Gateway, TEST_SECRET};
 
 /// Runs a Python check from tests/e2e and fails the test with its output.
 fn python(script: &str, args: &[&str]) {
-    support::ensure_python_packages("jwcrypto, jsonschema, standardwebhooks");
-    let output = std::process::Command::new("python3")
+    let output = std::process::Command::new(support::python::interpreter())
         .arg(repo_path(&format!("tests/e2e/{script}")))
         .args(args)
         .output()
-        .expect("python3 runs (install tests/e2e/requirements.txt)");
+        .expect("the Python interpreter runs");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

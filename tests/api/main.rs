@@ -1,0 +1,23 @@
+//! Integration tests against a real gateway, in one test binary so that
+//! the harness in `support/` and the crate are compiled and linked once.
+//! One module per area; `cargo test --test api <module>::` runs one area.
+
+mod support;
+
+mod access;
+mod admin;
+mod audit;
+mod client_api;
+mod contracts;
+mod crash;
+mod delivery;
+mod deploy;
+mod email;
+mod follow_ups;
+mod independent_verifiers;
+mod layers;
+mod limits;
+mod openapi;
+mod pipeline;
+mod register;
+mod scheduling;

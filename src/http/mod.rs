@@ -7,6 +7,7 @@ mod client;
 mod deliveries;
 mod error;
 mod incidents;
+mod json;
 mod openapi;
 mod rate_limit;
 mod register;

@@ -15,6 +15,7 @@ mod deploy;
 mod email;
 mod follow_ups;
 mod independent_verifiers;
+mod input;
 mod layers;
 mod limits;
 mod openapi;

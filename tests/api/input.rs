@@ -29,6 +29,11 @@ async fn send(
     (status, response.json().await.expect("a JSON answer"))
 }
 
+/// A report body as staff send it to `path` (`/v1/reports`, with or without a query).
+async fn file(gateway: &Gateway, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    send(gateway, "POST", path, &gateway.staff, body).await
+}
+
 fn paths(answer: &Value) -> Vec<&str> {
     answer["error"]["details"]
         .as_array()
@@ -96,14 +101,7 @@ async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
 
     // Deep inside a report, and in a dry run: named by its pointer, nothing kept.
     for path in ["/v1/reports", "/v1/reports?dry_run=true"] {
-        let (status, answer) = send(
-            &gateway,
-            "POST",
-            path,
-            &gateway.staff,
-            report_repeating_a_key(),
-        )
-        .await;
+        let (status, answer) = file(&gateway, path, report_repeating_a_key()).await;
         assert_eq!(status, 400, "{path}: {answer}");
         assert_eq!(answer["error"]["code"], "malformed_json");
         assert_eq!(paths(&answer), ["/data_subjects/count/min"]);
@@ -158,14 +156,7 @@ async fn inverted_ranges_and_times_in_a_report_are_422_naming_the_field() {
     ];
     for (body, expected) in cases {
         for path in ["/v1/reports", "/v1/reports?dry_run=true"] {
-            let (status, answer) = send(
-                &gateway,
-                "POST",
-                path,
-                &gateway.staff,
-                serde_json::to_vec(&body).unwrap(),
-            )
-            .await;
+            let (status, answer) = file(&gateway, path, serde_json::to_vec(&body).unwrap()).await;
             assert_eq!(status, 422, "{path} {expected:?}: {answer}");
             assert_eq!(answer["error"]["code"], "invalid_report");
             let mut found = paths(&answer);
@@ -173,12 +164,11 @@ async fn inverted_ranges_and_times_in_a_report_are_422_naming_the_field() {
             assert_eq!(found, expected, "{answer}");
         }
     }
-    let (_, answer) = send(
+    let inverted = with(&[("/data_subjects/count", range(1_000, 999))]);
+    let (_, answer) = file(
         &gateway,
-        "POST",
         "/v1/reports",
-        &gateway.staff,
-        serde_json::to_vec(&with(&[("/data_subjects/count", range(1_000, 999))])).unwrap(),
+        serde_json::to_vec(&inverted).unwrap(),
     )
     .await;
     assert_eq!(

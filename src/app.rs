@@ -17,7 +17,7 @@ use crate::http::RateLimits;
 use crate::metrics::Metrics;
 use crate::secrets::SecretsKey;
 use crate::signing::Signer;
-use crate::store::{SqliteStore, Store};
+use crate::store::{self, Store};
 
 pub struct App {
     pub config: Config,
@@ -58,11 +58,9 @@ impl App {
                 config.paths.data_dir.display()
             )
         })?;
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&config.store_url())
-                .await
-                .context("cannot open the store")?,
-        );
+        let store = store::open(&config.store_url())
+            .await
+            .context("cannot open the store")?;
 
         let apply = match config.paths.apply_contracts {
             ApplyContracts::Always => true,

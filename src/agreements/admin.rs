@@ -22,7 +22,7 @@ use crate::domain::Caller;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::{webhook_context, RevealedSecret};
 use crate::store::{
-    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, StoreError, WebhookTestView,
+    AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, StoreError, WebhookTest,
 };
 use crate::validation::FieldError;
 
@@ -506,7 +506,7 @@ pub async fn webhook_test(
     id: &ClientId,
     webhook_id: &WebhookId,
     test_id: &str,
-) -> Result<WebhookTestView, AdminError> {
+) -> Result<WebhookTest, AdminError> {
     app.store
         .webhook_test(test_id)
         .await?

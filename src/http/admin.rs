@@ -14,11 +14,11 @@ use serde_json::{json, Map, Value};
 use super::auth::Admin;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::views::WebhookTestOut;
 use crate::agreements::admin::{self, AdminError};
 use crate::app::App;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::RevealedSecret;
-use crate::store::WebhookTestView;
 
 type ClientPath = Path<String>;
 type WebhookPath = Path<(String, String)>;
@@ -207,10 +207,10 @@ pub async fn webhook_test(
     State(app): State<Arc<App>>,
     _: Admin,
     Path((id, webhook, test_id)): Path<(String, String, String)>,
-) -> Result<Json<WebhookTestView>, ApiError> {
+) -> Result<Json<WebhookTestOut>, ApiError> {
     let test =
         admin::webhook_test(&app, &client_id(&id)?, &webhook_id(&webhook)?, &test_id).await?;
-    Ok(Json(test))
+    Ok(Json(test.into()))
 }
 
 /// `PUT /v1/admin/clients/{id}/email`: `{"to": [...], "cc": [...]}`.

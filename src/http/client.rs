@@ -15,10 +15,11 @@ use super::auth::ClientCaller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::incidents::signed_notice;
+use super::views::{self, AcknowledgementOut, ClientNoticeOut};
 use crate::app::App;
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{AcknowledgementNote, NoticeId};
-use crate::store::{Acknowledgement, NewAcknowledgement};
+use crate::store::NewAcknowledgement;
 use crate::validation::FieldError;
 
 /// `GET /v1/client/notices`
@@ -26,7 +27,8 @@ pub async fn notices(
     State(app): State<Arc<App>>,
     caller: ClientCaller,
 ) -> Result<Json<Value>, ApiError> {
-    let notices = app.store.client_notices(&caller.client_id).await?;
+    let notices: Vec<ClientNoticeOut> =
+        views::list(app.store.client_notices(&caller.client_id).await?);
     Ok(Json(json!({ "notices": notices })))
 }
 
@@ -57,7 +59,7 @@ pub async fn acknowledge(
     caller: ClientCaller,
     Path(id): Path<String>,
     body: JsonBody,
-) -> Result<Json<Acknowledgement>, ApiError> {
+) -> Result<Json<AcknowledgementOut>, ApiError> {
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let note = parse_note(&body)?;
     let acknowledged_at = app.clock.now();
@@ -84,7 +86,7 @@ pub async fn acknowledge(
         })
         .await?
         .ok_or_else(|| ApiError::not_found("notice"))?;
-    Ok(Json(acknowledgement))
+    Ok(Json(acknowledgement.into()))
 }
 
 /// The note of an acknowledgement body; an empty body has none.

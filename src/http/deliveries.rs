@@ -7,22 +7,22 @@ use serde_json::{json, Value};
 
 use super::auth::Staff;
 use super::error::ApiError;
+use super::views::{self, AlertOut, DeliveryDetailOut};
 use crate::app::App;
 use crate::domain::audit::{self, NewAuditEntry};
-use crate::store::DeliveryDetail;
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
 pub async fn show(
     State(app): State<Arc<App>>,
     _: Staff,
     Path(id): Path<String>,
-) -> Result<Json<DeliveryDetail>, ApiError> {
+) -> Result<Json<DeliveryDetailOut>, ApiError> {
     let delivery = app
         .store
         .delivery(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    Ok(Json(delivery))
+    Ok(Json(delivery.into()))
 }
 
 /// `POST /v1/deliveries/{id}/replay`: sends a dead-lettered or disabled
@@ -51,7 +51,7 @@ pub async fn replay(
             "not_replayable",
             format!(
                 "delivery is {}; only dead or disabled deliveries can be replayed",
-                d.status
+                d.status.as_str()
             ),
         )),
     }
@@ -59,5 +59,6 @@ pub async fn replay(
 
 /// `GET /v1/alerts`: what needs staff attention (dead letters, disabled endpoints).
 pub async fn alerts(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "alerts": app.store.alerts().await? })))
+    let alerts: Vec<AlertOut> = views::list(app.store.alerts().await?);
+    Ok(Json(json!({ "alerts": alerts })))
 }

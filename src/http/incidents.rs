@@ -11,15 +11,16 @@ use super::auth::Staff;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::request;
+use super::views::{self, IncidentOut, IncidentSummaryOut};
 use crate::app::App;
 use crate::domain::Caller;
 use crate::domain::{IncidentId, NoticeId};
 use crate::reporting::{follow_up, FollowUp};
-use crate::store::{IncidentView, StoredNotice};
+use crate::store::StoredNotice;
 
 /// `GET /v1/incidents`
 pub async fn list(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
-    let incidents = app.store.incidents().await?;
+    let incidents: Vec<IncidentSummaryOut> = views::list(app.store.incidents().await?);
     Ok(Json(json!({ "incidents": incidents })))
 }
 
@@ -28,14 +29,14 @@ pub async fn show(
     State(app): State<Arc<App>>,
     _: Staff,
     Path(id): Path<String>,
-) -> Result<Json<IncidentView>, ApiError> {
+) -> Result<Json<IncidentOut>, ApiError> {
     let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
     let incident = app
         .store
         .incident(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    Ok(Json(incident))
+    Ok(Json(incident.into()))
 }
 
 /// `GET /v1/incidents/{id}/notices/{notice_id}`: the exact bytes the client

@@ -204,7 +204,7 @@ async fn story(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         store.disabled_targets(&client).await.unwrap(),
-        [target.clone()]
+        [target.as_str()]
     );
     let detail = store.delivery(&delivery.id).await.unwrap().unwrap();
     assert_eq!(detail.status, DeliveryStatus::Disabled);

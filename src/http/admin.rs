@@ -18,7 +18,6 @@ use crate::app::App;
 use crate::domain::{ClientId, WebhookId};
 use crate::secrets::RevealedSecret;
 use crate::service::agreements::{self as admin, AdminError};
-use crate::store::WebhookTestView;
 
 type ClientPath = Path<String>;
 type WebhookPath = Path<(String, String)>;
@@ -214,7 +213,7 @@ pub async fn webhook_test(
     State(app): State<Arc<App>>,
     _: Admin,
     Path((id, webhook, test_id)): Path<(String, String, String)>,
-) -> Result<Json<WebhookTestView>, ApiError> {
+) -> Result<Json<super::views::WebhookTestOut>, ApiError> {
     let test = admin::webhook_test(
         &app.services,
         &client_id(&id)?,
@@ -222,7 +221,7 @@ pub async fn webhook_test(
         &test_id,
     )
     .await?;
-    Ok(Json(test))
+    Ok(Json(test.into()))
 }
 
 /// `PUT /v1/admin/clients/{id}/email`: `{"to": [...], "cc": [...]}`.

@@ -23,7 +23,7 @@ use crate::domain::{ClientId, WebhookId};
 use crate::secrets::{webhook_context, RevealedSecret};
 use crate::store::{
     AgreementChange, NewWebhookSecret, NewWebhookTest, SecretRotation, Store, StoreError,
-    WebhookTestView,
+    WebhookTest,
 };
 use crate::validation::FieldError;
 
@@ -535,7 +535,7 @@ pub async fn webhook_test(
     id: &ClientId,
     webhook_id: &WebhookId,
     test_id: &str,
-) -> Result<WebhookTestView, AdminError> {
+) -> Result<WebhookTest, AdminError> {
     services
         .store
         .webhook_test(test_id)

@@ -14,6 +14,7 @@
 mod apply;
 mod change;
 mod clients;
+mod rotation;
 mod secrets;
 mod test_deliveries;
 mod webhooks;
@@ -23,7 +24,7 @@ pub use change::delete_client;
 pub use clients::{
     client, clients, create_client, delete_email, export_toml, replace_client, set_email,
 };
-pub use secrets::{rotate_secret, Overlap, Rotated};
+pub use rotation::{rotate_secret, Overlap, Rotated};
 pub use test_deliveries::{queue_webhook_test, webhook_test};
 pub use webhooks::{
     add_webhook, delete_webhook, update_webhook, webhooks, SecretVersion, WebhookChange,

@@ -123,7 +123,8 @@ impl App {
         let s = &self.services;
         Worker::new(
             WorkerHandles {
-                store: s.store.clone(),
+                outbox: s.store.clone(),
+                agreements: s.store.clone(),
                 registry: s.registry.clone(),
                 signer: s.signer.clone(),
                 secrets: s.secrets.clone(),

@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use breachgate::config::{Config, LogFormat};
 use breachgate::domain::Role;
 use breachgate::secrets::{SecretsKey, CONFIG_CONTEXT};
-use breachgate::store::{SqliteStore, Store};
 
 #[derive(Parser)]
 #[command(
@@ -226,9 +225,9 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_config(config.as_deref())?;
             std::fs::create_dir_all(&config.paths.data_dir)?;
-            let store = SqliteStore::open(&config.store_url()).await?;
+            let store = breachgate::store::open(&config.store_url()).await?;
             let changes = breachgate::service::agreements::apply_contracts(
-                &store,
+                store.as_ref(),
                 &dir,
                 &config.paths.schemas,
                 breachgate::domain::audit::CLI,
@@ -288,10 +287,10 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 .map(|c| breachgate::domain::ClientId::parse(&c))
                 .transpose()?;
             std::fs::create_dir_all(&config.paths.data_dir)?;
-            let store = SqliteStore::open(&config.store_url()).await?;
+            let store = breachgate::store::open(&config.store_url()).await?;
             println!(
                 "{}",
-                breachgate::service::tokens::issue(&store, role, &name, client).await?
+                breachgate::service::tokens::issue(store.as_ref(), role, &name, client).await?
             );
         }
         Command::Audit {
@@ -302,7 +301,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if config.store.url.is_empty() && !database.exists() {
                 anyhow::bail!("no database at {}", database.display());
             }
-            let store = SqliteStore::open(&config.store_url()).await?;
+            let store = breachgate::store::open(&config.store_url()).await?;
             let entries = store.audit_log().await?;
             store.close().await;
             match breachgate::domain::audit::verify(&entries) {

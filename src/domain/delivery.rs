@@ -55,6 +55,48 @@ impl AttemptOutcome {
             AttemptOutcome::Refused => "refused",
         }
     }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Self::Delivered,
+            Self::Rejected,
+            Self::Gone,
+            Self::Failed,
+            Self::Refused,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == value)
+    }
+}
+
+/// Where a delivery stands in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (or leased to a worker making it).
+    Pending,
+    Delivered,
+    /// Dead-lettered: no more automatic attempts until replayed.
+    Dead,
+    /// Its endpoint is disabled; it waits until the endpoint is re-enabled
+    /// or the delivery is replayed.
+    Disabled,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead, Self::Disabled]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
 }
 
 /// Where a delivery goes after an attempt.

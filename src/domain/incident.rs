@@ -61,4 +61,10 @@ impl NoticeStatus {
             NoticeStatus::Held => "held",
         }
     }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Queued, Self::Held]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
 }

@@ -17,7 +17,7 @@ mod taxonomy;
 pub use acknowledgement::{AcknowledgementNote, NoteTooLong};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use caller::{Caller, Role};
-pub use delivery::{endpoint_key, AttemptOutcome, Channel, NextState};
+pub use delivery::{endpoint_key, AttemptOutcome, Channel, DeliveryStatus, NextState};
 pub use ids::{ClientId, IdError, IncidentId, NoticeId, Slug, SubprocessorId, SystemId, WebhookId};
 pub use incident::{IncidentStatus, NoticeStatus, VersionAction};
 pub use notice::{

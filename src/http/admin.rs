@@ -1,7 +1,8 @@
 //! `/v1/admin/...` (admin token): clients and their agreements, webhook
 //! endpoints, email recipients, webhook secrets and test deliveries. The
-//! work is in [`crate::agreements::admin`]; a generated secret appears only
-//! in the answer that created it.
+//! work is in [`crate::service::agreements`]; this reads the bodies and
+//! shapes the answers. A generated secret appears only in the answer to the
+//! change that made it.
 
 use std::sync::Arc;
 
@@ -9,16 +10,22 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::Admin;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::views::WebhookTestOut;
+use crate::agreements::model::WebhookEndpoint;
 use crate::app::App;
 use crate::domain::{ClientId, WebhookId};
-use crate::secrets::RevealedSecret;
-use crate::service::agreements::{self as admin, AdminError};
-use crate::store::WebhookTestView;
+use crate::service::agreements::{
+    self as admin, AdminError, ClientChanged, GeneratedSecret, Overlap, SecretVersion,
+    WebhookChange, WebhookChanged, WebhookState,
+};
+use crate::validation::FieldError;
 
 type ClientPath = Path<String>;
 type WebhookPath = Path<(String, String)>;
@@ -39,14 +46,10 @@ pub async fn list(State(app): State<Arc<App>>, _: Admin) -> Result<Json<Value>, 
 pub async fn create(
     State(app): State<Arc<App>>,
     Admin(caller): Admin,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let changed = admin::create_client(&app.services, &caller, &body).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"client": changed.client, "secrets": secrets(&changed.secrets)})),
-    )
-        .into_response())
+    let changed = admin::create_client(&app.services, &caller, json(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(client_changed(&changed))).into_response())
 }
 
 /// `GET /v1/admin/clients/{id}`: the agreement as JSON, shaped as its TOML file.
@@ -64,12 +67,11 @@ pub async fn replace(
     State(app): State<Arc<App>>,
     Admin(caller): Admin,
     Path(id): ClientPath,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let changed = admin::replace_client(&app.services, &caller, &client_id(&id)?, &body).await?;
-    Ok(Json(
-        json!({"client": changed.client, "secrets": secrets(&changed.secrets)}),
-    ))
+    let id = client_id(&id)?;
+    let changed = admin::replace_client(&app.services, &caller, &id, json(&body)?).await?;
+    Ok(Json(client_changed(&changed)))
 }
 
 /// `DELETE /v1/admin/clients/{id}`
@@ -100,6 +102,7 @@ pub async fn webhooks(
     Path(id): ClientPath,
 ) -> Result<Json<Value>, ApiError> {
     let webhooks = admin::webhooks(&app.services, &client_id(&id)?).await?;
+    let webhooks: Vec<_> = webhooks.iter().map(WebhookOut::from).collect();
     Ok(Json(json!({ "webhooks": webhooks })))
 }
 
@@ -109,26 +112,11 @@ pub async fn add_webhook(
     State(app): State<Arc<App>>,
     Admin(caller): Admin,
     Path(id): ClientPath,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = client_id(&id)?;
-    let changed = admin::add_webhook(&app.services, &caller, &id, &body).await?;
-    let added = changed
-        .client
-        .iter()
-        .flat_map(|c| &c.delivery.webhooks)
-        .last()
-        .map(|w| w.id.clone())
-        .ok_or(AdminError::NotFound("webhook"))?;
-    let view = admin::webhooks(&app.services, &id)
-        .await?
-        .into_iter()
-        .find(|w| w.endpoint.id == added);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"webhook": view, "secrets": secrets(&changed.secrets)})),
-    )
-        .into_response())
+    let changed = admin::add_webhook(&app.services, &caller, &id, json(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(webhook_changed(&changed))).into_response())
 }
 
 /// `PATCH /v1/admin/clients/{id}/webhooks/{webhook_id}`: any of `url`,
@@ -137,14 +125,12 @@ pub async fn update_webhook(
     State(app): State<Arc<App>>,
     Admin(caller): Admin,
     Path((id, webhook)): WebhookPath,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let (id, webhook) = (client_id(&id)?, webhook_id(&webhook)?);
-    let (changed, view) =
-        admin::update_webhook(&app.services, &caller, &id, &webhook, &body).await?;
-    Ok(Json(
-        json!({"webhook": view, "secrets": secrets(&changed.secrets)}),
-    ))
+    let change = WebhookChange::from_json(json(&body)?)?;
+    let changed = admin::update_webhook(&app.services, &caller, &id, &webhook, change).await?;
+    Ok(Json(webhook_changed(&changed)))
 }
 
 /// `DELETE /v1/admin/clients/{id}/webhooks/{webhook_id}`
@@ -171,19 +157,12 @@ pub async fn rotate_secret(
     Path((id, webhook)): WebhookPath,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let overlap_hours = if body.is_blank() {
-        None
-    } else {
-        overlap_hours(admin::parse_json(&body.0)?)?
-    };
-    let rotated = admin::rotate_secret(
-        &app.services,
-        &caller,
-        &client_id(&id)?,
-        &webhook_id(&webhook)?,
-        overlap_hours,
-    )
-    .await?;
+    // The body's shape is judged before the path and its bound after, in
+    // the order this route has always answered.
+    let hours = overlap_hours(&body)?;
+    let (id, webhook) = (client_id(&id)?, webhook_id(&webhook)?);
+    let overlap = hours.map(Overlap::hours).transpose()?.unwrap_or_default();
+    let rotated = admin::rotate_secret(&app.services, &caller, &id, &webhook, overlap).await?;
     Ok(Json(json!({
         "secret": rotated.secret.expose(),
         "version": rotated.version,
@@ -214,7 +193,7 @@ pub async fn webhook_test(
     State(app): State<Arc<App>>,
     _: Admin,
     Path((id, webhook, test_id)): Path<(String, String, String)>,
-) -> Result<Json<WebhookTestView>, ApiError> {
+) -> Result<Json<WebhookTestOut>, ApiError> {
     let test = admin::webhook_test(
         &app.services,
         &client_id(&id)?,
@@ -222,7 +201,7 @@ pub async fn webhook_test(
         &test_id,
     )
     .await?;
-    Ok(Json(test))
+    Ok(Json(test.into()))
 }
 
 /// `PUT /v1/admin/clients/{id}/email`: `{"to": [...], "cc": [...]}`.
@@ -230,11 +209,11 @@ pub async fn set_email(
     State(app): State<Arc<App>>,
     Admin(caller): Admin,
     Path(id): ClientPath,
-    JsonBody(body): JsonBody,
+    body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let changed = admin::set_email(&app.services, &caller, &client_id(&id)?, &body).await?;
-    let email = changed.client.and_then(|c| c.delivery.email);
-    Ok(Json(json!({ "email": email })))
+    let id = client_id(&id)?;
+    let client = admin::set_email(&app.services, &caller, &id, json(&body)?).await?;
+    Ok(Json(json!({ "email": client.delivery.email })))
 }
 
 /// `DELETE /v1/admin/clients/{id}/email`
@@ -256,31 +235,91 @@ fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
     WebhookId::parse(raw).map_err(|_| ApiError::not_found("webhook"))
 }
 
-fn overlap_hours(body: Value) -> Result<Option<u32>, AdminError> {
-    let invalid = |path: &str, message: &str| {
-        AdminError::Invalid(vec![crate::validation::FieldError::new(path, message)])
-    };
-    let Value::Object(mut fields) = body else {
-        return Err(invalid("", "must be a JSON object"));
+/// The body as one JSON value. [`JsonBody`] has checked its syntax, so what
+/// fails here is a blank body where one is required, or a number beyond `f64`.
+fn json(body: &JsonBody) -> Result<Value, ApiError> {
+    serde_json::from_slice(&body.0).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+        .with_details(vec![FieldError::new("", e.to_string())])
+    })
+}
+
+/// `{"overlap_hours": n}`, if the body is not blank.
+fn overlap_hours(body: &JsonBody) -> Result<Option<u32>, ApiError> {
+    if body.is_blank() {
+        return Ok(None);
+    }
+    let Value::Object(mut fields) = json(body)? else {
+        return Err(AdminError::invalid("", "must be a JSON object").into());
     };
     let hours = fields.remove("overlap_hours");
     if let Some(key) = fields.keys().next() {
-        return Err(invalid(&format!("/{key}"), "unknown field"));
+        return Err(AdminError::invalid(&format!("/{key}"), "unknown field").into());
     }
-    hours
-        .map(|h| {
-            h.as_u64()
-                .and_then(|h| u32::try_from(h).ok())
-                .ok_or_else(|| invalid("/overlap_hours", "must be a whole number of hours"))
-        })
-        .transpose()
+    let whole_hours = |h: Value| {
+        h.as_u64()
+            .and_then(|h| u32::try_from(h).ok())
+            .ok_or_else(|| AdminError::invalid("/overlap_hours", "must be a whole number of hours"))
+    };
+    Ok(hours.map(whole_hours).transpose()?)
+}
+
+fn client_changed(changed: &ClientChanged) -> Value {
+    json!({"client": changed.client, "secrets": secrets(&changed.secrets)})
+}
+
+fn webhook_changed(changed: &WebhookChanged) -> Value {
+    json!({"webhook": WebhookOut::from(&changed.webhook), "secrets": secrets(&changed.secrets)})
 }
 
 /// Secrets generated by a change, by endpoint: the only place they are shown.
-fn secrets(generated: &[(WebhookId, RevealedSecret)]) -> Value {
+fn secrets(generated: &[GeneratedSecret]) -> Value {
     let map: Map<String, Value> = generated
         .iter()
-        .map(|(id, secret)| (id.to_string(), secret.expose().into()))
+        .map(|g| (g.webhook_id.to_string(), g.secret.expose().into()))
         .collect();
     Value::Object(map)
+}
+
+/// A webhook endpoint: its agreement's fields, whether it is enabled, and
+/// its stored secret versions (never the secrets).
+#[derive(Serialize)]
+struct WebhookOut<'a> {
+    #[serde(flatten)]
+    endpoint: &'a WebhookEndpoint,
+    enabled: bool,
+    secret_versions: Vec<SecretVersionOut<'a>>,
+}
+
+impl<'a> From<&'a WebhookState> for WebhookOut<'a> {
+    fn from(state: &'a WebhookState) -> Self {
+        Self {
+            endpoint: &state.endpoint,
+            enabled: state.enabled,
+            secret_versions: state.secret_versions.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SecretVersionOut<'a> {
+    version: u32,
+    key_id: &'a str,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a SecretVersion> for SecretVersionOut<'a> {
+    fn from(version: &'a SecretVersion) -> Self {
+        Self {
+            version: version.version,
+            key_id: &version.key_id,
+            created_at: version.created_at,
+            expires_at: version.expires_at,
+        }
+    }
 }

@@ -15,10 +15,10 @@ use super::auth::ClientCaller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::incidents::signed_notice;
+use super::views::{self, AcknowledgementOut, ClientNoticeOut};
 use crate::app::App;
 use crate::domain::{AcknowledgementNote, NoticeId};
 use crate::service::client_notices;
-use crate::store::Acknowledgement;
 use crate::validation::FieldError;
 
 /// `GET /v1/client/notices`
@@ -26,7 +26,8 @@ pub async fn notices(
     State(app): State<Arc<App>>,
     caller: ClientCaller,
 ) -> Result<Json<Value>, ApiError> {
-    let notices = client_notices::list(&app.services, &caller.client_id).await?;
+    let notices: Vec<ClientNoticeOut> =
+        views::list(client_notices::list(&app.services, &caller.client_id).await?);
     Ok(Json(json!({ "notices": notices })))
 }
 
@@ -55,14 +56,14 @@ pub async fn acknowledge(
     caller: ClientCaller,
     Path(id): Path<String>,
     body: JsonBody,
-) -> Result<Json<Acknowledgement>, ApiError> {
+) -> Result<Json<AcknowledgementOut>, ApiError> {
     let id = NoticeId::parse(&id).map_err(|_| ApiError::not_found("notice"))?;
     let note = parse_note(&body)?;
     let acknowledgement =
         client_notices::acknowledge(&app.services, &caller.token, &caller.client_id, id, note)
             .await?
             .ok_or_else(|| ApiError::not_found("notice"))?;
-    Ok(Json(acknowledgement))
+    Ok(Json(acknowledgement.into()))
 }
 
 /// The note of an acknowledgement body; an empty body has none.

@@ -7,20 +7,20 @@ use serde_json::{json, Value};
 
 use super::auth::Staff;
 use super::error::ApiError;
+use super::views::{self, AlertOut, DeliveryDetailOut};
 use crate::app::App;
 use crate::service::deliveries::{self, ReplayError};
-use crate::store::DeliveryDetail;
 
 /// `GET /v1/deliveries/{id}`: a delivery and every attempt made.
 pub async fn show(
     State(app): State<Arc<App>>,
     _: Staff,
     Path(id): Path<String>,
-) -> Result<Json<DeliveryDetail>, ApiError> {
+) -> Result<Json<DeliveryDetailOut>, ApiError> {
     let delivery = deliveries::get(&app.services, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    Ok(Json(delivery))
+    Ok(Json(delivery.into()))
 }
 
 /// `POST /v1/deliveries/{id}/replay`: sends a dead-lettered or disabled
@@ -44,7 +44,6 @@ pub async fn replay(
 
 /// `GET /v1/alerts`: what needs staff attention (dead letters, disabled endpoints).
 pub async fn alerts(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "alerts": deliveries::alerts(&app.services).await? }),
-    ))
+    let alerts: Vec<AlertOut> = views::list(deliveries::alerts(&app.services).await?);
+    Ok(Json(json!({ "alerts": alerts })))
 }

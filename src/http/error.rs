@@ -90,10 +90,6 @@ impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         let message = e.to_string();
         match e {
-            AdminError::Malformed(detail) => {
-                Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
-                    .with_details(vec![FieldError::new("", detail)])
-            }
             AdminError::Invalid(details) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_agreement",
@@ -101,8 +97,14 @@ impl From<AdminError> for ApiError {
             )
             .with_details(details),
             AdminError::NotFound(what) => Self::not_found(what),
-            AdminError::Conflict { code, message } => {
-                Self::new(StatusCode::CONFLICT, code, message)
+            AdminError::ClientExists(_) => {
+                Self::new(StatusCode::CONFLICT, "client_exists", message)
+            }
+            AdminError::WebhookExists { .. } => {
+                Self::new(StatusCode::CONFLICT, "webhook_exists", message)
+            }
+            AdminError::SecretNotStored { .. } => {
+                Self::new(StatusCode::CONFLICT, "secret_not_stored", message)
             }
             AdminError::Store(e) => Self::internal(&e),
             AdminError::Internal(e) => Self::internal(e.as_ref()),

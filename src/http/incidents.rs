@@ -12,6 +12,7 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::reports::{answer, clients_json};
 use super::request;
+use super::views::{self, IncidentOut, IncidentSummaryOut};
 use crate::app::App;
 use crate::domain::Caller;
 use crate::domain::{IncidentId, NoticeId};
@@ -19,12 +20,12 @@ use crate::service::incidents;
 use crate::service::reporting::{
     follow_up, Answer, FollowUp, FollowUpRequest, FollowedUp, Idempotency,
 };
-use crate::store::{IncidentView, StoredNotice};
+use crate::store::StoredNotice;
 use sha2::{Digest, Sha256};
 
 /// `GET /v1/incidents`
 pub async fn list(State(app): State<Arc<App>>, _: Staff) -> Result<Json<Value>, ApiError> {
-    let incidents = incidents::list(&app.services).await?;
+    let incidents: Vec<IncidentSummaryOut> = views::list(incidents::list(&app.services).await?);
     Ok(Json(json!({ "incidents": incidents })))
 }
 
@@ -33,12 +34,12 @@ pub async fn show(
     State(app): State<Arc<App>>,
     _: Staff,
     Path(id): Path<String>,
-) -> Result<Json<IncidentView>, ApiError> {
+) -> Result<Json<IncidentOut>, ApiError> {
     let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
     let incident = incidents::get(&app.services, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    Ok(Json(incident))
+    Ok(Json(incident.into()))
 }
 
 /// `GET /v1/incidents/{id}/notices/{notice_id}`: the exact bytes the client

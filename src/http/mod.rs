@@ -13,6 +13,7 @@ mod rate_limit;
 mod register;
 mod reports;
 mod request;
+mod views;
 
 use std::sync::Arc;
 

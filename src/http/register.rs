@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::auth::Staff;
 use super::error::ApiError;
+use super::views::{self, RegisterIncidentOut};
 use crate::app::App;
 use crate::service::register;
 
@@ -22,6 +23,7 @@ pub async fn show(
         let body = register::to_csv(&incidents).map_err(|e| ApiError::internal(&e))?;
         ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
     } else {
+        let incidents: Vec<RegisterIncidentOut> = views::list(incidents);
         Json(json!({ "incidents": incidents })).into_response()
     };
     response

@@ -11,10 +11,10 @@ use super::StaffMailer;
 use crate::agreements::LiveRegistry;
 use crate::domain::ClientId;
 use crate::metrics::Metrics;
-use crate::store::{LatestNotice, NewUpdateReminder, Store, StoreError};
+use crate::store::{LatestNotice, NewUpdateReminder, ScheduleStore, StoreError};
 
 pub struct Cadence {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ScheduleStore>,
     registry: Arc<LiveRegistry>,
     metrics: Arc<Metrics>,
     mail: StaffMailer,
@@ -31,7 +31,7 @@ pub struct Reminded {
 
 impl Cadence {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ScheduleStore>,
         registry: Arc<LiveRegistry>,
         metrics: Arc<Metrics>,
         mail: StaffMailer,

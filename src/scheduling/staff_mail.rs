@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::delivery::email::{staff_message, EmailConfig, MailTransport, Sender};
-use crate::store::{NewStaffMail, StaffMail, Store, StoreError};
+use crate::store::{NewStaffMail, ScheduleStore, StaffMail, StoreError};
 
 /// Mails claimed per run; the rest wait for the next run.
 const BATCH: usize = 100;
@@ -19,7 +19,7 @@ const LEASE_MINUTES: i64 = 10;
 const RETRY_MINUTES: i64 = 1;
 
 pub struct StaffMailer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ScheduleStore>,
     /// The processor's privacy contact.
     to: String,
     transport: MailTransport,
@@ -28,7 +28,11 @@ pub struct StaffMailer {
 
 impl StaffMailer {
     /// Must be called inside the Tokio runtime (the SMTP pool needs it).
-    pub fn new(store: Arc<dyn Store>, email: &EmailConfig, to: String) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Arc<dyn ScheduleStore>,
+        email: &EmailConfig,
+        to: String,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             transport: MailTransport::new(email)?,
             sender: Sender::from_config(email)?,

@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 use super::{DeadlineThreshold, StaffMailer};
 use crate::domain::ClientId;
 use crate::metrics::Metrics;
-use crate::store::{NewEscalation, Store, StoreError, UndeliveredNotice, DEADLINE_PASSED};
+use crate::store::{NewEscalation, ScheduleStore, StoreError, UndeliveredNotice, DEADLINE_PASSED};
 
 /// The threshold of a held notice, escalated as soon as it is seen.
 pub const HELD: &str = "held";
 
 pub struct Watchdog {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ScheduleStore>,
     metrics: Arc<Metrics>,
     thresholds: Vec<DeadlineThreshold>,
     mail: StaffMailer,
@@ -33,7 +33,7 @@ pub struct Escalated {
 
 impl Watchdog {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ScheduleStore>,
         metrics: Arc<Metrics>,
         thresholds: Vec<DeadlineThreshold>,
         mail: StaffMailer,

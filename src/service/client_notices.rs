@@ -6,9 +6,7 @@ use serde_json::json;
 use super::Services;
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{AcknowledgementNote, Caller, ClientId, NoticeId};
-use crate::store::{
-    Acknowledgement, ClientNoticeView, NewAcknowledgement, StoreError, StoredNotice,
-};
+use crate::store::{Acknowledgement, ClientNotice, NewAcknowledgement, StoreError, StoredNotice};
 
 /// Records `client_id`'s acknowledgement of notice `id` (made with token
 /// `caller`), audited with a new acknowledgement only; answers the one on
@@ -49,7 +47,7 @@ pub async fn acknowledge(
 pub async fn list(
     services: &Services,
     client_id: &ClientId,
-) -> Result<Vec<ClientNoticeView>, StoreError> {
+) -> Result<Vec<ClientNotice>, StoreError> {
     services.store.client_notices(client_id).await
 }
 

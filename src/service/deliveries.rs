@@ -4,15 +4,15 @@ use serde_json::json;
 
 use super::Services;
 use crate::domain::audit::{self, NewAuditEntry};
-use crate::domain::Caller;
+use crate::domain::{Caller, DeliveryStatus};
 use crate::store::{Alert, DeliveryDetail, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("no such delivery")]
     NotFound,
-    #[error("delivery is {0}; only dead or disabled deliveries can be replayed")]
-    NotReplayable(String),
+    #[error("delivery is {}; only dead or disabled deliveries can be replayed", .0.as_str())]
+    NotReplayable(DeliveryStatus),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

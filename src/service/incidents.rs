@@ -3,13 +3,16 @@
 
 use super::Services;
 use crate::domain::{IncidentId, NoticeId};
-use crate::store::{IncidentSummary, IncidentView, StoreError, StoredNotice};
+use crate::store::{IncidentDetail, IncidentSummary, StoreError, StoredNotice};
 
 pub async fn list(services: &Services) -> Result<Vec<IncidentSummary>, StoreError> {
     services.store.incidents().await
 }
 
-pub async fn get(services: &Services, id: &IncidentId) -> Result<Option<IncidentView>, StoreError> {
+pub async fn get(
+    services: &Services,
+    id: &IncidentId,
+) -> Result<Option<IncidentDetail>, StoreError> {
     services.store.incident(id).await
 }
 

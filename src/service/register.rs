@@ -69,13 +69,17 @@ fn row(
         time(Some(incident.became_aware_at)),
         client.client_id.clone(),
         notice.notice_id.clone(),
-        notice.kind.clone(),
+        notice.kind.as_str().to_owned(),
         notice.sequence.to_string(),
-        notice.status.clone(),
+        notice.status.as_str().to_owned(),
         time(Some(notice.notify_by)),
-        delivery.map(|d| d.channel.clone()).unwrap_or_default(),
+        delivery
+            .map(|d| d.channel.as_str().to_owned())
+            .unwrap_or_default(),
         delivery.map(|d| d.target.clone()).unwrap_or_default(),
-        delivery.map(|d| d.status.clone()).unwrap_or_default(),
+        delivery
+            .map(|d| d.status.as_str().to_owned())
+            .unwrap_or_default(),
         delivery.map(|d| d.attempts.to_string()).unwrap_or_default(),
         time(delivery.and_then(|d| d.delivered_at)),
         client

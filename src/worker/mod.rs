@@ -35,10 +35,9 @@ use crate::domain::Notice;
 use crate::domain::{AttemptOutcome, Channel, NextState};
 use crate::secrets::SecretsKey;
 use crate::signing::Signer;
-use crate::store::Store;
 use crate::store::{
-    AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, NewStaffMail, RaisedAlert, StoreError,
-    WebhookTestResult,
+    AgreementStore, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, NewStaffMail, OutboxStore,
+    RaisedAlert, StoreError, WebhookTestResult,
 };
 
 /// Records written per transaction at most, and attempts finished but not
@@ -49,7 +48,9 @@ const TEST_BATCH: usize = 16;
 
 /// What the worker works with, shared with the rest of the gateway.
 pub struct WorkerHandles {
-    pub store: Arc<dyn Store>,
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Where stored webhook secrets are read.
+    pub agreements: Arc<dyn AgreementStore>,
     pub registry: Arc<LiveRegistry>,
     pub signer: Arc<Signer>,
     pub secrets: Arc<SecretsKey>,
@@ -67,7 +68,8 @@ pub struct WorkerSettings {
 }
 
 pub struct Worker {
-    store: Arc<dyn Store>,
+    outbox: Arc<dyn OutboxStore>,
+    agreements: Arc<dyn AgreementStore>,
     registry: Arc<LiveRegistry>,
     signer: Arc<Signer>,
     secrets: Arc<SecretsKey>,
@@ -132,7 +134,8 @@ impl Worker {
         let mail = MailTransport::new(&settings.email)?;
         let sender = Sender::from_config(&settings.email)?;
         let WorkerHandles {
-            store,
+            outbox,
+            agreements,
             registry,
             signer,
             secrets,
@@ -140,7 +143,8 @@ impl Worker {
             wake,
         } = handles;
         Ok(Arc::new(Self {
-            store,
+            outbox,
+            agreements,
             registry,
             signer,
             secrets,
@@ -283,7 +287,7 @@ impl Worker {
         let lease = chrono::Duration::seconds(self.delivery.lease_seconds as i64);
         let now = self.clock.now();
         let claimed = self
-            .store
+            .outbox
             .claim_deliveries(now, lease, limit, email_limit, &busy)
             .await?;
         let (mut accepted, mut excess) = (Vec::with_capacity(claimed.len()), Vec::new());
@@ -305,7 +309,7 @@ impl Worker {
             }
         }
         if !excess.is_empty() {
-            self.store.release_deliveries(&excess).await?;
+            self.outbox.release_deliveries(&excess).await?;
         }
         Ok(accepted)
     }
@@ -332,7 +336,7 @@ impl Worker {
         if records.is_empty() {
             return Ok(());
         }
-        self.store.record_attempts(records).await?;
+        self.outbox.record_attempts(records).await?;
         self.in_flight.lock().expect("in-flight lock").unrecorded -= records.len();
         self.capacity_freed.notify_one();
         Ok(())
@@ -475,13 +479,18 @@ impl Worker {
             );
         }
         let now = self.clock.now();
-        let secrets =
-            match endpoint_secrets(self.store.as_ref(), &self.secrets, client_id, endpoint, now)
-                .await
-            {
-                Ok(secrets) => secrets,
-                Err(message) => return Tried::transient(message),
-            };
+        let secrets = match endpoint_secrets(
+            self.agreements.as_ref(),
+            &self.secrets,
+            client_id,
+            endpoint,
+            now,
+        )
+        .await
+        {
+            Ok(secrets) => secrets,
+            Err(message) => return Tried::transient(message),
+        };
         let timestamp = now.timestamp();
         let ed25519 = endpoint
             .signatures
@@ -535,7 +544,7 @@ impl Worker {
     async fn send_tests(self: &Arc<Self>) -> Result<usize, StoreError> {
         let lease = chrono::Duration::seconds(self.delivery.lease_seconds as i64);
         let claimed = self
-            .store
+            .outbox
             .claim_webhook_tests(self.clock.now(), lease, TEST_BATCH)
             .await?;
         let count = claimed.len();
@@ -546,7 +555,7 @@ impl Worker {
         }
         while let Some(result) = tasks.join_next().await {
             let result = result.expect("test deliveries do not panic");
-            self.store.record_webhook_test(&result).await?;
+            self.outbox.record_webhook_test(&result).await?;
         }
         Ok(count)
     }

@@ -6,13 +6,13 @@ use crate::agreements::model::{WebhookEndpoint, STORED_SECRET};
 use crate::delivery::webhook::WebhookSecret;
 use crate::domain::ClientId;
 use crate::secrets::{webhook_context, SecretsKey};
-use crate::store::Store;
+use crate::store::AgreementStore;
 
 /// The secrets `endpoint` signs with at `now`: the one its `env:NAME` names,
 /// or its stored ones still valid (old and new during a rotation's overlap),
 /// oldest first. The error never contains a secret.
 pub async fn endpoint_secrets(
-    store: &dyn Store,
+    store: &dyn AgreementStore,
     secrets: &SecretsKey,
     client_id: &ClientId,
     endpoint: &WebhookEndpoint,

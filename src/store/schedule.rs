@@ -1,8 +1,50 @@
-//! What the deadline watchdog and the update-cadence job read and write.
+//! What the deadline watchdog and the update-cadence job read and write,
+//! and the staff-mail outbox they (and delivery alerts) write to.
 
-use chrono::{DateTime, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
 
+use super::StoreError;
 use crate::domain::ClientId;
+
+#[async_trait]
+pub trait ScheduleStore: Send + Sync + 'static {
+    /// Per client of an open incident that nothing about it has reached yet
+    /// (its notices held or undelivered), the client's first initial notice,
+    /// unless already escalated at [`DEADLINE_PASSED`].
+    async fn undelivered_initial_notices(&self) -> Result<Vec<UndeliveredNotice>, StoreError>;
+    /// Records the escalations not yet on record, each with its staff mail,
+    /// in one transaction; answers, for each, whether it was new.
+    async fn record_escalations(
+        &self,
+        escalations: &[NewEscalation],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Per open incident and client, the latest notice that was not held,
+    /// unless it is a retraction or an update reminder is on record for it.
+    async fn latest_notices_unreminded(&self) -> Result<Vec<LatestNotice>, StoreError>;
+    /// Records the reminders not yet on record, each with its staff mail, in
+    /// one transaction; answers, for each, whether it was new.
+    async fn record_update_reminders(
+        &self,
+        reminders: &[NewUpdateReminder],
+    ) -> Result<Vec<bool>, StoreError>;
+    /// Leases up to `limit` unsent staff emails that no one else holds at
+    /// `now`, in the order written.
+    async fn claim_staff_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<StaffMail>, StoreError>;
+    async fn staff_mail_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a failed send; the mail is tried again from `retry_at`.
+    async fn staff_mail_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
 
 /// The threshold after which nothing more is escalated for a notice.
 pub const DEADLINE_PASSED: &str = "passed";

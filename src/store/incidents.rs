@@ -1,0 +1,264 @@
+//! Incidents and their versions, the notices each version produces with
+//! their deliveries, idempotent replies, and what staff read back: the
+//! incident list, one incident in full, and the breach register.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::StoreError;
+use crate::domain::audit::NewAuditEntry;
+use crate::domain::{
+    Channel, ClientId, DeliveryStatus, IncidentId, IncidentStatus, NoticeId, NoticeStatus,
+    NoticeType, VersionAction,
+};
+use crate::validation::FieldError;
+
+#[async_trait]
+pub trait IncidentStore: Send + Sync + 'static {
+    /// The next incident reference number for `year` (BG-YYYY-NNNN).
+    async fn next_reference(&self, year: i32) -> Result<u32, StoreError>;
+    async fn idempotent_response(
+        &self,
+        token_id: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError>;
+    /// Writes the incident, its notices, their deliveries, the idempotency
+    /// record and the incident's audit entry in one transaction. A concurrent
+    /// use of the same idempotency key fails with
+    /// [`StoreError::IdempotencyConflict`] and writes nothing.
+    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError>;
+    /// The incident's latest facts and each client's series of notices.
+    async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError>;
+    /// Writes the new version, the incident's new facts and status, its
+    /// notices and their deliveries, the idempotency record and the audit
+    /// entry in one transaction.
+    async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError>;
+    async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
+    async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentDetail>, StoreError>;
+    /// A notice's exact signed bytes and its JWS (none while held).
+    async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
+    /// The breach register: every incident in the order reported, its
+    /// clients by id, each with its notices, deliveries and acknowledgements,
+    /// deadlines judged as of `now`.
+    async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError>;
+}
+
+pub struct NewIncident {
+    pub id: IncidentId,
+    pub reference: String,
+    pub became_aware_at: DateTime<Utc>,
+    pub summary: String,
+    pub report: Value,
+    pub reported_by: String,
+    pub created_at: DateTime<Utc>,
+    pub notices: Vec<NewNotice>,
+    pub idempotency: Option<IdempotencyRecord>,
+    /// `report.filed`, written in the incident's own transaction.
+    pub audit: NewAuditEntry,
+}
+
+pub struct NewNotice {
+    pub id: NoticeId,
+    pub client_id: ClientId,
+    pub sequence: u32,
+    pub kind: NoticeType,
+    pub status: NoticeStatus,
+    /// The exact bytes that are signed and delivered.
+    pub body: Vec<u8>,
+    pub jws: Option<String>,
+    pub errors: Vec<FieldError>,
+    pub notify_by: DateTime<Utc>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+pub struct NewDelivery {
+    pub id: String,
+    pub channel: Channel,
+    /// The webhook id, or `email`.
+    pub target: String,
+}
+
+/// What a follow-up starts from: the incident's latest version and, per
+/// client, where its series of notices stands.
+pub struct IncidentState {
+    pub id: IncidentId,
+    pub reference: String,
+    pub status: IncidentStatus,
+    pub version: u32,
+    /// The facts (a report document) as of `version`.
+    pub facts: Value,
+    pub clients: Vec<ClientSeries>,
+}
+
+/// One client's notices about one incident.
+pub struct ClientSeries {
+    pub client_id: ClientId,
+    pub last_sequence: u32,
+    /// The latest notice, sent or held: a new draft equal to it adds nothing.
+    pub last: NoticeBody,
+    /// The latest notice the client was actually sent (held ones never
+    /// were): what the next notice's `changes` are measured against.
+    pub last_sent: Option<NoticeBody>,
+}
+
+pub struct NoticeBody {
+    pub id: NoticeId,
+    pub body: Vec<u8>,
+}
+
+/// An update, closure or retraction: the new version of the incident and
+/// the notices it produces, written in one transaction.
+pub struct NewVersion {
+    pub incident_id: IncidentId,
+    /// The version this one follows; if another got there first the write
+    /// fails with [`StoreError::VersionConflict`] and writes nothing.
+    pub follows: u32,
+    pub action: VersionAction,
+    pub status: IncidentStatus,
+    pub facts: Value,
+    /// What staff sent, as sent.
+    pub submitted: Value,
+    pub became_aware_at: DateTime<Utc>,
+    pub summary: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub notices: Vec<NewNotice>,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub audit: NewAuditEntry,
+}
+
+pub struct IdempotencyRecord {
+    pub token_id: String,
+    pub key: String,
+    pub request_digest: String,
+    pub status: u16,
+    pub response: Value,
+}
+
+pub struct StoredResponse {
+    pub request_digest: String,
+    pub status: u16,
+    pub response: Value,
+}
+
+/// An incident as the incident list shows it.
+#[derive(Debug, Clone)]
+pub struct IncidentSummary {
+    pub id: String,
+    pub reference: String,
+    pub status: IncidentStatus,
+    pub version: u32,
+    pub became_aware_at: DateTime<Utc>,
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+    /// How many clients it concerns.
+    pub clients: u64,
+    /// How many of its notices are held.
+    pub held: u64,
+}
+
+/// An incident with its versions and every notice and delivery.
+#[derive(Debug, Clone)]
+pub struct IncidentDetail {
+    pub summary: IncidentSummary,
+    pub reported_by: String,
+    pub versions: Vec<IncidentVersion>,
+    /// In client order, then by sequence.
+    pub notices: Vec<IncidentNotice>,
+}
+
+/// One notice of an incident, for staff.
+#[derive(Debug, Clone)]
+pub struct IncidentNotice {
+    pub notice_id: String,
+    pub client_id: String,
+    pub kind: NoticeType,
+    pub sequence: u32,
+    pub status: NoticeStatus,
+    pub notify_by: DateTime<Utc>,
+    /// Why a held notice failed its client's schema.
+    pub errors: Vec<FieldError>,
+    pub deliveries: Vec<NoticeDelivery>,
+}
+
+/// One delivery of a notice and how far it got.
+#[derive(Debug, Clone)]
+pub struct NoticeDelivery {
+    pub delivery_id: String,
+    pub channel: Channel,
+    pub target: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+}
+
+/// One version of an incident: who did what, when, and what they sent.
+#[derive(Debug, Clone)]
+pub struct IncidentVersion {
+    pub version: u32,
+    /// `report`, then `update`, `close` or `retract`.
+    pub action: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub submitted: Value,
+}
+
+/// A notice as stored: the exact bytes delivered and their signature.
+#[derive(Debug, Clone)]
+pub struct StoredNotice {
+    pub id: String,
+    pub incident_id: String,
+    pub client_id: ClientId,
+    pub status: NoticeStatus,
+    pub body: Vec<u8>,
+    pub jws: Option<String>,
+}
+
+/// One incident in the breach register (GDPR Art. 33(5)): per affected client
+/// its notices, how each was delivered and acknowledged, and whether the
+/// agreement's deadline for the first notice was met.
+#[derive(Debug, Clone)]
+pub struct RegisterIncident {
+    pub incident_id: String,
+    pub reference: String,
+    pub status: IncidentStatus,
+    pub became_aware_at: DateTime<Utc>,
+    pub reported_at: DateTime<Utc>,
+    pub summary: String,
+    /// The report and every follow-up, oldest first.
+    pub versions: Vec<IncidentVersion>,
+    pub clients: Vec<RegisterClient>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegisterClient {
+    pub client_id: String,
+    pub notices: Vec<RegisterNotice>,
+    /// When a notice about the incident first reached the client, on any channel.
+    pub first_delivered_at: Option<DateTime<Utc>>,
+    /// Whether the initial notice arrived by its `notify_by`; none while it
+    /// is undelivered and the deadline has not passed yet.
+    pub deadline_met: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegisterNotice {
+    pub notice_id: String,
+    pub kind: NoticeType,
+    pub sequence: u32,
+    pub status: NoticeStatus,
+    pub notify_by: DateTime<Utc>,
+    pub deliveries: Vec<RegisterDelivery>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegisterDelivery {
+    pub delivery_id: String,
+    pub channel: Channel,
+    pub target: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub delivered_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,64 @@
+//! The store's rules that are not SQL, for every backend: what changed
+//! between the stored and the new agreements, how the rows of an incident
+//! and of the register fit together, whether a deadline was met, and what a
+//! finished attempt leads to. A backend reads and writes rows; these take
+//! rows (already decoded into records) and return records.
+
+mod agreements;
+mod attempts;
+mod incidents;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+pub use agreements::{diff_agreements, disabled_by, DocKey};
+pub use attempts::{attempt_effects, AttemptEffects};
+pub use incidents::{
+    client_series, incident_detail, register, series_notice_ids, RegisterNoticeRow, SeriesRow,
+};
+
+use super::StoreError;
+use crate::domain::{ClientId, NoticeId};
+
+/// Times are stored as Unix milliseconds.
+pub fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+/// A stored value of a closed set (a status, a channel, a kind), `what` naming
+/// it in the error when the column holds anything else.
+pub fn decode<T>(
+    what: &str,
+    raw: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(raw).ok_or_else(|| StoreError::Corrupt(format!("{what} {raw:?}")))
+}
+
+pub fn parse_client(raw: String) -> Result<ClientId, StoreError> {
+    ClientId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("client id {raw:?}: {e}")))
+}
+
+pub fn parse_notice_id(raw: String) -> Result<NoticeId, StoreError> {
+    NoticeId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("notice id {raw:?}: {e}")))
+}
+
+/// Rows of a child table grouped under their parent's id, in row order.
+pub fn by_parent<T>(rows: impl IntoIterator<Item = (String, T)>) -> HashMap<String, Vec<T>> {
+    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
+    for (parent, row) in rows {
+        grouped.entry(parent).or_default().push(row);
+    }
+    grouped
+}
+
+#[cfg(test)]
+pub(super) fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap()
+}

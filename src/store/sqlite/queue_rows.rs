@@ -1,0 +1,299 @@
+//! The rows of the queues the workers drain, typed as SQLite stores them:
+//! claimed deliveries and their payloads, attempts, alerts, webhook test
+//! messages, and what the deadline and cadence jobs read and the staff
+//! mail they send.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::json_column;
+use super::rows::optional_millis;
+use crate::domain::{AttemptOutcome, Channel, DeliveryStatus, NoticeStatus};
+use crate::store::shared::{decode, from_millis, parse_client, parse_notice_id};
+use crate::store::{
+    Alert, AlertKind, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt, DeliveryDetail,
+    LatestNotice, StaffMail, StoreError, UndeliveredNotice, WebhookTest, WebhookTestStatus,
+};
+
+/// A delivery as its claim returns it, before its notice's body is joined.
+#[derive(sqlx::FromRow)]
+pub(super) struct ClaimRow {
+    id: String,
+    pub(super) notice_id: String,
+    client_id: String,
+    channel: String,
+    target: String,
+    attempts: i64,
+    failures: i64,
+}
+
+impl ClaimRow {
+    /// The delivery, with its notice's payload from `payloads` (by notice id).
+    pub(super) fn into_record(
+        self,
+        payloads: &HashMap<String, NoticePayload>,
+    ) -> Result<ClaimedDelivery, StoreError> {
+        let NoticePayload { body, jws, thread } =
+            payloads.get(&self.notice_id).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("delivery for missing notice {}", self.notice_id))
+            })?;
+        Ok(ClaimedDelivery {
+            id: self.id,
+            client_id: parse_client(self.client_id)?,
+            channel: decode("channel", &self.channel, Channel::parse)?,
+            target: self.target,
+            attempts: self.attempts as u32,
+            failures: self.failures as u32,
+            body,
+            jws,
+            thread: thread.map(parse_notice_id).transpose()?,
+            notice_id: self.notice_id,
+        })
+    }
+}
+
+/// What every delivery of a claimed notice sends.
+#[derive(sqlx::FromRow)]
+pub(super) struct NoticePayloadRow {
+    pub(super) id: String,
+    pub(super) body: Vec<u8>,
+    pub(super) jws: Option<String>,
+    pub(super) thread: Option<String>,
+}
+
+/// A notice's payload, shared by its claimed deliveries.
+#[derive(Clone)]
+pub(super) struct NoticePayload {
+    pub(super) body: Bytes,
+    pub(super) jws: String,
+    pub(super) thread: Option<String>,
+}
+
+impl NoticePayloadRow {
+    pub(super) fn into_payload(self) -> (String, NoticePayload) {
+        (
+            self.id,
+            NoticePayload {
+                body: Bytes::from(self.body),
+                jws: self.jws.unwrap_or_default(),
+                thread: self.thread,
+            },
+        )
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow {
+    id: String,
+    notice_id: String,
+    client_id: String,
+    channel: String,
+    target: String,
+    status: String,
+    next_attempt_at: i64,
+    delivered_at: Option<i64>,
+    message_id: Option<String>,
+}
+
+impl DeliveryRow {
+    pub(super) fn into_record(
+        self,
+        attempts: Vec<DeliveryAttempt>,
+    ) -> Result<DeliveryDetail, StoreError> {
+        let status = decode("delivery status", &self.status, DeliveryStatus::parse)?;
+        Ok(DeliveryDetail {
+            delivery_id: self.id,
+            notice_id: self.notice_id,
+            client_id: self.client_id,
+            channel: decode("channel", &self.channel, Channel::parse)?,
+            target: self.target,
+            // What was due before a delivery finished means nothing after.
+            next_attempt_at: (status == DeliveryStatus::Pending)
+                .then(|| from_millis(self.next_attempt_at))
+                .transpose()?,
+            delivered_at: optional_millis(self.delivered_at)?,
+            message_id: self.message_id,
+            status,
+            attempts,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AttemptRow {
+    attempt: i64,
+    started_at: i64,
+    duration_ms: i64,
+    outcome: String,
+    status_code: Option<i64>,
+    detail: String,
+}
+
+impl AttemptRow {
+    pub(super) fn into_record(self) -> Result<DeliveryAttempt, StoreError> {
+        Ok(DeliveryAttempt {
+            attempt: self.attempt as u32,
+            started_at: from_millis(self.started_at)?,
+            duration_ms: self.duration_ms as u64,
+            outcome: decode("attempt outcome", &self.outcome, AttemptOutcome::parse)?,
+            status_code: self.status_code.map(|c| c as u16),
+            detail: self.detail,
+        })
+    }
+}
+
+/// A delivery target: a webhook id, or `email`.
+#[derive(sqlx::FromRow)]
+pub(super) struct EndpointRow {
+    pub(super) client_id: String,
+    pub(super) target: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AlertRow {
+    id: String,
+    kind: String,
+    client_id: Option<String>,
+    delivery_id: Option<String>,
+    message: String,
+    created_at: i64,
+}
+
+impl AlertRow {
+    pub(super) fn into_record(self) -> Result<Alert, StoreError> {
+        Ok(Alert {
+            id: self.id,
+            kind: decode("alert kind", &self.kind, AlertKind::parse)?,
+            client_id: self.client_id,
+            delivery_id: self.delivery_id,
+            message: self.message,
+            created_at: from_millis(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WebhookTestClaimRow {
+    id: String,
+    client_id: String,
+    webhook_id: String,
+    body: Vec<u8>,
+}
+
+impl WebhookTestClaimRow {
+    pub(super) fn into_record(self) -> Result<ClaimedWebhookTest, StoreError> {
+        Ok(ClaimedWebhookTest {
+            id: self.id,
+            client_id: parse_client(self.client_id)?,
+            webhook_id: self.webhook_id,
+            body: self.body,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WebhookTestRow {
+    id: String,
+    client_id: String,
+    webhook_id: String,
+    status: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+    outcome: Option<String>,
+    status_code: Option<i64>,
+    duration_ms: Option<i64>,
+    detail: Option<String>,
+}
+
+impl WebhookTestRow {
+    pub(super) fn into_record(self) -> Result<WebhookTest, StoreError> {
+        Ok(WebhookTest {
+            test_id: self.id,
+            client_id: self.client_id,
+            webhook_id: self.webhook_id,
+            status: decode("test status", &self.status, WebhookTestStatus::parse)?,
+            created_at: from_millis(self.created_at)?,
+            finished_at: optional_millis(self.finished_at)?,
+            outcome: self
+                .outcome
+                .map(|o| decode("attempt outcome", &o, AttemptOutcome::parse))
+                .transpose()?,
+            status_code: self.status_code.map(|c| c as u16),
+            duration_ms: self.duration_ms.map(|d| d as u64),
+            detail: self.detail,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UndeliveredRow {
+    id: String,
+    incident_id: String,
+    reference: String,
+    client_id: String,
+    status: String,
+    became_aware_at: i64,
+    notify_by: i64,
+    /// A JSON array of the thresholds on record.
+    escalated: String,
+}
+
+impl UndeliveredRow {
+    pub(super) fn into_record(self) -> Result<UndeliveredNotice, StoreError> {
+        Ok(UndeliveredNotice {
+            notice_id: self.id,
+            incident_id: self.incident_id,
+            reference: self.reference,
+            client_id: parse_client(self.client_id)?,
+            held: self.status == NoticeStatus::Held.as_str(),
+            became_aware_at: from_millis(self.became_aware_at)?,
+            notify_by: from_millis(self.notify_by)?,
+            escalated: json_column(&self.escalated)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct LatestNoticeRow {
+    id: String,
+    incident_id: String,
+    reference: String,
+    client_id: String,
+    sequence: i64,
+    created_at: i64,
+}
+
+impl LatestNoticeRow {
+    pub(super) fn into_record(self) -> Result<LatestNotice, StoreError> {
+        Ok(LatestNotice {
+            incident_id: self.incident_id,
+            reference: self.reference,
+            client_id: parse_client(self.client_id)?,
+            notice_id: self.id,
+            sequence: self.sequence as u32,
+            created_at: from_millis(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct StaffMailRow {
+    /// The order written.
+    pub(super) rowid: i64,
+    id: String,
+    recipient: String,
+    subject: String,
+    body: String,
+}
+
+impl From<StaffMailRow> for StaffMail {
+    fn from(row: StaffMailRow) -> Self {
+        StaffMail {
+            id: row.id,
+            recipient: row.recipient,
+            subject: row.subject,
+            body: row.body,
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The rows the SQLite queries for tokens, agreements, incidents, client
+//! notices, the register and the audit log return, typed as SQLite stores them
+//! (INTEGER milliseconds and counts, TEXT JSON), and how each becomes a
+//! record. Each struct's fields are the columns its queries select.
+
+use super::json_column;
+use crate::agreements::{AgreementDoc, DocKind};
+use crate::domain::audit::AuditEntry;
+use crate::domain::{
+    Caller, Channel, DeliveryStatus, IncidentStatus, NoticeStatus, NoticeType, Role,
+};
+use crate::store::shared::{decode, from_millis, parse_client, RegisterNoticeRow, SeriesRow};
+use crate::store::{
+    Acknowledgement, ClientNotice, IncidentNotice, IncidentSummary, IncidentVersion,
+    NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
+    StoredResponse, StoredSecret,
+};
+
+pub(super) fn optional_millis(
+    ms: Option<i64>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+    ms.map(from_millis).transpose()
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AgreementDocRow {
+    kind: String,
+    id: String,
+    body: String,
+}
+
+impl AgreementDocRow {
+    pub(super) fn into_record(self) -> Result<AgreementDoc, StoreError> {
+        Ok(AgreementDoc {
+            kind: decode("agreement kind", &self.kind, DocKind::parse)?,
+            id: self.id,
+            body: json_column(&self.body)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AgreementDigestRow {
+    pub(super) kind: String,
+    pub(super) id: String,
+    pub(super) digest: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenRow {
+    id: String,
+    name: String,
+    role: String,
+    client_id: Option<String>,
+}
+
+impl TokenRow {
+    pub(super) fn into_record(self) -> Result<Caller, StoreError> {
+        Ok(Caller {
+            id: self.id,
+            name: self.name,
+            role: decode("role", &self.role, Role::parse)?,
+            client_id: self.client_id.map(parse_client).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenWithHashRow {
+    #[sqlx(flatten)]
+    pub(super) token: TokenRow,
+    pub(super) token_hash: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SecretRow {
+    version: i64,
+    sealed: String,
+    key_id: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+impl SecretRow {
+    pub(super) fn into_record(self) -> Result<StoredSecret, StoreError> {
+        Ok(StoredSecret {
+            version: self.version as u32,
+            sealed: self.sealed,
+            key_id: self.key_id,
+            created_at: from_millis(self.created_at)?,
+            expires_at: optional_millis(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct StoredResponseRow {
+    request_digest: String,
+    status: i64,
+    response: String,
+}
+
+impl StoredResponseRow {
+    pub(super) fn into_record(self) -> Result<StoredResponse, StoreError> {
+        Ok(StoredResponse {
+            request_digest: self.request_digest,
+            status: self.status as u16,
+            response: json_column(&self.response)?,
+        })
+    }
+}
+
+/// The incident's own columns a follow-up starts from.
+#[derive(sqlx::FromRow)]
+pub(super) struct IncidentHeadRow {
+    pub(super) reference: String,
+    pub(super) status: String,
+    pub(super) version: i64,
+    pub(super) report: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientSeriesRow {
+    client_id: String,
+    last_sequence: i64,
+    last: String,
+    last_sent: Option<String>,
+}
+
+impl From<ClientSeriesRow> for SeriesRow {
+    fn from(row: ClientSeriesRow) -> Self {
+        SeriesRow {
+            client_id: row.client_id,
+            last_sequence: row.last_sequence as u32,
+            last: row.last,
+            last_sent: row.last_sent,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct NoticeBodyRow {
+    pub(super) id: String,
+    pub(super) body: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct IncidentSummaryRow {
+    id: String,
+    reference: String,
+    status: String,
+    version: i64,
+    became_aware_at: i64,
+    summary: String,
+    created_at: i64,
+    clients: i64,
+    held: i64,
+}
+
+impl IncidentSummaryRow {
+    pub(super) fn into_record(self) -> Result<IncidentSummary, StoreError> {
+        Ok(IncidentSummary {
+            id: self.id,
+            reference: self.reference,
+            status: decode("incident status", &self.status, IncidentStatus::parse)?,
+            version: self.version as u32,
+            became_aware_at: from_millis(self.became_aware_at)?,
+            summary: self.summary,
+            created_at: from_millis(self.created_at)?,
+            clients: self.clients as u64,
+            held: self.held as u64,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct IncidentRow {
+    #[sqlx(flatten)]
+    pub(super) summary: IncidentSummaryRow,
+    pub(super) reported_by: String,
+}
+
+/// A delivery of one of an incident's notices.
+#[derive(sqlx::FromRow)]
+pub(super) struct NoticeDeliveryRow {
+    id: String,
+    notice_id: String,
+    channel: String,
+    target: String,
+    status: String,
+    attempts: i64,
+}
+
+impl NoticeDeliveryRow {
+    /// The delivery, under its notice's id.
+    pub(super) fn into_record(self) -> Result<(String, NoticeDelivery), StoreError> {
+        Ok((
+            self.notice_id,
+            NoticeDelivery {
+                delivery_id: self.id,
+                channel: decode("channel", &self.channel, Channel::parse)?,
+                target: self.target,
+                status: decode("delivery status", &self.status, DeliveryStatus::parse)?,
+                attempts: self.attempts as u32,
+            },
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct IncidentNoticeRow {
+    id: String,
+    client_id: String,
+    kind: String,
+    sequence: i64,
+    status: String,
+    notify_by: i64,
+    errors: String,
+}
+
+impl IncidentNoticeRow {
+    pub(super) fn into_record(self) -> Result<IncidentNotice, StoreError> {
+        Ok(IncidentNotice {
+            notice_id: self.id,
+            client_id: self.client_id,
+            kind: notice_type(&self.kind)?,
+            sequence: self.sequence as u32,
+            status: notice_status(&self.status)?,
+            notify_by: from_millis(self.notify_by)?,
+            errors: json_column(&self.errors)?,
+            deliveries: Vec::new(),
+        })
+    }
+}
+
+fn notice_type(raw: &str) -> Result<NoticeType, StoreError> {
+    decode("notice type", raw, |t| {
+        NoticeType::ALL.iter().copied().find(|k| k.as_str() == t)
+    })
+}
+
+fn notice_status(raw: &str) -> Result<NoticeStatus, StoreError> {
+    decode("notice status", raw, NoticeStatus::parse)
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct VersionRow {
+    incident_id: String,
+    version: i64,
+    action: String,
+    submitted: String,
+    created_by: String,
+    created_at: i64,
+}
+
+impl VersionRow {
+    /// The version, under its incident's id.
+    pub(super) fn into_record(self) -> Result<(String, IncidentVersion), StoreError> {
+        Ok((
+            self.incident_id,
+            IncidentVersion {
+                version: self.version as u32,
+                action: self.action,
+                created_by: self.created_by,
+                created_at: from_millis(self.created_at)?,
+                submitted: json_column(&self.submitted)?,
+            },
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct StoredNoticeRow {
+    id: String,
+    incident_id: String,
+    client_id: String,
+    status: String,
+    body: Vec<u8>,
+    jws: Option<String>,
+}
+
+impl StoredNoticeRow {
+    pub(super) fn into_record(self) -> Result<StoredNotice, StoreError> {
+        Ok(StoredNotice {
+            id: self.id,
+            incident_id: self.incident_id,
+            client_id: parse_client(self.client_id)?,
+            status: notice_status(&self.status)?,
+            body: self.body,
+            jws: self.jws,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RegisterDeliveryRow {
+    id: String,
+    notice_id: String,
+    channel: String,
+    target: String,
+    status: String,
+    attempts: i64,
+    delivered_at: Option<i64>,
+}
+
+impl RegisterDeliveryRow {
+    /// The delivery, under its notice's id.
+    pub(super) fn into_record(self) -> Result<(String, RegisterDelivery), StoreError> {
+        Ok((
+            self.notice_id,
+            RegisterDelivery {
+                delivery_id: self.id,
+                channel: decode("channel", &self.channel, Channel::parse)?,
+                target: self.target,
+                status: decode("delivery status", &self.status, DeliveryStatus::parse)?,
+                attempts: self.attempts as u32,
+                delivered_at: optional_millis(self.delivered_at)?,
+            },
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RegisterNoticeSqlRow {
+    id: String,
+    incident_id: String,
+    client_id: String,
+    kind: String,
+    sequence: i64,
+    status: String,
+    notify_by: i64,
+    acknowledged_at: Option<i64>,
+    acknowledged_by: Option<String>,
+}
+
+impl RegisterNoticeSqlRow {
+    pub(super) fn into_record(self) -> Result<RegisterNoticeRow, StoreError> {
+        Ok(RegisterNoticeRow {
+            incident_id: self.incident_id,
+            client_id: self.client_id,
+            notice: RegisterNotice {
+                notice_id: self.id,
+                kind: notice_type(&self.kind)?,
+                sequence: self.sequence as u32,
+                status: notice_status(&self.status)?,
+                notify_by: from_millis(self.notify_by)?,
+                deliveries: Vec::new(),
+                acknowledged_at: optional_millis(self.acknowledged_at)?,
+                acknowledged_by: self.acknowledged_by,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RegisterIncidentRow {
+    id: String,
+    reference: String,
+    status: String,
+    became_aware_at: i64,
+    created_at: i64,
+    summary: String,
+}
+
+impl RegisterIncidentRow {
+    /// The incident, its versions and clients still to be attached.
+    pub(super) fn into_record(self) -> Result<RegisterIncident, StoreError> {
+        Ok(RegisterIncident {
+            incident_id: self.id,
+            reference: self.reference,
+            status: decode("incident status", &self.status, IncidentStatus::parse)?,
+            became_aware_at: from_millis(self.became_aware_at)?,
+            reported_at: from_millis(self.created_at)?,
+            summary: self.summary,
+            versions: Vec::new(),
+            clients: Vec::new(),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientNoticeRow {
+    id: String,
+    incident_id: String,
+    reference: String,
+    kind: String,
+    sequence: i64,
+    status: String,
+    created_at: i64,
+    notify_by: i64,
+    acknowledged_at: Option<i64>,
+}
+
+impl ClientNoticeRow {
+    pub(super) fn into_record(self) -> Result<ClientNotice, StoreError> {
+        Ok(ClientNotice {
+            notice_id: self.id,
+            incident_id: self.incident_id,
+            reference: self.reference,
+            kind: notice_type(&self.kind)?,
+            sequence: self.sequence as u32,
+            status: notice_status(&self.status)?,
+            created_at: from_millis(self.created_at)?,
+            notify_by: from_millis(self.notify_by)?,
+            acknowledged_at: optional_millis(self.acknowledged_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AcknowledgementRow {
+    notice_id: String,
+    acknowledged_at: i64,
+    acknowledged_by: String,
+}
+
+impl AcknowledgementRow {
+    pub(super) fn into_record(self) -> Result<Acknowledgement, StoreError> {
+        Ok(Acknowledgement {
+            notice_id: self.notice_id,
+            acknowledged_at: from_millis(self.acknowledged_at)?,
+            acknowledged_by: self.acknowledged_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> Self {
+        AuditEntry {
+            seq: row.seq,
+            at: row.at,
+            actor: row.actor,
+            action: row.action,
+            subject: row.subject,
+            details: row.details,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
+}

@@ -73,6 +73,22 @@ async fn idle_connections(source: &str, server: SocketAddr, count: usize) -> Vec
     connections
 }
 
+struct Connections {
+    open: f64,
+    max: f64,
+    refused_per_address: f64,
+    refused_in_total: f64,
+}
+
+/// Whether the gateway has closed (or reset) a connection that sent nothing.
+fn is_closed(connection: &TcpStream) -> bool {
+    match connection.try_read(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => panic!("the gateway sent something unasked"),
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
 /// The value of one sample in a Prometheus text exposition.
 fn sample(metrics: &str, name: &str) -> f64 {
     metrics
@@ -149,7 +165,7 @@ allow_private = ["127.0.0.1/32"]
         let answer = http.get(format!("{base}/readyz")).send().await;
         answer.is_ok_and(|a| a.status() == 200)
     };
-    // Allowed at once, and refused per address and in total.
+    // Open now, allowed at once, and refused per address and in total.
     let connections = || async {
         let text = http
             .get(format!("{base}/metrics"))
@@ -165,11 +181,12 @@ allow_private = ["127.0.0.1/32"]
                 &format!("breachgate_connections_refused_total{{limit=\"{limit}\"}}"),
             )
         };
-        (
-            sample(&text, "breachgate_connections_max"),
-            refused("per_address"),
-            refused("total"),
-        )
+        Connections {
+            open: sample(&text, "breachgate_connections_open"),
+            max: sample(&text, "breachgate_connections_max"),
+            refused_per_address: refused("per_address"),
+            refused_in_total: refused("total"),
+        }
     };
 
     // One client holds 1,200 silent connections: it keeps 256, the rest are
@@ -186,25 +203,37 @@ allow_private = ["127.0.0.1/32"]
     assert_eq!(report.status(), 201);
     // Connections still in the listen queue are judged after that answer.
     until("all but 256 refused", || async {
-        connections().await.1 == (IDLE - 256) as f64
+        connections().await.refused_per_address == (IDLE - 256) as f64
     })
     .await;
-    let (max, _, total) = connections().await;
+    let after_one_client = connections().await;
     // A quarter of the 1,024 descriptors is kept for the store and deliveries.
-    assert_eq!(max, 768.0);
-    assert_eq!(total, 0.0);
+    assert_eq!(after_one_client.max, 768.0);
+    assert_eq!(after_one_client.refused_in_total, 0.0);
     drop(held);
+    // Only the request asking is left open.
+    until("the held connections closed", || async {
+        connections().await.open == 1.0
+    })
+    .await;
 
-    // Many clients together reach the total: the rest are closed at once, no
-    // descriptor runs out, and the gateway answers again once they go.
+    // Many clients together reach the total: the 432 beyond it are closed at
+    // once (so all have been judged when 432 are), no descriptor runs out,
+    // and the gateway answers again once they go.
     let mut crowd = Vec::new();
     for client in 1..=6 {
         crowd.extend(idle_connections(&format!("127.0.1.{client}"), server, IDLE / 6).await);
     }
+    let beyond = IDLE - 768;
+    until("the connections beyond the total closed", || {
+        let closed = crowd.iter().filter(|c| is_closed(c)).count();
+        assert!(closed <= beyond, "{closed} closed");
+        std::future::ready(closed == beyond)
+    })
+    .await;
     drop(crowd);
     until("the gateway answers again", ready).await;
-    let (_, _, total) = connections().await;
-    assert!(total >= (IDLE - 768) as f64, "{total}");
+    assert_eq!(connections().await.refused_in_total, beyond as f64);
 
     let stopped = std::process::Command::new("kill")
         .args(["-TERM", &gateway.id().to_string()])

@@ -13,6 +13,7 @@ mod rate_limit;
 mod register;
 mod reports;
 mod request;
+mod server;
 mod views;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use serde_json::Value;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use rate_limit::RateLimits;
+pub use server::{raise_descriptor_limit, serve};
 
 use crate::app::App;
 
@@ -186,6 +188,10 @@ pub fn router(app: Arc<App>) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(
             state.app.config.server.max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::refuse_declared_oversize,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod audit;
 mod client_api;
+mod connections;
 mod contracts;
 mod crash;
 mod delivery;

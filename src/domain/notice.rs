@@ -46,6 +46,9 @@ pub struct NoticeData {
     pub deadline: NoticeDeadline,
     pub pending: Vec<String>,
     pub changes: Vec<Change>,
+    /// Why staff withdrew the report; only on a `retraction` that answers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction_reason: Option<String>,
 }
 
 /// Who the processor is and whom the client should call.

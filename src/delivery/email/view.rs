@@ -138,6 +138,7 @@ const FIELD_LABELS: &[(&str, &str)] = &[
     ("severity", "severity_score"),
     ("severity.level", "severity_level"),
     ("deadline", "notify_by"),
+    ("pending", "pending"),
 ];
 
 /// Which translation section the values at a path come from, so a changed
@@ -177,11 +178,19 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
         ("n", n.as_str()),
     ];
 
-    let mut intro = vec![t.fill("intro", kind, &args)];
+    // A final notice with facts still pending must not claim a complete
+    // investigation, nor promise an update that will not come.
+    let closed_with_pending = notice.kind == NoticeType::Final && !data.pending.is_empty();
+    let intro_key = if closed_with_pending {
+        "final_pending"
+    } else {
+        kind
+    };
+    let mut intro = vec![t.fill("intro", intro_key, &args)];
     let retraction = notice.kind == NoticeType::Retraction;
     if !retraction {
         intro.push(t.get("intro", "assess").to_owned());
-        if !data.pending.is_empty() {
+        if !data.pending.is_empty() && !closed_with_pending {
             intro.push(t.get("intro", "pending").to_owned());
         }
     }
@@ -193,10 +202,11 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
         sections.push(w.changes_section(&data.changes));
     }
     if retraction {
-        sections.push(w.section(
-            "what_happened",
-            vec![w.row("summary", data.summary.clone())],
-        ));
+        let mut rows = vec![w.row("summary", data.summary.clone())];
+        if let Some(reason) = &data.retraction_reason {
+            rows.insert(0, w.row("retraction_reason", reason.clone()));
+        }
+        sections.push(w.section("what_happened", rows));
     } else {
         sections.push(w.timeline_section(data));
         sections.push(w.what_happened_section(data));

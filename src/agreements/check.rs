@@ -445,17 +445,22 @@ fn read_profile(schemas_dir: &Path, name: &str) -> Result<String, String> {
     std::fs::read_to_string(&path).map_err(unreadable)
 }
 
-/// The checks that span files: references, duplicates and delivery settings.
-/// Used for files and for agreements changed through the admin API alike.
-pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut push = |origin: &Origin, pointer: String, message: String| {
+/// Records a finding as `(origin, pointer, message)` in `findings`.
+fn recorder(findings: &mut Vec<Finding>) -> impl FnMut(&Origin, String, String) + '_ {
+    |origin: &Origin, pointer: String, message: String| {
         findings.push(Finding {
             origin: origin.clone(),
             pointer,
             message,
         })
-    };
+    }
+}
+
+/// The checks that span files: references, duplicates and delivery settings.
+/// Used for files and for agreements changed through the admin API alike.
+pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = recorder(&mut findings);
 
     let known = Registered::of(snapshot, &mut push);
     for client in &snapshot.clients {
@@ -505,6 +510,7 @@ pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
             );
         }
     }
+    drop(push);
     findings
 }
 
@@ -603,13 +609,7 @@ impl<'a> Registered<'a> {
 /// error does not hide an unknown system of the same agreement.
 fn unparsed_references(snapshot: &Snapshot, unparsed: &[(Origin, Value)]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut push = |origin: &Origin, pointer: String, message: String| {
-        findings.push(Finding {
-            origin: origin.clone(),
-            pointer,
-            message,
-        })
-    };
+    let mut push = recorder(&mut findings);
     // Duplicates among the registered ones were reported by `cross_check`.
     let known = Registered::of(snapshot, &mut |_: &Origin, _, _| {});
     for (origin, client) in unparsed {
@@ -626,6 +626,7 @@ fn unparsed_references(snapshot: &Snapshot, unparsed: &[(Origin, Value)]) -> Vec
             &mut push,
         );
     }
+    drop(push);
     findings
 }
 

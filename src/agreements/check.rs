@@ -252,7 +252,7 @@ fn parse_checked<T: DeserializeOwned>(
     parsed: Value,
     schema: &CompiledSchema,
 ) -> Result<T, Vec<FieldError>> {
-    let errors = schema.errors(&parsed);
+    let errors = schema.errors_at_fields(&parsed);
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -582,6 +582,45 @@ async fn bad_agreements_are_refused_as_contracts_check_refuses_their_files() {
     gateway.stop().await;
 }
 
+/// The agreement files require `signatures` (the contract schema lists it
+/// as required), and an endpoint sent to the API has their shape: leaving
+/// it out is refused naming the field.
+#[tokio::test]
+async fn a_webhook_without_signatures_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
+    let gateway = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
+    let (status, _) = call(
+        &gateway,
+        reqwest::Method::POST,
+        "/v1/admin/clients",
+        Some(&acme("http://127.0.0.1:9")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, answer) = call(
+        &gateway,
+        reqwest::Method::POST,
+        "/v1/admin/clients/acme-academy/webhooks",
+        Some(&json!({"id": "second", "url": "https://hooks.example/x"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_agreement");
+    let details = answer["error"]["details"].as_array().unwrap();
+    assert_eq!(details.len(), 1, "{answer}");
+    assert_eq!(details[0]["path"], "/signatures");
+
+    // The OpenAPI document says so too.
+    let document = breachgate::http::openapi_document();
+    let required = &document["components"]["schemas"]["NewWebhook"]["required"];
+    assert!(
+        required.as_array().unwrap().contains(&json!("signatures")),
+        "{required}"
+    );
+    gateway.stop().await;
+}
+
 /// Starts `breachgate serve` logging everything at debug level as JSON to
 /// `log`; answers the child, its address and the thread draining its log.
 fn serve_logging(

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile};
+use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile, STORED_SECRET};
 use super::source::SourceFile;
 use super::Snapshot;
 use crate::validation::{CompiledSchema, FieldError, CONTRACT_SCHEMA};
@@ -254,9 +254,62 @@ fn parse_checked<T: DeserializeOwned>(
 ) -> Result<T, Vec<FieldError>> {
     let errors = schema.errors_at_fields(&parsed);
     if !errors.is_empty() {
-        return Err(errors);
+        let secrets = secret_values(&parsed);
+        return Err(errors
+            .into_iter()
+            .map(|e| without_secrets(e, &secrets))
+            .collect());
     }
     serde_json::from_value(parsed).map_err(|e| vec![FieldError::new("", e.to_string())])
+}
+
+/// An endpoint's `secret` field names where its secret is kept.
+const SECRET_FIELD: &str = "secret";
+
+/// What was sent as a `secret` and is not a reference (`env:NAME`,
+/// `stored`): perhaps the secret itself.
+fn secret_values(document: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![document];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    match value.as_str() {
+                        Some(text) if key == SECRET_FIELD => {
+                            let reference = text == STORED_SECRET || text.starts_with("env:");
+                            if !reference && !text.is_empty() {
+                                found.push(text.to_owned());
+                            }
+                        }
+                        _ => pending.push(value),
+                    }
+                }
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// An error that quotes no secret: one about a `secret` field says what is
+/// expected without the value sent, and any other has such values masked.
+fn without_secrets(error: FieldError, secrets: &[String]) -> FieldError {
+    if error.path.rsplit('/').next() == Some(SECRET_FIELD) {
+        return FieldError::new(
+            error.path,
+            "must be a reference to the secret (env:NAME or stored), never the secret itself",
+        );
+    }
+    let mut message = error.message;
+    for secret in secrets {
+        let quoted = Value::String(secret.clone()).to_string();
+        message = message
+            .replace(quoted.trim_matches('"'), "***")
+            .replace(secret.as_str(), "***");
+    }
+    FieldError::new(error.path, message)
 }
 
 /// Everything `contracts check` checks once the files are parsed: the agreed

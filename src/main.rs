@@ -224,7 +224,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             action: ContractsAction::Apply { dir, config },
         } => {
             let config = load_config(config.as_deref())?;
-            std::fs::create_dir_all(&config.paths.data_dir)?;
+            breachgate::app::create_data_dir(&config)?;
             let store = breachgate::store::open(&config.store_url()).await?;
             let changes = breachgate::service::agreements::apply_contracts(
                 store.as_ref(),
@@ -286,7 +286,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             let client = client
                 .map(|c| breachgate::domain::ClientId::parse(&c))
                 .transpose()?;
-            std::fs::create_dir_all(&config.paths.data_dir)?;
+            breachgate::app::create_data_dir(&config)?;
             let store = breachgate::store::open(&config.store_url()).await?;
             println!(
                 "{}",
@@ -316,7 +316,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             action: SecretsAction::Encrypt { config },
         } => {
             let config = load_config(config.as_deref())?;
-            std::fs::create_dir_all(&config.paths.data_dir)?;
+            breachgate::app::create_data_dir(&config)?;
             let (key, _) =
                 SecretsKey::load_or_generate(&config.secrets.key, &config.secrets_key_file())?;
             let mut value = String::new();

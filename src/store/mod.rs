@@ -9,6 +9,7 @@
 mod agreements;
 mod audit;
 mod clients;
+mod files;
 mod incidents;
 mod outbox;
 mod schedule;
@@ -25,6 +26,7 @@ pub use agreements::{
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
+pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, IdempotencyRecord, IncidentDetail, IncidentNotice, IncidentState, IncidentStore,
     IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
@@ -48,6 +50,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot make the database file {0} private")]
+    File(std::path::PathBuf, #[source] std::io::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the idempotency key was already used")]

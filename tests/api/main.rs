@@ -19,5 +19,6 @@ mod layers;
 mod limits;
 mod openapi;
 mod pipeline;
+mod private_files;
 mod register;
 mod scheduling;

@@ -12,6 +12,7 @@ mod rate_limit;
 mod register;
 mod reports;
 mod request;
+mod tokens;
 mod views;
 
 use std::sync::Arc;
@@ -162,6 +163,9 @@ pub fn routes() -> Vec<Route> {
             "/v1/admin/clients/{id}/email",
             admin::delete_email,
         ),
+        route(Method::GET, "/v1/admin/tokens", tokens::list),
+        route(Method::POST, "/v1/admin/tokens", tokens::create),
+        route(Method::DELETE, "/v1/admin/tokens/{id}", tokens::revoke),
     ]
 }
 

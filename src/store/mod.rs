@@ -42,7 +42,7 @@ pub use schedule::{
     LatestNotice, NewEscalation, NewStaffMail, NewUpdateReminder, ScheduleStore, StaffMail,
     UndeliveredNotice, DEADLINE_PASSED,
 };
-pub use tokens::{NewToken, StoredToken, TokenStore};
+pub use tokens::{NewToken, StoredToken, TokenListing, TokenStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +58,8 @@ pub enum StoreError {
     IdempotencyConflict,
     #[error("the incident changed since it was read")]
     VersionConflict,
+    #[error("no client {0} in the stored agreements")]
+    UnknownClient(crate::domain::ClientId),
     #[error("no store backend for the URL scheme {0:?} (supported: sqlite)")]
     UnsupportedScheme(String),
 }

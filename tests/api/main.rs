@@ -22,3 +22,4 @@ mod pipeline;
 mod private_files;
 mod register;
 mod scheduling;
+mod tokens;

@@ -56,7 +56,9 @@ fn acme(receiver_base: &str) -> Value {
     })
 }
 
-async fn call(
+/// `method path` as admin, with `body` as JSON; the status and the JSON answer
+/// (null when there is none).
+pub(crate) async fn call(
     gateway: &Gateway,
     method: reqwest::Method,
     path: &str,
@@ -582,19 +584,25 @@ async fn bad_agreements_are_refused_as_contracts_check_refuses_their_files() {
     gateway.stop().await;
 }
 
-#[tokio::test]
-async fn a_secret_sent_in_place_of_its_reference_is_refused_without_being_quoted() {
-    let dir = tempfile::tempdir().unwrap();
-    let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
-    let gateway = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
-    let (status, _) = call(
+/// A gateway on the example contracts with Acme Academy added through the API.
+async fn with_acme(dir: &Path) -> Gateway {
+    let contracts = contracts_for(dir, "http://127.0.0.1:9");
+    let gateway = Gateway::start_with(test_config(&dir.join("data"), &contracts)).await;
+    let (status, answer) = call(
         &gateway,
         reqwest::Method::POST,
         "/v1/admin/clients",
         Some(&acme("http://127.0.0.1:9")),
     )
     .await;
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "{answer}");
+    gateway
+}
+
+#[tokio::test]
+async fn a_secret_sent_in_place_of_its_reference_is_refused_without_being_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = with_acme(dir.path()).await;
 
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let mut client = acme("http://127.0.0.1:9");
@@ -645,16 +653,7 @@ async fn a_secret_sent_in_place_of_its_reference_is_refused_without_being_quoted
 #[tokio::test]
 async fn a_webhook_without_signatures_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
-    let gateway = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
-    let (status, _) = call(
-        &gateway,
-        reqwest::Method::POST,
-        "/v1/admin/clients",
-        Some(&acme("http://127.0.0.1:9")),
-    )
-    .await;
-    assert_eq!(status, 201);
+    let gateway = with_acme(dir.path()).await;
     let (status, answer) = call(
         &gateway,
         reqwest::Method::POST,

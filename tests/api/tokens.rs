@@ -9,40 +9,10 @@ use breachgate::clock::Clock;
 use chrono::Duration;
 use serde_json::{json, Value};
 
+use crate::admin::call;
 use crate::support::{breachgate, fixture, fixture_clock, repo_path, test_config, Gateway};
 
 const FORMAVENIR: &str = "formavenir";
-
-async fn admin(
-    gateway: &Gateway,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = gateway
-        .http
-        .request(method, gateway.url(path))
-        .bearer_auth(&gateway.admin);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// The status `path` answers to `token`.
-async fn status_with(gateway: &Gateway, token: &str, path: &str) -> u16 {
-    let response = gateway
-        .http
-        .get(gateway.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    response.status().as_u16()
-}
 
 fn listed<'a>(list: &'a Value, id: &str) -> &'a Value {
     list["tokens"]
@@ -57,11 +27,11 @@ fn listed<'a>(list: &'a Value, id: &str) -> &'a Value {
 async fn a_token_is_created_listed_without_its_secret_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start(dir.path()).await;
-    let (status, created) = admin(
+    let (status, created) = call(
         &gateway,
         reqwest::Method::POST,
         "/v1/admin/tokens",
-        Some(json!({"role": "staff", "name": "night desk"})),
+        Some(&json!({"role": "staff", "name": "night desk"})),
     )
     .await;
     assert_eq!(status, 201, "{created}");
@@ -69,9 +39,9 @@ async fn a_token_is_created_listed_without_its_secret_and_revoked() {
     let id = created["token"]["id"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("bg_staff_"), "{created}");
     assert_eq!(created["token"]["status"], "active");
-    assert_eq!(status_with(&gateway, &secret, "/v1/incidents").await, 200);
+    assert_eq!(gateway.get_json(&secret, "/v1/incidents").await.0, 200);
 
-    let (status, list) = admin(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
+    let (status, list) = call(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
     assert_eq!(status, 200);
     let token = listed(&list, &id);
     assert_eq!(
@@ -85,16 +55,16 @@ async fn a_token_is_created_listed_without_its_secret_and_revoked() {
     assert!(!list.to_string().contains("secret"), "{list}");
 
     let path = format!("/v1/admin/tokens/{id}");
-    let (status, _) = admin(&gateway, reqwest::Method::DELETE, &path, None).await;
+    let (status, _) = call(&gateway, reqwest::Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
-    assert_eq!(status_with(&gateway, &secret, "/v1/incidents").await, 401);
-    let (_, list) = admin(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
+    assert_eq!(gateway.get_json(&secret, "/v1/incidents").await.0, 401);
+    let (_, list) = call(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
     assert_eq!(listed(&list, &id)["status"], "revoked");
     assert!(listed(&list, &id)["revoked_at"].is_string());
     // Revoking it again changes nothing; an unknown token is not found.
-    let (status, _) = admin(&gateway, reqwest::Method::DELETE, &path, None).await;
+    let (status, _) = call(&gateway, reqwest::Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
-    let (status, answer) = admin(
+    let (status, answer) = call(
         &gateway,
         reqwest::Method::DELETE,
         "/v1/admin/tokens/tok_nope",
@@ -133,32 +103,32 @@ async fn a_token_past_its_expiry_gets_401() {
     let config = test_config(dir.path(), &repo_path("contracts"));
     let gateway = Gateway::start_with_clock(config, clock.clone()).await;
     let start = clock.now();
-    let (status, answer) = admin(
+    let (status, answer) = call(
         &gateway,
         reqwest::Method::POST,
         "/v1/admin/tokens",
-        Some(json!({"role": "staff", "name": "contractor", "expires_at": start - Duration::minutes(1)})),
+        Some(&json!({"role": "staff", "name": "contractor", "expires_at": start - Duration::minutes(1)})),
     )
     .await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error"]["details"][0]["path"], "/expires_at");
 
-    let (status, created) = admin(
+    let (status, created) = call(
         &gateway,
         reqwest::Method::POST,
         "/v1/admin/tokens",
-        Some(json!({"role": "staff", "name": "contractor", "expires_at": start + Duration::hours(1)})),
+        Some(&json!({"role": "staff", "name": "contractor", "expires_at": start + Duration::hours(1)})),
     )
     .await;
     assert_eq!(status, 201, "{created}");
     let secret = created["secret"].as_str().unwrap();
     let id = created["token"]["id"].as_str().unwrap();
-    assert_eq!(status_with(&gateway, secret, "/v1/incidents").await, 200);
+    assert_eq!(gateway.get_json(secret, "/v1/incidents").await.0, 200);
     clock.advance(Duration::minutes(59));
-    assert_eq!(status_with(&gateway, secret, "/v1/incidents").await, 200);
+    assert_eq!(gateway.get_json(secret, "/v1/incidents").await.0, 200);
     clock.advance(Duration::minutes(1));
-    assert_eq!(status_with(&gateway, secret, "/v1/incidents").await, 401);
-    let (_, list) = admin(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
+    assert_eq!(gateway.get_json(secret, "/v1/incidents").await.0, 401);
+    let (_, list) = call(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
     assert_eq!(listed(&list, id)["status"], "expired");
     gateway.stop().await;
 }
@@ -204,11 +174,11 @@ async fn only_a_client_token_names_a_client_and_only_a_stored_one() {
             "/scope",
         ),
     ] {
-        let (status, answer) = admin(
+        let (status, answer) = call(
             &gateway,
             reqwest::Method::POST,
             "/v1/admin/tokens",
-            Some(body.clone()),
+            Some(&body),
         )
         .await;
         assert_eq!(status, 422, "{body}: {answer}");
@@ -218,27 +188,24 @@ async fn only_a_client_token_names_a_client_and_only_a_stored_one() {
             "{body}: {answer}"
         );
     }
-    let (_, list) = admin(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
+    let (_, list) = call(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
     assert_eq!(
         list["tokens"].as_array().unwrap().len(),
         4,
         "nothing stored"
     );
 
-    let (status, created) = admin(
+    let (status, created) = call(
         &gateway,
         reqwest::Method::POST,
         "/v1/admin/tokens",
-        Some(json!({"role": "client", "name": "desk", "client_id": FORMAVENIR})),
+        Some(&json!({"role": "client", "name": "desk", "client_id": FORMAVENIR})),
     )
     .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["token"]["client_id"], FORMAVENIR);
     let secret = created["secret"].as_str().unwrap();
-    assert_eq!(
-        status_with(&gateway, secret, "/v1/client/notices").await,
-        200
-    );
+    assert_eq!(gateway.get_json(secret, "/v1/client/notices").await.0, 200);
     gateway.stop().await;
 }
 
@@ -252,23 +219,14 @@ async fn removing_a_client_revokes_its_tokens_and_keeps_its_notices() {
     assert_eq!(status, 201, "{answer}");
     let token = gateway.client_token(FORMAVENIR).await;
     let other = gateway.client_token("harbourview-housing").await;
-    assert_eq!(
-        status_with(&gateway, &token, "/v1/client/notices").await,
-        200
-    );
+    assert_eq!(gateway.get_json(&token, "/v1/client/notices").await.0, 200);
 
     let path = format!("/v1/admin/clients/{FORMAVENIR}");
-    let (status, _) = admin(&gateway, reqwest::Method::DELETE, &path, None).await;
+    let (status, _) = call(&gateway, reqwest::Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
-    assert_eq!(
-        status_with(&gateway, &token, "/v1/client/notices").await,
-        401
-    );
-    assert_eq!(
-        status_with(&gateway, &other, "/v1/client/notices").await,
-        200
-    );
-    let (_, list) = admin(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
+    assert_eq!(gateway.get_json(&token, "/v1/client/notices").await.0, 401);
+    assert_eq!(gateway.get_json(&other, "/v1/client/notices").await.0, 200);
+    let (_, list) = call(&gateway, reqwest::Method::GET, "/v1/admin/tokens", None).await;
     let mut statuses: Vec<(&str, &str)> = list["tokens"]
         .as_array()
         .unwrap()
@@ -355,10 +313,7 @@ async fn the_command_line_creates_lists_and_revokes_tokens() {
     assert!(ok, "{out}");
     let secret = out.trim().to_owned();
     assert!(secret.starts_with("bg_client_"), "{out}");
-    assert_eq!(
-        status_with(&gateway, &secret, "/v1/client/notices").await,
-        200
-    );
+    assert_eq!(gateway.get_json(&secret, "/v1/client/notices").await.0, 200);
 
     let (ok, out) = cli(&["tokens", "list"]);
     assert!(ok, "{out}");
@@ -377,10 +332,7 @@ async fn the_command_line_creates_lists_and_revokes_tokens() {
     let (ok, out) = cli(&["tokens", "revoke", id]);
     assert!(ok, "{out}");
     assert_eq!(out.trim(), format!("revoked {id}"));
-    assert_eq!(
-        status_with(&gateway, &secret, "/v1/client/notices").await,
-        401
-    );
+    assert_eq!(gateway.get_json(&secret, "/v1/client/notices").await.0, 401);
     let (ok, out) = cli(&["tokens", "revoke", id]);
     assert!(ok && out.contains("was already revoked at"), "{out}");
     let (ok, out) = cli(&["tokens", "revoke", "tok_nope"]);

@@ -24,6 +24,21 @@ max_json_depth = 32
 # address), with bursts of up to rate_limit_burst; beyond that 429 with Retry-After.
 rate_limit_per_minute = 600
 rate_limit_burst = 60
+# A request's head (request line and headers) must be complete within this of
+# its first byte, or of the connection opening for its first request; a
+# connection that sends nothing is closed after it.
+header_timeout_ms = 10000
+# A kept-alive connection with no request for this long is closed. A reverse
+# proxy in front should close its idle upstream connections sooner.
+idle_timeout_ms = 75000
+# A request body must arrive in full within this of the handler starting to
+# read it; beyond that 408 body_timeout and the connection is closed.
+body_timeout_ms = 30000
+# Connections open at once, in total and from one client address; more are
+# accepted and closed at once. The total is lowered at start to fit the
+# process's file descriptor limit (raised to its hard limit where allowed).
+max_connections = 4096
+max_connections_per_address = 256
 
 [store]
 # Empty: a SQLite file `breachgate.db` in the data directory.
@@ -135,6 +150,11 @@ pub struct ServerConfig {
     pub max_json_depth: usize,
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
+    pub header_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub max_connections: u32,
+    pub max_connections_per_address: u32,
 }
 
 #[derive(Clone, Deserialize)]
@@ -252,6 +272,31 @@ impl Config {
         if self.server.rate_limit_per_minute == 0 || self.server.rate_limit_burst == 0 {
             problems.push(
                 "server.rate_limit_per_minute and .rate_limit_burst must be at least 1".to_owned(),
+            );
+        }
+        let server = &self.server;
+        if [
+            server.header_timeout_ms,
+            server.idle_timeout_ms,
+            server.body_timeout_ms,
+        ]
+        .contains(&0)
+        {
+            problems.push(
+                "server.header_timeout_ms, .idle_timeout_ms and .body_timeout_ms must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if server.max_connections == 0 || server.max_connections_per_address == 0 {
+            problems.push(
+                "server.max_connections and .max_connections_per_address must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if server.max_connections_per_address > server.max_connections {
+            problems.push(
+                "server.max_connections_per_address must not exceed server.max_connections"
+                    .to_owned(),
             );
         }
         if self.processor.name.trim().is_empty() {
@@ -391,6 +436,22 @@ mod tests {
             let err = Config::load(None).unwrap_err();
             assert!(err.contains("server.max_json_depth"), "{err}");
             assert!(err.contains(".rate_limit_burst"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn connection_limits_must_allow_something_and_fit_together() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BREACHGATE_SERVER__IDLE_TIMEOUT_MS", "0");
+            jail.set_env("BREACHGATE_SERVER__MAX_CONNECTIONS", "10");
+            jail.set_env("BREACHGATE_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "11");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains(".idle_timeout_ms"), "{err}");
+            assert!(
+                err.contains("server.max_connections_per_address must not exceed"),
+                "{err}"
+            );
             Ok(())
         });
     }

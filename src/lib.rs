@@ -73,10 +73,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "serving");
-    // The peer address keys the rate limit of requests without a valid token.
-    let service = http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let router = http::router(app.clone());
+    http::serve(
+        router,
+        listener,
+        &app.config.server,
+        app.metrics.clone(),
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

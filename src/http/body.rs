@@ -1,10 +1,16 @@
 //! Request bodies. Every handler that takes a body takes a [`JsonBody`], so
-//! the size limit, the nesting limit and JSON syntax are enforced in one place
-//! and answered in the API's error shape.
+//! the size limit, the time limit, the nesting limit and JSON syntax are
+//! enforced in one place and answered in the API's error shape. A body
+//! declared larger than the limit is refused before anything reads it
+//! ([`refuse_declared_oversize`]).
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use std::time::Duration;
+
+use axum::body::{Bytes, HttpBody};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::ApiState;
@@ -12,7 +18,8 @@ use crate::validation::FieldError;
 
 /// A body within `server.max_body_bytes`, nesting at most
 /// `server.max_json_depth` arrays and objects, and either blank (handlers
-/// decide whether a body is optional) or well-formed JSON.
+/// decide whether a body is optional) or well-formed JSON in which no object
+/// repeats a key.
 pub struct JsonBody(pub Bytes);
 
 impl JsonBody {
@@ -26,13 +33,26 @@ impl FromRequest<ApiState> for JsonBody {
 
     async fn from_request(request: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
         let server = &state.app.config.server;
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+        // Dropping the unfinished body on a timeout makes hyper close the
+        // connection after the answer, rather than wait for the rest.
+        let bytes = tokio::time::timeout(
+            Duration::from_millis(server.body_timeout_ms),
+            Bytes::from_request(request, state),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} ms",
+                    server.body_timeout_ms
+                ),
+            )
+        })?
+        .map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the body is larger than {} bytes", server.max_body_bytes),
-                )
+                body_too_large(server.max_body_bytes)
             } else {
                 ApiError::new(e.status(), "bad_body", e.body_text())
             }
@@ -56,16 +76,34 @@ impl FromRequest<ApiState> for JsonBody {
             )]));
         }
         // The depth is bounded now, so this recursive parse cannot exhaust the stack.
-        serde_json::from_slice::<serde::de::IgnoredAny>(&body.0).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "the body is not valid JSON",
-            )
-            .with_details(vec![FieldError::new("", e.to_string())])
-        })?;
+        super::json::check_syntax(&body.0)?;
         Ok(body)
     }
+}
+
+/// Answers 413 at once to a request whose declared `Content-Length` is over
+/// `server.max_body_bytes`, before anything reads its body: the caller does
+/// not send it in vain, and hyper, which sends `100 Continue` only when a
+/// body is first read, sends none.
+pub async fn refuse_declared_oversize(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let max = state.app.config.server.max_body_bytes;
+    // hyper makes a declared Content-Length the body's exact size hint.
+    if request.body().size_hint().lower() > max as u64 {
+        return body_too_large(max).into_response();
+    }
+    next.run(request).await
+}
+
+fn body_too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is larger than {max} bytes"),
+    )
 }
 
 /// Whether `bytes` open more than `max` arrays or objects at once, counting

@@ -7,11 +7,13 @@ mod client;
 mod deliveries;
 mod error;
 mod incidents;
+mod json;
 mod openapi;
 mod rate_limit;
 mod register;
 mod reports;
 mod request;
+mod server;
 mod tokens;
 mod views;
 
@@ -27,6 +29,7 @@ use serde_json::Value;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use rate_limit::RateLimits;
+pub use server::{raise_descriptor_limit, serve};
 
 use crate::app::App;
 
@@ -189,6 +192,10 @@ pub fn router(app: Arc<App>) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(
             state.app.config.server.max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::refuse_declared_oversize,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -8,7 +8,7 @@ use breachgate::store::NewToken;
 use crate::support::{repo_path, test_config, Gateway};
 
 /// Who may call each route; `None` is public.
-const ACCESS: &[(&str, &str, Option<Role>)] = &[
+pub const ACCESS: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/healthz", None),
     ("GET", "/readyz", None),
     ("GET", "/openapi.json", None),

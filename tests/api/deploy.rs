@@ -52,6 +52,21 @@ fn the_units_pre_start_check_is_a_valid_command() {
         "ExecStart=/usr/local/bin/breachgate serve --config /etc/breachgate/breachgate.toml"
     ));
     assert!(unit.contains("KillSignal=SIGTERM"));
+    // Room for server.max_connections beside the quarter of the descriptors
+    // kept for the rest, so it is not lowered at start.
+    let descriptors: u32 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("the unit sets the descriptor limit")
+        .parse()
+        .unwrap();
+    let server = breachgate::Config::load(Some(&repo_path("deploy/breachgate.toml")))
+        .unwrap()
+        .server;
+    assert!(
+        descriptors - descriptors / 4 >= server.max_connections,
+        "{descriptors}"
+    );
 }
 
 #[tokio::test]

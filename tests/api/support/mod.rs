@@ -61,8 +61,34 @@ pub fn spawn_serve(
     envs: &[(&str, String)],
     log_file: &Path,
 ) -> (std::process::Child, String) {
+    let gateway = std::process::Command::new(env!("CARGO_BIN_EXE_breachgate"));
+    spawn_serving(gateway, config, envs, log_file)
+}
+
+/// [`spawn_serve`] with the gateway's file descriptor limit, soft and hard,
+/// set to `limit` (by util-linux's `prlimit`), so it cannot raise it.
+pub fn spawn_serve_with_descriptor_limit(
+    limit: u64,
+    config: &Path,
+    envs: &[(&str, String)],
+    log_file: &Path,
+) -> (std::process::Child, String) {
+    let mut gateway = std::process::Command::new("prlimit");
+    gateway
+        .arg(format!("--nofile={limit}:{limit}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_breachgate"));
+    spawn_serving(gateway, config, envs, log_file)
+}
+
+fn spawn_serving(
+    mut gateway: std::process::Command,
+    config: &Path,
+    envs: &[(&str, String)],
+    log_file: &Path,
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader, Write};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_breachgate"))
+    let mut child = gateway
         .args(["serve", "--config"])
         .arg(config)
         .envs(envs.iter().map(|(k, v)| (k, v)))

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use url::Host;
 
-use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile};
+use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile, STORED_SECRET};
 use super::source::SourceFile;
 use super::Snapshot;
 use crate::domain::address::metadata_or_link_local;
@@ -105,7 +105,7 @@ impl ContractSchemas {
     /// What is wrong with a client agreement as JSON: its schema violations
     /// and any value that could not go into an email header.
     fn client_errors(&self, client: &Value) -> Vec<FieldError> {
-        let mut errors = self.client.errors(client);
+        let mut errors = self.client.errors_at_fields(client);
         errors.extend(control_characters(client));
         errors
     }
@@ -121,7 +121,7 @@ pub fn check_dir(dir: &Path, schemas_dir: &Path) -> Result<Snapshot, Vec<Problem
     let systems: Option<SystemsFile> = load(
         dir,
         SYSTEMS_FILE,
-        &|file| schemas.systems.errors(file),
+        &|file| schemas.systems.errors_at_fields(file),
         Origin::Systems,
         &mut sources,
         &mut problems,
@@ -130,7 +130,7 @@ pub fn check_dir(dir: &Path, schemas_dir: &Path) -> Result<Snapshot, Vec<Problem
     let subprocessors: Option<SubprocessorsFile> = load(
         dir,
         SUBPROCESSORS_FILE,
-        &|file| schemas.subprocessors.errors(file),
+        &|file| schemas.subprocessors.errors_at_fields(file),
         Origin::Subprocessors,
         &mut sources,
         &mut problems,
@@ -274,15 +274,70 @@ fn parse_checked<T: DeserializeOwned>(
     errors: &dyn Fn(&Value) -> Vec<FieldError>,
 ) -> (Result<T, Value>, Vec<FieldError>) {
     let mut problems = errors(&document);
-    match T::deserialize(&document) {
-        Ok(parsed) => (Ok(parsed), problems),
+    let result = match T::deserialize(&document) {
+        Ok(parsed) => Ok(parsed),
         Err(e) => {
             if problems.is_empty() {
                 problems.push(FieldError::new("", e.to_string()));
             }
-            (Err(document), problems)
+            Err(())
+        }
+    };
+    let secrets = secret_values(&document);
+    let problems = problems
+        .into_iter()
+        .map(|e| without_secrets(e, &secrets))
+        .collect();
+    (result.map_err(|()| document), problems)
+}
+
+/// An endpoint's `secret` field names where its secret is kept.
+const SECRET_FIELD: &str = "secret";
+
+/// What was sent as a `secret` and is not a reference (`env:NAME`,
+/// `stored`): perhaps the secret itself.
+fn secret_values(document: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![document];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    match value.as_str() {
+                        Some(text) if key == SECRET_FIELD => {
+                            let reference = text == STORED_SECRET || text.starts_with("env:");
+                            if !reference && !text.is_empty() {
+                                found.push(text.to_owned());
+                            }
+                        }
+                        _ => pending.push(value),
+                    }
+                }
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
         }
     }
+    found
+}
+
+/// An error that quotes no secret: one about a `secret` field says what is
+/// expected without the value sent, and any other has such values masked.
+fn without_secrets(error: FieldError, secrets: &[String]) -> FieldError {
+    if error.path.rsplit('/').next() == Some(SECRET_FIELD) {
+        return FieldError::new(
+            error.path,
+            "must be a reference to the secret (env:NAME or stored), never the secret itself",
+        );
+    }
+    let mut message = error.message;
+    for secret in secrets {
+        let quoted = Value::String(secret.clone()).to_string();
+        message = message
+            .replace(quoted.trim_matches('"'), "***")
+            .replace(secret.as_str(), "***");
+    }
+    FieldError::new(error.path, message)
 }
 
 /// Everything `contracts check` checks once the files are parsed: the agreed

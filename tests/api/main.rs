@@ -21,5 +21,7 @@ mod layers;
 mod limits;
 mod openapi;
 mod pipeline;
+mod private_files;
 mod register;
 mod scheduling;
+mod tokens;

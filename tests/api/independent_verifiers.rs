@@ -171,6 +171,19 @@ async fn python_jsonschema_accepts_follow_up_notices() {
         body["data"]["retraction_reason"],
         "Filed in error: a test environment."
     );
+    // A notice whose severity rests on assumed inputs lists them.
+    let mut report = fixture("report-lms.json");
+    report["personal_data"]["categories"] = "not_yet_known".into();
+    report.as_object_mut().unwrap().remove("severity_inputs");
+    let (_, filed) = gateway.post_report(&gateway.staff, &report).await;
+    let assuming = filed["incident_id"].as_str().unwrap().to_owned();
+    files.push(notice_file(&filed, &assuming, "kinderopvang-de-vlinder", "assumed.json").await);
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[2]).unwrap()).unwrap();
+    assert_eq!(
+        body["data"]["severity"]["assumed"],
+        serde_json::json!(["personal_data.categories", "ease_of_identification"])
+    );
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = files.iter().map(String::as_str).collect();
         python("validate_notices.py", &args)

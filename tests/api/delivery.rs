@@ -313,9 +313,7 @@ async fn a_delivered_email_shows_local_times_the_checklist_and_the_assumed_sever
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-    let mut report = fixture("report-lms.json");
-    report["personal_data"]["categories"] = "not_yet_known".into();
-    report.as_object_mut().unwrap().remove("severity_inputs");
+    let report = support::report_with_assumed_severity();
     let (status, _) = gateway.post_report(&gateway.staff, &report).await;
     assert_eq!(status, 201);
     let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();

@@ -796,6 +796,14 @@ fn notice_with(data: serde_json::Value) -> Notice {
     serde_json::from_value(value).expect("notice")
 }
 
+/// The fixture notice about one category of personal data.
+fn notice_with_data_category(category: &str) -> Notice {
+    notice_with(json!({"personal_data": {
+        "categories": [category], "special_categories": [],
+        "records": {"min": 1, "max": 1, "precision": "exact"}, "unintelligible": false
+    }}))
+}
+
 fn text_for(notice: &Notice, client: &ClientAgreement) -> (String, String) {
     let rendered =
         render(notice, FIXTURE.as_bytes(), JWS, client, &sender(), None).expect("render");
@@ -984,10 +992,7 @@ fn italian_calls_our_notice_a_comunicazione_al_titolare() {
 
 #[test]
 fn italian_national_identifier() {
-    let notice = notice_with(json!({"personal_data": {
-        "categories": ["national_identifier"], "special_categories": [],
-        "records": {"min": 1, "max": 1, "precision": "exact"}, "unintelligible": false
-    }}));
+    let notice = notice_with_data_category("national_identifier");
     assert_term(
         Language::It,
         &notice,
@@ -1063,10 +1068,7 @@ fn german_inaccessible() {
 
 #[test]
 fn german_social_welfare_data() {
-    let notice = notice_with(json!({"personal_data": {
-        "categories": ["social_welfare"], "special_categories": [],
-        "records": {"min": 1, "max": 1, "precision": "exact"}, "unintelligible": false
-    }}));
+    let notice = notice_with_data_category("social_welfare");
     assert_term(
         Language::De,
         &notice,

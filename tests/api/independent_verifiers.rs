@@ -172,9 +172,7 @@ async fn python_jsonschema_accepts_follow_up_notices() {
         "Filed in error: a test environment."
     );
     // A notice whose severity rests on assumed inputs lists them.
-    let mut report = fixture("report-lms.json");
-    report["personal_data"]["categories"] = "not_yet_known".into();
-    report.as_object_mut().unwrap().remove("severity_inputs");
+    let report = support::report_with_assumed_severity();
     let (_, filed) = gateway.post_report(&gateway.staff, &report).await;
     let assuming = filed["incident_id"].as_str().unwrap().to_owned();
     files.push(notice_file(&filed, &assuming, "kinderopvang-de-vlinder", "assumed.json").await);

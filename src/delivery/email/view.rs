@@ -110,14 +110,27 @@ fn local_zone(client: &ClientAgreement) -> Option<Tz> {
         .filter(|zone| !matches!(zone, Tz::UTC | Tz::Etc__UTC | Tz::Etc__Universal))
 }
 
-/// Which Art. 33(3) items the pending paths under these prefixes hold back.
-const CHECKLIST: &[(&str, &[&str])] = &[
+/// An Art. 33(3) item of the checklist: its label, the paths whose pending
+/// facts hold it back, and whether the notice leaves it empty (an empty list
+/// is a fact not yet given, whether or not it was marked pending).
+type ChecklistItem = (
+    &'static str,
+    &'static [&'static str],
+    fn(&NoticeData) -> bool,
+);
+
+const CHECKLIST: &[ChecklistItem] = &[
     (
         "art33_3_a",
         &["nature", "category", "data_subjects", "personal_data"],
+        |_| false,
     ),
-    ("art33_3_c", &["likely_consequences"]),
-    ("art33_3_d", &["measures"]),
+    ("art33_3_c", &["likely_consequences"], |data| {
+        data.likely_consequences.is_empty()
+    }),
+    ("art33_3_d", &["measures"], |data| {
+        data.measures.taken.is_empty() && data.measures.proposed.is_empty()
+    }),
 ];
 
 /// Where a changed or pending field (a dotted path into `data`) is labelled.
@@ -478,7 +491,7 @@ impl Writer {
     fn checklist_section(&self, data: &NoticeData) -> Section {
         let mut rows: Vec<Row> = CHECKLIST
             .iter()
-            .map(|(item, prefixes)| {
+            .map(|(item, prefixes, empty)| {
                 let under = |path: &str| {
                     prefixes
                         .iter()
@@ -490,16 +503,7 @@ impl Writer {
                     .filter(|path| under(path))
                     .map(|path| self.field(path))
                     .collect();
-                // An empty list is a fact not yet given, whether or not it
-                // was marked pending.
-                let empty = match *item {
-                    "art33_3_c" => data.likely_consequences.is_empty(),
-                    "art33_3_d" => {
-                        data.measures.taken.is_empty() && data.measures.proposed.is_empty()
-                    }
-                    _ => false,
-                };
-                if open.is_empty() && empty {
+                if open.is_empty() && empty(data) {
                     open.push(self.field(prefixes[0]));
                 }
                 let value = if open.is_empty() {

@@ -25,10 +25,12 @@ pub use notice::{
     NoticeSubjects, ProcessorContact, ProcessorIdentity, Severity, SeverityLevel,
     SubprocessorDetails, SystemRef,
 };
+pub use notice::{CategoriesBasis, CountBasis, NoticeCount};
 pub use report::{
     Affected, Cause, CauseOrigin, Estimate, Known, Measures, Nature, NotYetKnown, Occurred, Report,
     ReportedData, ReportedSubjects, Reporter, SeverityInputs,
 };
+pub use report::{ClientData, ClientFacts, ClientSubjects};
 pub use taxonomy::{
     BreachCategory, Consequence, CountPrecision, DataCategory, EaseOfIdentification, Language,
     NoticeType, SubjectCategory, TransferSafeguard,

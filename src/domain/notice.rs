@@ -94,17 +94,57 @@ pub struct SubprocessorDetails {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NoticeSubjects {
     pub categories: Vec<SubjectCategory>,
-    pub count: Estimate,
+    pub count: NoticeCount,
     pub children: bool,
     pub vulnerable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories_basis: Option<CategoriesBasis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NoticePersonalData {
     pub categories: Vec<DataCategory>,
     pub special_categories: Vec<DataCategory>,
-    pub records: Estimate,
+    pub records: NoticeCount,
     pub unintelligible: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories_basis: Option<CategoriesBasis>,
+    /// Reported categories the client's agreement does not list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexpected_categories: Vec<DataCategory>,
+}
+
+/// A number of data subjects or records for one client, with where it comes
+/// from (absent only in notices made before `basis` existed).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct NoticeCount {
+    #[serde(flatten)]
+    pub estimate: Estimate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<CountBasis>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CountBasis {
+    /// Established for this client (`affected.per_client`, or the incident's
+    /// figure when the incident affects this client alone).
+    ClientSpecific,
+    /// The incident's total, of which this client has an unknown share.
+    ShareOfIncidentTotal,
+    /// Nothing reported: what the agreement expects in the affected systems.
+    AgreementEstimate,
+    Unknown,
+}
+
+/// Whether categories were reported or, while not yet known, taken from the agreement.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoriesBasis {
+    Reported,
+    AssumedFromAgreement,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,5 +1,7 @@
 //! The staff member's finding, as accepted by `POST /v1/reports`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +73,37 @@ pub struct Affected {
     pub subprocessor: Option<SubprocessorId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientId>,
+    /// Figures established for single clients; they name no client as
+    /// affected, they only replace the incident-wide figures for that client.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_client: BTreeMap<ClientId, ClientFacts>,
+}
+
+/// What the processor established for one client (`affected.per_client`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_subjects: Option<ClientSubjects>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data: Option<ClientData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countries: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientSubjects {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Estimate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<SubjectCategory>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClientData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<Estimate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<DataCategory>>,
 }
 
 /// A list of categories, or the explicit statement that they are not yet known.
@@ -112,6 +145,9 @@ pub struct ReportedSubjects {
     pub children: bool,
     #[serde(default)]
     pub vulnerable: bool,
+    /// Who the data subjects are, in words: the group, and what `other` means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

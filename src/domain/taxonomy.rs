@@ -40,6 +40,7 @@ closed_enum!(
         Financial = "financial",
         NationalIdentifier = "national_identifier",
         SocialWelfare = "social_welfare",
+        OfficialDocuments = "official_documents",
         RacialEthnicOrigin = "racial_ethnic_origin",
         PoliticalOpinions = "political_opinions",
         ReligiousBeliefs = "religious_beliefs",
@@ -62,7 +63,7 @@ impl DataCategory {
                 1
             }
             Location | Behavioural | CommunicationsContent | Credentials => 2,
-            Financial | NationalIdentifier | SocialWelfare => 3,
+            Financial | NationalIdentifier | SocialWelfare | OfficialDocuments => 3,
             _ => 4,
         }
     }

@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 pub use severity::assess;
 
 use crate::agreements::{ClientAgreement, Registry};
-use crate::domain::{Affected, Estimate, Known, Report};
+use crate::domain::{Affected, Estimate, Report};
+use crate::domain::{CategoriesBasis, CountBasis, NoticeCount};
 use crate::domain::{ClientId, CountPrecision, IncidentId, NoticeId, NoticeType, SystemId};
 use crate::domain::{
     Controller, Notice, NoticeData, NoticeDeadline, NoticePersonalData, NoticeSubjects,
@@ -57,6 +58,11 @@ pub fn affected_clients(
             ));
         }
     }
+    for client in affected.per_client.keys() {
+        if registry.client(client).is_none() {
+            unknown.push(per_client_error(client, "unknown client"));
+        }
+    }
     if !unknown.is_empty() {
         return Err(unknown);
     }
@@ -97,7 +103,24 @@ pub fn affected_clients(
             .or_default()
             .extend(if named.is_empty() { all } else { named });
     }
+    // Figures for a client the incident does not reach would go nowhere.
+    let unreached: Vec<FieldError> = affected
+        .per_client
+        .keys()
+        .filter(|c| !result.contains_key(*c))
+        .map(|c| per_client_error(c, "not affected by this incident"))
+        .collect();
+    if !unreached.is_empty() {
+        return Err(unreached);
+    }
     Ok(result)
+}
+
+fn per_client_error(client: &ClientId, problem: &str) -> FieldError {
+    FieldError::new(
+        format!("/affected/per_client/{}", client.as_str()),
+        format!("{problem} {:?}", client.as_str()),
+    )
 }
 
 /// What every notice of one incident version shares.
@@ -126,24 +149,32 @@ pub fn draft_notice(
         .collect();
     let mut pending = Vec::new();
 
-    let subject_categories = narrow(
+    let own = report.affected.per_client.get(&client.id);
+    let own_subjects = own.and_then(|f| f.data_subjects.as_ref());
+    let own_data = own.and_then(|f| f.personal_data.as_ref());
+    let subject_categories = categories(
         in_scope
             .iter()
             .flat_map(|s| s.data_subjects.iter().copied()),
-        &report.data_subjects.categories,
+        own_subjects
+            .and_then(|s| s.categories.as_deref())
+            .or(report.data_subjects.categories.known()),
         "data_subjects.categories",
         &mut pending,
     );
-    let data_categories = narrow(
+    let data_categories = categories(
         in_scope
             .iter()
             .flat_map(|s| s.data_categories.iter().copied()),
-        &report.personal_data.categories,
+        own_data
+            .and_then(|d| d.categories.as_deref())
+            .or(report.personal_data.categories.known()),
         "personal_data.categories",
         &mut pending,
     );
     let subjects = estimate(
         in_scope.iter().map(|s| s.subjects).sum(),
+        own_subjects.and_then(|s| s.count),
         report.data_subjects.count,
         ctx.affected_clients > 1,
         "data_subjects.count",
@@ -151,6 +182,7 @@ pub fn draft_notice(
     );
     let records = estimate(
         in_scope.iter().map(|s| s.records).sum(),
+        own_data.and_then(|d| d.records),
         report.personal_data.records,
         ctx.affected_clients > 1,
         "personal_data.records",
@@ -171,8 +203,9 @@ pub fn draft_notice(
             transfer_safeguard: s.transfer_safeguard,
         });
 
-    let severity = assess(&data_categories, report);
+    let severity = assess(&data_categories.listed, report);
     let special_categories = data_categories
+        .listed
         .iter()
         .copied()
         .filter(|c| c.is_special())
@@ -213,14 +246,18 @@ pub fn draft_notice(
                 .collect(),
             subprocessor,
             data_subjects: NoticeSubjects {
-                categories: subject_categories,
+                categories: subject_categories.listed,
+                categories_basis: Some(subject_categories.basis),
+                description: report.data_subjects.description.clone(),
                 count: subjects,
                 children: report.data_subjects.children || in_scope.iter().any(|s| s.children),
                 vulnerable: report.data_subjects.vulnerable
                     || in_scope.iter().any(|s| s.vulnerable),
             },
             personal_data: NoticePersonalData {
-                categories: data_categories,
+                categories: data_categories.listed,
+                categories_basis: Some(data_categories.basis),
+                unexpected_categories: data_categories.unexpected,
                 special_categories,
                 records,
                 unintelligible: report.personal_data.unintelligible,
@@ -246,73 +283,97 @@ pub fn notify_by(became_aware_at: DateTime<Utc>, notify_within_hours: u32) -> Da
     became_aware_at + Duration::hours(i64::from(notify_within_hours))
 }
 
-/// The client's own categories in the affected systems, narrowed to what the
-/// report names. When the report says they are not yet known, all of the
-/// client's categories are listed and the field is marked pending. When the
-/// report names only categories the agreement does not list, the report's
-/// categories are kept: the processor holds data the agreement did not foresee,
-/// and the client must hear of it.
-fn narrow<T: Copy + Ord>(
+/// The categories of one client's notice.
+struct Categories<T> {
+    listed: Vec<T>,
+    basis: CategoriesBasis,
+    /// Listed, but not in the client's agreement for the affected systems.
+    unexpected: Vec<T>,
+}
+
+/// Every reported category (the client's own figures first, else the
+/// incident's), with those the agreement does not list also named as
+/// unexpected: the processor holds data the agreement did not foresee, and
+/// the client must hear of it. While nothing is reported, the agreement's
+/// categories stand in, marked as assumed, and the field is pending.
+fn categories<T: Copy + Ord>(
     from_agreement: impl Iterator<Item = T>,
-    reported: &Known<T>,
+    reported: Option<&[T]>,
     path: &str,
     pending: &mut Vec<String>,
-) -> Vec<T> {
+) -> Categories<T> {
     let agreed: BTreeSet<T> = from_agreement.collect();
-    match reported.known() {
-        None => {
-            pending.push(path.to_owned());
-            agreed.into_iter().collect()
-        }
-        Some(named) => {
-            let both: Vec<T> = named
-                .iter()
-                .copied()
-                .filter(|c| agreed.contains(c))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            if both.is_empty() {
-                named
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect()
-            } else {
-                both
-            }
-        }
+    let Some(reported) = reported else {
+        pending.push(path.to_owned());
+        return Categories {
+            listed: agreed.into_iter().collect(),
+            basis: CategoriesBasis::AssumedFromAgreement,
+            unexpected: Vec::new(),
+        };
+    };
+    let listed: Vec<T> = reported
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Categories {
+        unexpected: listed
+            .iter()
+            .copied()
+            .filter(|c| !agreed.contains(c))
+            .collect(),
+        listed,
+        basis: CategoriesBasis::Reported,
     }
 }
 
-/// The client's share of a reported number, never more than the client has
-/// in the affected systems. A number reported for an incident that affects
-/// several clients is their total, so for each one it is only an upper bound.
-/// Without a reported number, the client's own total is the upper bound and
-/// the field is pending.
+/// One client's number of data subjects or records, never made up:
+/// - a figure established for this client (or the incident's, when it
+///   affects this client alone) is the client's, as reported, even above
+///   what the agreement expects;
+/// - the incident's figure when several clients share it only bounds this
+///   client's share from above, and nothing bounds it from below;
+/// - without a figure, what the agreement expects in the affected systems is
+///   the upper bound and the field is pending.
 fn estimate(
-    client_total: u64,
-    reported: Option<Estimate>,
+    agreement_total: u64,
+    own: Option<Estimate>,
+    incident: Option<Estimate>,
     shared: bool,
     path: &str,
     pending: &mut Vec<String>,
-) -> Estimate {
-    let Some(r) = reported else {
-        pending.push(path.to_owned());
-        return Estimate {
-            min: 0,
-            max: client_total,
-            precision: CountPrecision::UpperBound,
-        };
+) -> NoticeCount {
+    let count = |estimate, basis| NoticeCount {
+        estimate,
+        basis: Some(basis),
     };
-    if !shared && r.max <= client_total {
-        return r;
-    }
-    let max = r.max.min(client_total);
-    Estimate {
-        min: if shared { max.min(1) } else { r.min.min(max) },
-        max,
-        precision: CountPrecision::UpperBound,
+    match (own, incident) {
+        (Some(own), _) => count(own, CountBasis::ClientSpecific),
+        (None, Some(incident)) if !shared => count(incident, CountBasis::ClientSpecific),
+        (None, Some(incident)) => count(
+            Estimate {
+                min: 0,
+                max: incident.max,
+                precision: CountPrecision::UpperBound,
+            },
+            CountBasis::ShareOfIncidentTotal,
+        ),
+        (None, None) => {
+            pending.push(path.to_owned());
+            let basis = if agreement_total == 0 {
+                CountBasis::Unknown
+            } else {
+                CountBasis::AgreementEstimate
+            };
+            count(
+                Estimate {
+                    min: 0,
+                    max: agreement_total,
+                    precision: CountPrecision::UpperBound,
+                },
+                basis,
+            )
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Request bodies. Every handler that takes a body takes a [`JsonBody`], so
-//! the size limit, the time limit, the nesting limit and JSON syntax are
+//! Request bodies. Every handler that takes a body takes a [`JsonBody`] (or,
+//! for per-client figures, a [`CsvBody`]), so the size limit, the time limit, the nesting limit and JSON syntax are
 //! enforced in one place and answered in the API's error shape. A body
 //! declared larger than the limit is refused before anything reads it
 //! ([`refuse_declared_oversize`]).
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -33,30 +33,7 @@ impl FromRequest<ApiState> for JsonBody {
 
     async fn from_request(request: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
         let server = &state.app.config.server;
-        // Dropping the unfinished body on a timeout makes hyper close the
-        // connection after the answer, rather than wait for the rest.
-        let bytes = tokio::time::timeout(
-            Duration::from_millis(server.body_timeout_ms),
-            Bytes::from_request(request, state),
-        )
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!(
-                    "the body did not arrive within {} ms",
-                    server.body_timeout_ms
-                ),
-            )
-        })?
-        .map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                body_too_large(server.max_body_bytes)
-            } else {
-                ApiError::new(e.status(), "bad_body", e.body_text())
-            }
-        })?;
+        let bytes = within_limits(request, state).await?;
         let body = JsonBody(bytes);
         if body.is_blank() {
             return Ok(body);
@@ -79,6 +56,60 @@ impl FromRequest<ApiState> for JsonBody {
         super::json::check_syntax(&body.0)?;
         Ok(body)
     }
+}
+
+/// A `text/csv` body within `server.max_body_bytes` and the body time limit.
+pub struct CsvBody(pub Bytes);
+
+impl FromRequest<ApiState> for CsvBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let media_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase());
+        if media_type.as_deref() != Some("text/csv") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be sent as Content-Type: text/csv",
+            ));
+        }
+        Ok(CsvBody(within_limits(request, state).await?))
+    }
+}
+
+/// The body's bytes, refused when larger than `server.max_body_bytes` or
+/// slower than `server.body_timeout_ms`.
+async fn within_limits(request: Request, state: &ApiState) -> Result<Bytes, ApiError> {
+    let server = &state.app.config.server;
+    // Dropping the unfinished body on a timeout makes hyper close the
+    // connection after the answer, rather than wait for the rest.
+    tokio::time::timeout(
+        Duration::from_millis(server.body_timeout_ms),
+        Bytes::from_request(request, state),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} ms",
+                server.body_timeout_ms
+            ),
+        )
+    })?
+    .map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            body_too_large(server.max_body_bytes)
+        } else {
+            ApiError::new(e.status(), "bad_body", e.body_text())
+        }
+    })
 }
 
 /// Answers 413 at once to a request whose declared `Content-Length` is over

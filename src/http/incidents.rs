@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Staff;
-use super::body::JsonBody;
+use super::body::{CsvBody, JsonBody};
 use super::error::ApiError;
 use super::reports::{answer, clients_json};
 use super::request;
@@ -18,7 +18,7 @@ use crate::domain::Caller;
 use crate::domain::{IncidentId, NoticeId};
 use crate::service::incidents;
 use crate::service::reporting::{
-    follow_up, Answer, FollowUp, FollowUpRequest, FollowedUp, Idempotency,
+    follow_up, Answer, FileError, FollowUp, FollowUpRequest, FollowedUp, Idempotency,
 };
 use crate::store::StoredNotice;
 use sha2::{Digest, Sha256};
@@ -77,7 +77,7 @@ pub async fn update(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    follow_up_request(&app, caller, &id, FollowUp::Update, &headers, body).await
+    follow_up_kind(&app, caller, &id, FollowUp::Update, &headers, body).await
 }
 
 /// `POST /v1/incidents/{id}/close`: optionally with the last facts.
@@ -88,7 +88,7 @@ pub async fn close(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    follow_up_request(&app, caller, &id, FollowUp::Close, &headers, body).await
+    follow_up_kind(&app, caller, &id, FollowUp::Close, &headers, body).await
 }
 
 /// `POST /v1/incidents/{id}/retract`: `{"reason": "…"}`.
@@ -99,14 +99,51 @@ pub async fn retract(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    follow_up_request(&app, caller, &id, FollowUp::Retract, &headers, body).await
+    follow_up_kind(&app, caller, &id, FollowUp::Retract, &headers, body).await
 }
 
-async fn follow_up_request(
+/// `POST /v1/incidents/{id}/per-client`: per-client figures as CSV, made
+/// into the same update as the `affected.per_client` patch carrying them.
+pub async fn per_client(
+    State(app): State<Arc<App>>,
+    Staff(caller): Staff,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    CsvBody(body): CsvBody,
+) -> Result<Response, ApiError> {
+    let parse = |body: &[u8]| FollowUpRequest::per_client_csv(body);
+    follow_up_request(&app, caller, &id, ("per-client", parse), &headers, body).await
+}
+
+async fn follow_up_kind(
     app: &App,
     caller: Caller,
     id: &str,
     kind: FollowUp,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let parse = |body: &[u8]| FollowUpRequest::parse(kind, body);
+    follow_up_request(
+        app,
+        caller,
+        id,
+        (kind.action().as_str(), parse),
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `route` names the request for its idempotency digest, and parses its body.
+async fn follow_up_request(
+    app: &App,
+    caller: Caller,
+    id: &str,
+    (route, parse): (
+        &str,
+        impl FnOnce(&[u8]) -> Result<FollowUpRequest, FileError>,
+    ),
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -117,13 +154,13 @@ async fn follow_up_request(
         key,
         digest: {
             let mut hash = Sha256::new();
-            hash.update(format!("{}:{}:", kind.action().as_str(), id));
+            hash.update(format!("{route}:{id}:"));
             hash.update(&body);
             hex::encode(hash.finalize())
         },
         render: &followed_answer,
     });
-    let request = FollowUpRequest::parse(kind, &body)?;
+    let request = parse(&body)?;
     let outcome = follow_up(&app.services, &caller, &id, request, idempotency).await?;
     Ok(answer(outcome, followed_answer))
 }

@@ -88,6 +88,11 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/incidents/{id}/close", incidents::close),
         route(
             Method::POST,
+            "/v1/incidents/{id}/per-client",
+            incidents::per_client,
+        ),
+        route(
+            Method::POST,
             "/v1/incidents/{id}/retract",
             incidents::retract,
         ),

@@ -13,7 +13,15 @@ const RANGES: [&str; 2] = ["/data_subjects/count", "/personal_data/records"];
 
 pub(super) fn errors(report: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    for range in RANGES {
+    let per_client = report
+        .pointer("/affected/per_client")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|clients| clients.keys())
+        .flat_map(|client| {
+            RANGES.map(|range| format!("/affected/per_client/{}{range}", pointer_token(client)))
+        });
+    for range in RANGES.map(str::to_owned).into_iter().chain(per_client) {
         let bound = |name: &str| report.pointer(&format!("{range}/{name}"))?.as_u64();
         if let (Some(min), Some(max)) = (bound("min"), bound("max")) {
             if min > max {
@@ -40,6 +48,11 @@ pub(super) fn errors(report: &Value) -> Vec<FieldError> {
     errors
 }
 
+/// `key` as one reference token of a JSON Pointer (RFC 6901).
+fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -62,6 +75,15 @@ mod tests {
         });
         let found: Vec<String> = errors(&report).into_iter().map(|e| e.path).collect();
         assert_eq!(found, ["/personal_data/records/max", "/occurred/to"]);
+
+        let report = json!({
+            "affected": {"per_client": {"acme": {"personal_data": {"records": {"min": 3, "max": 2}}}}},
+        });
+        let found: Vec<String> = errors(&report).into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            found,
+            ["/affected/per_client/acme/personal_data/records/max"]
+        );
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! or as the list of fields that are wrong.
 
 mod consistency;
+mod per_client;
+
+pub use per_client::per_client_patch;
 
 use std::sync::LazyLock;
 

@@ -19,6 +19,7 @@ pub const ACCESS: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/incidents/{id}", Some(Role::Staff)),
     ("POST", "/v1/incidents/{id}/updates", Some(Role::Staff)),
     ("POST", "/v1/incidents/{id}/close", Some(Role::Staff)),
+    ("POST", "/v1/incidents/{id}/per-client", Some(Role::Staff)),
     ("POST", "/v1/incidents/{id}/retract", Some(Role::Staff)),
     (
         "GET",

@@ -266,15 +266,19 @@ async fn an_incident_from_report_through_two_updates_to_closure() {
             .unwrap()
     };
 
-    // Online identifiers turn up in the exports: only the agreements that
-    // list them for the LMS (de Vlinder, Formavenir) see their notice change.
+    // Online identifiers turn up in the exports of two clients (de Vlinder,
+    // Formavenir): only their notices change.
+    let with_online_identifiers = json!({"personal_data": {"categories": [
+        "identification", "contact", "education", "online_identifiers"
+    ]}});
     let (status, first) = desk
         .follow_up(
             incident,
             "updates",
-            Some(json!({"personal_data": {"categories": [
-                "identification", "contact", "education", "online_identifiers"
-            ]}})),
+            Some(json!({"affected": {"per_client": {
+                VLINDER: with_online_identifiers,
+                FORMAVENIR: with_online_identifiers,
+            }}})),
         )
         .await;
     assert_eq!(status, 201, "{first}");
@@ -758,7 +762,7 @@ fn hold_while_categories_pending(config: &mut Config, dir: &Path, client: &str) 
 }
 
 /// Every category of data subjects the LMS clients' agreements list, so an
-/// update naming them leaves each client's list as it was.
+/// update naming them reports nothing unexpected for any client.
 const EVERY_LMS_SUBJECT: [&str; 6] = [
     "students",
     "employees",
@@ -783,9 +787,10 @@ async fn a_notice_held_for_pending_facts_goes_out_as_the_initial_once_they_are_k
     );
     desk.deliver().await;
 
-    // The categories become known and equal what each agreement lists: only
-    // `pending` changes. The held client gets its first notice, numbered 1;
-    // the others are told that the fact is no longer pending.
+    // The categories become known: every client now lists the reported ones
+    // instead of assuming its agreement's, and is told so (`categories`,
+    // their basis, `pending`). The held client gets its first notice,
+    // numbered 1.
     let (status, known) = desk
         .follow_up(
             incident,
@@ -809,8 +814,20 @@ async fn a_notice_held_for_pending_facts_goes_out_as_the_initial_once_they_are_k
     assert_eq!(initial["data"]["supersedes"], Value::Null);
     assert_eq!(initial["data"]["changes"], json!([]));
     let update = desk.notice(incident, &known, FORMAVENIR).await;
-    assert_eq!(paths(&update), ["pending"]);
-    let change = &update["data"]["changes"][0];
+    assert_eq!(
+        paths(&update),
+        [
+            "data_subjects.categories",
+            "data_subjects.categories_basis",
+            "pending"
+        ]
+    );
+    assert_eq!(
+        update["data"]["changes"][1],
+        json!({"path": "data_subjects.categories_basis",
+               "old": "assumed_from_agreement", "new": "reported"})
+    );
+    let change = &update["data"]["changes"][2];
     assert!(change["old"]
         .as_array()
         .unwrap()

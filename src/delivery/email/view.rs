@@ -605,7 +605,7 @@ impl Writer {
                         subjects.categories.iter().map(|c| c.as_str()),
                     ),
                 ),
-                self.row("subject_count", self.estimate(&subjects.count)),
+                self.row("subject_count", self.estimate(&subjects.count.estimate)),
                 self.row("children", self.yes_no(subjects.children)),
                 self.row("vulnerable", self.yes_no(subjects.vulnerable)),
             ],
@@ -631,7 +631,7 @@ impl Writer {
                         personal.special_categories.iter().map(|c| c.as_str()),
                     ),
                 ),
-                self.row("records", self.estimate(&personal.records)),
+                self.row("records", self.estimate(&personal.records.estimate)),
                 self.row("unintelligible", self.yes_no(personal.unintelligible)),
             ],
         )

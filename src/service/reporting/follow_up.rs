@@ -31,7 +31,7 @@ use crate::domain::Notice;
 use crate::domain::{Caller, IncidentStatus, VersionAction};
 use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
 use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeContext};
-use crate::intake::{check_report, parse_json};
+use crate::intake::{check_report, parse_json, per_client_patch};
 use crate::service::Services;
 use crate::store::{NewVersion, NoticeBody, StoreError};
 use crate::validation::FieldError;
@@ -103,6 +103,17 @@ impl FollowUpRequest {
             kind,
             patch,
             submitted,
+        })
+    }
+
+    /// An update from per-client figures uploaded as CSV: the same
+    /// `affected.per_client` patch as the JSON update carrying them.
+    pub fn per_client_csv(body: &[u8]) -> Result<Self, FileError> {
+        let patch = per_client_patch(body).map_err(FileError::InvalidBody)?;
+        Ok(Self {
+            kind: FollowUp::Update,
+            patch: Some(patch.clone()),
+            submitted: patch,
         })
     }
 }

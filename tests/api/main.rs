@@ -20,6 +20,7 @@ mod input;
 mod layers;
 mod limits;
 mod openapi;
+mod per_client;
 mod pipeline;
 mod private_files;
 mod register;

@@ -11,7 +11,7 @@ pub use severity::assess;
 
 use crate::agreements::{ClientAgreement, Registry};
 use crate::domain::{Affected, Estimate, Report};
-use crate::domain::{CategoriesBasis, CountBasis, NoticeCount};
+use crate::domain::{AssumedInput, CategoriesBasis, CountBasis, NoticeCount};
 use crate::domain::{ClientId, CountPrecision, IncidentId, NoticeId, NoticeType, SystemId};
 use crate::domain::{
     Controller, Notice, NoticeData, NoticeDeadline, NoticePersonalData, NoticeSubjects,
@@ -203,7 +203,14 @@ pub fn draft_notice(
             transfer_safeguard: s.transfer_safeguard,
         });
 
-    let severity = assess(&data_categories.listed, report);
+    let mut severity = assess(&data_categories.listed, report);
+    // Categories established for this client are not assumed, even while
+    // the incident's are not yet known.
+    if data_categories.basis == CategoriesBasis::Reported {
+        severity
+            .assumed
+            .retain(|input| *input != AssumedInput::PersonalDataCategories);
+    }
     let special_categories = data_categories
         .listed
         .iter()

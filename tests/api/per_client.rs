@@ -141,6 +141,43 @@ async fn three_clients_get_their_own_counts_or_an_unknown_share_of_the_total() {
     }
     validate(dir.path(), "shared", &notices).await;
 
+    // Categories known for one client while the incident's are not: that
+    // client's are reported, the others' assumed from their agreements.
+    let mut report = fixture("report-subprocessor.json");
+    report["personal_data"]["categories"] = json!("not_yet_known");
+    report["affected"]["per_client"][FORMAVENIR] =
+        json!({"personal_data": {"categories": ["contact"]}});
+    let (status, filed) = gateway.post_report(&gateway.staff, &report).await;
+    assert_eq!(status, 201, "{filed}");
+    let notices = notices_of(&gateway, &filed).await;
+    for (client, notice) in &notices {
+        let data = &notice["data"];
+        let own = client == FORMAVENIR;
+        let pending = data["pending"].as_array().unwrap();
+        let assumed = data["severity"]["assumed"].as_array().cloned();
+        let categories_assumed = json!("personal_data.categories");
+        assert_eq!(pending.contains(&categories_assumed), !own, "{client}");
+        assert_eq!(
+            assumed.unwrap_or_default().contains(&categories_assumed),
+            !own,
+            "{client}"
+        );
+        assert_eq!(
+            data["personal_data"]["categories_basis"],
+            if own {
+                "reported"
+            } else {
+                "assumed_from_agreement"
+            },
+            "{client}"
+        );
+    }
+    assert_eq!(
+        notices[1].1["data"]["personal_data"]["categories"],
+        json!(["contact"])
+    );
+    validate(dir.path(), "assumed", &notices).await;
+
     // Figures for a client that is not in the agreements, or not affected by
     // this incident, are refused with their pointer.
     for (client, problem) in [

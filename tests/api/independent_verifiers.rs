@@ -12,7 +12,7 @@ use crate::support::{client_outcome, delivery_config, fixture, repo_path, Gatewa
 use breachgate::clock::SystemClock;
 
 /// Runs a Python check from tests/e2e and fails the test with its output.
-fn python(script: &str, args: &[&str]) {
+pub(crate) fn python(script: &str, args: &[&str]) {
     let output = std::process::Command::new(support::python::interpreter())
         .arg(repo_path(&format!("tests/e2e/{script}")))
         .args(args)

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::independent_verifiers::python;
 use crate::support;
-use crate::support::{client_ids, client_outcome, fixture, repo_path, test_config, Gateway};
+use crate::support::{client_ids, client_outcome, fixture, test_config, Gateway};
 
 const CONSORZIO: &str = "consorzio-formazione-emilia";
 const FORMAVENIR: &str = "formavenir";
@@ -41,17 +42,8 @@ async fn validate(dir: &Path, name: &str, notices: &[(String, Value)]) {
         })
         .collect();
     tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new(support::python::interpreter())
-            .arg(repo_path("tests/e2e/validate_notices.py"))
-            .args(&files)
-            .output()
-            .expect("the Python interpreter runs");
-        assert!(
-            output.status.success(),
-            "validate_notices.py failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let args: Vec<&str> = files.iter().map(String::as_str).collect();
+        python("validate_notices.py", &args)
     })
     .await
     .unwrap();

@@ -25,9 +25,14 @@ pub use notice::{
     NoticeSubjects, ProcessorContact, ProcessorIdentity, Severity, SeverityLevel,
     SubprocessorDetails, SystemRef,
 };
+pub use notice::{CountriesBasis, IncidentFacts};
 pub use report::{
     Affected, Cause, CauseOrigin, Estimate, Known, Measures, Nature, NotYetKnown, Occurred, Report,
     ReportedData, ReportedSubjects, Reporter, SeverityInputs,
+};
+pub use report::{
+    Availability, ContactStatus, DataRestored, NotifiedParty, NotifiedPartyType, Protection,
+    ProtectionState, ServiceImpact, SubjectsContacted, TimePrecision, YesNoUnknown,
 };
 pub use taxonomy::{
     BreachCategory, Consequence, CountPrecision, DataCategory, EaseOfIdentification, Language,

@@ -14,7 +14,8 @@ Checks:
   are used in, profile schema paths, unique webhook ids and secrets;
 - the fixture reports validate against report.v1 and name known systems/sub-processors, and
   each affects a strict, non-empty subset of the clients;
-- the example notice validates against notice.v1 and its client's profile, is consistent with
+- the example notice validates against notice.v1 and, with personal_data.protection added
+  (required by it-strict since notice v1.1), its client's profile, is consistent with
   the agreements, and fails the it-strict profile at /data/measures without measures.in_place;
 - a few known-bad documents are rejected (so the schemas are not accidentally permissive);
 - JSON files are formatted with 2-space indent.
@@ -298,7 +299,17 @@ if expect_valid(notice_v, notice, where):
         profile = agreement.get("notice_schema")
         if check(profile is not None, f"{where}: the example notice should be for a client with a profile"):
             profile_v = validator_for(BASE + profile)
-            expect_valid(profile_v, notice, f"{where} against {profile}")
+            # The example is a notice of v1.0, before the profile required
+            # personal_data.protection (v1.1): it fails there and only there.
+            errs = list(profile_v.iter_errors(notice))
+            check([(e.json_path, e.validator) for e in errs] == [("$.data.personal_data", "required")]
+                  and "protection" in errs[0].message,
+                  f"{where} against {profile}: expected one 'required' error at /data/personal_data, got "
+                  + "; ".join(f"{e.json_path}: {e.message}" for e in errs))
+            notice = copy.deepcopy(notice)
+            notice["data"]["personal_data"]["protection"] = {"state": "none"}
+            expect_valid(notice_v, notice, f"{where} with protection against notice.v1")
+            expect_valid(profile_v, notice, f"{where} with protection against {profile}")
             without = copy.deepcopy(notice)
             without["data"]["measures"].pop("in_place", None)
             expect_valid(notice_v, without, f"{where} without in_place against notice.v1")

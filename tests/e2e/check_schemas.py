@@ -99,6 +99,15 @@ def expect_invalid(validator, instance, what: str) -> bool:
     return check(not validator.is_valid(instance), f"{what}: expected to be rejected but validated")
 
 
+def expect_one_missing(validator, instance, parent: str, prop: str, what: str) -> bool:
+    """The instance fails only because `parent` lacks the required `prop`."""
+    errs = list(validator.iter_errors(instance))
+    return check([(e.json_path, e.validator) for e in errs] == [(f"$.{parent}", "required")]
+                 and prop in errs[0].message,
+                 f"{what}: expected one 'required' error at /{parent.replace('.', '/')}, got "
+                 + "; ".join(f"{e.json_path}: {e.message}" for e in errs))
+
+
 def timestamp(s: str) -> dt.datetime:
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
@@ -301,11 +310,7 @@ if expect_valid(notice_v, notice, where):
             profile_v = validator_for(BASE + profile)
             # The example is a notice of v1.0, before the profile required
             # personal_data.protection (v1.1): it fails there and only there.
-            errs = list(profile_v.iter_errors(notice))
-            check([(e.json_path, e.validator) for e in errs] == [("$.data.personal_data", "required")]
-                  and "protection" in errs[0].message,
-                  f"{where} against {profile}: expected one 'required' error at /data/personal_data, got "
-                  + "; ".join(f"{e.json_path}: {e.message}" for e in errs))
+            expect_one_missing(profile_v, notice, "data.personal_data", "protection", f"{where} against {profile}")
             notice = copy.deepcopy(notice)
             notice["data"]["personal_data"]["protection"] = {"state": "none"}
             expect_valid(notice_v, notice, f"{where} with protection against notice.v1")
@@ -313,11 +318,7 @@ if expect_valid(notice_v, notice, where):
             without = copy.deepcopy(notice)
             without["data"]["measures"].pop("in_place", None)
             expect_valid(notice_v, without, f"{where} without in_place against notice.v1")
-            errs = list(profile_v.iter_errors(without))
-            check([(e.json_path, e.validator) for e in errs] == [("$.data.measures", "required")]
-                  and "in_place" in errs[0].message,
-                  f"{where} without in_place: expected one 'required' error at /data/measures, got "
-                  + "; ".join(f"{e.json_path}: {e.message}" for e in errs))
+            expect_one_missing(profile_v, without, "data.measures", "in_place", f"{where} without in_place")
             without = copy.deepcopy(notice)
             without["data"]["controller"].pop("reference", None)
             expect_invalid(profile_v, without, f"{where} without controller.reference against {profile}")

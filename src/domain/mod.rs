@@ -26,9 +26,14 @@ pub use notice::{
     SubprocessorDetails, SystemRef,
 };
 pub use notice::{CategoriesBasis, CountBasis, NoticeCount};
+pub use notice::{CountriesBasis, IncidentFacts};
 pub use report::{
     Affected, Cause, CauseOrigin, Estimate, Known, Measures, Nature, NotYetKnown, Occurred, Report,
     ReportedData, ReportedSubjects, Reporter, SeverityInputs,
+};
+pub use report::{
+    Availability, ContactStatus, DataRestored, NotifiedParty, NotifiedPartyType, Protection,
+    ProtectionState, ServiceImpact, SubjectsContacted, TimePrecision, YesNoUnknown,
 };
 pub use report::{ClientData, ClientFacts, ClientSubjects};
 pub use taxonomy::{

@@ -10,6 +10,7 @@ use crate::domain::{
     Nature, NoticeId, NoticeType, Occurred, SubjectCategory, SubprocessorId, SystemId,
     TransferSafeguard,
 };
+use crate::domain::{NotifiedParty, Protection, ServiceImpact, SubjectsContacted};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Notice {
@@ -29,6 +30,8 @@ pub struct NoticeData {
     pub processor: ProcessorIdentity,
     pub controller: Controller,
     pub became_aware_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<DateTime<Utc>>,
     pub occurred: Occurred,
     pub discovery: String,
     pub location: String,
@@ -41,7 +44,17 @@ pub struct NoticeData {
     pub data_subjects: NoticeSubjects,
     pub personal_data: NoticePersonalData,
     pub likely_consequences: Vec<Consequence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely_consequences_description: Option<String>,
     pub measures: Measures,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_impact: Option<ServiceImpact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified_parties: Option<Vec<NotifiedParty>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_subjects_contacted: Option<SubjectsContacted>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentFacts>,
     pub severity: Severity,
     pub deadline: NoticeDeadline,
     pub pending: Vec<String>,
@@ -101,6 +114,26 @@ pub struct NoticeSubjects {
     pub categories_basis: Option<CategoriesBasis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countries: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countries_basis: Option<CountriesBasis>,
+}
+
+/// Where `data_subjects.countries` comes from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CountriesBasis {
+    ClientSpecific,
+    Reported,
+    Unknown,
+}
+
+/// Facts about the incident as a whole rather than this client's part of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncidentFacts {
+    /// How many clients (controllers) this version of the incident reaches.
+    pub affected_controllers: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -109,6 +142,8 @@ pub struct NoticePersonalData {
     pub special_categories: Vec<DataCategory>,
     pub records: NoticeCount,
     pub unintelligible: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<Protection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories_basis: Option<CategoriesBasis>,
     /// Reported categories the client's agreement does not list.
@@ -150,6 +185,12 @@ pub enum CategoriesBasis {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NoticeDeadline {
     pub processor_notify_by: DateTime<Utc>,
+    /// Whether the client's first notice went out by `processor_notify_by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_on_time: Option<bool>,
+    /// Staff's reason for a late first notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processor_delay_reason: Option<String>,
 }
 
 /// One field that changed since the client's previous notice.

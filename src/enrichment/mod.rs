@@ -10,13 +10,14 @@ use chrono::{DateTime, Duration, Utc};
 pub use severity::assess;
 
 use crate::agreements::{ClientAgreement, Registry};
-use crate::domain::{Affected, Estimate, Report};
+use crate::domain::{Affected, Estimate, Measures, Report};
 use crate::domain::{AssumedInput, CategoriesBasis, CountBasis, NoticeCount};
 use crate::domain::{ClientId, CountPrecision, IncidentId, NoticeId, NoticeType, SystemId};
 use crate::domain::{
     Controller, Notice, NoticeData, NoticeDeadline, NoticePersonalData, NoticeSubjects,
     ProcessorIdentity, SubprocessorDetails, SystemRef,
 };
+use crate::domain::{CountriesBasis, IncidentFacts, ProtectionState, YesNoUnknown};
 use crate::validation::FieldError;
 
 /// The affected clients, each with the systems through which it is affected.
@@ -172,6 +173,13 @@ pub fn draft_notice(
         "personal_data.categories",
         &mut pending,
     );
+    let (countries, countries_basis) = match own.and_then(|f| f.countries.as_ref()) {
+        Some(own) => (Some(own), CountriesBasis::ClientSpecific),
+        None => match &report.data_subjects.countries {
+            Some(all) => (Some(all), CountriesBasis::Reported),
+            None => (None, CountriesBasis::Unknown),
+        },
+    };
     let subjects = estimate(
         in_scope.iter().map(|s| s.subjects).sum(),
         own_subjects.and_then(|s| s.count),
@@ -203,6 +211,7 @@ pub fn draft_notice(
             transfer_safeguard: s.transfer_safeguard,
         });
 
+    timeline_and_protection_pending(report, &mut pending);
     let mut severity = assess(&data_categories.listed, report);
     // Categories established for this client are not assumed, even while
     // the incident's are not yet known.
@@ -211,6 +220,9 @@ pub fn draft_notice(
             .assumed
             .retain(|input| *input != AssumedInput::PersonalDataCategories);
     }
+    let processor_notify_by =
+        notify_by(report.became_aware_at, client.agreement.notify_within_hours);
+    let processor_on_time = ctx.now <= processor_notify_by;
     let special_categories = data_categories
         .listed
         .iter()
@@ -234,6 +246,7 @@ pub fn draft_notice(
                 reference: client.agreement.reference.clone(),
             },
             became_aware_at: report.became_aware_at,
+            detected_at: report.detected_at,
             occurred: report.occurred.clone(),
             discovery: report.discovery.clone(),
             location: report.location.clone(),
@@ -260,6 +273,8 @@ pub fn draft_notice(
                 children: report.data_subjects.children || in_scope.iter().any(|s| s.children),
                 vulnerable: report.data_subjects.vulnerable
                     || in_scope.iter().any(|s| s.vulnerable),
+                countries: Some(countries.cloned().unwrap_or_default()),
+                countries_basis: Some(countries_basis),
             },
             personal_data: NoticePersonalData {
                 categories: data_categories.listed,
@@ -267,21 +282,49 @@ pub fn draft_notice(
                 unexpected_categories: data_categories.unexpected,
                 special_categories,
                 records,
-                unintelligible: report.personal_data.unintelligible,
+                unintelligible: report.personal_data.unintelligible(),
+                protection: report.personal_data.protection.clone(),
             },
             likely_consequences: report.likely_consequences.clone(),
-            measures: report.measures.clone(),
+            likely_consequences_description: report.likely_consequences_description.clone(),
+            measures: Measures {
+                in_place: Some(report.measures.in_place.clone().unwrap_or_default()),
+                ..report.measures.clone()
+            },
+            service_impact: report.service_impact.clone(),
+            notified_parties: report.notified_parties.clone(),
+            data_subjects_contacted: report.data_subjects_contacted.clone(),
+            incident: Some(IncidentFacts {
+                affected_controllers: u32::try_from(ctx.affected_clients).unwrap_or(u32::MAX),
+            }),
             severity,
             deadline: NoticeDeadline {
-                processor_notify_by: notify_by(
-                    report.became_aware_at,
-                    client.agreement.notify_within_hours,
-                ),
+                processor_notify_by,
+                processor_on_time: Some(processor_on_time),
+                processor_delay_reason: report.delay_reason.clone().filter(|_| !processor_on_time),
             },
             pending,
             changes: Vec::new(),
             retraction_reason: None,
         },
+    }
+}
+
+/// The facts of the timeline and the data's protection that the report
+/// states as not (yet) known.
+fn timeline_and_protection_pending(report: &Report, pending: &mut Vec<String>) {
+    if report.occurred.from.is_none() {
+        pending.push("occurred.from".to_owned());
+    }
+    if report.cause.cyber_incident == Some(YesNoUnknown::Unknown) {
+        pending.push("cause.cyber_incident".to_owned());
+    }
+    let protection = report.personal_data.protection.as_ref().map(|p| p.state);
+    if matches!(
+        protection,
+        Some(ProtectionState::Unknown | ProtectionState::EncryptedKeyStatusUnknown)
+    ) {
+        pending.push("personal_data.protection".to_owned());
     }
 }
 

@@ -28,7 +28,7 @@ pub fn assess(categories: &[DataCategory], report: &Report) -> Severity {
     if report.personal_data.categories.known().is_none() {
         assumed.push(AssumedInput::PersonalDataCategories);
     }
-    let ei = if report.personal_data.unintelligible {
+    let ei = if report.personal_data.unintelligible() {
         EaseOfIdentification::Negligible
     } else {
         inputs.ease_of_identification.unwrap_or_else(|| {
@@ -147,7 +147,7 @@ mod tests {
 
         // The same laptop with full-disk encryption: EI negligible => 1.25, low.
         let mut encrypted = report(lost);
-        encrypted.personal_data.unintelligible = true;
+        encrypted.personal_data.unintelligible = Some(true);
         let s = assess(&[Identification, Financial], &encrypted);
         assert_eq!((s.ei, s.score, s.level), (0.25, 1.25, SeverityLevel::Low));
     }
@@ -191,7 +191,7 @@ mod tests {
 
         // Unintelligible data set EI themselves; nothing is assumed.
         let mut encrypted = report(serde_json::json!({}));
-        encrypted.personal_data.unintelligible = true;
+        encrypted.personal_data.unintelligible = Some(true);
         assert!(assess(&[Contact], &encrypted).assumed.is_empty());
 
         let mut unknown = report(serde_json::json!({

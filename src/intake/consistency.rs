@@ -45,6 +45,60 @@ pub(super) fn errors(report: &Value) -> Vec<FieldError> {
             ));
         }
     }
+    if let (Some((detected, _)), Some((aware, aware_text))) =
+        (time("/detected_at"), time("/became_aware_at"))
+    {
+        if detected > aware {
+            errors.push(FieldError::new(
+                "/detected_at",
+                format!("the first signal must not be after became_aware_at ({aware_text})"),
+            ));
+        }
+    }
+    errors.extend(stated_facts(report));
+    errors
+}
+
+/// Facts that another field makes necessary or contradicts.
+fn stated_facts(report: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let other_consequence = report
+        .pointer("/likely_consequences")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.iter().any(|c| c == "other"));
+    if other_consequence && report.pointer("/likely_consequences_description").is_none() {
+        errors.push(FieldError::new(
+            "/likely_consequences_description",
+            "required when likely_consequences include \"other\"",
+        ));
+    }
+    let state = report
+        .pointer("/personal_data/protection/state")
+        .and_then(Value::as_str);
+    let said = report
+        .pointer("/personal_data/unintelligible")
+        .and_then(Value::as_bool);
+    if let (Some(state), Some(said)) = (state, said) {
+        if said != (state == "encrypted_key_safe") {
+            errors.push(FieldError::new(
+                "/personal_data/unintelligible",
+                format!("contradicts personal_data.protection.state ({state}); leave it out, it follows from the state"),
+            ));
+        }
+    }
+    if report.pointer("/occurred").is_some_and(Value::is_object)
+        && report.pointer("/occurred/from").is_none_or(Value::is_null)
+    {
+        let precision = report
+            .pointer("/occurred/from_precision")
+            .and_then(Value::as_str);
+        if precision.is_some_and(|p| p != "undetermined") {
+            errors.push(FieldError::new(
+                "/occurred/from_precision",
+                "must be undetermined while occurred.from is not known",
+            ));
+        }
+    }
     errors
 }
 

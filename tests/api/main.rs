@@ -19,6 +19,7 @@ mod independent_verifiers;
 mod input;
 mod layers;
 mod limits;
+mod notice_facts;
 mod openapi;
 mod per_client;
 mod pipeline;

@@ -70,6 +70,7 @@ async fn three_clients_get_their_own_counts_or_an_unknown_share_of_the_total() {
         report["affected"]["per_client"][client] = json!({
             "data_subjects": {"count": range(subjects, subjects, "exact")},
             "personal_data": {"records": range(records, records, "exact")},
+            "countries": [if client == CONSORZIO { "IT" } else { "NL" }],
         });
     }
     let (status, filed) = gateway.post_report(&gateway.staff, &report).await;
@@ -87,6 +88,11 @@ async fn three_clients_get_their_own_counts_or_an_unknown_share_of_the_total() {
         assert_eq!(
             data["personal_data"]["records"], expected_records,
             "{client}"
+        );
+        assert_eq!(data["data_subjects"]["countries_basis"], "client_specific");
+        assert_eq!(
+            data["data_subjects"]["countries"].as_array().unwrap().len(),
+            1
         );
         assert!(!data["pending"]
             .as_array()

@@ -14,7 +14,8 @@ Checks:
   are used in, profile schema paths, unique webhook ids and secrets;
 - the fixture reports validate against report.v1 and name known systems/sub-processors, and
   each affects a strict, non-empty subset of the clients;
-- the example notice validates against notice.v1 and its client's profile, is consistent with
+- the example notice validates against notice.v1 and, with personal_data.protection added
+  (required by it-strict since notice v1.1), its client's profile, is consistent with
   the agreements, and fails the it-strict profile at /data/measures without measures.in_place;
 - a few known-bad documents are rejected (so the schemas are not accidentally permissive);
 - JSON files are formatted with 2-space indent.
@@ -96,6 +97,15 @@ def expect_valid(validator, instance, what: str) -> bool:
 
 def expect_invalid(validator, instance, what: str) -> bool:
     return check(not validator.is_valid(instance), f"{what}: expected to be rejected but validated")
+
+
+def expect_one_missing(validator, instance, parent: str, prop: str, what: str) -> bool:
+    """The instance fails only because `parent` lacks the required `prop`."""
+    errs = list(validator.iter_errors(instance))
+    return check([(e.json_path, e.validator) for e in errs] == [(f"$.{parent}", "required")]
+                 and prop in errs[0].message,
+                 f"{what}: expected one 'required' error at /{parent.replace('.', '/')}, got "
+                 + "; ".join(f"{e.json_path}: {e.message}" for e in errs))
 
 
 def timestamp(s: str) -> dt.datetime:
@@ -298,15 +308,17 @@ if expect_valid(notice_v, notice, where):
         profile = agreement.get("notice_schema")
         if check(profile is not None, f"{where}: the example notice should be for a client with a profile"):
             profile_v = validator_for(BASE + profile)
-            expect_valid(profile_v, notice, f"{where} against {profile}")
+            # The example is a notice of v1.0, before the profile required
+            # personal_data.protection (v1.1): it fails there and only there.
+            expect_one_missing(profile_v, notice, "data.personal_data", "protection", f"{where} against {profile}")
+            notice = copy.deepcopy(notice)
+            notice["data"]["personal_data"]["protection"] = {"state": "none"}
+            expect_valid(notice_v, notice, f"{where} with protection against notice.v1")
+            expect_valid(profile_v, notice, f"{where} with protection against {profile}")
             without = copy.deepcopy(notice)
             without["data"]["measures"].pop("in_place", None)
             expect_valid(notice_v, without, f"{where} without in_place against notice.v1")
-            errs = list(profile_v.iter_errors(without))
-            check([(e.json_path, e.validator) for e in errs] == [("$.data.measures", "required")]
-                  and "in_place" in errs[0].message,
-                  f"{where} without in_place: expected one 'required' error at /data/measures, got "
-                  + "; ".join(f"{e.json_path}: {e.message}" for e in errs))
+            expect_one_missing(profile_v, without, "data.measures", "in_place", f"{where} without in_place")
             without = copy.deepcopy(notice)
             without["data"]["controller"].pop("reference", None)
             expect_invalid(profile_v, without, f"{where} without controller.reference against {profile}")

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::agreements::ClientAgreement;
+use crate::domain::YesNoUnknown;
 use crate::domain::{AssumedInput, SeverityLevel};
 use crate::domain::{CauseOrigin, Estimate};
 use crate::domain::{Change, Notice, NoticeData};
@@ -260,16 +261,17 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
         }
         sections.push(w.data_subjects_section(data));
         sections.push(w.personal_data_section(data));
-        sections.push(w.section(
-            "consequences",
-            vec![w.row(
-                "likely_consequences",
-                w.join(
-                    "consequence",
-                    data.likely_consequences.iter().map(|c| c.as_str()),
-                ),
-            )],
-        ));
+        let mut consequences = vec![w.row(
+            "likely_consequences",
+            w.join(
+                "consequence",
+                data.likely_consequences.iter().map(|c| c.as_str()),
+            ),
+        )];
+        if let Some(description) = &data.likely_consequences_description {
+            consequences.push(w.row("consequences_description", description.clone()));
+        }
+        sections.push(w.section("consequences", consequences));
         sections.push(w.measures_section(data));
         sections.push(w.severity_section(data));
         if !data.pending.is_empty() {
@@ -349,6 +351,14 @@ impl Writer {
         self.t
             .get("value", if value { "yes" } else { "no" })
             .to_owned()
+    }
+
+    fn yes_no_unknown(&self, value: YesNoUnknown) -> String {
+        match value {
+            YesNoUnknown::Yes => self.yes_no(true),
+            YesNoUnknown::No => self.yes_no(false),
+            YesNoUnknown::Unknown => self.t.get("value", "unknown").to_owned(),
+        }
     }
 
     /// Translated taxonomy values, comma separated; "none" when empty.
@@ -472,11 +482,29 @@ impl Writer {
             "timeline",
             vec![
                 self.row("became_aware", self.time(&data.became_aware_at)),
-                self.row("occurred_from", estimated(self.time(&occurred.from))),
+                self.row(
+                    "occurred_from",
+                    match &occurred.from {
+                        Some(from) => estimated(self.time(from)),
+                        None => self.t.get("value", "not_established").to_owned(),
+                    },
+                ),
                 self.row("occurred_to", until),
                 self.row("notify_by", self.time(&data.deadline.processor_notify_by)),
             ],
         );
+        if let Some(detected) = &data.detected_at {
+            section
+                .rows
+                .insert(0, self.row("detected_at", self.time(detected)));
+        }
+        if data.deadline.processor_on_time == Some(false) {
+            let reason = data.deadline.processor_delay_reason.clone();
+            section.rows.push(self.row(
+                "processor_delay_reason",
+                reason.unwrap_or_else(|| self.t.get("value", "not_established").to_owned()),
+            ));
+        }
         let zone = self.zone.map(|zone| zone.name()).unwrap_or("UTC");
         let times = match self.zone {
             Some(_) => self.t.fill("value", "times_local", &[("zone", zone)]),
@@ -562,6 +590,26 @@ impl Writer {
         if let Some(description) = &data.cause.description {
             rows.push(self.row("cause_description", description.clone()));
         }
+        if let Some(cyber) = data.cause.cyber_incident {
+            rows.push(self.row("cyber_incident", self.yes_no_unknown(cyber)));
+        }
+        if let Some(parties) = &data.notified_parties {
+            let parties: Vec<String> = parties
+                .iter()
+                .map(|p| {
+                    let kind = self.t.get("notified_party", p.kind.as_str());
+                    let extra: Vec<&str> = [p.country.as_deref(), p.reference.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    match extra.is_empty() {
+                        true => format!("{kind}: {}", p.name),
+                        false => format!("{kind}: {} ({})", p.name, extra.join(", ")),
+                    }
+                })
+                .collect();
+            rows.push(self.list_row("notified_parties", &parties));
+        }
         self.section("what_happened", rows)
     }
 
@@ -614,7 +662,7 @@ impl Writer {
 
     fn personal_data_section(&self, data: &NoticeData) -> Section {
         let personal = &data.personal_data;
-        self.section(
+        let mut section = self.section(
             "personal_data",
             vec![
                 self.row(
@@ -634,7 +682,16 @@ impl Writer {
                 self.row("records", self.estimate(&personal.records.estimate)),
                 self.row("unintelligible", self.yes_no(personal.unintelligible)),
             ],
-        )
+        );
+        if let Some(protection) = &personal.protection {
+            let state = self.t.get("protection_state", protection.state.as_str());
+            let value = match &protection.description {
+                Some(description) => format!("{state}: {description}"),
+                None => state.to_owned(),
+            };
+            section.rows.push(self.row("protection", value));
+        }
+        section
     }
 
     fn measures_section(&self, data: &NoticeData) -> Section {
@@ -643,7 +700,7 @@ impl Writer {
             self.list_row("measures_taken", &measures.taken),
             self.list_row("measures_proposed", &measures.proposed),
         ];
-        if let Some(in_place) = &measures.in_place {
+        if let Some(in_place) = measures.in_place.as_ref().filter(|m| !m.is_empty()) {
             rows.push(self.list_row("measures_in_place", in_place));
         }
         self.section("measures", rows)

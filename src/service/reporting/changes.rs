@@ -11,6 +11,11 @@ use crate::domain::{Change, NoticeData};
 /// to be) is news to the client, as is a changed `*_basis` of a figure.
 const BOOKKEEPING: [&str; 4] = ["notice_id", "sequence", "supersedes", "changes"];
 
+/// Facts about the incident as a whole (`incident.affected_controllers`):
+/// a client gets them with its next notice, but another client becoming
+/// affected is not by itself news about this client's breach.
+const CONTEXT: [&str; 1] = ["incident"];
+
 /// How deep paths go: `data_subjects.count` is reported as one value, not as
 /// `data_subjects.count.max`, so a client sees an estimate change as a whole.
 const DEPTH: usize = 2;
@@ -39,7 +44,7 @@ fn diff(
     keys.sort();
     keys.dedup();
     for key in keys {
-        if depth == 1 && BOOKKEEPING.contains(&key.as_str()) {
+        if depth == 1 && (BOOKKEEPING.contains(&key.as_str()) || CONTEXT.contains(&key.as_str())) {
             continue;
         }
         let path = if prefix.is_empty() {

@@ -6,8 +6,8 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::{
-    held, outcomes, prepare, whole_second, ClientOutcome, FileError, Idempotency, Outcome,
-    Prepared, Remembered,
+    held, outcomes, prepare, require_delay_reason, whole_second, ClientOutcome, FileError,
+    Idempotency, Outcome, Prepared, Remembered,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, IncidentId, Report};
@@ -84,6 +84,7 @@ pub async fn file_report(
         })
         .await?
     };
+    require_delay_reason(&prepared, &report, now)?;
 
     let filed = Filed {
         incident_id: incident_id.clone(),

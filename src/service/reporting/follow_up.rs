@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    changes, held, outcomes, prepare, whole_second, ClientOutcome, FileError, Idempotency, Outcome,
-    Prepared, Remembered,
+    changes, held, outcomes, prepare, require_delay_reason, whole_second, ClientOutcome, FileError,
+    Idempotency, Outcome, Prepared, Remembered,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Notice;
@@ -239,6 +239,7 @@ pub async fn follow_up(
         })
         .await?
     };
+    require_delay_reason(&prepared, &report, now)?;
 
     let version = state.version + 1;
     let status = request.status_after();
@@ -299,6 +300,10 @@ fn follow(request: FollowUp, mut draft: Notice, before: Option<&Series>) -> Opti
             NoticeType::Update
         };
         draft.data.supersedes = Some(sent_id.clone());
+        // Whether the first notice was on time was settled when it was sent.
+        draft.data.deadline.processor_on_time = sent.data.deadline.processor_on_time;
+        draft.data.deadline.processor_delay_reason =
+            sent.data.deadline.processor_delay_reason.clone();
         draft.data.changes = changes::between(&sent.data, &draft.data);
     }
     Some(draft)

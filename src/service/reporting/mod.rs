@@ -140,6 +140,33 @@ fn whole_second(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or(now)
 }
 
+/// A late initial notice (one filed after its deadline, or a held one that
+/// only now goes out) needs staff's reason for the delay: the controller
+/// must give its own reasons for delay to its authority (Art. 33(1)).
+fn require_delay_reason(
+    prepared: &[Prepared],
+    report: &crate::domain::Report,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), FileError> {
+    let late = prepared
+        .iter()
+        .filter(|p| p.notice.kind == NoticeType::Initial && p.notice.notify_by < now)
+        .map(|p| p.notice.client_id.as_str())
+        .collect::<Vec<_>>();
+    if late.is_empty() || report.delay_reason.is_some() {
+        return Ok(());
+    }
+    Err(FileError::Intake(IntakeError::Invalid(vec![
+        FieldError::new(
+            "/delay_reason",
+            format!(
+                "required: the initial notice to {} is past the agreement's deadline",
+                late.join(", ")
+            ),
+        ),
+    ])))
+}
+
 /// One client's notice, ready to store.
 struct Prepared {
     notice: NewNotice,

@@ -256,7 +256,7 @@ fn parse_checked<T: DeserializeOwned>(
     if !errors.is_empty() {
         return Err(errors);
     }
-    serde_json::from_value(parsed).map_err(|e| vec![FieldError::new("", e.to_string())])
+    crate::validation::deserialize(&parsed).map_err(|e| vec![e])
 }
 
 /// Everything `contracts check` checks once the files are parsed: the agreed

@@ -40,12 +40,7 @@ impl App {
         mut config: Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Arc<Self>> {
-        std::fs::create_dir_all(&config.paths.data_dir).with_context(|| {
-            format!(
-                "cannot create data directory {}",
-                config.paths.data_dir.display()
-            )
-        })?;
+        create_data_dir(&config)?;
         let store = store::open(&config.store_url())
             .await
             .context("cannot open the store")?;
@@ -179,6 +174,14 @@ impl App {
         )
         .await
     }
+}
+
+/// Creates the data directory readable by the gateway's user only, or
+/// tightens it to that: it holds the database and the keys.
+pub fn create_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.paths.data_dir;
+    store::create_private_dir(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
 /// On a store with no tokens, creates a staff and an admin token and writes

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use breachgate::config::{Config, LogFormat};
-use breachgate::domain::Role;
+use breachgate::domain::{audit, Role};
 use breachgate::secrets::{SecretsKey, CONFIG_CONTEXT};
 
 #[derive(Parser)]
@@ -130,9 +130,28 @@ enum TokensAction {
         /// Who or what the token is for, recorded with every action it takes.
         #[arg(long)]
         name: String,
-        /// The client a client token belongs to.
+        /// The client a client token belongs to (client tokens only); it
+        /// must be in the stored agreements.
         #[arg(long, required_if_eq("role", "client"))]
         client: Option<String>,
+        /// Refuse the token after this many days.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_in_days: Option<u32>,
+        /// Refuse the token from this time on (RFC 3339, e.g. 2027-01-31T00:00:00Z).
+        #[arg(long, conflicts_with = "expires_in_days")]
+        expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List every token: id, role, status (active, expired, revoked),
+    /// client, expiry and name. Never a secret.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Revoke a token by its id (tok_...): the next request with it gets 401.
+    Revoke {
+        id: String,
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -224,7 +243,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             action: ContractsAction::Apply { dir, config },
         } => {
             let config = load_config(config.as_deref())?;
-            std::fs::create_dir_all(&config.paths.data_dir)?;
+            breachgate::app::create_data_dir(&config)?;
             let store = breachgate::store::open(&config.store_url()).await?;
             let changes = breachgate::service::agreements::apply_contracts(
                 store.as_ref(),
@@ -272,27 +291,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Tokens {
-            action:
-                TokensAction::Create {
-                    role,
-                    name,
-                    client,
-                    config,
-                },
-        } => {
-            let config = load_config(config.as_deref())?;
-            let role = Role::parse(&role).context("unknown role")?;
-            let client = client
-                .map(|c| breachgate::domain::ClientId::parse(&c))
-                .transpose()?;
-            std::fs::create_dir_all(&config.paths.data_dir)?;
-            let store = breachgate::store::open(&config.store_url()).await?;
-            println!(
-                "{}",
-                breachgate::service::tokens::issue(store.as_ref(), role, &name, client).await?
-            );
-        }
+        Command::Tokens { action } => return tokens(action).await,
         Command::Audit {
             action: AuditAction::Verify { config },
         } => {
@@ -316,7 +315,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             action: SecretsAction::Encrypt { config },
         } => {
             let config = load_config(config.as_deref())?;
-            std::fs::create_dir_all(&config.paths.data_dir)?;
+            breachgate::app::create_data_dir(&config)?;
             let (key, _) =
                 SecretsKey::load_or_generate(&config.secrets.key, &config.secrets_key_file())?;
             let mut value = String::new();
@@ -326,6 +325,72 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             println!("{}", key.seal(value.as_bytes(), CONFIG_CONTEXT));
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tokens(action: TokensAction) -> anyhow::Result<ExitCode> {
+    use breachgate::service::tokens::{self, TokenRequest, TokenStatus};
+    let config = match &action {
+        TokensAction::Create { config, .. }
+        | TokensAction::List { config }
+        | TokensAction::Revoke { config, .. } => load_config(config.as_deref())?,
+    };
+    breachgate::app::create_data_dir(&config)?;
+    let store = breachgate::store::open(&config.store_url()).await?;
+    let now = chrono::Utc::now();
+    match action {
+        TokensAction::Create {
+            role,
+            name,
+            client,
+            expires_in_days,
+            expires_at,
+            config: _,
+        } => {
+            let role = Role::parse(&role).context("unknown role")?;
+            let client = client
+                .map(|c| breachgate::domain::ClientId::parse(&c))
+                .transpose()
+                .context("--client")?;
+            let expires_at = match (expires_in_days, expires_at) {
+                (Some(days), _) => Some(now + chrono::Duration::days(days.into())),
+                (None, at) => at.map(|at| at.with_timezone(&chrono::Utc)),
+            };
+            let request = TokenRequest::new(role, &name, client, expires_at, now)?;
+            let issued = tokens::create(store.as_ref(), audit::CLI, request, now).await?;
+            println!("{}", issued.secret);
+        }
+        TokensAction::List { config: _ } => {
+            println!("ID\tROLE\tSTATUS\tCLIENT\tEXPIRES\tNAME");
+            for token in tokens::list(store.as_ref()).await? {
+                let status = TokenStatus::of(&token, now);
+                let t = &token.token;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.role.as_str(),
+                    status.as_str(),
+                    t.client_id.as_ref().map_or("-", |c| c.as_str()),
+                    token
+                        .expires_at
+                        .map_or("-".to_owned(), |at| at.to_rfc3339()),
+                    t.name
+                );
+            }
+        }
+        TokensAction::Revoke { id, config: _ } => {
+            let revocation = tokens::revoke(store.as_ref(), audit::CLI, &id, now)
+                .await
+                .with_context(|| format!("cannot revoke {id}"))?;
+            match revocation.token.revoked_at {
+                Some(at) if revocation.earlier => {
+                    println!("{id} was already revoked at {}", at.to_rfc3339())
+                }
+                _ => println!("revoked {id}"),
+            }
+        }
+    }
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

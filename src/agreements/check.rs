@@ -5,15 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Component, Path};
 use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use url::Host;
 
-use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile};
+use super::model::{ClientAgreement, SubprocessorsFile, SystemsFile, STORED_SECRET};
 use super::source::SourceFile;
 use super::Snapshot;
+use crate::domain::address::metadata_or_link_local;
 use crate::validation::{CompiledSchema, FieldError, CONTRACT_SCHEMA};
 
 /// One thing wrong with the agreements, located as precisely as we can.
@@ -252,11 +255,64 @@ fn parse_checked<T: DeserializeOwned>(
     parsed: Value,
     schema: &CompiledSchema,
 ) -> Result<T, Vec<FieldError>> {
-    let errors = schema.errors(&parsed);
+    let errors = schema.errors_at_fields(&parsed);
     if !errors.is_empty() {
-        return Err(errors);
+        let secrets = secret_values(&parsed);
+        return Err(errors
+            .into_iter()
+            .map(|e| without_secrets(e, &secrets))
+            .collect());
     }
     crate::validation::deserialize(&parsed).map_err(|e| vec![e])
+}
+
+/// An endpoint's `secret` field names where its secret is kept.
+const SECRET_FIELD: &str = "secret";
+
+/// What was sent as a `secret` and is not a reference (`env:NAME`,
+/// `stored`): perhaps the secret itself.
+fn secret_values(document: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![document];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(fields) => {
+                for (key, value) in fields {
+                    match value.as_str() {
+                        Some(text) if key == SECRET_FIELD => {
+                            let reference = text == STORED_SECRET || text.starts_with("env:");
+                            if !reference && !text.is_empty() {
+                                found.push(text.to_owned());
+                            }
+                        }
+                        _ => pending.push(value),
+                    }
+                }
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// An error that quotes no secret: one about a `secret` field says what is
+/// expected without the value sent, and any other has such values masked.
+fn without_secrets(error: FieldError, secrets: &[String]) -> FieldError {
+    if error.path.rsplit('/').next() == Some(SECRET_FIELD) {
+        return FieldError::new(
+            error.path,
+            "must be a reference to the secret (env:NAME or stored), never the secret itself",
+        );
+    }
+    let mut message = error.message;
+    for secret in secrets {
+        let quoted = Value::String(secret.clone()).to_string();
+        message = message
+            .replace(quoted.trim_matches('"'), "***")
+            .replace(secret.as_str(), "***");
+    }
+    FieldError::new(error.path, message)
 }
 
 /// Everything `contracts check` checks once the files are parsed: the agreed
@@ -311,19 +367,10 @@ fn read_profiles(snapshot: &mut Snapshot, schemas_dir: &Path) -> Vec<Finding> {
             pointer: "/agreement/notice_schema".into(),
             message,
         };
-        if Path::new(name)
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            findings.push(finding(format!(
-                "{name:?} must be a relative path inside the schemas directory"
-            )));
-            continue;
-        }
-        let text = match std::fs::read_to_string(schemas_dir.join(name)) {
+        let text = match read_profile(schemas_dir, name) {
             Ok(text) => text,
-            Err(e) => {
-                findings.push(finding(format!("cannot read notice schema {name:?}: {e}")));
+            Err(message) => {
+                findings.push(finding(message));
                 continue;
             }
         };
@@ -338,6 +385,47 @@ fn read_profiles(snapshot: &mut Snapshot, schemas_dir: &Path) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// Reads the profile `name` from inside `schemas_dir` and nowhere else: a
+/// relative path of plain names, none of them a symbolic link below the
+/// directory, ending in a regular file whose canonical path lies in the
+/// directory's. An agreement names its profile, and the admin API takes
+/// agreements, so a link or a `..` would let it have any file read.
+fn read_profile(schemas_dir: &Path, name: &str) -> Result<String, String> {
+    let outside = || format!("{name:?} must be a relative path inside the schemas directory");
+    if Path::new(name)
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    let unreadable = |e: std::io::Error| format!("cannot read notice schema {name:?}: {e}");
+    // The directory itself may be a link (a deployment's choice); what is
+    // below it may not.
+    let root = schemas_dir.canonicalize().map_err(unreadable)?;
+    let mut path = root.clone();
+    for component in Path::new(name).components() {
+        path.push(component);
+        if std::fs::symlink_metadata(&path)
+            .map_err(unreadable)?
+            .file_type()
+            .is_symlink()
+        {
+            let link = path.strip_prefix(&root).unwrap_or(&path);
+            return Err(format!(
+                "notice schema {name:?}: {} is a symbolic link; profiles must be files inside the schemas directory",
+                link.display()
+            ));
+        }
+    }
+    if !path.is_file() {
+        return Err(format!("notice schema {name:?} is not a regular file"));
+    }
+    if !path.canonicalize().map_err(unreadable)?.starts_with(&root) {
+        return Err(outside());
+    }
+    std::fs::read_to_string(&path).map_err(unreadable)
 }
 
 /// The checks that span files: references, duplicates and delivery settings.
@@ -475,8 +563,21 @@ fn check_webhook_url(raw: &str, local_testing: bool) -> Result<(), String> {
             "unsupported scheme {other:?}: webhook URLs must use https"
         )),
     }?;
-    if url.host_str().is_none() {
-        return Err("webhook URL has no host".into());
+    let ip = match url.host() {
+        None => return Err("webhook URL has no host".into()),
+        Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        Some(Host::Domain(_)) => None,
+    };
+    // The delivery guard refuses these at every attempt (link-local unless
+    // allow-listed); an agreement may not name them at all, so the mistake
+    // shows where it is written. `local_testing` only permits plain http.
+    if let Some(ip) = ip {
+        if let Some(kind) = metadata_or_link_local(ip) {
+            return Err(format!(
+                "{ip} is a {kind} address, never a webhook target (not even with local_testing)"
+            ));
+        }
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("webhook URL must not carry credentials; use the endpoint secret".into());

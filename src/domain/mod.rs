@@ -1,9 +1,10 @@
 //! The vocabulary every layer speaks: values that validate on construction
 //! (once one exists, it is valid), the report and the canonical notice, the
-//! statuses of incidents and deliveries, callers, and audit entries. Nothing
-//! here does I/O.
+//! statuses of incidents and deliveries, callers, audit entries, and which
+//! network an address is in. Nothing here does I/O.
 
 mod acknowledgement;
+pub mod address;
 pub mod audit;
 mod caller;
 mod delivery;

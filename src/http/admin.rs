@@ -237,7 +237,7 @@ fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
 
 /// The body as one JSON value. [`JsonBody`] has checked its syntax, so what
 /// fails here is a blank body where one is required, or a number beyond `f64`.
-fn json(body: &JsonBody) -> Result<Value, ApiError> {
+pub(super) fn json(body: &JsonBody) -> Result<Value, ApiError> {
     serde_json::from_slice(&body.0).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

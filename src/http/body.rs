@@ -18,7 +18,8 @@ use crate::validation::FieldError;
 
 /// A body within `server.max_body_bytes`, nesting at most
 /// `server.max_json_depth` arrays and objects, and either blank (handlers
-/// decide whether a body is optional) or well-formed JSON.
+/// decide whether a body is optional) or well-formed JSON in which no object
+/// repeats a key.
 pub struct JsonBody(pub Bytes);
 
 impl JsonBody {
@@ -75,14 +76,7 @@ impl FromRequest<ApiState> for JsonBody {
             )]));
         }
         // The depth is bounded now, so this recursive parse cannot exhaust the stack.
-        serde_json::from_slice::<serde::de::IgnoredAny>(&body.0).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "the body is not valid JSON",
-            )
-            .with_details(vec![FieldError::new("", e.to_string())])
-        })?;
+        super::json::check_syntax(&body.0)?;
         Ok(body)
     }
 }

@@ -8,12 +8,14 @@ mod deliveries;
 mod error;
 mod head;
 mod incidents;
+mod json;
 mod openapi;
 mod rate_limit;
 mod register;
 mod reports;
 mod request;
 mod server;
+mod tokens;
 mod views;
 
 use std::sync::Arc;
@@ -165,6 +167,9 @@ pub fn routes() -> Vec<Route> {
             "/v1/admin/clients/{id}/email",
             admin::delete_email,
         ),
+        route(Method::GET, "/v1/admin/tokens", tokens::list),
+        route(Method::POST, "/v1/admin/tokens", tokens::create),
+        route(Method::DELETE, "/v1/admin/tokens/{id}", tokens::revoke),
     ]
 }
 

@@ -1,6 +1,8 @@
 //! Intake: a staff report arrives as bytes and leaves as a checked [`Report`],
 //! or as the list of fields that are wrong.
 
+mod consistency;
+
 use std::sync::LazyLock;
 
 use serde_json::Value;
@@ -28,9 +30,11 @@ pub fn parse_json(body: &[u8]) -> Result<Value, IntakeError> {
     serde_json::from_slice(body).map_err(|e| IntakeError::MalformedJson(e.to_string()))
 }
 
-/// Validates a report document, such as an incident's facts after an update.
+/// Validates a report document, such as an incident's facts after an update:
+/// the report schema, then the rules between fields it cannot express.
 pub fn check_report(value: &Value) -> Result<Report, IntakeError> {
-    let errors = REPORT.errors(value);
+    let mut errors = REPORT.errors(value);
+    errors.extend(consistency::errors(value));
     if !errors.is_empty() {
         return Err(IntakeError::Invalid(errors));
     }

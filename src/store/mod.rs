@@ -9,6 +9,7 @@
 mod agreements;
 mod audit;
 mod clients;
+mod files;
 mod incidents;
 mod outbox;
 mod schedule;
@@ -25,6 +26,7 @@ pub use agreements::{
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
+pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, IdempotencyRecord, IncidentDetail, IncidentNotice, IncidentState, IncidentStore,
     IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
@@ -40,7 +42,7 @@ pub use schedule::{
     LatestNotice, NewEscalation, NewStaffMail, NewUpdateReminder, ScheduleStore, StaffMail,
     UndeliveredNotice, DEADLINE_PASSED,
 };
-pub use tokens::{NewToken, StoredToken, TokenStore};
+pub use tokens::{NewToken, StoredToken, TokenListing, TokenStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,12 +50,16 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot make the database file {0} private")]
+    File(std::path::PathBuf, #[source] std::io::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the idempotency key was already used")]
     IdempotencyConflict,
     #[error("the incident changed since it was read")]
     VersionConflict,
+    #[error("no client {0} in the stored agreements")]
+    UnknownClient(crate::domain::ClientId),
     #[error("no store backend for the URL scheme {0:?} (supported: sqlite)")]
     UnsupportedScheme(String),
 }

@@ -6,6 +6,7 @@ mod notice;
 
 pub use notice::NoticeSchemas;
 
+use jsonschema::error::ValidationErrorKind;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -80,6 +81,25 @@ impl CompiledSchema {
         self.validator
             .iter_errors(instance)
             .map(|e| FieldError::new(e.instance_path().as_str(), e.to_string()))
+            .collect()
+    }
+
+    /// As [`errors`](Self::errors), but a missing required property is
+    /// named at its own pointer (`/signatures`) rather than at the object
+    /// that lacks it, so the caller sees which field to add.
+    pub fn errors_at_fields(&self, instance: &Value) -> Vec<FieldError> {
+        self.validator
+            .iter_errors(instance)
+            .map(|e| {
+                let mut path = e.instance_path().as_str().to_owned();
+                if let ValidationErrorKind::Required {
+                    property: Value::String(name),
+                } = e.kind()
+                {
+                    path = format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"));
+                }
+                FieldError::new(path, e.to_string())
+            })
             .collect()
     }
 

@@ -8,7 +8,7 @@ use breachgate::store::NewToken;
 use crate::support::{repo_path, test_config, Gateway};
 
 /// Who may call each route; `None` is public.
-const ACCESS: &[(&str, &str, Option<Role>)] = &[
+pub const ACCESS: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/healthz", None),
     ("GET", "/readyz", None),
     ("GET", "/openapi.json", None),
@@ -71,6 +71,9 @@ const ACCESS: &[(&str, &str, Option<Role>)] = &[
     ),
     ("PUT", "/v1/admin/clients/{id}/email", Some(Role::Admin)),
     ("DELETE", "/v1/admin/clients/{id}/email", Some(Role::Admin)),
+    ("GET", "/v1/admin/tokens", Some(Role::Admin)),
+    ("POST", "/v1/admin/tokens", Some(Role::Admin)),
+    ("DELETE", "/v1/admin/tokens/{id}", Some(Role::Admin)),
 ];
 
 async fn status(gateway: &Gateway, method: &str, path: &str, token: Option<&str>) -> u16 {
@@ -170,14 +173,18 @@ async fn a_token_issued_before_ids_were_embedded_still_works() {
         .app
         .services
         .store
-        .create_token(&NewToken {
-            id: "tok_legacy".into(),
-            name: "old staff token".into(),
-            role: Role::Staff,
-            client_id: None,
-            hash: breachgate::service::tokens::hash(legacy),
-            created_at: chrono::Utc::now(),
-        })
+        .create_token(
+            &NewToken {
+                id: "tok_legacy".into(),
+                name: "old staff token".into(),
+                role: Role::Staff,
+                client_id: None,
+                hash: breachgate::service::tokens::hash(legacy),
+                created_at: chrono::Utc::now(),
+                expires_at: None,
+            },
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -56,7 +56,9 @@ fn acme(receiver_base: &str) -> Value {
     })
 }
 
-async fn call(
+/// `method path` as admin, with `body` as JSON; the status and the JSON answer
+/// (null when there is none).
+pub(crate) async fn call(
     gateway: &Gateway,
     method: reqwest::Method,
     path: &str,
@@ -578,6 +580,99 @@ async fn bad_agreements_are_refused_as_contracts_check_refuses_their_files() {
         .await
         .0,
         404
+    );
+    gateway.stop().await;
+}
+
+/// A gateway on the example contracts with Acme Academy added through the API.
+async fn with_acme(dir: &Path) -> Gateway {
+    let contracts = contracts_for(dir, "http://127.0.0.1:9");
+    let gateway = Gateway::start_with(test_config(&dir.join("data"), &contracts)).await;
+    let (status, answer) = call(
+        &gateway,
+        reqwest::Method::POST,
+        "/v1/admin/clients",
+        Some(&acme("http://127.0.0.1:9")),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    gateway
+}
+
+#[tokio::test]
+async fn a_secret_sent_in_place_of_its_reference_is_refused_without_being_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = with_acme(dir.path()).await;
+
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut client = acme("http://127.0.0.1:9");
+    client["id"] = "acme-two".into();
+    client["delivery"]["webhooks"][0]["secret"] = secret.into();
+    let hook = json!({"id": "second", "url": "https://hooks.example/x", "signatures": ["v1"],
+                      "secret": secret});
+    for (method, path, body, pointer) in [
+        (
+            reqwest::Method::POST,
+            "/v1/admin/clients",
+            &client,
+            "/delivery/webhooks/0/secret",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/admin/clients/acme-academy/webhooks",
+            &hook,
+            "/secret",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/v1/admin/clients/acme-academy/webhooks/hook",
+            &json!({"secret": secret}),
+            "/secret",
+        ),
+    ] {
+        let response = gateway
+            .http
+            .request(method.clone(), gateway.url(path))
+            .bearer_auth(&gateway.admin)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{method} {path}");
+        let text = response.text().await.unwrap();
+        assert!(!text.contains(&secret[6..]), "{method} {path}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["error"]["details"][0]["path"], pointer, "{text}");
+    }
+    gateway.stop().await;
+}
+
+/// The agreement files require `signatures` (the contract schema lists it
+/// as required), and an endpoint sent to the API has their shape: leaving
+/// it out is refused naming the field.
+#[tokio::test]
+async fn a_webhook_without_signatures_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = with_acme(dir.path()).await;
+    let (status, answer) = call(
+        &gateway,
+        reqwest::Method::POST,
+        "/v1/admin/clients/acme-academy/webhooks",
+        Some(&json!({"id": "second", "url": "https://hooks.example/x"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_agreement");
+    let details = answer["error"]["details"].as_array().unwrap();
+    assert_eq!(details.len(), 1, "{answer}");
+    assert_eq!(details[0]["path"], "/signatures");
+
+    // The OpenAPI document says so too.
+    let document = breachgate::http::openapi_document();
+    let required = &document["components"]["schemas"]["NewWebhook"]["required"];
+    assert!(
+        required.as_array().unwrap().contains(&json!("signatures")),
+        "{required}"
     );
     gateway.stop().await;
 }

@@ -1,8 +1,11 @@
-//! `contracts check` and `contracts apply` through the command line.
+//! `contracts check` and `contracts apply` through the command line, and
+//! the checks the admin API shares with them.
 
 use std::path::Path;
 
-use crate::support::{breachgate, repo_path};
+use serde_json::{json, Value};
+
+use crate::support::{breachgate, repo_path, test_config, Gateway};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -180,4 +183,277 @@ fn apply_is_idempotent_and_prints_what_changed() {
     let (ok, out) = breachgate(&["audit", "verify"], dir.path());
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "ok: 2 entries, chain intact");
+}
+
+/// `contracts check contracts --schemas schemas` in `dir`.
+fn check(dir: &Path) -> (bool, String) {
+    breachgate(
+        &["contracts", "check", "contracts", "--schemas", "schemas"],
+        dir,
+    )
+}
+
+/// Copies the example contracts and schemas into `dir`.
+fn example_copy(dir: &Path) {
+    copy_dir(&repo_path("contracts"), &dir.join("contracts"));
+    copy_dir(&repo_path("schemas"), &dir.join("schemas"));
+}
+
+#[test]
+fn a_profile_reached_through_a_symbolic_link_is_refused_with_file_and_line() {
+    use std::os::unix::fs::symlink;
+
+    let dir = tempfile::tempdir().unwrap();
+    example_copy(dir.path());
+    let schemas = dir.path().join("schemas");
+    let profiles = schemas.join("profiles");
+    let strict = "it-strict.v1.schema.json";
+    // A schema outside the schemas directory, a file that is no schema, the
+    // real profile under another name, and a linked directory.
+    std::fs::copy(profiles.join(strict), dir.path().join("outside.json")).unwrap();
+    symlink(
+        "../../outside.json",
+        profiles.join("outside.v1.schema.json"),
+    )
+    .unwrap();
+    let agreement = dir.path().join("contracts/clients/formavenir.toml");
+    symlink(&agreement, profiles.join("agreement.v1.schema.json")).unwrap();
+    symlink(strict, profiles.join("alias.v1.schema.json")).unwrap();
+    copy_dir(&profiles, &dir.path().join("elsewhere"));
+    symlink(dir.path().join("elsewhere"), schemas.join("linked")).unwrap();
+
+    let italian = dir
+        .path()
+        .join("contracts/clients/consorzio-formazione-emilia.toml");
+    let mut named = format!("profiles/{strict}");
+    for (name, link) in [
+        (
+            "profiles/outside.v1.schema.json",
+            "profiles/outside.v1.schema.json",
+        ),
+        (
+            "profiles/agreement.v1.schema.json",
+            "profiles/agreement.v1.schema.json",
+        ),
+        (
+            "profiles/alias.v1.schema.json",
+            "profiles/alias.v1.schema.json",
+        ),
+        ("linked/it-strict.v1.schema.json", "linked"),
+    ] {
+        edit(&italian, &format!("\"{named}\""), &format!("\"{name}\""));
+        named = name.to_owned();
+        let (ok, out) = check(dir.path());
+        assert!(!ok, "{name}: {out}");
+        let wanted = format!(
+            "contracts/clients/consorzio-formazione-emilia.toml:{}: /agreement/notice_schema: \
+             notice schema {name:?}: {link} is a symbolic link",
+            line_of(&italian, "notice_schema")
+        );
+        assert!(
+            out.lines().any(|l| l.starts_with(&wanted)),
+            "{wanted:?} in\n{out}"
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("contracts/")).count(),
+            1,
+            "{out}"
+        );
+    }
+
+    // The profile itself passes, and the schemas directory may be a link.
+    edit(
+        &italian,
+        &format!("\"{named}\""),
+        &format!("\"profiles/{strict}\""),
+    );
+    let (ok, out) = check(dir.path());
+    assert!(ok, "{out}");
+    std::fs::rename(&schemas, dir.path().join("schemas-real")).unwrap();
+    symlink("schemas-real", &schemas).unwrap();
+    let (ok, out) = check(dir.path());
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn metadata_and_link_local_webhook_urls_are_refused_even_for_local_testing() {
+    let dir = tempfile::tempdir().unwrap();
+    example_copy(dir.path());
+    let client = |id: &str| dir.path().join(format!("contracts/clients/{id}.toml"));
+    let local = |url: &str| format!("url = \"{url}\"\nlocal_testing = true");
+    let refused = [
+        (
+            "formavenir",
+            "https://siem.formavenir.example/ingest/breachgate",
+            local("http://169.254.169.254/latest/meta-data/"),
+            "169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            "formavenir",
+            "https://support.formavenir.example/api/webhooks/incidents",
+            local("https://[::ffff:169.254.169.254]/"),
+            "::ffff:169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            "harbourview-housing",
+            "https://grc.harbourview.example/hooks/breachgate",
+            local("https://[fe80::1]/hooks"),
+            "fe80::1 is a link-local address",
+        ),
+        (
+            "hanse-spedition-nord",
+            "https://isms.hanse-spedition.example/api/v2/incidents/breachgate",
+            "url = \"https://169.254.10.20/\"".to_owned(),
+            "169.254.10.20 is a link-local address",
+        ),
+        (
+            "kinderopvang-de-vlinder",
+            "https://hooks.kinderopvang-devlinder.example/breachgate/notices",
+            // 169.254.169.254 as one decimal number, which URLs allow.
+            "url = \"https://2852039166/\"".to_owned(),
+            "169.254.169.254 is a cloud metadata address",
+        ),
+    ];
+    for (id, from, to, _) in &refused {
+        edit(&client(id), &format!("url = \"{from}\""), to);
+    }
+    // Loopback is what `local_testing` is for.
+    edit(
+        &client("idrottsforeningen-norrsken"),
+        "url = \"https://kansli.norrsken-if.example/webhooks/breachgate\"",
+        &local("http://127.0.0.1:8099/hook"),
+    );
+
+    let (ok, out) = check(dir.path());
+    assert!(!ok, "{out}");
+    let problems: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("contracts/"))
+        .collect();
+    assert_eq!(problems.len(), refused.len(), "{out}");
+    for (id, _, to, words) in &refused {
+        let url_line = to.lines().next().unwrap();
+        let text = std::fs::read_to_string(client(id)).unwrap();
+        let line = 1 + text.lines().position(|l| l == url_line).unwrap();
+        let index = text
+            .lines()
+            .take(line)
+            .filter(|l| *l == "[[delivery.webhooks]]")
+            .count()
+            - 1;
+        let wanted =
+            format!("contracts/clients/{id}.toml:{line}: /delivery/webhooks/{index}/url: {words}");
+        assert!(
+            problems.iter().any(|l| l.starts_with(&wanted)),
+            "{wanted:?} in\n{out}"
+        );
+    }
+}
+
+/// An admin API call; the answer's status and JSON body (`null` when empty).
+async fn admin(gateway: &Gateway, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = gateway
+        .http
+        .request(method.parse().unwrap(), gateway.url(path))
+        .bearer_auth(&gateway.admin)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn refused_at(answer: &Value, pointer: &str, words: &str) {
+    assert_eq!(answer["error"]["code"], "invalid_agreement", "{answer}");
+    let details = answer["error"]["details"].as_array().unwrap();
+    assert!(
+        details
+            .iter()
+            .any(|d| d["path"] == pointer && d["message"].as_str().unwrap().contains(words)),
+        "{pointer}: {words:?} in {answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_linked_profiles_and_metadata_webhooks_as_the_check_does() {
+    let dir = tempfile::tempdir().unwrap();
+    example_copy(dir.path());
+    let profiles = dir.path().join("schemas/profiles");
+    std::os::unix::fs::symlink(
+        "it-strict.v1.schema.json",
+        profiles.join("alias.v1.schema.json"),
+    )
+    .unwrap();
+    let mut config = test_config(&dir.path().join("data"), &dir.path().join("contracts"));
+    config.paths.schemas = dir.path().join("schemas");
+    let gateway = Gateway::start_with(config).await;
+
+    let (status, formavenir) = admin(
+        &gateway,
+        "GET",
+        "/v1/admin/clients/formavenir",
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{formavenir}");
+    let mut linked = formavenir.clone();
+    linked["id"] = "acme-academy".into();
+    linked["agreement"]["notice_schema"] = "profiles/alias.v1.schema.json".into();
+    let (status, answer) = admin(&gateway, "POST", "/v1/admin/clients", &linked).await;
+    assert_eq!(status, 422, "{answer}");
+    refused_at(&answer, "/agreement/notice_schema", "is a symbolic link");
+
+    let mut metadata = formavenir.clone();
+    metadata["delivery"]["webhooks"][0]["url"] = "http://169.254.169.254/latest/".into();
+    metadata["delivery"]["webhooks"][0]["local_testing"] = true.into();
+    metadata["delivery"]["webhooks"][1]["url"] = "https://[::ffff:169.254.169.254]/".into();
+    let (status, answer) = admin(&gateway, "PUT", "/v1/admin/clients/formavenir", &metadata).await;
+    assert_eq!(status, 422, "{answer}");
+    refused_at(&answer, "/delivery/webhooks/0/url", "cloud metadata");
+    refused_at(&answer, "/delivery/webhooks/1/url", "cloud metadata");
+
+    let (status, answer) = admin(
+        &gateway,
+        "POST",
+        "/v1/admin/clients/formavenir/webhooks",
+        &json!({
+            "id": "metadata",
+            "url": "http://169.254.169.254/",
+            "local_testing": true,
+            "signatures": ["v1"]
+        }),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    refused_at(&answer, "/url", "cloud metadata");
+    let (status, answer) = admin(
+        &gateway,
+        "PATCH",
+        "/v1/admin/clients/formavenir/webhooks/siem",
+        &json!({"url": "https://[fe80::a9fe:a9fe]/", "local_testing": true}),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    refused_at(&answer, "/url", "link-local");
+
+    // Nothing was stored.
+    let (status, _) = admin(
+        &gateway,
+        "GET",
+        "/v1/admin/clients/acme-academy",
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, now) = admin(
+        &gateway,
+        "GET",
+        "/v1/admin/clients/formavenir",
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(now, formavenir);
+    gateway.stop().await;
 }

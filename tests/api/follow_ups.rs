@@ -576,6 +576,30 @@ async fn bad_follow_ups_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn closing_with_an_empty_patch_closes_with_the_facts_as_they_are() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let (status, closed) = desk.follow_up(&incident, "close", Some(json!({}))).await;
+    assert_eq!(status, 201, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    assert_eq!(
+        notices(&closed),
+        expected(&[
+            (CONSORZIO, "final", 2, "held"),
+            (FORMAVENIR, "final", 2, "queued"),
+            (HARBOURVIEW, "final", 2, "queued"),
+            (NORRSKEN, "final", 2, "queued"),
+            (VLINDER, "final", 2, "queued"),
+        ])
+    );
+    let (_, view) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, &format!("/v1/incidents/{incident}"))
+        .await;
+    assert_eq!(view["status"], "closed");
+}
+
+#[tokio::test]
 async fn a_retried_follow_up_is_answered_once() {
     let desk = Desk::new().await;
     let incident = desk.file().await;

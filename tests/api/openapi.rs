@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::support;
-use crate::support::{fixture, repo_path, test_config, Gateway};
+use crate::support::{contracts_for, fixture, repo_path, test_config, Gateway};
 
 async fn served_document(gateway: &Gateway) -> Value {
     let response = gateway
@@ -145,16 +145,32 @@ fn schemathesis(
 async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document() {
     let python = support::python::interpreter();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&dir.path().join("data"), &repo_path("contracts"));
+    // Every webhook on a loopback address that is not allow-listed: refused
+    // at once, so one worker step dead-letters them.
+    let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
+    let mut config = test_config(&dir.path().join("data"), &contracts);
     // Thousands of requests from one token: the limit has its own test.
     config.server.rate_limit_per_minute = 1_000_000;
     config.server.rate_limit_burst = 1_000_000;
     let gateway = Gateway::start_with(config).await;
-    // Real data behind the lists the run reads.
+    // Real data behind the lists the run reads and the links it follows: an
+    // incident with queued and held notices, and dead deliveries with their
+    // alerts, which replayDelivery can send again.
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
         .await;
     assert_eq!(status, 201, "{answer}");
+    let worker = gateway
+        .app
+        .worker(std::sync::Arc::new(breachgate::clock::SystemClock))
+        .unwrap();
+    assert!(worker.run_once().await.unwrap() > 0);
+    let (_, alerts) = gateway.get_json(&gateway.staff, "/v1/alerts").await;
+    assert!(!alerts["alerts"].as_array().unwrap().is_empty(), "{alerts}");
+    // And during the run, as in production: what the run files or replays is
+    // dead-lettered again at once, and webhook tests get their results.
+    let stop_delivering = tokio_util::sync::CancellationToken::new();
+    let delivering = tokio::spawn(worker.run(stop_delivering.clone()));
     let client = gateway.client_token("formavenir").await;
 
     let (base, staff, admin, work_dir) = (
@@ -171,5 +187,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document()
     })
     .await
     .unwrap();
+    stop_delivering.cancel();
+    delivering.await.unwrap();
     gateway.stop().await;
 }

@@ -10,11 +10,11 @@ use breachgate::agreements::{check_dir, ClientAgreement};
 use breachgate::domain::audit::{self, NewAuditEntry};
 use breachgate::domain::{
     endpoint_key, AttemptOutcome, Channel, ClientId, DeliveryStatus, IncidentId, IncidentStatus,
-    NextState, NoticeId, NoticeStatus, NoticeType, VersionAction,
+    NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
     self, AlertKind, AttemptRecord, ClaimedDelivery, IdempotencyRecord, NewDelivery, NewEscalation,
-    NewIncident, NewNotice, NewStaffMail, NewVersion, RaisedAlert, Store, StoreError,
+    NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -346,6 +346,95 @@ async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].endpoint(), busy[0]);
     store.close().await;
+}
+
+/// Tokens: a client token only for a stored client, revoked once (and
+/// audited once), and revoked with its client; every token counts.
+async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
+    let now = start();
+    let snapshot = contracts();
+    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let client = snapshot.clients[0].id.clone();
+    let token = |id: &str, client_id: Option<ClientId>| NewToken {
+        id: id.into(),
+        name: format!("{id} desk"),
+        role: if client_id.is_some() {
+            Role::Client
+        } else {
+            Role::Staff
+        },
+        client_id,
+        hash: breachgate::service::tokens::hash(id),
+        created_at: now,
+        expires_at: Some(now + Duration::days(1)),
+    };
+    let unknown = ClientId::parse("no-such-client").unwrap();
+    assert!(matches!(
+        store.create_token(&token("tok_nobody", Some(unknown)), None).await,
+        Err(StoreError::UnknownClient(c)) if c.as_str() == "no-such-client"
+    ));
+    let created = audit_entry(now, "token.created", "tok_desk");
+    store
+        .create_token(&token("tok_desk", Some(client.clone())), Some(&created))
+        .await
+        .unwrap();
+    store
+        .create_token(&token("tok_staff", None), None)
+        .await
+        .unwrap();
+    let stored = store.token_by_id("tok_desk").await.unwrap().unwrap();
+    assert_eq!(stored.record.client_id.as_ref(), Some(&client));
+    assert_eq!(stored.expires_at, Some(now + Duration::days(1)));
+
+    let revoked = audit_entry(now, "token.revoked", "tok_staff");
+    for _ in 0..2 {
+        let listing = store
+            .revoke_token("tok_staff", now, &revoked)
+            .await
+            .unwrap();
+        assert_eq!(listing.unwrap().revoked_at, Some(now));
+    }
+    assert!(store.token_by_id("tok_staff").await.unwrap().is_none());
+    assert!(store
+        .revoke_token("tok_none", now, &revoked)
+        .await
+        .unwrap()
+        .is_none());
+
+    let mut without = snapshot.clone();
+    without.clients.retain(|c| c.id != client);
+    store.apply_agreements(&without.to_docs()).await.unwrap();
+    assert!(store.token_by_id("tok_desk").await.unwrap().is_none());
+    let listed: Vec<(String, bool)> = store
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.token.id, t.revoked_at.is_some()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("tok_desk".to_owned(), true),
+            ("tok_staff".to_owned(), true)
+        ]
+    );
+    assert_eq!(store.token_count().await.unwrap(), 2);
+    let actions: Vec<String> = store
+        .audit_log()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["token.created", "token.revoked"]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_revokes_tokens_by_id_and_with_their_client() {
+    let (store, _dir) = sqlite_store().await;
+    tokens_are_revoked_by_id_and_with_their_client(store).await;
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::connect::dns::Name;
 
+use crate::domain::address::{canonical, is_cloud_metadata, non_public_kind};
+
 /// An IP network in CIDR notation (`10.0.0.0/8`); a bare address is just that address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -145,74 +147,6 @@ impl TargetPolicy {
         match non_public_kind(ip) {
             Some(kind) if !self.allowed_private.iter().any(|net| net.contains(ip)) => refused(kind),
             _ => Ok(()),
-        }
-    }
-}
-
-/// IPv6 forms that reach an IPv4 host are judged as that IPv4 address, or
-/// `::ffff:10.0.0.1` would slip past the private ranges.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            // NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
-            let bits = u128::from(v6);
-            if bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000 {
-                return IpAddr::V4(Ipv4Addr::from(bits as u32));
-            }
-            ip
-        }
-        IpAddr::V4(_) => ip,
-    }
-}
-
-fn is_cloud_metadata(ip: IpAddr) -> bool {
-    const AWS_IPV6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
-    ip == IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)) || ip == IpAddr::V6(AWS_IPV6)
-}
-
-/// Why `ip` (already canonical) is not a public unicast address, if it is not.
-fn non_public_kind(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if a == 0 {
-                // 0.0.0.0/8 "this network": 0.0.0.0 reaches localhost on Linux.
-                Some("unspecified")
-            } else if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private")
-            } else if v4.is_link_local() {
-                Some("link-local")
-            } else if a == 100 && (b & 0xc0) == 64 {
-                Some("shared (CGNAT)")
-            } else if v4.is_multicast() {
-                Some("multicast")
-            } else if v4.is_broadcast() {
-                Some("broadcast")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            if v6.is_unspecified() {
-                Some("unspecified")
-            } else if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unique_local() || (first & 0xffc0) == 0xfec0 {
-                // fc00::/7, and the deprecated site-local fec0::/10.
-                Some("private")
-            } else if v6.is_unicast_link_local() {
-                Some("link-local")
-            } else if v6.is_multicast() {
-                Some("multicast")
-            } else {
-                None
-            }
         }
     }
 }

@@ -40,7 +40,7 @@ const MAX_REASON: usize = 2_000;
 pub enum FollowUp {
     /// The body is a JSON merge patch (RFC 7396) of the report's facts.
     Update,
-    /// The body is empty or, like an update, the last facts.
+    /// The body is empty (or `{}`) or, like an update, the last facts.
     Close,
     /// The body is `{"reason": "…"}`.
     Retract,
@@ -88,10 +88,12 @@ impl FollowUpRequest {
         let (patch, submitted) = match kind {
             FollowUp::Retract => (None, retraction_reason(body)?),
             FollowUp::Close if body.iter().all(u8::is_ascii_whitespace) => (None, json!({})),
-            FollowUp::Update | FollowUp::Close => {
-                let patch = facts_patch(body)?;
-                (Some(patch.clone()), patch)
-            }
+            FollowUp::Update | FollowUp::Close => match facts_patch(body) {
+                Ok(patch) => (Some(patch.clone()), patch),
+                // Closing with an empty patch is closing without last facts.
+                Err(FileError::NothingChanged) if kind == FollowUp::Close => (None, json!({})),
+                Err(e) => return Err(e),
+            },
         };
         Ok(Self {
             kind,

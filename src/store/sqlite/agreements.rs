@@ -204,5 +204,14 @@ async fn apply_docs_in(
     .bind(STORED_SECRET)
     .execute(&mut *conn)
     .await?;
+    // So do the tokens of clients no longer in the agreements; their notices
+    // stay in the register.
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at = ? WHERE role = 'client' AND revoked_at IS NULL
+           AND client_id NOT IN (SELECT id FROM agreement_docs WHERE kind = 'client')",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     Ok(diff.changes)
 }

@@ -13,6 +13,7 @@ mod rows;
 mod schedule;
 mod tokens;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::files::{create_private_file, restrict};
 use super::{Backend, StoreError};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
@@ -43,10 +45,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        let database = on_disk(&options);
+        if let Some(database) = &database {
+            create_private_file(database).map_err(|e| StoreError::File(database.clone(), e))?;
+            restrict_companions(database)?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
             .await?;
+        if let Some(database) = &database {
+            // SQLite gives its -wal and -shm files the database's mode; this
+            // only makes sure.
+            restrict_companions(database)?;
+        }
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         // One connection: the worker's claims and its recorder's batches take
         // turns in the pool's queue instead of contending for SQLite's write
@@ -57,6 +69,27 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool, bookkeeping })
     }
+}
+
+/// The database file `options` open, when it is a path (not in memory,
+/// not a `file:` URI).
+fn on_disk(options: &SqliteConnectOptions) -> Option<PathBuf> {
+    let path = options.get_filename();
+    let name = path.to_str().unwrap_or_default();
+    (name != ":memory:" && !name.starts_with("file:")).then(|| path.to_owned())
+}
+
+/// Tightens the database's -wal and -shm files, if any, to mode 0600.
+/// The database itself is created with that mode before SQLite opens it,
+/// which would create it 0644 (less the umask).
+fn restrict_companions(database: &Path) -> Result<(), StoreError> {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        restrict(&path, 0o600).map_err(|e| StoreError::File(path, e))?;
+    }
+    Ok(())
 }
 
 #[async_trait]

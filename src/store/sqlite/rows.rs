@@ -13,7 +13,7 @@ use crate::store::shared::{decode, from_millis, parse_client, RegisterNoticeRow,
 use crate::store::{
     Acknowledgement, ClientNotice, IncidentNotice, IncidentSummary, IncidentVersion,
     NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
-    StoredResponse, StoredSecret,
+    StoredResponse, StoredSecret, StoredToken, TokenListing,
 };
 
 pub(super) fn optional_millis(
@@ -68,8 +68,42 @@ impl TokenRow {
 #[derive(sqlx::FromRow)]
 pub(super) struct TokenWithHashRow {
     #[sqlx(flatten)]
-    pub(super) token: TokenRow,
-    pub(super) token_hash: Vec<u8>,
+    token: TokenRow,
+    token_hash: Vec<u8>,
+    expires_at: Option<i64>,
+}
+
+impl TokenWithHashRow {
+    pub(super) fn into_record(self) -> Result<StoredToken, StoreError> {
+        Ok(StoredToken {
+            record: self.token.into_record()?,
+            hash: self
+                .token_hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("token hash length".into()))?,
+            expires_at: optional_millis(self.expires_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenListingRow {
+    #[sqlx(flatten)]
+    token: TokenRow,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TokenListingRow {
+    pub(super) fn into_record(self) -> Result<TokenListing, StoreError> {
+        Ok(TokenListing {
+            token: self.token.into_record()?,
+            created_at: from_millis(self.created_at)?,
+            expires_at: optional_millis(self.expires_at)?,
+            revoked_at: optional_millis(self.revoked_at)?,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]

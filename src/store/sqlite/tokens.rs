@@ -1,56 +1,116 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-use super::rows::{TokenRow, TokenWithHashRow};
+use super::audit::append_audit_in;
+use super::rows::{TokenListingRow, TokenWithHashRow};
 use super::SqliteStore;
-use crate::domain::{Caller, ClientId};
+use crate::domain::audit::NewAuditEntry;
+use crate::domain::ClientId;
 use crate::store::shared::millis;
-use crate::store::{NewToken, StoreError, StoredToken, TokenStore};
+use crate::store::{NewToken, StoreError, StoredToken, TokenListing, TokenStore};
+
+const LISTING: &str =
+    "SELECT id, name, role, client_id, created_at, expires_at, revoked_at FROM api_tokens";
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_tokens (id, name, role, client_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&token.id)
-            .bind(&token.name)
-            .bind(token.role.as_str())
-            .bind(token.client_id.as_ref().map(ClientId::as_str))
-            .bind(&token.hash[..])
-            .bind(millis(token.created_at))
-            .execute(&self.pool)
-            .await?;
+    async fn create_token(
+        &self,
+        token: &NewToken,
+        audit: Option<&NewAuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // The client is looked up in the transaction that stores the token,
+        // so a client removed meanwhile cannot be given one.
+        let client = token.client_id.as_ref().map(ClientId::as_str);
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, client_id, token_hash, created_at, expires_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM agreement_docs WHERE kind = 'client' AND id = ?4)",
+        )
+        .bind(&token.id)
+        .bind(&token.name)
+        .bind(token.role.as_str())
+        .bind(client)
+        .bind(&token.hash[..])
+        .bind(millis(token.created_at))
+        .bind(token.expires_at.map(millis))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            let client = token
+                .client_id
+                .clone()
+                .expect("only a client can be missing");
+            return Err(StoreError::UnknownClient(client));
+        }
+        if let Some(audit) = audit {
+            append_audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn token_by_id(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
-        let row: Option<TokenWithHashRow> = sqlx::query_as("SELECT id, name, role, client_id, token_hash FROM api_tokens WHERE id = ? AND revoked_at IS NULL")
+        let row: Option<TokenWithHashRow> = sqlx::query_as("SELECT id, name, role, client_id, token_hash, expires_at FROM api_tokens WHERE id = ? AND revoked_at IS NULL")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            Ok(StoredToken {
-                record: row.token.into_record()?,
-                hash: row
-                    .token_hash
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("token hash length".into()))?,
-            })
-        })
-        .transpose()
+        row.map(TokenWithHashRow::into_record).transpose()
     }
 
-    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<Caller>, StoreError> {
-        let row: Option<TokenRow> = sqlx::query_as("SELECT id, name, role, client_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+    async fn token_by_hash(&self, hash: &[u8; 32]) -> Result<Option<StoredToken>, StoreError> {
+        let row: Option<TokenWithHashRow> = sqlx::query_as("SELECT id, name, role, client_id, token_hash, expires_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
             .bind(&hash[..])
             .fetch_optional(&self.pool)
             .await?;
-        row.map(TokenRow::into_record).transpose()
+        row.map(TokenWithHashRow::into_record).transpose()
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenListing>, StoreError> {
+        let rows: Vec<TokenListingRow> =
+            sqlx::query_as(&format!("{LISTING} ORDER BY created_at, id"))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(TokenListingRow::into_record).collect()
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<TokenListing>, StoreError> {
+        let row: Option<TokenListingRow> = sqlx::query_as(&format!("{LISTING} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(TokenListingRow::into_record).transpose()
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<Option<TokenListing>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let revoked =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(millis(at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if revoked.rows_affected() == 1 {
+            append_audit_in(&mut tx, audit).await?;
+        }
+        let row: Option<TokenListingRow> = sqlx::query_as(&format!("{LISTING} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(TokenListingRow::into_record).transpose()
     }
 
     async fn token_count(&self) -> Result<u64, StoreError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(count as u64)
     }
 }

@@ -55,7 +55,7 @@ pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
 
 /// Runs `breachgate serve --config config` with `envs` and JSON logs on
 /// stderr; waits for its `serving` line and answers the process and its base
-/// URL. The rest of its log goes to `log_file`.
+/// URL. Its log, the start included, goes to `log_file`.
 pub fn spawn_serve(
     config: &Path,
     envs: &[(&str, String)],
@@ -99,11 +99,17 @@ fn spawn_serving(
         .expect("the breachgate binary runs");
     let stderr = child.stderr.take().expect("piped stderr");
     let mut lines = BufReader::new(stderr).lines();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)
+        .expect("log file");
     let address = loop {
         let line = lines
             .next()
             .expect("the gateway logs until it serves")
             .expect("log line");
+        writeln!(file, "{line}").expect("log written");
         let log: Value = serde_json::from_str(&line).expect("JSON log line");
         if log["fields"]["message"] == "serving" {
             break log["fields"]["address"]
@@ -112,11 +118,6 @@ fn spawn_serving(
                 .to_owned();
         }
     };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_file)
-        .expect("log file");
     std::thread::spawn(move || {
         lines.for_each(|l| writeln!(file, "{}", l.expect("log line")).expect("log written"))
     });

@@ -120,7 +120,8 @@ pub async fn start_gateway(
         .token_by_hash(&breachgate::service::tokens::hash(&token))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .record;
     (app, caller)
 }
 

@@ -101,6 +101,14 @@ impl ContractSchemas {
     pub fn client(&self) -> &CompiledSchema {
         &self.client
     }
+
+    /// What is wrong with a client agreement as JSON: its schema violations
+    /// and any value that could not go into an email header.
+    fn client_errors(&self, client: &Value) -> Vec<FieldError> {
+        let mut errors = self.client.errors_at_fields(client);
+        errors.extend(control_characters(client));
+        errors
+    }
 }
 
 /// Reads and checks every file under `dir`; profiles named by agreements are
@@ -113,32 +121,42 @@ pub fn check_dir(dir: &Path, schemas_dir: &Path) -> Result<Snapshot, Vec<Problem
     let systems: Option<SystemsFile> = load(
         dir,
         SYSTEMS_FILE,
-        &schemas.systems,
+        &|file| schemas.systems.errors_at_fields(file),
         Origin::Systems,
         &mut sources,
         &mut problems,
-    );
+    )
+    .and_then(Result::ok);
     let subprocessors: Option<SubprocessorsFile> = load(
         dir,
         SUBPROCESSORS_FILE,
-        &schemas.subprocessors,
+        &|file| schemas.subprocessors.errors_at_fields(file),
         Origin::Subprocessors,
         &mut sources,
         &mut problems,
-    );
+    )
+    .and_then(Result::ok);
 
     let mut clients = Vec::new();
+    let mut unparsed = Vec::new();
     for stem in client_stems(dir, &mut problems) {
         let name = format!("clients/{stem}.toml");
         let origin = Origin::Client(stem.clone());
-        let client: Option<ClientAgreement> = load(
+        let client = match load::<ClientAgreement>(
             dir,
             &name,
-            &schemas.client,
-            origin,
+            &|file| schemas.client_errors(file),
+            origin.clone(),
             &mut sources,
             &mut problems,
-        );
+        ) {
+            Some(Ok(client)) => Some(client),
+            Some(Err(raw)) => {
+                unparsed.push((origin, raw));
+                None
+            }
+            None => None,
+        };
         if let Some(client) = client {
             if client.id.as_str() != stem {
                 problems.push(Problem {
@@ -163,7 +181,7 @@ pub fn check_dir(dir: &Path, schemas_dir: &Path) -> Result<Snapshot, Vec<Problem
         clients,
         profiles: BTreeMap::new(),
     };
-    let findings = check_snapshot(&mut snapshot, schemas_dir);
+    let findings = check_snapshot(&mut snapshot, &unparsed, schemas_dir);
     problems.extend(findings.into_iter().map(|finding| {
         let line = sources
             .get(&finding.origin)
@@ -207,16 +225,18 @@ fn client_stems(dir: &Path, problems: &mut Vec<Problem>) -> Vec<String> {
     stems
 }
 
-/// Reads one file, checks it against its schema, and parses it; any problem
-/// is recorded and `None` returned.
+/// Reads one file, checks it (`errors`: its schema and any rule of its kind)
+/// and parses it; every problem is recorded. The parsed file comes back even
+/// when it has problems, as long as it can be read, so that the checks across
+/// files still run on it; a file that cannot be parsed comes back as JSON.
 fn load<T: DeserializeOwned>(
     dir: &Path,
     name: &str,
-    schema: &CompiledSchema,
+    errors: &dyn Fn(&Value) -> Vec<FieldError>,
     origin: Origin,
     sources: &mut HashMap<Origin, SourceFile>,
     problems: &mut Vec<Problem>,
-) -> Option<T> {
+) -> Option<Result<T, Value>> {
     let problem = |line, field: &str, message: String| Problem {
         file: name.to_owned(),
         line,
@@ -237,33 +257,38 @@ fn load<T: DeserializeOwned>(
             return None;
         }
     };
-    let result = parse_checked(parsed, schema)
-        .map_err(|errors| {
-            problems.extend(
-                errors
-                    .into_iter()
-                    .map(|e| problem(source.line_of(&e.path), &e.path, e.message)),
-            )
-        })
-        .ok();
+    let (result, errors) = parse_checked(parsed, errors);
+    problems.extend(
+        errors
+            .into_iter()
+            .map(|e| problem(source.line_of(&e.path), &e.path, e.message)),
+    );
     sources.insert(origin, source);
-    result
+    Some(result)
 }
 
-/// Checks one agreement document against its schema, then parses it.
+/// Checks one agreement document with `errors`, then parses it: the parsed
+/// document (or, when it cannot be parsed, the JSON) and every problem.
 fn parse_checked<T: DeserializeOwned>(
-    parsed: Value,
-    schema: &CompiledSchema,
-) -> Result<T, Vec<FieldError>> {
-    let errors = schema.errors_at_fields(&parsed);
-    if !errors.is_empty() {
-        let secrets = secret_values(&parsed);
-        return Err(errors
-            .into_iter()
-            .map(|e| without_secrets(e, &secrets))
-            .collect());
-    }
-    crate::validation::deserialize(&parsed).map_err(|e| vec![e])
+    document: Value,
+    errors: &dyn Fn(&Value) -> Vec<FieldError>,
+) -> (Result<T, Value>, Vec<FieldError>) {
+    let mut problems = errors(&document);
+    let result = match crate::validation::deserialize::<T>(&document) {
+        Ok(parsed) => Ok(parsed),
+        Err(e) => {
+            if problems.is_empty() {
+                problems.push(e);
+            }
+            Err(())
+        }
+    };
+    let secrets = secret_values(&document);
+    let problems = problems
+        .into_iter()
+        .map(|e| without_secrets(e, &secrets))
+        .collect();
+    (result.map_err(|()| document), problems)
 }
 
 /// An endpoint's `secret` field names where its secret is kept.
@@ -316,11 +341,48 @@ fn without_secrets(error: FieldError, secrets: &[String]) -> FieldError {
 }
 
 /// Everything `contracts check` checks once the files are parsed: the agreed
-/// profiles (read into `snapshot.profiles`), then the cross references.
-fn check_snapshot(snapshot: &mut Snapshot, schemas_dir: &Path) -> Vec<Finding> {
+/// profiles (read into `snapshot.profiles`), then the cross references,
+/// including those of client files that could not be parsed (`unparsed`).
+fn check_snapshot(
+    snapshot: &mut Snapshot,
+    unparsed: &[(Origin, Value)],
+    schemas_dir: &Path,
+) -> Vec<Finding> {
     let mut findings = read_profiles(snapshot, schemas_dir);
     findings.extend(cross_check(snapshot));
+    findings.extend(unparsed_references(snapshot, unparsed));
     findings
+}
+
+/// Every string of a client agreement that holds a control character. Names,
+/// addresses and references end up in email headers (the subject names the
+/// client, the recipients are addresses), where a line break would add a
+/// header or make the email undeliverable; none of the agreement's values is
+/// free text that needs one, so every string is held to the rule.
+fn control_characters(document: &Value) -> Vec<FieldError> {
+    fn walk(value: &Value, pointer: String, out: &mut Vec<FieldError>) {
+        match value {
+            Value::String(text) if text.chars().any(char::is_control) => out.push(FieldError::new(
+                pointer,
+                "must not contain a line break or another control character: it goes into email headers",
+            )),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{pointer}/{i}"), out);
+                }
+            }
+            Value::Object(fields) => {
+                for (key, field) in fields {
+                    let key = key.replace('~', "~0").replace('/', "~1");
+                    walk(field, format!("{pointer}/{key}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(document, String::new(), &mut out);
+    out
 }
 
 /// Checks `client`, a client agreement as JSON in the shape of its TOML file,
@@ -334,21 +396,31 @@ pub fn check_client(
     mut snapshot: Snapshot,
     schemas_dir: &Path,
 ) -> Result<(ClientAgreement, Snapshot), Vec<FieldError>> {
-    let agreement: ClientAgreement = parse_checked(client, ContractSchemas::embedded().client())?;
-    match snapshot.clients.iter_mut().find(|c| c.id == agreement.id) {
-        Some(existing) => *existing = agreement.clone(),
-        None => snapshot.clients.push(agreement.clone()),
-    }
-    let origin = Origin::Client(agreement.id.to_string());
-    let errors: Vec<FieldError> = check_snapshot(&mut snapshot, schemas_dir)
-        .into_iter()
-        .filter(|finding| finding.origin == origin)
-        .map(|finding| FieldError::new(finding.pointer, finding.message))
-        .collect();
-    if errors.is_empty() {
-        Ok((agreement, snapshot))
-    } else {
-        Err(errors)
+    let schemas = ContractSchemas::embedded();
+    let (parsed, mut errors) =
+        parse_checked::<ClientAgreement>(client, &|c| schemas.client_errors(c));
+    let (origin, unparsed) = match &parsed {
+        Ok(agreement) => {
+            match snapshot.clients.iter_mut().find(|c| c.id == agreement.id) {
+                Some(existing) => *existing = agreement.clone(),
+                None => snapshot.clients.push(agreement.clone()),
+            }
+            (Origin::Client(agreement.id.to_string()), Vec::new())
+        }
+        Err(raw) => {
+            let origin = Origin::Client(raw["id"].as_str().unwrap_or_default().to_owned());
+            (origin.clone(), vec![(origin, raw.clone())])
+        }
+    };
+    errors.extend(
+        check_snapshot(&mut snapshot, &unparsed, schemas_dir)
+            .into_iter()
+            .filter(|finding| finding.origin == origin)
+            .map(|finding| FieldError::new(finding.pointer, finding.message)),
+    );
+    match parsed {
+        Ok(agreement) if errors.is_empty() => Ok((agreement, snapshot)),
+        _ => Err(errors),
     }
 }
 
@@ -428,88 +500,34 @@ fn read_profile(schemas_dir: &Path, name: &str) -> Result<String, String> {
     std::fs::read_to_string(&path).map_err(unreadable)
 }
 
-/// The checks that span files: references, duplicates and delivery settings.
-/// Used for files and for agreements changed through the admin API alike.
-pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut push = |origin: &Origin, pointer: String, message: String| {
+/// Records a finding as `(origin, pointer, message)` in `findings`.
+fn recorder(findings: &mut Vec<Finding>) -> impl FnMut(&Origin, String, String) + '_ {
+    |origin: &Origin, pointer: String, message: String| {
         findings.push(Finding {
             origin: origin.clone(),
             pointer,
             message,
         })
-    };
-
-    let mut system_ids = HashSet::new();
-    for (i, system) in snapshot.systems.iter().enumerate() {
-        if !system_ids.insert(&system.id) {
-            push(
-                &Origin::Systems,
-                format!("/system/{i}/id"),
-                format!("duplicate system id {:?}", system.id.as_str()),
-            );
-        }
     }
+}
 
-    let mut used_in: HashMap<_, HashSet<_>> = HashMap::new();
-    for (i, sub) in snapshot.subprocessors.iter().enumerate() {
-        if used_in
-            .insert(&sub.id, sub.systems.iter().collect())
-            .is_some()
-        {
-            push(
-                &Origin::Subprocessors,
-                format!("/subprocessor/{i}/id"),
-                format!("duplicate sub-processor id {:?}", sub.id.as_str()),
-            );
-        }
-        for (j, system) in sub.systems.iter().enumerate() {
-            if !system_ids.contains(system) {
-                push(
-                    &Origin::Subprocessors,
-                    format!("/subprocessor/{i}/systems/{j}"),
-                    format!("unknown system {:?}", system.as_str()),
-                );
-            }
-        }
-    }
+/// The checks that span files: references, duplicates and delivery settings.
+/// Used for files and for agreements changed through the admin API alike.
+pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = recorder(&mut findings);
 
+    let known = Registered::of(snapshot, &mut push);
     for client in &snapshot.clients {
         let origin = Origin::Client(client.id.to_string());
-        let mut seen = HashSet::new();
-        for (i, system) in client.systems.iter().enumerate() {
-            if !system_ids.contains(&system.id) {
-                push(
-                    &origin,
-                    format!("/systems/{i}/id"),
-                    format!("unknown system {:?}", system.id.as_str()),
-                );
-            }
-            if !seen.insert(&system.id) {
-                push(
-                    &origin,
-                    format!("/systems/{i}/id"),
-                    format!("system {:?} is listed twice", system.id.as_str()),
-                );
-            }
-            for (j, sub) in system.subprocessors.iter().enumerate() {
-                let pointer = format!("/systems/{i}/subprocessors/{j}");
-                match used_in.get(sub) {
-                    None => push(&origin, pointer, format!("unknown sub-processor {:?}", sub.as_str())),
-                    Some(systems) if !systems.contains(&system.id) => push(
-                        &origin,
-                        pointer,
-                        format!(
-                            "sub-processor {:?} is not used in system {:?} according to {SUBPROCESSORS_FILE}",
-                            sub.as_str(),
-                            system.id.as_str()
-                        ),
-                    ),
-                    Some(_) => {}
-                }
-            }
-        }
-
+        known.check_systems(
+            &origin,
+            client.systems.iter().map(|system| {
+                let subprocessors = system.subprocessors.iter().map(|s| s.as_str()).collect();
+                (system.id.as_str(), subprocessors)
+            }),
+            &mut push,
+        );
         let mut webhook_ids = HashSet::new();
         for (i, webhook) in client.delivery.webhooks.iter().enumerate() {
             if !webhook_ids.insert(&webhook.id) {
@@ -547,6 +565,123 @@ pub fn cross_check(snapshot: &Snapshot) -> Vec<Finding> {
             );
         }
     }
+    drop(push);
+    findings
+}
+
+/// The systems and sub-processors the agreements register (duplicates are
+/// reported as they are found), with the systems each sub-processor is used in.
+struct Registered<'a> {
+    systems: HashSet<&'a str>,
+    used_in: HashMap<&'a str, HashSet<&'a str>>,
+}
+
+impl<'a> Registered<'a> {
+    fn of(snapshot: &'a Snapshot, push: &mut impl FnMut(&Origin, String, String)) -> Self {
+        let mut systems = HashSet::new();
+        for (i, system) in snapshot.systems.iter().enumerate() {
+            if !systems.insert(system.id.as_str()) {
+                push(
+                    &Origin::Systems,
+                    format!("/system/{i}/id"),
+                    format!("duplicate system id {:?}", system.id.as_str()),
+                );
+            }
+        }
+        let mut used_in: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for (i, sub) in snapshot.subprocessors.iter().enumerate() {
+            if used_in
+                .insert(
+                    sub.id.as_str(),
+                    sub.systems.iter().map(|s| s.as_str()).collect(),
+                )
+                .is_some()
+            {
+                push(
+                    &Origin::Subprocessors,
+                    format!("/subprocessor/{i}/id"),
+                    format!("duplicate sub-processor id {:?}", sub.id.as_str()),
+                );
+            }
+            for (j, system) in sub.systems.iter().enumerate() {
+                if !systems.contains(system.as_str()) {
+                    push(
+                        &Origin::Subprocessors,
+                        format!("/subprocessor/{i}/systems/{j}"),
+                        format!("unknown system {:?}", system.as_str()),
+                    );
+                }
+            }
+        }
+        Self { systems, used_in }
+    }
+
+    /// A client's systems, each with the sub-processors it authorised there:
+    /// every system registered and listed once, every sub-processor
+    /// registered and used in that system.
+    fn check_systems<'c>(
+        &self,
+        origin: &Origin,
+        systems: impl Iterator<Item = (&'c str, Vec<&'c str>)>,
+        push: &mut impl FnMut(&Origin, String, String),
+    ) {
+        let mut seen = HashSet::new();
+        for (i, (system, subprocessors)) in systems.enumerate() {
+            if !self.systems.contains(system) {
+                push(
+                    origin,
+                    format!("/systems/{i}/id"),
+                    format!("unknown system {system:?}"),
+                );
+            }
+            if !seen.insert(system) {
+                push(
+                    origin,
+                    format!("/systems/{i}/id"),
+                    format!("system {system:?} is listed twice"),
+                );
+            }
+            for (j, sub) in subprocessors.into_iter().enumerate() {
+                let pointer = format!("/systems/{i}/subprocessors/{j}");
+                match self.used_in.get(sub) {
+                    None => push(origin, pointer, format!("unknown sub-processor {sub:?}")),
+                    Some(used) if !used.contains(system) => push(
+                        origin,
+                        pointer,
+                        format!(
+                            "sub-processor {sub:?} is not used in system {system:?} according to {SUBPROCESSORS_FILE}"
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// The system and sub-processor references of client agreements that could
+/// not be parsed, read from their JSON as far as it goes, so that a schema
+/// error does not hide an unknown system of the same agreement.
+fn unparsed_references(snapshot: &Snapshot, unparsed: &[(Origin, Value)]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = recorder(&mut findings);
+    // Duplicates among the registered ones were reported by `cross_check`.
+    let known = Registered::of(snapshot, &mut |_: &Origin, _, _| {});
+    for (origin, client) in unparsed {
+        let systems = client["systems"].as_array().into_iter().flatten();
+        known.check_systems(
+            origin,
+            systems.map(|system| {
+                let subprocessors = system["subprocessors"].as_array().into_iter().flatten();
+                (
+                    system["id"].as_str().unwrap_or_default(),
+                    subprocessors.filter_map(Value::as_str).collect(),
+                )
+            }),
+            &mut push,
+        );
+    }
+    drop(push);
     findings
 }
 

@@ -21,8 +21,9 @@ pub use delivery::{endpoint_key, AttemptOutcome, Channel, DeliveryStatus, NextSt
 pub use ids::{ClientId, IdError, IncidentId, NoticeId, Slug, SubprocessorId, SystemId, WebhookId};
 pub use incident::{IncidentStatus, NoticeStatus, VersionAction};
 pub use notice::{
-    Change, Controller, Notice, NoticeData, NoticeDeadline, NoticePersonalData, NoticeSubjects,
-    ProcessorContact, ProcessorIdentity, Severity, SeverityLevel, SubprocessorDetails, SystemRef,
+    AssumedInput, Change, Controller, Notice, NoticeData, NoticeDeadline, NoticePersonalData,
+    NoticeSubjects, ProcessorContact, ProcessorIdentity, Severity, SeverityLevel,
+    SubprocessorDetails, SystemRef,
 };
 pub use report::{
     Affected, Cause, CauseOrigin, Estimate, Known, Measures, Nature, NotYetKnown, Occurred, Report,

@@ -46,6 +46,9 @@ pub struct NoticeData {
     pub deadline: NoticeDeadline,
     pub pending: Vec<String>,
     pub changes: Vec<Change>,
+    /// Why staff withdrew the report; only on a `retraction` that answers one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction_reason: Option<String>,
 }
 
 /// Who the processor is and whom the client should call.
@@ -128,6 +131,30 @@ pub struct Severity {
     pub score: f64,
     pub level: SeverityLevel,
     pub advisory: bool,
+    /// The inputs taken by default rather than established, so the
+    /// controller can tell how much of the score is ours to stand by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<AssumedInput>,
+}
+
+/// An input of the severity score that was assumed (`severity.assumed`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum AssumedInput {
+    /// Not given by staff, so `significant`.
+    #[serde(rename = "ease_of_identification")]
+    EaseOfIdentification,
+    /// Not yet known, so the agreement's categories set the DPC.
+    #[serde(rename = "personal_data.categories")]
+    PersonalDataCategories,
+}
+
+impl AssumedInput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EaseOfIdentification => "ease_of_identification",
+            Self::PersonalDataCategories => "personal_data.categories",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -236,6 +236,7 @@ pub fn draft_notice(
             },
             pending,
             changes: Vec::new(),
+            retraction_reason: None,
         },
     }
 }

@@ -2,8 +2,8 @@
 //! `SE = DPC × EI + CB`.
 
 use crate::domain::{
-    BreachCategory, CauseOrigin, DataCategory, EaseOfIdentification, Report, Severity,
-    SeverityLevel,
+    AssumedInput, BreachCategory, CauseOrigin, DataCategory, EaseOfIdentification, Report,
+    Severity, SeverityLevel,
 };
 
 /// Scores the breach for the data categories one client has at stake.
@@ -12,6 +12,9 @@ use crate::domain::{
 ///   `dpc_adjustment` within 1..=4.
 /// - EI: the staff's `ease_of_identification`, `significant` when not given,
 ///   and `negligible` when the data were unintelligible.
+///
+/// Inputs taken by default (EI not given, categories not yet known) are
+/// listed in `assumed`.
 /// - CB: confidentiality 0.25, or 0.5 when the data may have reached an
 ///   unknown audience (publication, theft, ransomware, or a malicious outsider);
 ///   integrity 0.25, or 0.5 when altered on purpose; availability 0.25, or 0.5
@@ -21,12 +24,17 @@ pub fn assess(categories: &[DataCategory], report: &Report) -> Severity {
     let base = categories.iter().map(|c| c.enisa_dpc()).max().unwrap_or(1);
     let dpc = (i16::from(base) + i16::from(inputs.dpc_adjustment)).clamp(1, 4) as u8;
 
+    let mut assumed = Vec::new();
+    if report.personal_data.categories.known().is_none() {
+        assumed.push(AssumedInput::PersonalDataCategories);
+    }
     let ei = if report.personal_data.unintelligible {
         EaseOfIdentification::Negligible
     } else {
-        inputs
-            .ease_of_identification
-            .unwrap_or(EaseOfIdentification::Significant)
+        inputs.ease_of_identification.unwrap_or_else(|| {
+            assumed.push(AssumedInput::EaseOfIdentification);
+            EaseOfIdentification::Significant
+        })
     }
     .score();
 
@@ -69,6 +77,7 @@ pub fn assess(categories: &[DataCategory], report: &Report) -> Severity {
         score,
         level,
         advisory: true,
+        assumed,
     }
 }
 
@@ -170,5 +179,31 @@ mod tests {
         }));
         let s = assess(&[Financial], &r);
         assert_eq!((s.cb, s.score, s.level), (1.25, 3.5, SeverityLevel::High));
+    }
+
+    #[test]
+    fn defaulted_inputs_are_listed_as_assumed() {
+        let given = report(serde_json::json!({}));
+        assert_eq!(
+            assess(&[Contact], &given).assumed,
+            [AssumedInput::EaseOfIdentification]
+        );
+
+        // Unintelligible data set EI themselves; nothing is assumed.
+        let mut encrypted = report(serde_json::json!({}));
+        encrypted.personal_data.unintelligible = true;
+        assert!(assess(&[Contact], &encrypted).assumed.is_empty());
+
+        let mut unknown = report(serde_json::json!({
+            "personal_data": {"categories": "not_yet_known", "unintelligible": false}
+        }));
+        unknown.severity_inputs = Some(SeverityInputs {
+            ease_of_identification: Some(EaseOfIdentification::Limited),
+            dpc_adjustment: 0,
+        });
+        assert_eq!(
+            assess(&[Contact], &unknown).assumed,
+            [AssumedInput::PersonalDataCategories]
+        );
     }
 }

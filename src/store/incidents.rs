@@ -61,7 +61,9 @@ pub struct NewIncident {
 pub struct NewNotice {
     pub id: NoticeId,
     pub client_id: ClientId,
-    pub sequence: u32,
+    /// Where the notice stands in its client's series, held notices
+    /// included; its `sequence` (the notices sent) is read from `body`.
+    pub position: u32,
     pub kind: NoticeType,
     pub status: NoticeStatus,
     /// The exact bytes that are signed and delivered.
@@ -94,7 +96,8 @@ pub struct IncidentState {
 /// One client's notices about one incident.
 pub struct ClientSeries {
     pub client_id: ClientId,
-    pub last_sequence: u32,
+    /// Where the latest notice stands in the series, held ones included.
+    pub last_position: u32,
     /// The latest notice, sent or held: a new draft equal to it adds nothing.
     pub last: NoticeBody,
     /// The latest notice the client was actually sent (held ones never

@@ -67,6 +67,7 @@ fn every_problem_is_reported_with_file_line_and_field() {
         "notify_within_hours = 0",
     );
     edit(&dutch, "language = \"nl\"", "language = \"tlh\"");
+    edit(&dutch, "id = \"hr-portal\"", "id = \"warehouse\"");
     let french = contracts.join("clients/formavenir.toml");
     edit(&french, "https://", "http://");
     let italian = contracts.join("clients/consorzio-formazione-emilia.toml");
@@ -87,8 +88,8 @@ fn every_problem_is_reported_with_file_line_and_field() {
     )
     .unwrap();
 
-    // Schema problems stop a file from being read further, so check the
-    // Dutch file's reference problem on its own.
+    // The Dutch file's schema problems and its references are reported in
+    // the same run, although the file cannot be read as an agreement.
     let (ok, out) = breachgate(
         &["contracts", "check", "contracts", "--schemas", "schemas"],
         dir.path(),
@@ -132,19 +133,51 @@ fn every_problem_is_reported_with_file_line_and_field() {
         "/system/3/id",
         "duplicate",
     );
+    expect(
+        "clients/kinderopvang-de-vlinder.toml",
+        line_of(&dutch, "cloudnine"),
+        "/systems/0/subprocessors/0",
+        "unknown sub-processor \"cloudnine\"",
+    );
+    expect(
+        "clients/kinderopvang-de-vlinder.toml",
+        line_of(&dutch, "warehouse"),
+        "/systems/1/id",
+        "unknown system \"warehouse\"",
+    );
+}
 
+#[test]
+fn header_bound_values_with_control_characters_are_refused_with_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    example_copy(dir.path());
+    let french = dir.path().join("contracts/clients/formavenir.toml");
     edit(
-        &dutch,
-        "notify_within_hours = 0",
-        "notify_within_hours = 24",
+        &french,
+        "name = \"Formavenir SAS\"",
+        "name = \"Formavenir SAS\\r\\nBcc: spy@evil.example\"",
     );
-    edit(&dutch, "language = \"tlh\"", "language = \"nl\"");
-    let (_, out) = breachgate(
-        &["contracts", "check", "contracts", "--schemas", "schemas"],
-        dir.path(),
+    edit(
+        &french,
+        "name = \"Claire Morel\"",
+        "name = \"Claire\\u0007Morel\"",
     );
-    let wanted = format!("contracts/clients/kinderopvang-de-vlinder.toml:{}: /systems/0/subprocessors/0: unknown sub-processor \"cloudnine\"", line_of(&dutch, "cloudnine"));
-    assert!(out.lines().any(|l| l == wanted), "{wanted:?} in\n{out}");
+    let (ok, out) = check(dir.path());
+    assert!(!ok, "{out}");
+    for (field, needle) in [
+        ("/name", "name = \"Formavenir SAS"),
+        ("/contacts/0/name", "name = \"Claire"),
+    ] {
+        let wanted = format!(
+            "contracts/clients/formavenir.toml:{}: {field}: ",
+            line_of(&french, needle)
+        );
+        let found = out
+            .lines()
+            .find(|l| l.starts_with(&wanted))
+            .unwrap_or_else(|| panic!("no line starting {wanted:?} in\n{out}"));
+        assert!(found.contains("control character"), "{found}");
+    }
 }
 
 #[test]
@@ -437,6 +470,24 @@ async fn the_admin_api_refuses_linked_profiles_and_metadata_webhooks_as_the_chec
     .await;
     assert_eq!(status, 422, "{answer}");
     refused_at(&answer, "/url", "link-local");
+
+    // A name that would break the email's headers, and a schema error
+    // beside an unknown system: every problem in one answer.
+    let mut injected = formavenir.clone();
+    injected["name"] = "Formavenir SAS\r\nBcc: spy@evil.example".into();
+    injected["contacts"][1]["email"] = "ssi@formavenir.example\u{0}".into();
+    let (status, answer) = admin(&gateway, "PUT", "/v1/admin/clients/formavenir", &injected).await;
+    assert_eq!(status, 422, "{answer}");
+    refused_at(&answer, "/name", "control character");
+    refused_at(&answer, "/contacts/1/email", "control character");
+    let mut unknown = formavenir.clone();
+    unknown["id"] = "acme-academy".into();
+    unknown["language"] = "tlh".into();
+    unknown["systems"][0]["id"] = "warehouse".into();
+    let (status, answer) = admin(&gateway, "POST", "/v1/admin/clients", &unknown).await;
+    assert_eq!(status, 422, "{answer}");
+    refused_at(&answer, "/language", "tlh");
+    refused_at(&answer, "/systems/0/id", "unknown system \"warehouse\"");
 
     // Nothing was stored.
     let (status, _) = admin(

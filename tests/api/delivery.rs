@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::support;
+use crate::support::mime::Part;
 use crate::support::receiver::Receiver;
 use crate::support::smtp_sink::SmtpSink;
 use crate::support::{client_outcome, delivery_config, fixture, Gateway};
@@ -301,4 +302,52 @@ async fn email_queued_while_the_mail_server_is_down_is_delivered_when_it_returns
     assert_eq!(detail["status"], "delivered");
     assert!(detail["message_id"].as_str().is_some_and(|m| !m.is_empty()));
     s.gateway.stop().await;
+}
+
+/// The email as the client's mail server receives it: the Dutch client in
+/// Europe/Amsterdam, for a report whose data categories are not yet known
+/// and whose ease of identification staff did not give.
+#[tokio::test]
+async fn a_delivered_email_shows_local_times_the_checklist_and_the_assumed_severity_inputs() {
+    let (smtp, sink) = SmtpSink::start().await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+    let report = support::report_with_assumed_severity();
+    let (status, _) = gateway.post_report(&gateway.staff, &report).await;
+    assert_eq!(status, 201);
+    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
+    worker.run_once().await.unwrap();
+
+    let mail = sink
+        .received()
+        .into_iter()
+        .find(|m| {
+            m.rcpt_to
+                .iter()
+                .any(|r| r.contains("kinderopvang-devlinder"))
+        })
+        .expect("the client's email arrived");
+    let mail = Part::parse(&mail.data);
+    let notice: Value =
+        serde_json::from_slice(&mail.find_file("notice.json").unwrap().decoded()).unwrap();
+    assert_eq!(
+        notice["data"]["severity"]["assumed"],
+        serde_json::json!(["personal_data.categories", "ease_of_identification"])
+    );
+    let text = mail.find_type("text/plain").unwrap().decoded_text();
+    for expected in [
+        // 07:30 UTC in November is 08:30 in Amsterdam.
+        "2026-11-22 08:30 Europe/Amsterdam (2026-11-22 07:30 UTC)",
+        "Tijden staan in uw tijdzone (Europe/Amsterdam) en in UTC.",
+        "uiterlijk vanaf de ontvangst van deze melding",
+        "CONTROLELIJST ARTIKEL 33, LID 3",
+        "nog open: Categorieën betrokkenen (data_subjects.categories); Soorten persoonsgegevens (personal_data.categories)",
+        "ENISA-niveau: nog open, want de soorten persoonsgegevens zijn nog niet bekend",
+        "  - soorten persoonsgegevens: nog niet bekend, ontleend aan de overeenkomst",
+        "  - identificeerbaarheid: niet opgegeven, aangenomen als aanzienlijk",
+    ] {
+        assert!(text.contains(expected), "lacks {expected:?}\n{text}");
+    }
+    gateway.stop().await;
 }

@@ -7,7 +7,7 @@ use breachgate::agreements::ClientAgreement;
 use breachgate::delivery::email::{
     render, EmailConfig, EmailError, MailTransport, Rendered, Sender, TlsMode, TransportKind,
 };
-use breachgate::domain::{Change, Language, Notice, NoticeId, NoticeType};
+use breachgate::domain::{AssumedInput, Change, Language, Notice, NoticeId, NoticeType};
 
 use crate::support::mime::Part;
 use crate::support::smtp_sink::SmtpSink;
@@ -240,10 +240,11 @@ fn the_body_has_every_section_in_english() {
         "Number of this notice in the series: 1",
         "Incident id: inc_01M816MSD8M8K4R1S7VYD3QJGE",
         // timeline
-        "We became aware on: 2026-11-22 07:30 UTC",
-        "Breach started: 2026-11-21 22:14 UTC (estimated)",
-        "Breach ended: 2026-11-22 01:40 UTC (estimated)",
-        "Our notification deadline under the agreement: 2026-11-23 19:30 UTC",
+        // timeline, in the client's zone (Europe/Rome) beside UTC
+        "We became aware on: 2026-11-22 08:30 Europe/Rome (2026-11-22 07:30 UTC)",
+        "Breach started: 2026-11-21 23:14 Europe/Rome (2026-11-21 22:14 UTC) (estimated)",
+        "Breach ended: 2026-11-22 02:40 Europe/Rome (2026-11-22 01:40 UTC) (estimated)",
+        "Our notification deadline under the agreement: 2026-11-23 20:30 Europe/Rome (2026-11-23 19:30 UTC)",
         // what happened
         "Summary: An attacker obtained the password of a Quillfront support agent",
         "Where it happened: Werkwijs support workspace at Quillfront Support",
@@ -275,8 +276,8 @@ fn the_body_has_every_section_in_english() {
         "Measures proposed:\r\n  - Quillfront moves all agents",
         "Protection measures in place before the breach:\r\n  - Quillfront agents can only see",
         // advisory severity
-        "SEVERITY (ADVISORY)\r\nThis score is advisory.",
-        "Level: medium",
+        "ENISA SEVERITY (OUR ADVISORY INPUT)\r\nThis is our advisory input as processor, not your risk assessment.",
+        "ENISA level: medium",
         "Score: 2 (ENISA-2013: DPC 1 × EI 1 + CB 1)",
         "Ease of identification: maximum (1)",
         // pending, labelled where known
@@ -300,7 +301,7 @@ fn the_body_has_every_section_in_english() {
     assert!(!text.contains('{'), "an unfilled placeholder:\n{text}");
 
     for expected in [
-        "<h2 style=\"font-size:16px;margin:22px 0 6px;padding-bottom:4px;border-bottom:1px solid #cccccc;\">Severity (advisory)</h2>",
+        "<h2 style=\"font-size:16px;margin:22px 0 6px;padding-bottom:4px;border-bottom:1px solid #cccccc;\">ENISA severity (our advisory input)</h2>",
         ">Our reference</th>",
         ">BG-2026-0007</td>",
         "<li style=\"white-space:pre-wrap;\">Quillfront disabled the compromised agent account",
@@ -453,7 +454,7 @@ fn follow_ups_thread_under_the_first_notice_and_list_changes_first() {
         "Replaces notice: ntc_01M816N548Q4V7T2W9XBC5DRFH",
         "Approximate number of data subjects (data_subjects.count): 12–19 (approximate) → 40–60 (upper bound)",
         "Special categories (Art. 9 and 10) (personal_data.special_categories): none → data concerning health",
-        "Breach ended (occurred.to): none → 2026-11-22 01:40 UTC",
+        "Breach ended (occurred.to): none → 2026-11-22 02:40 Europe/Rome (2026-11-22 01:40 UTC)",
     ] {
         assert!(text.contains(expected), "text lacks {expected:?}\n{text}");
     }
@@ -516,7 +517,7 @@ fn every_language_renders_in_its_own_words() {
         ),
         (
             Language::Nl,
-            "Melding van een inbreuk in verband met persoonsgegevens —",
+            "Melding van een inbreuk in verband met persoonsgegevens (datalek) —",
             "verwerkingsverantwoordelijke",
             "vertrouwelijkheid",
             "Eerste melding",
@@ -530,10 +531,10 @@ fn every_language_renders_in_its_own_words() {
         ),
         (
             Language::It,
-            "Notifica di violazione dei dati personali —",
+            "Comunicazione al titolare di violazione dei dati personali —",
             "titolare del trattamento",
             "riservatezza",
-            "Notifica iniziale",
+            "Comunicazione iniziale",
         ),
         (
             Language::Sv,
@@ -783,4 +784,295 @@ async fn unreachable_or_silent_servers_are_transient() {
         "{error:?}"
     );
     hold.abort();
+}
+
+/// The fixture notice with some of its `data` replaced, as JSON so the test
+/// reads in the schema's words.
+fn notice_with(data: serde_json::Value) -> Notice {
+    let mut value: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
+    for (key, field) in data.as_object().expect("object") {
+        value["data"][key] = field.clone();
+    }
+    serde_json::from_value(value).expect("notice")
+}
+
+/// The fixture notice about one category of personal data.
+fn notice_with_data_category(category: &str) -> Notice {
+    notice_with(json!({"personal_data": {
+        "categories": [category], "special_categories": [],
+        "records": {"min": 1, "max": 1, "precision": "exact"}, "unintelligible": false
+    }}))
+}
+
+fn text_for(notice: &Notice, client: &ClientAgreement) -> (String, String) {
+    let rendered =
+        render(notice, FIXTURE.as_bytes(), JWS, client, &sender(), None).expect("render");
+    let (_, text, _) = parts(&rendered);
+    (subject(&rendered).to_owned(), text)
+}
+
+/// The lines of one text section, from its heading to the next blank line.
+fn section<'t>(text: &'t str, heading: &str) -> &'t str {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading}\n{text}"));
+    let rest = &text[start..];
+    &rest[..rest.find("\r\n\r\n").unwrap_or(rest.len())]
+}
+
+#[test]
+fn the_checklist_shows_every_art_33_3_item_known_when_nothing_is_pending() {
+    let (_, text) = text_for(&notice(), &client(Language::En));
+    let checklist = section(&text, "ART. 33(3) CHECKLIST");
+    for expected in [
+        "(a) Nature of the breach, categories and approximate numbers of data subjects and of personal data records: known (in this notice)",
+        "(b) Contact point (data protection officer or other): yours to give: your own data protection officer or other contact point",
+        "(c) Likely consequences: known (in this notice)",
+        "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
+    ] {
+        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
+    }
+    assert!(!checklist.contains("pending"), "{checklist}");
+    // Before the facts, after the notice's identity.
+    assert!(text.find("ART. 33(3) CHECKLIST") < text.find("TIMELINE"));
+}
+
+#[test]
+fn the_checklist_names_the_pending_facts_of_each_item() {
+    let open = notice_with(json!({
+        "pending": ["data_subjects.count", "personal_data.categories"],
+        "likely_consequences": [],
+        "measures": {"taken": ["Account disabled"], "proposed": []}
+    }));
+    let (_, text) = text_for(&open, &client(Language::En));
+    let checklist = section(&text, "ART. 33(3) CHECKLIST");
+    for expected in [
+        "personal data records: pending: Approximate number of data subjects (data_subjects.count); Categories of personal data (personal_data.categories)",
+        "(c) Likely consequences: pending: Likely consequences for the data subjects (likely_consequences)",
+        "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
+        "(b) Contact point (data protection officer or other): yours to give",
+    ] {
+        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
+    }
+
+    let no_measures = notice_with(json!({"measures": {"taken": [], "proposed": []}}));
+    let (_, text) = text_for(&no_measures, &client(Language::En));
+    assert!(
+        section(&text, "ART. 33(3) CHECKLIST")
+            .contains("mitigate adverse effects: pending: Measures taken (measures)"),
+        "{text}"
+    );
+
+    let mut withdrawn = notice();
+    withdrawn.kind = NoticeType::Retraction;
+    let (_, text) = text_for(&withdrawn, &client(Language::En));
+    assert!(
+        !text.contains("CHECKLIST"),
+        "a retraction has nothing to file"
+    );
+}
+
+#[test]
+fn times_are_in_the_clients_zone_beside_utc_and_the_controllers_72_hours_are_its_own() {
+    let (_, text) = text_for(&notice(), &client(Language::En));
+    let timeline = section(&text, "TIMELINE");
+    assert!(
+        timeline.contains("Times are shown in your time zone (Europe/Rome) and in UTC."),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("Your own 72 hours (Art. 33(1)) run from when you became aware of the breach: at the latest, from your receipt of this notice."),
+        "{timeline}"
+    );
+
+    // Summer time where the zone has it.
+    let summer = notice_with(json!({"became_aware_at": "2026-07-01T07:30:00Z"}));
+    let mut amsterdam = client(Language::En);
+    amsterdam.time_zone = "Europe/Amsterdam".into();
+    let (_, text) = text_for(&summer, &amsterdam);
+    assert!(
+        text.contains(
+            "We became aware on: 2026-07-01 09:30 Europe/Amsterdam (2026-07-01 07:30 UTC)"
+        ),
+        "{text}"
+    );
+
+    // A client in UTC gets each time once.
+    let mut utc = client(Language::En);
+    utc.time_zone = "UTC".into();
+    let (_, text) = text_for(&notice(), &utc);
+    assert!(
+        text.contains("We became aware on: 2026-11-22 07:30 UTC\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("Times are shown in UTC."), "{text}");
+}
+
+#[test]
+fn the_email_claims_only_the_processor_side_of_art_33_3() {
+    let (_, text) = text_for(&notice(), &client(Language::En));
+    assert!(
+        !text.contains("the information listed in Art. 33(3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("This notice carries the facts on our side, as processor, for Art. 33(3)(a), (c) and (d), as far as they are known; the contact point of Art. 33(3)(b) is your own."),
+        "{text}"
+    );
+    for language in Language::ALL {
+        let (_, text) = text_for(&notice(), &client(*language));
+        for old in [
+            "information listed in Art. 33(3)",
+            "de informatie van artikel 33, lid 3,",
+            "informations prévues à l'article 33, paragraphe 3,",
+            "informazioni di cui all'articolo 33, paragrafo 3,",
+            "uppgifter som anges i artikel 33.3,",
+            "Informationen nach Art. 33 Abs. 3,",
+        ] {
+            assert!(!text.contains(old), "{language:?} still claims {old:?}");
+        }
+    }
+}
+
+#[test]
+fn the_enisa_block_is_advisory_and_lists_the_assumed_inputs() {
+    let (_, text) = text_for(&notice(), &client(Language::En));
+    let severity = section(&text, "ENISA SEVERITY (OUR ADVISORY INPUT)");
+    assert!(
+        severity.contains("not your risk assessment")
+            && severity.contains("you assess the risk to the data subjects yourself"),
+        "{severity}"
+    );
+    assert!(severity.contains("Assumed inputs: none"), "{severity}");
+
+    let mut assumed = notice_with(json!({"pending": ["personal_data.categories"]}));
+    assumed.data.severity.ei = 0.75;
+    assumed.data.severity.assumed = vec![
+        AssumedInput::PersonalDataCategories,
+        AssumedInput::EaseOfIdentification,
+    ];
+    let (_, text) = text_for(&assumed, &client(Language::En));
+    let severity = section(&text, "ENISA SEVERITY (OUR ADVISORY INPUT)");
+    for expected in [
+        "ENISA level: pending, as the categories of personal data are not yet known (provisional: medium)",
+        "Ease of identification: significant (0.75)",
+        "Assumed inputs:\r\n  - categories of personal data: not yet known, taken from the agreement\r\n  - ease of identification: not given, assumed significant",
+    ] {
+        assert!(severity.contains(expected), "lacks {expected:?}\n{severity}");
+    }
+}
+
+/// Renders for a client in `language` and checks that `new` replaced `old`.
+fn assert_term(language: Language, notice: &Notice, new: &str, old: &str) {
+    let (subject, text) = text_for(notice, &client(language));
+    let all = format!("{subject}\n{text}");
+    assert!(all.contains(new), "{language:?} lacks {new:?}\n{all}");
+    assert!(!all.contains(old), "{language:?} still has {old:?}\n{all}");
+}
+
+#[test]
+fn italian_informs_the_controller_rather_than_notifying_it() {
+    assert_term(
+        Language::It,
+        &notice(),
+        "Vi informiamo, Consorzio",
+        "notifichiamo",
+    );
+}
+
+#[test]
+fn italian_calls_our_notice_a_comunicazione_al_titolare() {
+    assert_term(
+        Language::It,
+        &notice(),
+        "Comunicazione al titolare di violazione",
+        "Notifica",
+    );
+}
+
+#[test]
+fn italian_national_identifier() {
+    let notice = notice_with_data_category("national_identifier");
+    assert_term(
+        Language::It,
+        &notice,
+        "numero di identificazione nazionale",
+        "codice identificativo nazionale",
+    );
+}
+
+#[test]
+fn dutch_subject_says_datalek() {
+    let (subject, _) = text_for(&notice(), &client(Language::Nl));
+    assert!(
+        subject.contains("persoonsgegevens (datalek) —"),
+        "{subject}"
+    );
+}
+
+#[test]
+fn dutch_nature_of_the_incident() {
+    assert_term(
+        Language::Nl,
+        &notice(),
+        "Aard van het incident:",
+        "Aard van de inbreuk",
+    );
+}
+
+#[test]
+fn french_parents() {
+    let notice = notice_with(json!({"data_subjects": {
+        "categories": ["parents"], "count": {"min": 1, "max": 2, "precision": "approximate"},
+        "children": false, "vulnerable": false
+    }}));
+    assert_term(
+        Language::Fr,
+        &notice,
+        "Catégories de personnes concernées: parents\r\n",
+        "parents d'élèves",
+    );
+}
+
+#[test]
+fn french_loss_of_control() {
+    let notice = notice_with(json!({"likely_consequences": ["loss_of_control"]}));
+    assert_term(
+        Language::Fr,
+        &notice,
+        "perte de contrôle sur leurs données",
+        "perte de maîtrise",
+    );
+}
+
+#[test]
+fn french_reversal_of_pseudonymisation() {
+    let notice = notice_with(json!({"likely_consequences": ["reidentification"]}));
+    assert_term(
+        Language::Fr,
+        &notice,
+        "renversement non autorisé de la procédure de pseudonymisation",
+        "levée non autorisée",
+    );
+}
+
+#[test]
+fn swedish_unreadable() {
+    assert_term(Language::Sv, &notice(), "oläsbara", "obegripliga");
+}
+
+#[test]
+fn german_inaccessible() {
+    assert_term(Language::De, &notice(), "unzugänglich", "unverständlich");
+}
+
+#[test]
+fn german_social_welfare_data() {
+    let notice = notice_with_data_category("social_welfare");
+    assert_term(
+        Language::De,
+        &notice,
+        "Daten zu Sozialleistungen",
+        "Sozialdaten",
+    );
 }

@@ -3,8 +3,10 @@
 //! changes, and how their emails thread.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
+use breachgate::config::Config;
 use breachgate::worker::Worker;
 use serde_json::{json, Value};
 
@@ -33,16 +35,20 @@ struct Desk {
 
 impl Desk {
     async fn new() -> Self {
+        Self::with(|_, _| {}).await
+    }
+
+    /// A desk whose configuration `adjust` may change first; it gets the
+    /// temporary directory that holds the copied contracts.
+    async fn with(adjust: impl FnOnce(&mut Config, &Path)) -> Self {
         let (smtp, sink) = SmtpSink::start().await;
         let receiver = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
         // Deadlines are judged on the fixture's timeline, whatever the date.
         let clock = support::fixture_clock();
-        let gateway = Gateway::start_with_clock(
-            delivery_config(dir.path(), &receiver.base, smtp),
-            clock.clone(),
-        )
-        .await;
+        let mut config = delivery_config(dir.path(), &receiver.base, smtp);
+        adjust(&mut config, dir.path());
+        let gateway = Gateway::start_with_clock(config, clock.clone()).await;
         let worker = gateway.app.worker(clock).unwrap();
         Self {
             gateway,
@@ -150,6 +156,39 @@ impl Desk {
                 }
             })
             .collect()
+    }
+
+    /// The plain-text body of the email that carries `notice_id`.
+    fn email_text(&self, notice_id: &str) -> String {
+        self.sink
+            .received()
+            .iter()
+            .map(|mail| Part::parse(&mail.data))
+            .find(|message| {
+                let attached = message.find_file("notice.json").expect("notice.json");
+                let notice: Value = serde_json::from_slice(&attached.decoded()).unwrap();
+                notice["data"]["notice_id"] == notice_id
+            })
+            .unwrap_or_else(|| panic!("an email carries {notice_id}"))
+            .find_type("text/plain")
+            .expect("a text part")
+            .decoded_text()
+    }
+
+    /// The last webhook body `client` received.
+    fn last_webhook(&self, client: &str) -> Value {
+        let request = self
+            .receiver
+            .all_requests()
+            .into_iter()
+            .filter(|r| {
+                r.path
+                    .trim_start_matches('/')
+                    .starts_with(&format!("{client}/"))
+            })
+            .last()
+            .unwrap_or_else(|| panic!("{client} received a webhook"));
+        serde_json::from_slice(&request.body).unwrap()
     }
 
     fn email_for(&self, notice_id: &str) -> Email {
@@ -310,7 +349,8 @@ async fn an_incident_from_report_through_two_updates_to_closure() {
     assert_eq!(
         notices(&closed),
         expected(&[
-            (CONSORZIO, "final", 2, "held"),
+            // Never sent anything, so its first notice would be its initial.
+            (CONSORZIO, "initial", 1, "held"),
             (FORMAVENIR, "final", 3, "queued"),
             (HANSE, "final", 2, "queued"),
             (HARBOURVIEW, "final", 3, "queued"),
@@ -455,6 +495,19 @@ async fn a_retraction_goes_to_every_client_that_was_notified() {
     let notice = desk.notice(&incident, &retracted, NORRSKEN).await;
     assert_eq!(notice["data"]["changes"], json!([]));
     desk.deliver().await;
+    // The client hears why, by webhook and in the email's own language.
+    let reason = "The bucket was a test environment without personal data.";
+    assert_eq!(
+        desk.last_webhook(HARBOURVIEW)["data"]["retraction_reason"],
+        reason
+    );
+    let text = desk.email_text(
+        client_outcome(&retracted, HARBOURVIEW)["notice_id"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(text.contains("Reason for the retraction"), "{text}");
+    assert!(text.contains(reason), "{text}");
     assert_eq!(
         desk.webhooks()[NORRSKEN],
         [
@@ -484,7 +537,7 @@ async fn a_correction_that_unaffects_a_client_withdraws_its_notice() {
     assert_eq!(
         notices(&corrected),
         expected(&[
-            (CONSORZIO, "initial", 2, "held"),
+            (CONSORZIO, "initial", 1, "held"),
             (FORMAVENIR, "retraction", 2, "queued"),
             (HANSE, "initial", 1, "queued"),
             (HARBOURVIEW, "retraction", 2, "queued"),
@@ -585,7 +638,8 @@ async fn closing_with_an_empty_patch_closes_with_the_facts_as_they_are() {
     assert_eq!(
         notices(&closed),
         expected(&[
-            (CONSORZIO, "final", 2, "held"),
+            // Never sent anything, so its first notice would be its initial.
+            (CONSORZIO, "initial", 1, "held"),
             (FORMAVENIR, "final", 2, "queued"),
             (HARBOURVIEW, "final", 2, "queued"),
             (NORRSKEN, "final", 2, "queued"),
@@ -648,7 +702,7 @@ async fn a_held_notice_fixed_by_an_update_meets_the_deadline_in_the_register() {
     assert_eq!(status, 201, "{fixed}");
     assert_eq!(
         notices(&fixed)[CONSORZIO],
-        ("breach.notice.initial".to_owned(), 2, "queued".to_owned())
+        ("breach.notice.initial".to_owned(), 1, "queued".to_owned())
     );
     desk.deliver().await;
     let (_, register) = desk
@@ -663,4 +717,194 @@ async fn a_held_notice_fixed_by_an_update_meets_the_deadline_in_the_register() {
         .unwrap();
     assert!(client["first_delivered_at"].is_string(), "{client}");
     assert_eq!(client["deadline_met"], true, "{client}");
+}
+
+/// Points `client`'s agreement, in the desk's copy of the contracts, at a
+/// profile that holds its notices while the categories of its data subjects
+/// are pending; the other profiles stay as they are.
+fn hold_while_categories_pending(config: &mut Config, dir: &Path, client: &str) {
+    let schemas = dir.join("schemas");
+    std::fs::create_dir_all(schemas.join("profiles")).unwrap();
+    for entry in std::fs::read_dir(config.paths.schemas.join("profiles")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            schemas.join("profiles").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let profile = json!({
+        "properties": {"data": {"properties": {"pending": {
+            "not": {"contains": {"const": "data_subjects.categories"}}
+        }}}}
+    });
+    std::fs::write(
+        schemas.join("profiles/categories-known.v1.schema.json"),
+        profile.to_string(),
+    )
+    .unwrap();
+    config.paths.schemas = schemas;
+    let file = config
+        .paths
+        .contracts
+        .join(format!("clients/{client}.toml"));
+    let mut agreement: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    agreement["agreement"].as_table_mut().unwrap().insert(
+        "notice_schema".into(),
+        "profiles/categories-known.v1.schema.json".into(),
+    );
+    std::fs::write(&file, toml::to_string(&agreement).unwrap()).unwrap();
+}
+
+/// Every category of data subjects the LMS clients' agreements list, so an
+/// update naming them leaves each client's list as it was.
+const EVERY_LMS_SUBJECT: [&str; 6] = [
+    "students",
+    "employees",
+    "other",
+    "members",
+    "children",
+    "parents",
+];
+
+#[tokio::test]
+async fn a_notice_held_for_pending_facts_goes_out_as_the_initial_once_they_are_known() {
+    let desk = Desk::with(|config, dir| hold_while_categories_pending(config, dir, NORRSKEN)).await;
+    let (status, filed) = desk
+        .gateway
+        .post_report(&desk.gateway.staff, &fixture("report-lms.json"))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let incident = filed["incident_id"].as_str().unwrap();
+    assert_eq!(
+        notices(&filed)[NORRSKEN],
+        ("breach.notice.initial".to_owned(), 1, "held".to_owned())
+    );
+    desk.deliver().await;
+
+    // The categories become known and equal what each agreement lists: only
+    // `pending` changes. The held client gets its first notice, numbered 1;
+    // the others are told that the fact is no longer pending.
+    let (status, known) = desk
+        .follow_up(
+            incident,
+            "updates",
+            Some(json!({"data_subjects": {"categories": EVERY_LMS_SUBJECT}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{known}");
+    assert_eq!(
+        notices(&known),
+        expected(&[
+            // Still held by its own profile, which the update does not satisfy.
+            (CONSORZIO, "initial", 1, "held"),
+            (FORMAVENIR, "update", 2, "queued"),
+            (HARBOURVIEW, "update", 2, "queued"),
+            (NORRSKEN, "initial", 1, "queued"),
+            (VLINDER, "update", 2, "queued"),
+        ])
+    );
+    let initial = desk.notice(incident, &known, NORRSKEN).await;
+    assert_eq!(initial["data"]["supersedes"], Value::Null);
+    assert_eq!(initial["data"]["changes"], json!([]));
+    let update = desk.notice(incident, &known, FORMAVENIR).await;
+    assert_eq!(paths(&update), ["pending"]);
+    let change = &update["data"]["changes"][0];
+    assert!(change["old"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("data_subjects.categories")));
+    assert!(!change["new"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("data_subjects.categories")));
+    desk.deliver().await;
+
+    // Later notices count on from the initial that was sent.
+    let (status, closed) = desk.follow_up(incident, "close", None).await;
+    assert_eq!(status, 201, "{closed}");
+    assert_eq!(
+        notices(&closed)[NORRSKEN],
+        ("breach.notice.final".to_owned(), 2, "queued".to_owned())
+    );
+    let last = desk.notice(incident, &closed, NORRSKEN).await;
+    assert_eq!(
+        last["data"]["supersedes"],
+        client_outcome(&known, NORRSKEN)["notice_id"]
+    );
+    desk.deliver().await;
+    assert_eq!(
+        desk.webhooks()[NORRSKEN],
+        [
+            ("breach.notice.initial".to_owned(), 1),
+            ("breach.notice.final".to_owned(), 2)
+        ]
+    );
+    // The register and the incident show the numbers the client was sent.
+    let (_, view) = desk
+        .gateway
+        .get_json(&desk.gateway.staff, &format!("/v1/incidents/{incident}"))
+        .await;
+    let sequences: Vec<(String, u64)> = view["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["client_id"] == NORRSKEN)
+        .map(|n| {
+            (
+                n["status"].as_str().unwrap().to_owned(),
+                n["sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sequences,
+        [
+            ("held".to_owned(), 1),
+            ("queued".to_owned(), 1),
+            ("queued".to_owned(), 2)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn closing_with_facts_pending_says_so_instead_of_claiming_completeness() {
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let (status, closed) = desk.follow_up(&incident, "close", None).await;
+    assert_eq!(status, 201, "{closed}");
+    let last = desk.notice(&incident, &closed, HARBOURVIEW).await;
+    assert_eq!(last["type"], "breach.notice.final");
+    let pending = last["data"]["pending"].as_array().unwrap();
+    assert!(pending.contains(&json!("data_subjects.count")), "{last}");
+    desk.deliver().await;
+    let text = desk.email_text(last["data"]["notice_id"].as_str().unwrap());
+    assert!(!text.contains("investigation is complete"), "{text}");
+    assert!(text.contains("could not establish every fact"), "{text}");
+    assert!(!text.contains("will follow in an update"), "{text}");
+    assert!(text.contains("(data_subjects.count)"), "{text}");
+
+    // With every fact known, the final notice may say the work is done.
+    let desk = Desk::new().await;
+    let incident = desk.file().await;
+    let (status, closed) = desk
+        .follow_up(
+            &incident,
+            "close",
+            Some(json!({
+                "data_subjects": {
+                    "categories": EVERY_LMS_SUBJECT,
+                    "count": {"min": 800, "max": 1200, "precision": "approximate"}
+                },
+                "personal_data": {"records": {"min": 900, "max": 1500, "precision": "approximate"}}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let last = desk.notice(&incident, &closed, HARBOURVIEW).await;
+    assert_eq!(last["data"]["pending"], json!([]), "{last}");
+    desk.deliver().await;
+    let text = desk.email_text(last["data"]["notice_id"].as_str().unwrap());
+    assert!(text.contains("investigation is complete"), "{text}");
 }

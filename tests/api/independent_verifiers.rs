@@ -117,3 +117,76 @@ async fn standardwebhooks_ed25519_and_python_email_accept_a_delivered_notice() {
     .unwrap();
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn python_jsonschema_accepts_follow_up_notices() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path()).await;
+    let notice_file = |answer: &serde_json::Value, incident: &str, client: &str, name: &str| {
+        let (gateway, dir) = (&gateway, dir.path().to_owned());
+        let notice_id = client_outcome(answer, client)["notice_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let incident = incident.to_owned();
+        let file = dir.join(name);
+        async move {
+            let (bytes, _) = gateway.notice_bytes(&incident, &notice_id).await;
+            std::fs::write(&file, bytes).unwrap();
+            file.display().to_string()
+        }
+    };
+    let follow_up = |incident: &str, action: &str, body: Option<serde_json::Value>| {
+        let mut request = gateway
+            .http
+            .post(gateway.url(&format!("/v1/incidents/{incident}/{action}")))
+            .bearer_auth(&gateway.staff);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 201);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let mut files = Vec::new();
+    // A final notice with facts pending, and a retraction with its reason.
+    let (_, filed) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
+    let closing = filed["incident_id"].as_str().unwrap().to_owned();
+    let closed = follow_up(&closing, "close", None).await;
+    files.push(notice_file(&closed, &closing, "harbourview-housing", "final.json").await);
+    let (_, filed) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
+    let retracting = filed["incident_id"].as_str().unwrap().to_owned();
+    let reason = serde_json::json!({"reason": "Filed in error: a test environment."});
+    let retracted = follow_up(&retracting, "retract", Some(reason)).await;
+    files.push(notice_file(&retracted, &retracting, "formavenir", "retraction.json").await);
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
+    assert_eq!(
+        body["data"]["retraction_reason"],
+        "Filed in error: a test environment."
+    );
+    // A notice whose severity rests on assumed inputs lists them.
+    let report = support::report_with_assumed_severity();
+    let (_, filed) = gateway.post_report(&gateway.staff, &report).await;
+    let assuming = filed["incident_id"].as_str().unwrap().to_owned();
+    files.push(notice_file(&filed, &assuming, "kinderopvang-de-vlinder", "assumed.json").await);
+    let body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[2]).unwrap()).unwrap();
+    assert_eq!(
+        body["data"]["severity"]["assumed"],
+        serde_json::json!(["personal_data.categories", "ease_of_identification"])
+    );
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = files.iter().map(String::as_str).collect();
+        python("validate_notices.py", &args)
+    })
+    .await
+    .unwrap();
+    gateway.stop().await;
+}

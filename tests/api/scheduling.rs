@@ -249,8 +249,10 @@ async fn add_notice(
         .unwrap();
     let id = format!("ntc_{}", ulid::Ulid::new());
     sqlx::query(
-        "INSERT INTO notices (id, incident_id, client_id, sequence, kind, status, body, jws, errors, notify_by, created_at)
-         SELECT ?, incident_id, client_id, MAX(sequence) + 1, 'breach.notice.update', ?, X'7B7D', NULL, '[]', notify_by, ?
+        "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, jws, errors, notify_by, created_at)
+         SELECT ?, incident_id, client_id, MAX(position) + 1, 'breach.notice.update', ?,
+                CAST(json_object('data', json_object('sequence', MAX(position) + 1)) AS BLOB),
+                NULL, '[]', notify_by, ?
          FROM notices WHERE incident_id = ? AND client_id = ?",
     )
     .bind(&id)

@@ -80,10 +80,10 @@ async fn report(
         notices: vec![NewNotice {
             id: NoticeId::generate(),
             client_id: client.clone(),
-            sequence: 1,
+            position: 1,
             kind: NoticeType::Initial,
             status: NoticeStatus::Queued,
-            body: br#"{"type":"breach.notice.initial"}"#.to_vec(),
+            body: br#"{"type":"breach.notice.initial","data":{"sequence":1}}"#.to_vec(),
             jws: Some("header..signature".into()),
             errors: Vec::new(),
             notify_by: at + Duration::hours(71),

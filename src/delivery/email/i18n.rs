@@ -257,6 +257,11 @@ mod tests {
                 .iter()
                 .map(|v| ("cause_origin", view::cause_origin_key(*v))),
         );
+        wanted.extend(
+            view::ASSUMED_INPUTS
+                .iter()
+                .map(|v| ("assumed_input", v.as_str())),
+        );
         for (language, table) in catalogues() {
             for (section, key) in &wanted {
                 assert!(

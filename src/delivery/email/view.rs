@@ -3,11 +3,12 @@
 //! HTML templates only lay the same content out, and cannot drift apart.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::agreements::ClientAgreement;
-use crate::domain::SeverityLevel;
+use crate::domain::{AssumedInput, SeverityLevel};
 use crate::domain::{CauseOrigin, Estimate};
 use crate::domain::{Change, Notice, NoticeData};
 use crate::domain::{EaseOfIdentification, NoticeType};
@@ -92,10 +93,45 @@ pub(super) fn update_number(notice: &Notice) -> String {
     notice.data.sequence.saturating_sub(1).max(1).to_string()
 }
 
-/// Dates in UTC, written the same way in every language.
-fn date(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+/// Every assumed severity input, for the translation coverage test.
+#[cfg(test)]
+pub(super) const ASSUMED_INPUTS: [AssumedInput; 2] = [
+    AssumedInput::EaseOfIdentification,
+    AssumedInput::PersonalDataCategories,
+];
+
+/// The client's IANA zone, when it names one other than UTC. An agreement
+/// whose zone does not parse still gets its email, in UTC only.
+fn local_zone(client: &ClientAgreement) -> Option<Tz> {
+    client
+        .time_zone
+        .parse::<Tz>()
+        .ok()
+        .filter(|zone| !matches!(zone, Tz::UTC | Tz::Etc__UTC | Tz::Etc__Universal))
 }
+
+/// An Art. 33(3) item of the checklist: its label, the paths whose pending
+/// facts hold it back, and whether the notice leaves it empty (an empty list
+/// is a fact not yet given, whether or not it was marked pending).
+type ChecklistItem = (
+    &'static str,
+    &'static [&'static str],
+    fn(&NoticeData) -> bool,
+);
+
+const CHECKLIST: &[ChecklistItem] = &[
+    (
+        "art33_3_a",
+        &["nature", "category", "data_subjects", "personal_data"],
+        |_| false,
+    ),
+    ("art33_3_c", &["likely_consequences"], |data| {
+        data.likely_consequences.is_empty()
+    }),
+    ("art33_3_d", &["measures"], |data| {
+        data.measures.taken.is_empty() && data.measures.proposed.is_empty()
+    }),
+];
 
 /// Where a changed or pending field (a dotted path into `data`) is labelled.
 /// The longest listed prefix wins, so `cause.description` falls back to the
@@ -137,7 +173,9 @@ const FIELD_LABELS: &[(&str, &str)] = &[
     ("measures.in_place", "measures_in_place"),
     ("severity", "severity_score"),
     ("severity.level", "severity_level"),
+    ("severity.assumed", "severity_assumed"),
     ("deadline", "notify_by"),
+    ("pending", "pending"),
 ];
 
 /// Which translation section the values at a path come from, so a changed
@@ -150,6 +188,7 @@ const VALUE_SECTIONS: &[(&str, &str)] = &[
     ("personal_data.special_categories", "data_category"),
     ("likely_consequences", "consequence"),
     ("severity.level", "severity_level"),
+    ("severity.assumed", "assumed_input"),
     ("subprocessor.transfer_safeguard", "transfer_safeguard"),
 ];
 
@@ -166,7 +205,10 @@ fn lookup(table: &[(&str, &'static str)], path: &str) -> Option<&'static str> {
 
 /// Builds the body of one client's email.
 pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body {
-    let w = Writer { t };
+    let w = Writer {
+        t,
+        zone: local_zone(client),
+    };
     let data = &notice.data;
     let kind = kind_key(notice.kind);
     let n = update_number(notice);
@@ -177,11 +219,19 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
         ("n", n.as_str()),
     ];
 
-    let mut intro = vec![t.fill("intro", kind, &args)];
+    // A final notice with facts still pending must not claim a complete
+    // investigation, nor promise an update that will not come.
+    let closed_with_pending = notice.kind == NoticeType::Final && !data.pending.is_empty();
+    let intro_key = if closed_with_pending {
+        "final_pending"
+    } else {
+        kind
+    };
+    let mut intro = vec![t.fill("intro", intro_key, &args)];
     let retraction = notice.kind == NoticeType::Retraction;
     if !retraction {
         intro.push(t.get("intro", "assess").to_owned());
-        if !data.pending.is_empty() {
+        if !data.pending.is_empty() && !closed_with_pending {
             intro.push(t.get("intro", "pending").to_owned());
         }
     }
@@ -192,11 +242,15 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
     if notice.kind == NoticeType::Update || !data.changes.is_empty() {
         sections.push(w.changes_section(&data.changes));
     }
+    if !retraction {
+        sections.push(w.checklist_section(data));
+    }
     if retraction {
-        sections.push(w.section(
-            "what_happened",
-            vec![w.row("summary", data.summary.clone())],
-        ));
+        let mut rows = vec![w.row("summary", data.summary.clone())];
+        if let Some(reason) = &data.retraction_reason {
+            rows.insert(0, w.row("retraction_reason", reason.clone()));
+        }
+        sections.push(w.section("what_happened", rows));
     } else {
         sections.push(w.timeline_section(data));
         sections.push(w.what_happened_section(data));
@@ -245,6 +299,8 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
 /// Small helpers that turn notice values into translated strings.
 struct Writer {
     t: Texts,
+    /// The client's zone; times are shown in it beside UTC.
+    zone: Option<Tz>,
 }
 
 impl Writer {
@@ -270,6 +326,19 @@ impl Writer {
         let mut row = self.row(label, self.none());
         row.items = items.to_vec();
         row
+    }
+
+    /// A time in the client's zone and in UTC, written the same way in
+    /// every language.
+    fn time(&self, at: &DateTime<Utc>) -> String {
+        let utc = at.format("%Y-%m-%d %H:%M UTC");
+        match self.zone {
+            Some(zone) => format!(
+                "{} {zone} ({utc})",
+                at.with_timezone(&zone).format("%Y-%m-%d %H:%M")
+            ),
+            None => utc.to_string(),
+        }
     }
 
     fn none(&self) -> String {
@@ -322,7 +391,7 @@ impl Writer {
             Value::String(s) => match lookup(VALUE_SECTIONS, path) {
                 Some(section) => self.t.get(section, s).to_owned(),
                 None => match DateTime::parse_from_rfc3339(s) {
-                    Ok(at) => date(&at.with_timezone(&Utc)),
+                    Ok(at) => self.time(&at.with_timezone(&Utc)),
                     Err(_) => s.clone(),
                 },
             },
@@ -396,18 +465,66 @@ impl Writer {
         };
         let until = match (occurred.ongoing, &occurred.to) {
             (true, _) => self.t.get("value", "ongoing").to_owned(),
-            (false, Some(to)) => estimated(date(to)),
+            (false, Some(to)) => estimated(self.time(to)),
             (false, None) => self.t.get("value", "not_established").to_owned(),
         };
-        self.section(
+        let mut section = self.section(
             "timeline",
             vec![
-                self.row("became_aware", date(&data.became_aware_at)),
-                self.row("occurred_from", estimated(date(&occurred.from))),
+                self.row("became_aware", self.time(&data.became_aware_at)),
+                self.row("occurred_from", estimated(self.time(&occurred.from))),
                 self.row("occurred_to", until),
-                self.row("notify_by", date(&data.deadline.processor_notify_by)),
+                self.row("notify_by", self.time(&data.deadline.processor_notify_by)),
             ],
-        )
+        );
+        let zone = self.zone.map(|zone| zone.name()).unwrap_or("UTC");
+        let times = match self.zone {
+            Some(_) => self.t.fill("value", "times_local", &[("zone", zone)]),
+            None => self.t.get("value", "times_utc").to_owned(),
+        };
+        section.note = Some(format!("{times} {}", self.t.get("value", "controller_72h")));
+        section
+    }
+
+    /// Art. 33(3)(a) to (d): known, or pending with the fields still open.
+    /// (b) is the controller's own contact point, never ours to give.
+    fn checklist_section(&self, data: &NoticeData) -> Section {
+        let mut rows: Vec<Row> = CHECKLIST
+            .iter()
+            .map(|(item, prefixes, empty)| {
+                let under = |path: &str| {
+                    prefixes
+                        .iter()
+                        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}.")))
+                };
+                let mut open: Vec<String> = data
+                    .pending
+                    .iter()
+                    .filter(|path| under(path))
+                    .map(|path| self.field(path))
+                    .collect();
+                if open.is_empty() && empty(data) {
+                    open.push(self.field(prefixes[0]));
+                }
+                let value = if open.is_empty() {
+                    self.t.get("value", "known").to_owned()
+                } else {
+                    self.t
+                        .fill("value", "pending_fields", &[("fields", &open.join("; "))])
+                };
+                self.row(item, value)
+            })
+            .collect();
+        rows.insert(
+            1,
+            self.row(
+                "art33_3_b",
+                self.t.get("value", "controller_own").to_owned(),
+            ),
+        );
+        let mut section = self.section("checklist", rows);
+        section.note = Some(self.t.get("value", "checklist_note").to_owned());
+        section
     }
 
     fn what_happened_section(&self, data: &NoticeData) -> Section {
@@ -545,15 +662,26 @@ impl Writer {
                 )
             })
             .unwrap_or_else(|| severity.ei.to_string());
+        let level = self.t.get("severity_level", severity_key(severity.level));
+        // Scored on the agreement's categories, the level is only provisional.
+        let level = if severity
+            .assumed
+            .contains(&AssumedInput::PersonalDataCategories)
+        {
+            self.t
+                .fill("value", "severity_pending", &[("level", level)])
+        } else {
+            level.to_owned()
+        };
+        let assumed: Vec<String> = severity
+            .assumed
+            .iter()
+            .map(|input| self.t.get("assumed_input", input.as_str()).to_owned())
+            .collect();
         let mut section = self.section(
             "severity",
             vec![
-                self.row(
-                    "severity_level",
-                    self.t
-                        .get("severity_level", severity_key(severity.level))
-                        .to_owned(),
-                ),
+                self.row("severity_level", level),
                 self.row(
                     "severity_score",
                     format!(
@@ -562,6 +690,7 @@ impl Writer {
                     ),
                 ),
                 self.row("ease_of_identification", ease),
+                self.list_row("severity_assumed", &assumed),
             ],
         );
         section.note = Some(self.t.get("value", "severity_note").to_owned());

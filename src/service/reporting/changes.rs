@@ -5,9 +5,11 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Change, NoticeData};
 
-/// Fields that identify a notice or describe the series rather than the
-/// breach; they differ between any two notices and are not news.
-const BOOKKEEPING: [&str; 5] = ["notice_id", "sequence", "supersedes", "pending", "changes"];
+/// Fields that identify a notice or place it in the series rather than
+/// describe the breach; they differ between any two notices and are not news.
+/// `pending` is not among them: a fact that became known (or turned out not
+/// to be) is news to the client, as is a changed `*_basis` of a figure.
+const BOOKKEEPING: [&str; 4] = ["notice_id", "sequence", "supersedes", "changes"];
 
 /// How deep paths go: `data_subjects.count` is reported as one value, not as
 /// `data_subjects.count.max`, so a client sees an estimate change as a whole.
@@ -79,9 +81,19 @@ mod tests {
         let new = data(json!({
             "notice_id": "ntc_01JD0000000000000000000001",
             "sequence": 7,
-            "pending": [],
         }));
         assert_eq!(between(&old, &new), vec![]);
+    }
+
+    #[test]
+    fn a_fact_that_became_known_is_a_change_of_pending() {
+        let old = data(json!({"pending": ["data_subjects.count"]}));
+        let new = data(json!({"pending": []}));
+        let changes = between(&old, &new);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].path, "pending");
+        assert_eq!(changes[0].old, json!(["data_subjects.count"]));
+        assert_eq!(changes[0].new, json!([]));
     }
 
     #[test]

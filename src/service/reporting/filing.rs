@@ -78,7 +78,7 @@ pub async fn file_report(
                 .filter_map(|(client_id, systems)| {
                     let client = registry.client(&client_id)?;
                     let notice = draft_notice(&report, client, &systems, &registry, &ctx);
-                    Some(prepare(notice, client, &registry, &signer, dry_run))
+                    Some(prepare(notice, 1, client, &registry, &signer, dry_run))
                 })
                 .collect::<Vec<Prepared>>()
         })

@@ -7,9 +7,13 @@
 //! - still affected: an `update` (`final` when closing) whose `changes` are
 //!   measured against the last notice the client was sent; an update that
 //!   changes nothing in the client's notice sends nothing;
-//! - never sent anything (every notice so far held): a new `initial`;
+//! - never sent anything (every notice so far held): a new `initial`, also
+//!   when closing, since the client has not yet heard of the breach;
 //! - no longer affected after a correction, or the incident retracted: a
-//!   `retraction` of the last notice it was sent.
+//!   `retraction` of the last notice it was sent, with staff's reason.
+//!
+//! A notice's `sequence` counts the notices its client was sent: held ones
+//! do not count, so a client's first notice sent is 1 whatever was held.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -114,9 +118,19 @@ pub struct FollowedUp {
 
 /// A client's series so far, parsed.
 struct Series {
-    last_sequence: u32,
+    /// Where the latest notice stands in the series, held ones included.
+    last_position: u32,
     last: Notice,
     last_sent: Option<(NoticeId, Notice)>,
+}
+
+impl Series {
+    /// The `sequence` of the client's next notice, if it is sent.
+    fn next_sequence(&self) -> u32 {
+        self.last_sent
+            .as_ref()
+            .map_or(1, |(_, sent)| sent.data.sequence + 1)
+    }
 }
 
 /// Makes `request` the incident's next version for `caller`: drafts, checks
@@ -170,12 +184,13 @@ pub async fn follow_up(
         .map(|c| {
             Ok((
                 c.client_id,
-                parse_series(c.last_sequence, &c.last, c.last_sent.as_ref())?,
+                parse_series(c.last_position, &c.last, c.last_sent.as_ref())?,
             ))
         })
         .collect::<Result<HashMap<ClientId, Series>, StoreError>>()?;
 
     let now = whole_second(services.clock.as_ref());
+    let reason = retraction_reason_of(request, &submitted);
     let prepared = {
         let (registry, signer, processor) = (
             registry.clone(),
@@ -204,9 +219,10 @@ pub async fn follow_up(
                             let draft = draft_notice(&report, client, systems, &registry, &ctx);
                             follow(request, draft, before)?
                         }
-                        None => withdraw(before?, now)?,
+                        None => withdraw(before?, now, reason.clone())?,
                     };
-                    Some(prepare(notice, client, &registry, &signer, false))
+                    let position = before.map_or(1, |b| b.last_position + 1);
+                    Some(prepare(notice, position, client, &registry, &signer, false))
                 })
                 .collect::<Vec<Prepared>>()
         })
@@ -254,42 +270,55 @@ pub async fn follow_up(
 }
 
 /// The next notice for a client that is (still or newly) affected, or none
-/// when an update leaves its notice as it was.
+/// when an update leaves its notice as it was. A client never sent anything
+/// gets an `initial`, even when closing: it has not yet heard of the breach.
 fn follow(request: FollowUp, mut draft: Notice, before: Option<&Series>) -> Option<Notice> {
     let closing = request == FollowUp::Close;
-    if let Some(before) = before {
-        if !closing && changes::between(&before.last.data, &draft.data).is_empty() {
-            return None;
-        }
-        draft.data.sequence = before.last_sequence + 1;
-        if let Some((sent_id, sent)) = &before.last_sent {
-            draft.kind = NoticeType::Update;
-            draft.data.supersedes = Some(sent_id.clone());
-            draft.data.changes = changes::between(&sent.data, &draft.data);
-        }
+    let Some(before) = before else {
+        return Some(draft);
+    };
+    if !closing && changes::between(&before.last.data, &draft.data).is_empty() {
+        return None;
     }
-    if closing {
-        draft.kind = NoticeType::Final;
+    draft.data.sequence = before.next_sequence();
+    if let Some((sent_id, sent)) = &before.last_sent {
+        draft.kind = if closing {
+            NoticeType::Final
+        } else {
+            NoticeType::Update
+        };
+        draft.data.supersedes = Some(sent_id.clone());
+        draft.data.changes = changes::between(&sent.data, &draft.data);
     }
     Some(draft)
 }
 
-/// A retraction of the last notice the client was sent; none if it was
-/// never sent one.
-fn withdraw(before: &Series, now: DateTime<Utc>) -> Option<Notice> {
+/// A retraction of the last notice the client was sent, carrying staff's
+/// reason when the incident is retracted; none if it was never sent one.
+fn withdraw(before: &Series, now: DateTime<Utc>, reason: Option<String>) -> Option<Notice> {
     let (sent_id, sent) = before.last_sent.as_ref()?;
     let mut notice = sent.clone();
     notice.kind = NoticeType::Retraction;
     notice.timestamp = now;
     notice.data.notice_id = NoticeId::generate();
-    notice.data.sequence = before.last_sequence + 1;
+    notice.data.sequence = before.next_sequence();
     notice.data.supersedes = Some(sent_id.clone());
     notice.data.changes = Vec::new();
+    notice.data.retraction_reason = reason;
     Some(notice)
 }
 
+/// Staff's reason for a retraction, as checked by [`FollowUpRequest::parse`];
+/// other follow-ups (a correction that unaffects a client) have none.
+fn retraction_reason_of(request: FollowUp, submitted: &Value) -> Option<String> {
+    (request == FollowUp::Retract)
+        .then(|| submitted.get("reason").and_then(Value::as_str))
+        .flatten()
+        .map(|reason| reason.trim().to_owned())
+}
+
 fn parse_series(
-    last_sequence: u32,
+    last_position: u32,
     last: &NoticeBody,
     last_sent: Option<&NoticeBody>,
 ) -> Result<Series, StoreError> {
@@ -298,7 +327,7 @@ fn parse_series(
             .map_err(|e| StoreError::Corrupt(format!("notice {}: {e}", n.id)))
     };
     Ok(Series {
-        last_sequence,
+        last_position,
         last: parse(last)?,
         last_sent: last_sent
             .map(|n| Ok::<_, StoreError>((n.id.clone(), parse(n)?)))

@@ -103,7 +103,7 @@ fn outcomes(prepared: &[Prepared]) -> Vec<ClientOutcome> {
             client_id: p.notice.client_id.clone(),
             notice_id: p.notice.id.clone(),
             kind: p.notice.kind,
-            sequence: p.notice.sequence,
+            sequence: p.sequence,
             status: p.notice.status,
             notify_by: p.notice.notify_by,
             errors: p.notice.errors.clone(),
@@ -143,6 +143,9 @@ fn whole_second(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
 /// One client's notice, ready to store.
 struct Prepared {
     notice: NewNotice,
+    /// The notice's own `sequence`: how many notices its client was sent,
+    /// this one included if it is sent.
+    sequence: u32,
     /// The full notice, kept only for a dry run's preview.
     preview: Option<Value>,
 }
@@ -214,8 +217,10 @@ impl<T> Remembered<'_, T> {
 
 /// Validates one draft against the canonical schema and the client's profile;
 /// a valid notice is signed and gets its outbox rows, an invalid one is held.
+/// `position` places it in the client's series, held notices included.
 fn prepare(
     notice: Notice,
+    position: u32,
     client: &Arc<ClientAgreement>,
     registry: &Registry,
     signer: &Signer,
@@ -237,7 +242,7 @@ fn prepare(
         notice: NewNotice {
             id: notice.data.notice_id,
             client_id: client.id.clone(),
-            sequence: notice.data.sequence,
+            position,
             kind: notice.kind,
             status: if held {
                 NoticeStatus::Held
@@ -250,6 +255,7 @@ fn prepare(
             notify_by: notice.data.deadline.processor_notify_by,
             deliveries,
         },
+        sequence: notice.data.sequence,
         preview: keep_preview.then_some(value),
     }
 }

@@ -14,7 +14,7 @@ use crate::store::{
 /// Where a client's series of notices stands, as the series query found it.
 pub struct SeriesRow {
     pub client_id: String,
-    pub last_sequence: u32,
+    pub last_position: u32,
     /// The id of the latest notice.
     pub last: String,
     /// The id of the latest notice that was sent.
@@ -47,7 +47,7 @@ pub fn client_series(
         .map(|r| {
             Ok(ClientSeries {
                 client_id: parse_client(r.client_id)?,
-                last_sequence: r.last_sequence,
+                last_position: r.last_position,
                 last: body_of(r.last)?,
                 last_sent: r.last_sent.map(body_of).transpose()?,
             })
@@ -324,7 +324,7 @@ mod tests {
         let rows = || {
             vec![SeriesRow {
                 client_id: "acme".into(),
-                last_sequence: 2,
+                last_position: 2,
                 last: last.as_str().into(),
                 last_sent: Some(last_sent.as_str().into()),
             }]

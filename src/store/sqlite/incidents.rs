@@ -93,14 +93,14 @@ impl IncidentStore for SqliteStore {
             return Ok(None);
         };
         let series: Vec<ClientSeriesRow> = sqlx::query_as(
-            "SELECT n.client_id, n.sequence AS last_sequence, n.id AS last,
+            "SELECT n.client_id, n.position AS last_position, n.id AS last,
                     (SELECT s.id FROM notices s
                      WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
                        AND s.status = 'queued'
-                     ORDER BY s.sequence DESC LIMIT 1) AS last_sent
+                     ORDER BY s.position DESC LIMIT 1) AS last_sent
              FROM notices n
-             WHERE n.incident_id = ?1 AND n.sequence = (
-                 SELECT MAX(m.sequence) FROM notices m
+             WHERE n.incident_id = ?1 AND n.position = (
+                 SELECT MAX(m.position) FROM notices m
                  WHERE m.incident_id = ?1 AND m.client_id = n.client_id)
              ORDER BY n.client_id",
         )
@@ -215,7 +215,7 @@ impl IncidentStore for SqliteStore {
         .await?;
         let notices: Vec<IncidentNoticeRow> = sqlx::query_as(
             "SELECT id, client_id, kind, sequence, status, notify_by, errors FROM notices
-             WHERE incident_id = ? ORDER BY client_id, sequence",
+             WHERE incident_id = ? ORDER BY client_id, position",
         )
         .bind(id.as_str())
         .fetch_all(&mut *tx)
@@ -260,7 +260,7 @@ impl IncidentStore for SqliteStore {
             "SELECT n.id, n.incident_id, n.client_id, n.kind, n.sequence, n.status, n.notify_by,
                     a.acknowledged_at, a.acknowledged_by
              FROM notices n LEFT JOIN acknowledgements a ON a.notice_id = n.id
-             ORDER BY n.incident_id, n.client_id, n.sequence",
+             ORDER BY n.incident_id, n.client_id, n.position",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -344,13 +344,13 @@ async fn insert_notices(
 ) -> Result<(), StoreError> {
     for chunk in notices.chunks(BATCH_ROWS) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO notices (id, incident_id, client_id, sequence, kind, status, body, jws, errors, notify_by, created_at, version) ",
+            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, jws, errors, notify_by, created_at, version) ",
         );
         insert.push_values(chunk, |mut row, notice| {
             row.push_bind(notice.id.as_str())
                 .push_bind(incident_id.as_str())
                 .push_bind(notice.client_id.as_str())
-                .push_bind(i64::from(notice.sequence))
+                .push_bind(i64::from(notice.position))
                 .push_bind(notice.kind.as_str())
                 .push_bind(notice.status.as_str())
                 .push_bind(&notice.body[..])

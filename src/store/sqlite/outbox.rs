@@ -75,8 +75,8 @@ impl OutboxStore for SqliteStore {
             "SELECT n.id, n.body, n.jws,
                     (SELECT f.id FROM notices f
                      WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
-                       AND f.status = 'queued' AND f.sequence < n.sequence
-                     ORDER BY f.sequence LIMIT 1) AS thread
+                       AND f.status = 'queued' AND f.position < n.position
+                     ORDER BY f.position LIMIT 1) AS thread
              FROM notices n WHERE n.id IN (SELECT value FROM json_each(?))",
         )
         .bind(json_list(&notice_ids))

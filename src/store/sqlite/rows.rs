@@ -156,7 +156,7 @@ pub(super) struct IncidentHeadRow {
 #[derive(sqlx::FromRow)]
 pub(super) struct ClientSeriesRow {
     client_id: String,
-    last_sequence: i64,
+    last_position: i64,
     last: String,
     last_sent: Option<String>,
 }
@@ -165,7 +165,7 @@ impl From<ClientSeriesRow> for SeriesRow {
     fn from(row: ClientSeriesRow) -> Self {
         SeriesRow {
             client_id: row.client_id,
-            last_sequence: row.last_sequence as u32,
+            last_position: row.last_position as u32,
             last: row.last,
             last_sent: row.last_sent,
         }

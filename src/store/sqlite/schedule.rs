@@ -22,7 +22,7 @@ impl ScheduleStore for SqliteStore {
              WHERE i.status = 'open' AND n.kind = ?1
                -- The client's first initial notice stands for the client: a
                -- held one may be followed by a new initial after an update.
-               AND n.sequence = (SELECT MIN(f.sequence) FROM notices f
+               AND n.position = (SELECT MIN(f.position) FROM notices f
                                  WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id)
                -- Nothing about this incident has reached the client yet.
                AND NOT EXISTS (SELECT 1 FROM notices m JOIN deliveries d ON d.notice_id = m.id
@@ -74,7 +74,7 @@ impl ScheduleStore for SqliteStore {
              WHERE i.status = 'open' AND n.status <> 'held'
                -- A client whose notice was withdrawn is owed nothing more.
                AND n.kind <> ?1
-               AND n.sequence = (SELECT MAX(m.sequence) FROM notices m
+               AND n.position = (SELECT MAX(m.position) FROM notices m
                                  WHERE m.incident_id = n.incident_id AND m.client_id = n.client_id
                                    AND m.status <> 'held')
                AND NOT EXISTS (SELECT 1 FROM update_reminders r

@@ -21,6 +21,17 @@ pub fn fixture_clock() -> Arc<breachgate::clock::ManualClock> {
     Arc::new(breachgate::clock::ManualClock::new(start))
 }
 
+/// The LMS report with its data categories not yet known and no severity
+/// inputs, so the severity rests on assumed inputs.
+pub fn report_with_assumed_severity() -> Value {
+    let mut report = fixture("report-lms.json");
+    report["personal_data"]["categories"] = "not_yet_known".into();
+    if let Some(fields) = report.as_object_mut() {
+        fields.remove("severity_inputs");
+    }
+    report
+}
+
 pub fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(repo_path(&format!("tests/fixtures/{name}")))
         .expect("fixture exists");

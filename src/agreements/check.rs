@@ -274,11 +274,11 @@ fn parse_checked<T: DeserializeOwned>(
     errors: &dyn Fn(&Value) -> Vec<FieldError>,
 ) -> (Result<T, Value>, Vec<FieldError>) {
     let mut problems = errors(&document);
-    let result = match T::deserialize(&document) {
+    let result = match crate::validation::deserialize::<T>(&document) {
         Ok(parsed) => Ok(parsed),
         Err(e) => {
             if problems.is_empty() {
-                problems.push(FieldError::new("", e.to_string()));
+                problems.push(e);
             }
             Err(())
         }

@@ -19,7 +19,7 @@ use super::views::{self, AcknowledgementOut, ClientNoticeOut};
 use crate::app::App;
 use crate::domain::{AcknowledgementNote, NoticeId};
 use crate::service::client_notices;
-use crate::validation::FieldError;
+use crate::validation::{self, FieldError};
 
 /// `GET /v1/client/notices`
 pub async fn notices(
@@ -71,13 +71,14 @@ fn parse_note(body: &JsonBody) -> Result<Option<AcknowledgementNote>, ApiError> 
     if body.is_blank() {
         return Ok(None);
     }
-    let request: AcknowledgementRequest = serde_json::from_slice(&body.0).map_err(|e| {
+    let body = &mut serde_json::Deserializer::from_slice(&body.0);
+    let request: AcknowledgementRequest = validation::deserialize(body).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_acknowledgement",
             "the body is not a valid acknowledgement",
         )
-        .with_details(vec![FieldError::new("", e.to_string())])
+        .with_details(vec![e])
     })?;
     request
         .note

@@ -5,7 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::intake::IntakeError;
 use crate::service::agreements::AdminError;
@@ -72,17 +72,101 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    fn body(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
+    }
+
+    #[cfg(test)]
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    #[cfg(test)]
+    pub(super) fn details(&self) -> &[FieldError] {
+        &self.details
+    }
+
+    /// The answer as HTTP/1.1 bytes, for the accept loop to write itself
+    /// where a request never reaches the router; the connection closes after it.
+    pub(super) fn http1_bytes(&self) -> Vec<u8> {
+        let body = self.body().to_string();
+        let mut bytes = format!(
+            "HTTP/1.1 {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.status,
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(body.as_bytes());
+        bytes
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// Gives an error answer made outside [`ApiError`] the API's shape, with its
+/// status and, for a 4xx, its text as the message: axum's own extractors
+/// answer in `text/plain` (a path segment that is not UTF-8, a query string
+/// that does not parse, …). A 5xx stays opaque, its text logged.
+pub(super) async fn in_error_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // The texts of axum's rejections are a line or two.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let error = if status.is_server_error() {
+        tracing::error!(%status, error = %text, "request failed");
+        ApiError::new(status, "internal", "internal error; it has been logged")
+    } else {
+        let message = if text.is_empty() {
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_owned()
+        } else {
+            text
+        };
+        ApiError::new(status, code_of(status), message)
+    };
+    let shaped = error.into_response();
+    // Headers such as `Allow` or `Retry-After` still apply; the body's do not.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(shaped.headers().clone());
+    Response::from_parts(parts, shaped.into_body())
+}
+
+/// The error code of an answer that has only a status.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::LENGTH_REQUIRED => "length_required",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        _ => "bad_request",
     }
 }
 

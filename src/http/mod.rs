@@ -6,6 +6,7 @@ mod body;
 mod client;
 mod deliveries;
 mod error;
+mod head;
 mod incidents;
 mod json;
 mod openapi;
@@ -195,6 +196,7 @@ pub fn router(app: Arc<App>) -> Router {
                 "this path does not take that method",
             )
         })
+        .layer(axum::middleware::map_response(error::in_error_shape))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.app.config.server.max_body_bytes,
         ))

@@ -8,7 +8,11 @@
 //! - a request head must be complete within `server.header_timeout_ms` of its
 //!   first byte (of the connection opening, for the first request), and a
 //!   kept-alive connection may wait `server.idle_timeout_ms` for the next one;
-//!   a watchdog beside each connection closes it when its time is up.
+//!   a watchdog beside each connection closes it when its time is up;
+//! - each request head is checked as it arrives ([`super::head`]): one that
+//!   hyper would answer with a bare status line (or, when it overflows
+//!   hyper's buffer, with a reset connection) is refused here in the API's
+//!   error shape, and the connection closed.
 //!
 //! The body timeout is the body extractor's ([`super::body`]), which answers
 //! 408 in the API's error shape.
@@ -18,8 +22,9 @@ use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -34,6 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::head::HeadCheck;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
@@ -289,14 +295,20 @@ async fn serve_connection(
         deadline: Instant::now() + timeouts.header,
     });
     let phase = Arc::new(phase);
+    let requests = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(WatchedStream {
         stream,
         phase: phase.clone(),
         header_timeout: timeouts.header,
+        heads: HeadCheck::new(),
+        requests: requests.clone(),
+        unflushed: false,
+        refusal: None,
     });
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // The rate limit of callers without a token keys on the peer address.
         request.extensions_mut().insert(ConnectInfo(peer));
+        requests.fetch_add(1, Ordering::Relaxed);
         phase.send_replace(Phase::Answering);
         let sent = AnswerSent(phase.clone());
         let router = router.clone();
@@ -352,34 +364,107 @@ async fn time_is_up(mut phase: watch::Receiver<Phase>, timeouts: Timeouts) {
 }
 
 /// The socket of a connection, telling its phase when a new request starts
-/// arriving.
+/// arriving, and checking each request head before hyper reads it.
 struct WatchedStream {
     stream: TcpStream,
     phase: Arc<watch::Sender<Phase>>,
     header_timeout: Duration,
+    heads: HeadCheck,
+    /// Requests handed to the router so far.
+    requests: Arc<AtomicU64>,
+    /// Whether hyper has written since it last flushed.
+    unflushed: bool,
+    refusal: Option<Refusal>,
+}
+
+/// A refused head's answer, written by the socket itself in place of hyper.
+enum Refusal {
+    Writing {
+        answer: Vec<u8>,
+        written: usize,
+    },
+    /// The answer is out and the sending side shut. What the client still
+    /// sends is read and dropped until it closes (or the header timeout
+    /// closes the connection): closing with unread bytes would reset the
+    /// connection, and the client could lose the answer.
+    Draining,
+}
+
+impl WatchedStream {
+    /// Whether every request read so far has been answered in full, so that
+    /// an answer written now comes after them.
+    fn nothing_owed(&self) -> bool {
+        self.heads.heads_seen() == self.requests.load(Ordering::Relaxed)
+            && !self.unflushed
+            && *self.phase.borrow() != Phase::Answering
+    }
+
+    /// Writes the refusal, then drains the connection; ends with an end of
+    /// stream for hyper, which has seen no complete head and so writes nothing.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut stream = Pin::new(&mut self.stream);
+        if let Some(Refusal::Writing { answer, written }) = &mut self.refusal {
+            while *written < answer.len() {
+                match ready!(stream.as_mut().poll_write(cx, &answer[*written..]))? {
+                    0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    n => *written += n,
+                }
+            }
+            ready!(stream.as_mut().poll_shutdown(cx))?;
+            self.refusal = Some(Refusal::Draining);
+        }
+        let mut scratch = [0u8; 8192];
+        loop {
+            let mut dropped = ReadBuf::new(&mut scratch);
+            match ready!(stream.as_mut().poll_read(cx, &mut dropped)) {
+                Ok(()) if !dropped.filled().is_empty() => {}
+                // Closed or reset: either way, done.
+                Ok(()) | Err(_) => return Poll::Ready(Ok(())),
+            }
+        }
+    }
 }
 
 impl AsyncRead for WatchedStream {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let filled = buf.filled().len();
-        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if buf.filled().len() > filled {
-            let header_timeout = self.header_timeout;
-            self.phase.send_if_modified(|phase| match phase {
-                Phase::Idle { .. } => {
-                    *phase = Phase::Head {
-                        deadline: Instant::now() + header_timeout,
-                    };
-                    true
-                }
-                Phase::Head { .. } | Phase::Answering => false,
-            });
+        let this = self.get_mut();
+        if this.refusal.is_some() {
+            return this.poll_refusal(cx);
         }
-        read
+        let filled = buf.filled().len();
+        ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        let read = &buf.filled()[filled..];
+        if read.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        let header_timeout = this.header_timeout;
+        this.phase.send_if_modified(|phase| match phase {
+            Phase::Idle { .. } => {
+                *phase = Phase::Head {
+                    deadline: Instant::now() + header_timeout,
+                };
+                true
+            }
+            Phase::Head { .. } | Phase::Answering => false,
+        });
+        if let Err(refused) = this.heads.feed(read) {
+            // With an answer still owed (pipelined requests), hyper judges
+            // the head itself once it gets there, in its own words.
+            if this.nothing_owed() {
+                tracing::debug!(error = ?refused, "request head refused");
+                buf.set_filled(filled);
+                this.refusal = Some(Refusal::Writing {
+                    answer: refused.http1_bytes(),
+                    written: 0,
+                });
+                return this.poll_refusal(cx);
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -389,6 +474,7 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.unflushed = true;
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -397,6 +483,7 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.unflushed = true;
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
@@ -405,10 +492,16 @@ impl AsyncWrite for WatchedStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
+        self.unflushed = false;
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.refusal.is_some() {
+            // Shut already, after the refusal.
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

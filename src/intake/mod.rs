@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use crate::domain::Report;
-use crate::validation::{CompiledSchema, FieldError, REPORT_SCHEMA};
+use crate::validation::{self, CompiledSchema, FieldError, REPORT_SCHEMA};
 
 static REPORT: LazyLock<CompiledSchema> = LazyLock::new(|| CompiledSchema::embedded(REPORT_SCHEMA));
 
@@ -41,6 +41,5 @@ pub fn check_report(value: &Value) -> Result<Report, IntakeError> {
     if !errors.is_empty() {
         return Err(IntakeError::Invalid(errors));
     }
-    serde_json::from_value(value.clone())
-        .map_err(|e| IntakeError::Invalid(vec![FieldError::new("", e.to_string())]))
+    validation::deserialize(value).map_err(|e| IntakeError::Invalid(vec![e]))
 }

@@ -7,7 +7,7 @@ mod notice;
 pub use notice::NoticeSchemas;
 
 use jsonschema::error::ValidationErrorKind;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// One failing field: where (a JSON pointer into the document) and why.
@@ -24,6 +24,35 @@ impl FieldError {
             message: message.into(),
         }
     }
+}
+
+/// Deserializes a document that has passed its schema. What the schema
+/// cannot rule out (an integer written `1.0` or `-0`, a number beyond the
+/// field's type) fails with the field's JSON pointer.
+pub fn deserialize<'de, T: Deserialize<'de>>(
+    document: impl Deserializer<'de>,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(document)
+        .map_err(|e| FieldError::new(pointer(e.path()), e.inner().to_string()))
+}
+
+/// The JSON pointer (RFC 6901) of a path `serde_path_to_error` tracked; a
+/// segment it could not name ends the pointer there.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        let token = match segment {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                key.replace('~', "~0").replace('/', "~1")
+            }
+            Segment::Unknown => break,
+        };
+        pointer.push('/');
+        pointer.push_str(&token);
+    }
+    pointer
 }
 
 /// A compiled JSON Schema (draft 2020-12, formats asserted).

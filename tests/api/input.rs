@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::access::ACCESS;
 use crate::support::{fixture, Gateway};
 
-async fn send(
+pub async fn send(
     gateway: &Gateway,
     method: &str,
     path: &str,

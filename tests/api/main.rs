@@ -14,6 +14,7 @@ mod crash;
 mod delivery;
 mod deploy;
 mod email;
+mod errors;
 mod follow_ups;
 mod independent_verifiers;
 mod input;

@@ -34,7 +34,7 @@ use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeC
 use crate::intake::{check_report, parse_json, per_client_patch};
 use crate::service::Services;
 use crate::store::{NewVersion, NoticeBody, StoreError};
-use crate::validation::FieldError;
+use crate::validation::{self, FieldError};
 
 /// Longest retraction reason accepted.
 const MAX_REASON: usize = 2_000;
@@ -374,8 +374,8 @@ struct Retraction {
 fn retraction_reason(body: &[u8]) -> Result<Value, FileError> {
     let value = parse_json(body)?;
     let invalid = |message: &str| FileError::InvalidBody(vec![FieldError::new("/reason", message)]);
-    let retraction: Retraction = serde_json::from_value(value.clone())
-        .map_err(|e| FileError::InvalidBody(vec![FieldError::new("", e.to_string())]))?;
+    let retraction: Retraction =
+        validation::deserialize(&value).map_err(|e| FileError::InvalidBody(vec![e]))?;
     let reason = retraction.reason.trim();
     if reason.is_empty() {
         return Err(invalid("must say why the report is withdrawn"));

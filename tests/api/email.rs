@@ -1076,3 +1076,122 @@ fn german_social_welfare_data() {
         "Sozialdaten",
     );
 }
+
+/// The fixture notice with the facts of issue 12 items 1, 2 and 4 that the
+/// email shows: count bases, the group of data subjects in words, a reported
+/// category the agreement does not list, the service impact and the contact
+/// with the data subjects.
+fn notice_with_client_facts() -> Notice {
+    notice_with(json!({
+        "data_subjects": {
+            "categories": ["students", "other"],
+            "count": {"min": 0, "max": 19, "precision": "upper_bound", "basis": "share_of_incident_total"},
+            "children": false, "vulnerable": false,
+            "description": "Course participants and their external tutors"
+        },
+        "personal_data": {
+            "categories": ["identification", "online_identifiers"],
+            "special_categories": [],
+            "records": {"min": 19, "max": 19, "precision": "exact", "basis": "client_specific"},
+            "unintelligible": false,
+            "unexpected_categories": ["online_identifiers"]
+        },
+        "service_impact": {
+            "availability": "degraded", "data_restored": "partially",
+            "expected_recovery_at": "2026-03-04T16:00:00Z"
+        },
+        "data_subjects_contacted": {
+            "status": "contacted", "contacted_at": "2026-03-03T09:30:00Z",
+            "channel": "email", "count": 19
+        }
+    }))
+}
+
+#[test]
+fn the_email_shows_count_bases_description_unexpected_categories_service_impact_and_contact() {
+    let (_, text) = text_for(&notice_with_client_facts(), &client(Language::En));
+    let subjects = section(&text, "DATA SUBJECTS");
+    for expected in [
+        "Description of the data subjects: Course participants and their external tutors",
+        "Approximate number of data subjects: 0–19 (upper bound); the incident's total; your share is not known",
+        "Data subjects contacted by us: contacted (2026-03-03 10:30 Europe/Rome (2026-03-03 09:30 UTC), email, 19 data subjects)",
+    ] {
+        assert!(subjects.contains(expected), "lacks {expected:?}\n{subjects}");
+    }
+    let personal = section(&text, "PERSONAL DATA");
+    for expected in [
+        "Reported categories your agreement does not list: online identifiers",
+        "Approximate number of personal data records: 19 (exact); established for your organisation",
+    ] {
+        assert!(personal.contains(expected), "lacks {expected:?}\n{personal}");
+    }
+    let impact = section(&text, "IMPACT ON THE SERVICE");
+    for expected in [
+        "Availability of the service: degraded",
+        "Data restored: partially",
+        "Expected recovery: 2026-03-04 17:00 Europe/Rome (2026-03-04 16:00 UTC)",
+    ] {
+        assert!(impact.contains(expected), "lacks {expected:?}\n{impact}");
+    }
+
+    // In the client's language, every new value too.
+    let (_, text) = text_for(&notice_with_client_facts(), &client(Language::It));
+    for expected in [
+        "Descrizione degli interessati: Course participants and their external tutors",
+        "totale dell'incidente; la vostra quota non è nota",
+        "accertato per la vostra organizzazione",
+        "Categorie segnalate non previste dal vostro accordo: ",
+        "Disponibilità del servizio: degradato",
+        "Dati ripristinati: in parte",
+        "Interessati contattati da noi: contattati (",
+        "19 interessati",
+    ] {
+        assert!(text.contains(expected), "lacks {expected:?}\n{text}");
+    }
+
+    // Absent facts add no rows.
+    let (_, text) = text_for(&notice(), &client(Language::En));
+    for absent in [
+        "IMPACT ON THE SERVICE",
+        "Description of the data subjects",
+        "does not list",
+        "Data subjects contacted",
+        "your share",
+    ] {
+        assert!(!text.contains(absent), "{absent:?}\n{text}");
+    }
+}
+
+#[test]
+fn the_checklist_holds_a_back_while_a_count_basis_is_unknown_and_counts_service_impact_for_d() {
+    let unknown = notice_with(json!({
+        "data_subjects": {
+            "categories": ["students"],
+            "count": {"min": 0, "max": 0, "precision": "upper_bound", "basis": "unknown"},
+            "children": false, "vulnerable": false
+        },
+        "pending": ["data_subjects.count"],
+        "measures": {"taken": [], "proposed": []},
+        "service_impact": {"availability": "unavailable"}
+    }));
+    let (_, text) = text_for(&unknown, &client(Language::En));
+    let checklist = section(&text, "ART. 33(3) CHECKLIST");
+    for expected in [
+        // Named once, although both pending and of unknown basis.
+        "personal data records: pending: Approximate number of data subjects (data_subjects.count)\r\n",
+        "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
+    ] {
+        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
+    }
+
+    // Unknown records, not marked pending, still hold (a) back.
+    let mut records = notice();
+    records.data.personal_data.records.basis = Some(breachgate::domain::CountBasis::Unknown);
+    let (_, text) = text_for(&records, &client(Language::En));
+    assert!(
+        section(&text, "ART. 33(3) CHECKLIST").contains(
+            "personal data records: pending: Approximate number of personal data records (personal_data.records)"
+        ),
+        "{text}"
+    );
+}

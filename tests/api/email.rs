@@ -1149,6 +1149,16 @@ fn the_email_shows_count_bases_description_unexpected_categories_service_impact_
         assert!(text.contains(expected), "lacks {expected:?}\n{text}");
     }
 
+    // The notice itself is valid v1.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client-facts.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&notice_with_client_facts()).unwrap(),
+    )
+    .unwrap();
+    crate::independent_verifiers::python("validate_notices.py", &[file.to_str().unwrap()]);
+
     // Absent facts add no rows.
     let (_, text) = text_for(&notice(), &client(Language::En));
     for absent in [

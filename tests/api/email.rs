@@ -811,6 +811,13 @@ fn text_for(notice: &Notice, client: &ClientAgreement) -> (String, String) {
     (subject(&rendered).to_owned(), text)
 }
 
+/// Fails naming the first of `expected` that `text` lacks, with the text.
+fn assert_has_all(text: &str, expected: &[&str]) {
+    for expected in expected {
+        assert!(text.contains(expected), "lacks {expected:?}\n{text}");
+    }
+}
+
 /// The lines of one text section, from its heading to the next blank line.
 fn section<'t>(text: &'t str, heading: &str) -> &'t str {
     let start = text
@@ -824,14 +831,15 @@ fn section<'t>(text: &'t str, heading: &str) -> &'t str {
 fn the_checklist_shows_every_art_33_3_item_known_when_nothing_is_pending() {
     let (_, text) = text_for(&notice(), &client(Language::En));
     let checklist = section(&text, "ART. 33(3) CHECKLIST");
-    for expected in [
+    assert_has_all(
+        checklist,
+        &[
         "(a) Nature of the breach, categories and approximate numbers of data subjects and of personal data records: known (in this notice)",
         "(b) Contact point (data protection officer or other): yours to give: your own data protection officer or other contact point",
         "(c) Likely consequences: known (in this notice)",
         "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
-    ] {
-        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
-    }
+        ],
+    );
     assert!(!checklist.contains("pending"), "{checklist}");
     // Before the facts, after the notice's identity.
     assert!(text.find("ART. 33(3) CHECKLIST") < text.find("TIMELINE"));
@@ -846,14 +854,15 @@ fn the_checklist_names_the_pending_facts_of_each_item() {
     }));
     let (_, text) = text_for(&open, &client(Language::En));
     let checklist = section(&text, "ART. 33(3) CHECKLIST");
-    for expected in [
+    assert_has_all(
+        checklist,
+        &[
         "personal data records: pending: Approximate number of data subjects (data_subjects.count); Categories of personal data (personal_data.categories)",
         "(c) Likely consequences: pending: Likely consequences for the data subjects (likely_consequences)",
         "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
         "(b) Contact point (data protection officer or other): yours to give",
-    ] {
-        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
-    }
+        ],
+    );
 
     let no_measures = notice_with(json!({"measures": {"taken": [], "proposed": []}}));
     let (_, text) = text_for(&no_measures, &client(Language::En));
@@ -953,13 +962,14 @@ fn the_enisa_block_is_advisory_and_lists_the_assumed_inputs() {
     ];
     let (_, text) = text_for(&assumed, &client(Language::En));
     let severity = section(&text, "ENISA SEVERITY (OUR ADVISORY INPUT)");
-    for expected in [
+    assert_has_all(
+        severity,
+        &[
         "ENISA level: pending, as the categories of personal data are not yet known (provisional: medium)",
         "Ease of identification: significant (0.75)",
         "Assumed inputs:\r\n  - categories of personal data: not yet known, taken from the agreement\r\n  - ease of identification: not given, assumed significant",
-    ] {
-        assert!(severity.contains(expected), "lacks {expected:?}\n{severity}");
-    }
+        ],
+    );
 }
 
 /// Renders for a client in `language` and checks that `new` replaced `old`.
@@ -1111,43 +1121,47 @@ fn notice_with_client_facts() -> Notice {
 fn the_email_shows_count_bases_description_unexpected_categories_service_impact_and_contact() {
     let (_, text) = text_for(&notice_with_client_facts(), &client(Language::En));
     let subjects = section(&text, "DATA SUBJECTS");
-    for expected in [
+    assert_has_all(
+        subjects,
+        &[
         "Description of the data subjects: Course participants and their external tutors",
         "Approximate number of data subjects: 0–19 (upper bound); the incident's total; your share is not known",
         "Data subjects contacted by us: contacted (2026-03-03 10:30 Europe/Rome (2026-03-03 09:30 UTC), email, 19 data subjects)",
-    ] {
-        assert!(subjects.contains(expected), "lacks {expected:?}\n{subjects}");
-    }
+        ],
+    );
     let personal = section(&text, "PERSONAL DATA");
-    for expected in [
+    assert_has_all(
+        personal,
+        &[
         "Reported categories your agreement does not list: online identifiers",
         "Approximate number of personal data records: 19 (exact); established for your organisation",
-    ] {
-        assert!(personal.contains(expected), "lacks {expected:?}\n{personal}");
-    }
+        ],
+    );
     let impact = section(&text, "IMPACT ON THE SERVICE");
-    for expected in [
-        "Availability of the service: degraded",
-        "Data restored: partially",
-        "Expected recovery: 2026-03-04 17:00 Europe/Rome (2026-03-04 16:00 UTC)",
-    ] {
-        assert!(impact.contains(expected), "lacks {expected:?}\n{impact}");
-    }
+    assert_has_all(
+        impact,
+        &[
+            "Availability of the service: degraded",
+            "Data restored: partially",
+            "Expected recovery: 2026-03-04 17:00 Europe/Rome (2026-03-04 16:00 UTC)",
+        ],
+    );
 
     // In the client's language, every new value too.
     let (_, text) = text_for(&notice_with_client_facts(), &client(Language::It));
-    for expected in [
-        "Descrizione degli interessati: Course participants and their external tutors",
-        "totale dell'incidente; la vostra quota non è nota",
-        "accertato per la vostra organizzazione",
-        "Categorie segnalate non previste dal vostro accordo: ",
-        "Disponibilità del servizio: degradato",
-        "Dati ripristinati: in parte",
-        "Interessati contattati da noi: contattati (",
-        "19 interessati",
-    ] {
-        assert!(text.contains(expected), "lacks {expected:?}\n{text}");
-    }
+    assert_has_all(
+        &text,
+        &[
+            "Descrizione degli interessati: Course participants and their external tutors",
+            "totale dell'incidente; la vostra quota non è nota",
+            "accertato per la vostra organizzazione",
+            "Categorie segnalate non previste dal vostro accordo: ",
+            "Disponibilità del servizio: degradato",
+            "Dati ripristinati: in parte",
+            "Interessati contattati da noi: contattati (",
+            "19 interessati",
+        ],
+    );
 
     // The notice itself is valid v1.
     let dir = tempfile::tempdir().unwrap();
@@ -1186,13 +1200,14 @@ fn the_checklist_holds_a_back_while_a_count_basis_is_unknown_and_counts_service_
     }));
     let (_, text) = text_for(&unknown, &client(Language::En));
     let checklist = section(&text, "ART. 33(3) CHECKLIST");
-    for expected in [
+    assert_has_all(
+        checklist,
+        &[
         // Named once, although both pending and of unknown basis.
         "personal data records: pending: Approximate number of data subjects (data_subjects.count)\r\n",
         "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
-    ] {
-        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
-    }
+        ],
+    );
 
     // Unknown records, not marked pending, still hold (a) back.
     let mut records = notice();

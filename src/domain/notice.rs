@@ -174,6 +174,24 @@ pub enum CountBasis {
     Unknown,
 }
 
+impl CountBasis {
+    pub const ALL: &'static [Self] = &[
+        Self::ClientSpecific,
+        Self::ShareOfIncidentTotal,
+        Self::AgreementEstimate,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSpecific => "client_specific",
+            Self::ShareOfIncidentTotal => "share_of_incident_total",
+            Self::AgreementEstimate => "agreement_estimate",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
 /// Whether categories were reported or, while not yet known, taken from the agreement.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

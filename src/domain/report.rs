@@ -278,6 +278,24 @@ pub enum Availability {
     Restored,
 }
 
+impl Availability {
+    pub const ALL: &'static [Self] = &[
+        Self::NotAffected,
+        Self::Degraded,
+        Self::Unavailable,
+        Self::Restored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAffected => "not_affected",
+            Self::Degraded => "degraded",
+            Self::Unavailable => "unavailable",
+            Self::Restored => "restored",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DataRestored {
@@ -286,6 +304,26 @@ pub enum DataRestored {
     No,
     NotApplicable,
     Unknown,
+}
+
+impl DataRestored {
+    pub const ALL: &'static [Self] = &[
+        Self::Yes,
+        Self::Partially,
+        Self::No,
+        Self::NotApplicable,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::Partially => "partially",
+            Self::No => "no",
+            Self::NotApplicable => "not_applicable",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// A third party the processor has told about the breach.
@@ -343,6 +381,24 @@ pub enum ContactStatus {
     Planned,
     NotContacted,
     NotYetDecided,
+}
+
+impl ContactStatus {
+    pub const ALL: &'static [Self] = &[
+        Self::Contacted,
+        Self::Planned,
+        Self::NotContacted,
+        Self::NotYetDecided,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contacted => "contacted",
+            Self::Planned => "planned",
+            Self::NotContacted => "not_contacted",
+            Self::NotYetDecided => "not_yet_decided",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

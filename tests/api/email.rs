@@ -811,6 +811,13 @@ fn text_for(notice: &Notice, client: &ClientAgreement) -> (String, String) {
     (subject(&rendered).to_owned(), text)
 }
 
+/// Fails naming the first of `expected` that `text` lacks, with the text.
+fn assert_has_all(text: &str, expected: &[&str]) {
+    for expected in expected {
+        assert!(text.contains(expected), "lacks {expected:?}\n{text}");
+    }
+}
+
 /// The lines of one text section, from its heading to the next blank line.
 fn section<'t>(text: &'t str, heading: &str) -> &'t str {
     let start = text
@@ -824,14 +831,15 @@ fn section<'t>(text: &'t str, heading: &str) -> &'t str {
 fn the_checklist_shows_every_art_33_3_item_known_when_nothing_is_pending() {
     let (_, text) = text_for(&notice(), &client(Language::En));
     let checklist = section(&text, "ART. 33(3) CHECKLIST");
-    for expected in [
+    assert_has_all(
+        checklist,
+        &[
         "(a) Nature of the breach, categories and approximate numbers of data subjects and of personal data records: known (in this notice)",
         "(b) Contact point (data protection officer or other): yours to give: your own data protection officer or other contact point",
         "(c) Likely consequences: known (in this notice)",
         "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
-    ] {
-        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
-    }
+        ],
+    );
     assert!(!checklist.contains("pending"), "{checklist}");
     // Before the facts, after the notice's identity.
     assert!(text.find("ART. 33(3) CHECKLIST") < text.find("TIMELINE"));
@@ -846,14 +854,15 @@ fn the_checklist_names_the_pending_facts_of_each_item() {
     }));
     let (_, text) = text_for(&open, &client(Language::En));
     let checklist = section(&text, "ART. 33(3) CHECKLIST");
-    for expected in [
+    assert_has_all(
+        checklist,
+        &[
         "personal data records: pending: Approximate number of data subjects (data_subjects.count); Categories of personal data (personal_data.categories)",
         "(c) Likely consequences: pending: Likely consequences for the data subjects (likely_consequences)",
         "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
         "(b) Contact point (data protection officer or other): yours to give",
-    ] {
-        assert!(checklist.contains(expected), "lacks {expected:?}\n{checklist}");
-    }
+        ],
+    );
 
     let no_measures = notice_with(json!({"measures": {"taken": [], "proposed": []}}));
     let (_, text) = text_for(&no_measures, &client(Language::En));
@@ -953,13 +962,14 @@ fn the_enisa_block_is_advisory_and_lists_the_assumed_inputs() {
     ];
     let (_, text) = text_for(&assumed, &client(Language::En));
     let severity = section(&text, "ENISA SEVERITY (OUR ADVISORY INPUT)");
-    for expected in [
+    assert_has_all(
+        severity,
+        &[
         "ENISA level: pending, as the categories of personal data are not yet known (provisional: medium)",
         "Ease of identification: significant (0.75)",
         "Assumed inputs:\r\n  - categories of personal data: not yet known, taken from the agreement\r\n  - ease of identification: not given, assumed significant",
-    ] {
-        assert!(severity.contains(expected), "lacks {expected:?}\n{severity}");
-    }
+        ],
+    );
 }
 
 /// Renders for a client in `language` and checks that `new` replaced `old`.
@@ -1074,5 +1084,139 @@ fn german_social_welfare_data() {
         &notice,
         "Daten zu Sozialleistungen",
         "Sozialdaten",
+    );
+}
+
+/// The fixture notice with the facts of issue 12 items 1, 2 and 4 that the
+/// email shows: count bases, the group of data subjects in words, a reported
+/// category the agreement does not list, the service impact and the contact
+/// with the data subjects.
+fn notice_with_client_facts() -> Notice {
+    notice_with(json!({
+        "data_subjects": {
+            "categories": ["students", "other"],
+            "count": {"min": 0, "max": 19, "precision": "upper_bound", "basis": "share_of_incident_total"},
+            "children": false, "vulnerable": false,
+            "description": "Course participants and their external tutors"
+        },
+        "personal_data": {
+            "categories": ["identification", "online_identifiers"],
+            "special_categories": [],
+            "records": {"min": 19, "max": 19, "precision": "exact", "basis": "client_specific"},
+            "unintelligible": false,
+            "unexpected_categories": ["online_identifiers"]
+        },
+        "service_impact": {
+            "availability": "degraded", "data_restored": "partially",
+            "expected_recovery_at": "2026-03-04T16:00:00Z"
+        },
+        "data_subjects_contacted": {
+            "status": "contacted", "contacted_at": "2026-03-03T09:30:00Z",
+            "channel": "email", "count": 19
+        }
+    }))
+}
+
+#[test]
+fn the_email_shows_count_bases_description_unexpected_categories_service_impact_and_contact() {
+    let (_, text) = text_for(&notice_with_client_facts(), &client(Language::En));
+    let subjects = section(&text, "DATA SUBJECTS");
+    assert_has_all(
+        subjects,
+        &[
+        "Description of the data subjects: Course participants and their external tutors",
+        "Approximate number of data subjects: 0–19 (upper bound); the incident's total; your share is not known",
+        "Data subjects contacted by us: contacted (2026-03-03 10:30 Europe/Rome (2026-03-03 09:30 UTC), email, 19 data subjects)",
+        ],
+    );
+    let personal = section(&text, "PERSONAL DATA");
+    assert_has_all(
+        personal,
+        &[
+        "Reported categories your agreement does not list: online identifiers",
+        "Approximate number of personal data records: 19 (exact); established for your organisation",
+        ],
+    );
+    let impact = section(&text, "IMPACT ON THE SERVICE");
+    assert_has_all(
+        impact,
+        &[
+            "Availability of the service: degraded",
+            "Data restored: partially",
+            "Expected recovery: 2026-03-04 17:00 Europe/Rome (2026-03-04 16:00 UTC)",
+        ],
+    );
+
+    // In the client's language, every new value too.
+    let (_, text) = text_for(&notice_with_client_facts(), &client(Language::It));
+    assert_has_all(
+        &text,
+        &[
+            "Descrizione degli interessati: Course participants and their external tutors",
+            "totale dell'incidente; la vostra quota non è nota",
+            "accertato per la vostra organizzazione",
+            "Categorie segnalate non previste dal vostro accordo: ",
+            "Disponibilità del servizio: degradato",
+            "Dati ripristinati: in parte",
+            "Interessati contattati da noi: contattati (",
+            "19 interessati",
+        ],
+    );
+
+    // The notice itself is valid v1.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client-facts.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&notice_with_client_facts()).unwrap(),
+    )
+    .unwrap();
+    crate::independent_verifiers::python("validate_notices.py", &[file.to_str().unwrap()]);
+
+    // Absent facts add no rows.
+    let (_, text) = text_for(&notice(), &client(Language::En));
+    for absent in [
+        "IMPACT ON THE SERVICE",
+        "Description of the data subjects",
+        "does not list",
+        "Data subjects contacted",
+        "your share",
+    ] {
+        assert!(!text.contains(absent), "{absent:?}\n{text}");
+    }
+}
+
+#[test]
+fn the_checklist_holds_a_back_while_a_count_basis_is_unknown_and_counts_service_impact_for_d() {
+    let unknown = notice_with(json!({
+        "data_subjects": {
+            "categories": ["students"],
+            "count": {"min": 0, "max": 0, "precision": "upper_bound", "basis": "unknown"},
+            "children": false, "vulnerable": false
+        },
+        "pending": ["data_subjects.count"],
+        "measures": {"taken": [], "proposed": []},
+        "service_impact": {"availability": "unavailable"}
+    }));
+    let (_, text) = text_for(&unknown, &client(Language::En));
+    let checklist = section(&text, "ART. 33(3) CHECKLIST");
+    assert_has_all(
+        checklist,
+        &[
+        // Named once, although both pending and of unknown basis.
+        "personal data records: pending: Approximate number of data subjects (data_subjects.count)\r\n",
+        "(d) Measures taken or proposed, including to mitigate adverse effects: known (in this notice)",
+        ],
+    );
+
+    // Unknown records, not marked pending, still hold (a) back.
+    let mut records = notice();
+    records.data.personal_data.records.basis = Some(breachgate::domain::CountBasis::Unknown);
+    let (_, text) = text_for(&records, &client(Language::En));
+    assert!(
+        section(&text, "ART. 33(3) CHECKLIST").contains(
+            "personal data records: pending: Approximate number of personal data records (personal_data.records)"
+        ),
+        "{text}"
     );
 }

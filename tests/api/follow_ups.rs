@@ -30,6 +30,7 @@ struct Desk {
     worker: Arc<Worker>,
     receiver: Receiver,
     sink: SmtpSink,
+    clock: Arc<breachgate::clock::ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,12 +50,13 @@ impl Desk {
         let mut config = delivery_config(dir.path(), &receiver.base, smtp);
         adjust(&mut config, dir.path());
         let gateway = Gateway::start_with_clock(config, clock.clone()).await;
-        let worker = gateway.app.worker(clock).unwrap();
+        let worker = gateway.app.worker(clock.clone()).unwrap();
         Self {
             gateway,
             worker,
             receiver,
             sink,
+            clock,
             _dir: dir,
         }
     }
@@ -924,4 +926,73 @@ async fn closing_with_facts_pending_says_so_instead_of_claiming_completeness() {
     desk.deliver().await;
     let text = desk.email_text(last["data"]["notice_id"].as_str().unwrap());
     assert!(text.contains("investigation is complete"), "{text}");
+}
+
+/// A held notice that an update releases after the client's deadline is a
+/// late initial notice: the update needs the report's `delay_reason`, and the
+/// released notice says it was late and why.
+#[tokio::test]
+async fn a_held_notice_released_late_by_an_update_needs_the_delay_reason() {
+    let desk = Desk::with(|config, dir| hold_while_categories_pending(config, dir, NORRSKEN)).await;
+    let mut report = fixture("report-lms.json");
+    report.as_object_mut().unwrap().remove("delay_reason");
+    let (status, filed) = desk.gateway.post_report(&desk.gateway.staff, &report).await;
+    assert_eq!(status, 201, "{filed}");
+    let incident = filed["incident_id"].as_str().unwrap();
+    assert_eq!(notices(&filed)[NORRSKEN].2, "held");
+    desk.deliver().await;
+
+    // The categories become known days later, past every client's deadline.
+    desk.clock.advance(chrono::Duration::days(5));
+    let known = json!({"data_subjects": {"categories": EVERY_LMS_SUBJECT}});
+    let (status, refused) = desk
+        .follow_up(incident, "updates", Some(known.clone()))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let detail = &refused["error"]["details"][0];
+    assert_eq!(detail["path"], "/delay_reason", "{refused}");
+    assert!(
+        detail["message"].as_str().unwrap().contains(NORRSKEN),
+        "{refused}"
+    );
+
+    let reason = "The club's export could only be told apart after the storage log was restored.";
+    let mut with_reason = known;
+    with_reason["delay_reason"] = json!(reason);
+    let (status, released) = desk.follow_up(incident, "updates", Some(with_reason)).await;
+    assert_eq!(status, 201, "{released}");
+    assert_eq!(
+        notices(&released)[NORRSKEN],
+        ("breach.notice.initial".to_owned(), 1, "queued".to_owned())
+    );
+    let initial = desk.notice(incident, &released, NORRSKEN).await;
+    assert_eq!(initial["data"]["deadline"]["processor_on_time"], false);
+    assert_eq!(
+        initial["data"]["deadline"]["processor_delay_reason"],
+        reason
+    );
+    // Clients notified in time keep their first notice's timeliness.
+    let update = desk.notice(incident, &released, FORMAVENIR).await;
+    assert_eq!(update["data"]["deadline"]["processor_on_time"], true);
+    assert!(update["data"]["deadline"]
+        .get("processor_delay_reason")
+        .is_none());
+
+    desk.deliver().await;
+    let notice_id = client_outcome(&released, NORRSKEN)["notice_id"]
+        .as_str()
+        .unwrap();
+    assert!(desk.email_text(notice_id).contains(reason));
+
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = [("initial", &initial), ("update", &update)]
+        .iter()
+        .map(|(name, notice)| {
+            let file = dir.path().join(format!("{name}.json"));
+            std::fs::write(&file, serde_json::to_vec(notice).unwrap()).unwrap();
+            file.display().to_string()
+        })
+        .collect();
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    crate::independent_verifiers::python("validate_notices.py", &args);
 }

@@ -125,9 +125,13 @@ async fn three_clients_get_their_own_counts_or_an_unknown_share_of_the_total() {
 
     // Without per-client figures the incident's 212 is each client's upper
     // bound, not capped by any agreement, and nobody's minimum is invented.
-    let (status, filed) = gateway
-        .post_report(&gateway.staff, &fixture("report-subprocessor.json"))
-        .await;
+    // (The fixture's own `per_client` figures are taken out for this.)
+    let mut report = fixture("report-subprocessor.json");
+    report["affected"]
+        .as_object_mut()
+        .unwrap()
+        .remove("per_client");
+    let (status, filed) = gateway.post_report(&gateway.staff, &report).await;
     assert_eq!(status, 201, "{filed}");
     let notices = notices_of(&gateway, &filed).await;
     for (client, notice) in &notices {
@@ -285,5 +289,48 @@ async fn a_csv_of_figures_for_1000_clients_makes_one_update_with_each_clients_ro
         .await
         .unwrap();
     assert_eq!(response.status(), 415);
+    gateway.stop().await;
+}
+
+/// The example report as shipped shows the new inputs: one client's own
+/// figures, the data subjects in words, and a category the Italian agreement
+/// does not list.
+#[tokio::test]
+async fn the_example_subprocessor_report_shows_per_client_figures_and_the_new_category_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path()).await;
+    let report = fixture("report-subprocessor.json");
+    let (status, filed) = gateway.post_report(&gateway.staff, &report).await;
+    assert_eq!(status, 201, "{filed}");
+    let notices = notices_of(&gateway, &filed).await;
+    let own = &report["affected"]["per_client"][HARBOURVIEW];
+    for (client, notice) in &notices {
+        let data = &notice["data"];
+        assert_eq!(
+            data["data_subjects"]["description"],
+            report["data_subjects"]["description"]
+        );
+        let basis = &data["data_subjects"]["count"]["basis"];
+        if client == HARBOURVIEW {
+            assert_eq!(basis, "client_specific");
+            assert_eq!(
+                data["data_subjects"]["count"]["max"],
+                own["data_subjects"]["count"]["max"]
+            );
+            assert_eq!(
+                data["personal_data"]["records"]["max"],
+                own["personal_data"]["records"]["max"]
+            );
+            assert_eq!(data["data_subjects"]["countries"], own["countries"]);
+        } else {
+            assert_eq!(basis, "share_of_incident_total", "{client}");
+        }
+    }
+    let (_, consorzio) = notices.iter().find(|(c, _)| c == CONSORZIO).unwrap();
+    assert_eq!(
+        consorzio["data"]["personal_data"]["unexpected_categories"],
+        json!(["online_identifiers"])
+    );
+    validate(dir.path(), "example", &notices).await;
     gateway.stop().await;
 }

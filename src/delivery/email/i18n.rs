@@ -118,8 +118,9 @@ mod tests {
     use super::*;
     use crate::delivery::email::view;
     use crate::domain::{
-        BreachCategory, Consequence, CountPrecision, DataCategory, EaseOfIdentification,
-        NoticeType, SubjectCategory, TransferSafeguard,
+        Availability, BreachCategory, Consequence, ContactStatus, CountBasis, CountPrecision,
+        DataCategory, DataRestored, EaseOfIdentification, NoticeType, SubjectCategory,
+        TransferSafeguard,
     };
 
     fn catalogues() -> &'static BTreeMap<Language, Table> {
@@ -261,6 +262,22 @@ mod tests {
             view::ASSUMED_INPUTS
                 .iter()
                 .map(|v| ("assumed_input", v.as_str())),
+        );
+        wanted.extend(CountBasis::ALL.iter().map(|v| ("count_basis", v.as_str())));
+        wanted.extend(
+            Availability::ALL
+                .iter()
+                .map(|v| ("availability", v.as_str())),
+        );
+        wanted.extend(
+            DataRestored::ALL
+                .iter()
+                .map(|v| ("data_restored", v.as_str())),
+        );
+        wanted.extend(
+            ContactStatus::ALL
+                .iter()
+                .map(|v| ("contact_status", v.as_str())),
         );
         for (language, table) in catalogues() {
             for (section, key) in &wanted {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::agreements::ClientAgreement;
 use crate::domain::YesNoUnknown;
 use crate::domain::{AssumedInput, SeverityLevel};
-use crate::domain::{CauseOrigin, Estimate};
+use crate::domain::{CauseOrigin, CountBasis, Estimate, NoticeCount};
 use crate::domain::{Change, Notice, NoticeData};
 use crate::domain::{EaseOfIdentification, NoticeType};
 
@@ -112,25 +112,48 @@ fn local_zone(client: &ClientAgreement) -> Option<Tz> {
 }
 
 /// An Art. 33(3) item of the checklist: its label, the paths whose pending
-/// facts hold it back, and whether the notice leaves it empty (an empty list
-/// is a fact not yet given, whether or not it was marked pending).
+/// facts hold it back, and the paths the notice leaves open even when not
+/// marked pending (an empty list, or a count whose basis is `unknown`).
 type ChecklistItem = (
     &'static str,
     &'static [&'static str],
-    fn(&NoticeData) -> bool,
+    fn(&NoticeData) -> Vec<&'static str>,
 );
 
 const CHECKLIST: &[ChecklistItem] = &[
     (
         "art33_3_a",
         &["nature", "category", "data_subjects", "personal_data"],
-        |_| false,
+        |data| {
+            let unknown = |count: &NoticeCount| count.basis == Some(CountBasis::Unknown);
+            [
+                (&data.data_subjects.count, "data_subjects.count"),
+                (&data.personal_data.records, "personal_data.records"),
+            ]
+            .into_iter()
+            .filter(|(count, _)| unknown(count))
+            .map(|(_, path)| path)
+            .collect()
+        },
     ),
     ("art33_3_c", &["likely_consequences"], |data| {
-        data.likely_consequences.is_empty()
+        match data.likely_consequences.is_empty() {
+            true => vec!["likely_consequences"],
+            false => Vec::new(),
+        }
     }),
+    // What the processor did about the breach, or what it did to the service
+    // and whether data came back, answers (d); measures in place before the
+    // breach do not.
     ("art33_3_d", &["measures"], |data| {
-        data.measures.taken.is_empty() && data.measures.proposed.is_empty()
+        let measures = &data.measures;
+        match measures.taken.is_empty()
+            && measures.proposed.is_empty()
+            && data.service_impact.is_none()
+        {
+            true => vec!["measures"],
+            false => Vec::new(),
+        }
     }),
 ];
 
@@ -164,10 +187,23 @@ const FIELD_LABELS: &[(&str, &str)] = &[
     ("data_subjects.count", "subject_count"),
     ("data_subjects.children", "children"),
     ("data_subjects.vulnerable", "vulnerable"),
+    ("data_subjects.description", "subject_description"),
+    ("data_subjects_contacted", "subjects_contacted"),
     ("personal_data", "data_categories"),
     ("personal_data.special_categories", "special_categories"),
     ("personal_data.records", "records"),
     ("personal_data.unintelligible", "unintelligible"),
+    (
+        "personal_data.unexpected_categories",
+        "unexpected_categories",
+    ),
+    ("service_impact", "service_impact"),
+    ("service_impact.availability", "availability"),
+    ("service_impact.data_restored", "data_restored"),
+    (
+        "service_impact.expected_recovery_at",
+        "expected_recovery_at",
+    ),
     ("likely_consequences", "likely_consequences"),
     ("measures", "measures_taken"),
     ("measures.proposed", "measures_proposed"),
@@ -187,6 +223,12 @@ const VALUE_SECTIONS: &[(&str, &str)] = &[
     ("data_subjects.categories", "subject_category"),
     ("personal_data.categories", "data_category"),
     ("personal_data.special_categories", "data_category"),
+    ("personal_data.unexpected_categories", "data_category"),
+    ("data_subjects.count.basis", "count_basis"),
+    ("personal_data.records.basis", "count_basis"),
+    ("service_impact.availability", "availability"),
+    ("service_impact.data_restored", "data_restored"),
+    ("data_subjects_contacted.status", "contact_status"),
     ("likely_consequences", "consequence"),
     ("severity.level", "severity_level"),
     ("severity.assumed", "assumed_input"),
@@ -272,6 +314,9 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
             consequences.push(w.row("consequences_description", description.clone()));
         }
         sections.push(w.section("consequences", consequences));
+        if let Some(section) = w.service_impact_section(data) {
+            sections.push(section);
+        }
         sections.push(w.measures_section(data));
         sections.push(w.severity_section(data));
         if !data.pending.is_empty() {
@@ -384,6 +429,15 @@ impl Writer {
         format!("{range} ({precision})")
     }
 
+    /// A count and, where the notice says, where its number comes from.
+    fn count(&self, count: &NoticeCount) -> String {
+        let estimate = self.estimate(&count.estimate);
+        match count.basis {
+            Some(basis) => format!("{estimate}; {}", self.t.get("count_basis", basis.as_str())),
+            None => estimate,
+        }
+    }
+
     /// A changed or pending field: its label, and the path for tooling users.
     fn field(&self, path: &str) -> String {
         match lookup(FIELD_LABELS, path) {
@@ -411,8 +465,8 @@ impl Writer {
                 .map(|item| self.json(path, item))
                 .collect::<Vec<_>>()
                 .join(", "),
-            Value::Object(map) => match serde_json::from_value::<Estimate>(value.clone()) {
-                Ok(estimate) => self.estimate(&estimate),
+            Value::Object(map) => match serde_json::from_value::<NoticeCount>(value.clone()) {
+                Ok(count) => self.count(&count),
                 Err(_) => map
                     .iter()
                     .map(|(key, inner)| {
@@ -519,20 +573,19 @@ impl Writer {
     fn checklist_section(&self, data: &NoticeData) -> Section {
         let mut rows: Vec<Row> = CHECKLIST
             .iter()
-            .map(|(item, prefixes, empty)| {
+            .map(|(item, prefixes, missing)| {
                 let under = |path: &str| {
                     prefixes
                         .iter()
                         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}.")))
                 };
-                let mut open: Vec<String> = data
-                    .pending
-                    .iter()
-                    .filter(|path| under(path))
-                    .map(|path| self.field(path))
-                    .collect();
-                if open.is_empty() && empty(data) {
-                    open.push(self.field(prefixes[0]));
+                let mut open: Vec<String> = Vec::new();
+                let pending = data.pending.iter().map(String::as_str).filter(|p| under(p));
+                for path in pending.chain(missing(data)) {
+                    let field = self.field(path);
+                    if !open.contains(&field) {
+                        open.push(field);
+                    }
                 }
                 let value = if open.is_empty() {
                     self.t.get("value", "known").to_owned()
@@ -643,21 +696,61 @@ impl Writer {
 
     fn data_subjects_section(&self, data: &NoticeData) -> Section {
         let subjects = &data.data_subjects;
-        self.section(
-            "data_subjects",
-            vec![
-                self.row(
-                    "subject_categories",
-                    self.join(
-                        "subject_category",
-                        subjects.categories.iter().map(|c| c.as_str()),
-                    ),
-                ),
-                self.row("subject_count", self.estimate(&subjects.count.estimate)),
-                self.row("children", self.yes_no(subjects.children)),
-                self.row("vulnerable", self.yes_no(subjects.vulnerable)),
-            ],
-        )
+        let mut rows = vec![self.row(
+            "subject_categories",
+            self.join(
+                "subject_category",
+                subjects.categories.iter().map(|c| c.as_str()),
+            ),
+        )];
+        if let Some(description) = &subjects.description {
+            rows.push(self.row("subject_description", description.clone()));
+        }
+        rows.extend([
+            self.row("subject_count", self.count(&subjects.count)),
+            self.row("children", self.yes_no(subjects.children)),
+            self.row("vulnerable", self.yes_no(subjects.vulnerable)),
+        ]);
+        if let Some(contacted) = &data.data_subjects_contacted {
+            let mut value = self
+                .t
+                .get("contact_status", contacted.status.as_str())
+                .to_owned();
+            let details = [
+                contacted.contacted_at.as_ref().map(|at| self.time(at)),
+                contacted.channel.clone(),
+                contacted.count.map(|count| {
+                    self.t
+                        .fill("value", "persons", &[("count", &count.to_string())])
+                }),
+            ];
+            let details: Vec<String> = details.into_iter().flatten().collect();
+            if !details.is_empty() {
+                value = format!("{value} ({})", details.join(", "));
+            }
+            rows.push(self.row("subjects_contacted", value));
+        }
+        self.section("data_subjects", rows)
+    }
+
+    fn service_impact_section(&self, data: &NoticeData) -> Option<Section> {
+        let impact = data.service_impact.as_ref()?;
+        let mut rows = vec![self.row(
+            "availability",
+            self.t
+                .get("availability", impact.availability.as_str())
+                .to_owned(),
+        )];
+        if let Some(restored) = impact.data_restored {
+            rows.push(self.row(
+                "data_restored",
+                self.t.get("data_restored", restored.as_str()).to_owned(),
+            ));
+        }
+        if let Some(at) = &impact.expected_recovery_at {
+            rows.push(self.row("expected_recovery_at", self.time(at)));
+        }
+        Some(self.section("service_impact", rows))
     }
 
     fn personal_data_section(&self, data: &NoticeData) -> Section {
@@ -679,10 +772,18 @@ impl Writer {
                         personal.special_categories.iter().map(|c| c.as_str()),
                     ),
                 ),
-                self.row("records", self.estimate(&personal.records.estimate)),
+                self.row("records", self.count(&personal.records)),
                 self.row("unintelligible", self.yes_no(personal.unintelligible)),
             ],
         );
+        if !personal.unexpected_categories.is_empty() {
+            let unexpected = personal.unexpected_categories.iter().map(|c| c.as_str());
+            let row = self.row(
+                "unexpected_categories",
+                self.join("data_category", unexpected),
+            );
+            section.rows.insert(1, row);
+        }
         if let Some(protection) = &personal.protection {
             let state = self.t.get("protection_state", protection.state.as_str());
             let value = match &protection.description {

@@ -2,16 +2,15 @@
 //! initial notice.
 
 use chrono::{DateTime, Datelike, Utc};
-use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use super::{
-    held, outcomes, prepare, require_delay_reason, whole_second, ClientOutcome, FileError,
-    Idempotency, Outcome, Prepared, Remembered,
+    held, outcomes, require_delay_reason, whole_second, ClientOutcome, Drafting, FileError,
+    Idempotency, Outcome, Remembered,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, IncidentId, Report};
-use crate::enrichment::{affected_clients, draft_notice, NoticeContext};
+use crate::enrichment::{affected_clients, draft_notice};
 use crate::service::Services;
 use crate::store::NewIncident;
 
@@ -57,33 +56,27 @@ pub async fn file_report(
     };
     let reference = format!("BG-{}-{number:04}", now.year());
 
-    let prepared = {
-        let (registry, signer, processor) = (
-            registry.clone(),
-            services.signer.clone(),
-            services.processor.clone(),
-        );
-        let (report, incident_id, reference) =
-            (report.clone(), incident_id.clone(), reference.clone());
-        tokio::task::spawn_blocking(move || {
-            let ctx = NoticeContext {
-                incident_id: &incident_id,
-                reference: &reference,
-                processor: &processor,
-                now,
-                affected_clients: affected.len(),
-            };
-            affected
-                .into_par_iter()
-                .filter_map(|(client_id, systems)| {
-                    let client = registry.client(&client_id)?;
-                    let notice = draft_notice(&report, client, &systems, &registry, &ctx);
-                    Some(prepare(notice, 1, client, &registry, &signer, dry_run))
-                })
-                .collect::<Vec<Prepared>>()
-        })
-        .await?
+    let drafting = Drafting {
+        registry,
+        signer: services.signer.clone(),
+        processor: services.processor.clone(),
+        incident_id: incident_id.clone(),
+        reference: reference.clone(),
+        now,
+        affected_clients: affected.len(),
     };
+    let drafted = report.clone();
+    let prepared = drafting
+        .prepare_all(
+            affected.into_iter().collect(),
+            dry_run,
+            move |(client_id, systems), ctx, registry| {
+                let client = registry.client(&client_id)?;
+                let notice = draft_notice(&drafted, client, &systems, registry, ctx);
+                Some((notice, 1, client.clone()))
+            },
+        )
+        .await?;
     require_delay_reason(&prepared, &report, now)?;
 
     let filed = Filed {

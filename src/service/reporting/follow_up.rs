@@ -18,19 +18,18 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    changes, held, outcomes, prepare, require_delay_reason, whole_second, ClientOutcome, FileError,
-    Idempotency, Outcome, Prepared, Remembered,
+    changes, held, outcomes, require_delay_reason, whole_second, ClientOutcome, Drafting,
+    FileError, Idempotency, Outcome, Remembered,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Notice;
 use crate::domain::{Caller, IncidentStatus, VersionAction};
 use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
-use crate::enrichment::{affected_clients, draft_notice, AffectedClients, NoticeContext};
+use crate::enrichment::{affected_clients, draft_notice, AffectedClients};
 use crate::intake::{check_report, parse_json, per_client_patch};
 use crate::service::Services;
 use crate::store::{NewVersion, NoticeBody, StoreError};
@@ -202,43 +201,37 @@ pub async fn follow_up(
 
     let now = whole_second(services.clock.as_ref());
     let reason = retraction_reason_of(request, &submitted);
-    let prepared = {
-        let (registry, signer, processor) = (
-            registry.clone(),
-            services.signer.clone(),
-            services.processor.clone(),
-        );
-        let (report, incident_id, reference) =
-            (report.clone(), incident_id.clone(), state.reference.clone());
-        tokio::task::spawn_blocking(move || {
-            let ctx = NoticeContext {
-                incident_id: &incident_id,
-                reference: &reference,
-                processor: &processor,
-                now,
-                affected_clients: affected.len(),
-            };
-            let clients: BTreeSet<&ClientId> = affected.keys().chain(series.keys()).collect();
-            clients
-                .into_par_iter()
-                .filter_map(|client_id| {
-                    // A client whose agreement was removed can no longer be reached.
-                    let client = registry.client(client_id)?;
-                    let before = series.get(client_id);
-                    let notice = match affected.get(client_id) {
-                        Some(systems) => {
-                            let draft = draft_notice(&report, client, systems, &registry, &ctx);
-                            follow(request, draft, before)?
-                        }
-                        None => withdraw(before?, now, reason.clone())?,
-                    };
-                    let position = before.map_or(1, |b| b.last_position + 1);
-                    Some(prepare(notice, position, client, &registry, &signer, false))
-                })
-                .collect::<Vec<Prepared>>()
-        })
-        .await?
+    let drafting = Drafting {
+        registry,
+        signer: services.signer.clone(),
+        processor: services.processor.clone(),
+        incident_id: incident_id.clone(),
+        reference: state.reference.clone(),
+        now,
+        affected_clients: affected.len(),
     };
+    let clients: BTreeSet<ClientId> = affected.keys().chain(series.keys()).cloned().collect();
+    let drafted = report.clone();
+    let prepared = drafting
+        .prepare_all(
+            clients.into_iter().collect(),
+            false,
+            move |client_id, ctx, registry| {
+                // A client whose agreement was removed can no longer be reached.
+                let client = registry.client(&client_id)?;
+                let before = series.get(&client_id);
+                let notice = match affected.get(&client_id) {
+                    Some(systems) => {
+                        let draft = draft_notice(&drafted, client, systems, registry, ctx);
+                        follow(request, draft, before)?
+                    }
+                    None => withdraw(before?, now, reason.clone())?,
+                };
+                let position = before.map_or(1, |b| b.last_position + 1);
+                Some((notice, position, client.clone()))
+            },
+        )
+        .await?;
     require_delay_reason(&prepared, &report, now)?;
 
     let version = state.version + 1;

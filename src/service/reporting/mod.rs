@@ -10,6 +10,7 @@ mod follow_up;
 use std::sync::Arc;
 
 use chrono::DurationRound;
+use rayon::prelude::*;
 use serde_json::Value;
 
 pub use filing::{file_report, Filed};
@@ -18,9 +19,10 @@ pub use follow_up::{follow_up, FollowUp, FollowUpRequest, FollowedUp};
 use super::Services;
 use crate::agreements::{ClientAgreement, Registry};
 use crate::clock::Clock;
-use crate::domain::Notice;
 use crate::domain::{Caller, Channel, IncidentStatus, NoticeStatus};
 use crate::domain::{ClientId, NoticeId, NoticeType};
+use crate::domain::{IncidentId, Notice, ProcessorIdentity};
+use crate::enrichment::NoticeContext;
 use crate::intake::IntakeError;
 use crate::signing::Signer;
 use crate::store::{IdempotencyRecord, NewDelivery, NewNotice, StoreError};
@@ -239,6 +241,62 @@ impl<T> Remembered<'_, T> {
             Err(StoreError::VersionConflict) => Err(FileError::ConcurrentChange),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// What every notice of one incident version is drafted from.
+struct Drafting {
+    registry: Arc<Registry>,
+    signer: Arc<Signer>,
+    processor: ProcessorIdentity,
+    incident_id: IncidentId,
+    reference: String,
+    now: chrono::DateTime<chrono::Utc>,
+    /// How many clients this version affects.
+    affected_clients: usize,
+}
+
+impl Drafting {
+    /// Drafts, checks and signs the notice of each of `clients` in parallel
+    /// on the blocking pool: `draft` gives a client's notice, its position in
+    /// the client's series and its agreement, or none.
+    async fn prepare_all<T, F>(
+        self,
+        clients: Vec<T>,
+        keep_preview: bool,
+        draft: F,
+    ) -> Result<Vec<Prepared>, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        F: Fn(T, &NoticeContext<'_>, &Registry) -> Option<(Notice, u32, Arc<ClientAgreement>)>
+            + Send
+            + Sync
+            + 'static,
+    {
+        tokio::task::spawn_blocking(move || {
+            let ctx = NoticeContext {
+                incident_id: &self.incident_id,
+                reference: &self.reference,
+                processor: &self.processor,
+                now: self.now,
+                affected_clients: self.affected_clients,
+            };
+            clients
+                .into_par_iter()
+                .filter_map(|client| {
+                    let (notice, position, agreement) = draft(client, &ctx, &self.registry)?;
+                    Some(prepare(
+                        notice,
+                        position,
+                        &agreement,
+                        &self.registry,
+                        &self.signer,
+                        keep_preview,
+                    ))
+                })
+                .collect()
+        })
+        .await
     }
 }
 

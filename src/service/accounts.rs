@@ -223,8 +223,8 @@ pub async fn sign_in(
     let now = services.clock.now();
     let since = now - Duration::minutes(settings.sign_in_window_minutes.into());
     let failed = store.failed_sign_ins(&email, address, since).await?;
-    if failed.for_email >= settings.max_failed_per_account.into()
-        || failed.from_address >= settings.max_failed_per_address.into()
+    if failed.for_email >= u64::from(settings.max_failed_per_account)
+        || failed.from_address >= u64::from(settings.max_failed_per_address)
     {
         return Err(AccountError::TooManyAttempts);
     }

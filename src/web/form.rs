@@ -20,15 +20,6 @@ impl PostedForm {
     pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.0.iter().cloned()
     }
-
-    /// Every value posted under `name`, in order.
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for PostedForm {

@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account_setup.html", include_str!("templates/account_setup.html")),
     ("board.html", include_str!("templates/board.html")),
     ("report.html", include_str!("templates/report.html")),
+    ("field.html", include_str!("templates/field.html")),
     ("admin.html", include_str!("templates/admin.html")),
     ("portal.html", include_str!("templates/portal.html")),
 ];

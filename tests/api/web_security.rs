@@ -146,7 +146,7 @@ async fn sign_ins_beyond_the_limit_are_refused_per_account_and_per_address() {
     // The right password no longer helps this account...
     let limited = visitor.sign_in(&email, &password).await;
     assert_eq!(limited.status(), 429);
-    assert!(limited.text().await.contains("too many failed sign-ins"));
+    assert!(limited.text().await.unwrap().contains("too many failed sign-ins"));
     // ...while another account still signs in, until the address's limit.
     assert_eq!(visitor.sign_in(&other, &other_password).await.status(), 303);
     for _ in 0..2 {

@@ -74,7 +74,7 @@ pub fn render(
     let message_id = format!("{}@{domain}", notice.data.notice_id);
 
     let texts = i18n::texts(client.language)?;
-    let subject = subject(notice, client, texts)?;
+    let subject = subject(notice, client, &texts)?;
 
     let mut builder = Message::builder()
         .from(sender.from.clone())
@@ -136,7 +136,7 @@ fn subject(
 /// email for `notice`, as [`render`] makes them (a preview before filing).
 pub fn preview(notice: &Notice, client: &ClientAgreement) -> Result<(String, String), EmailError> {
     let texts = i18n::texts(client.language)?;
-    let subject = subject(notice, client, texts)?;
+    let subject = subject(notice, client, &texts)?;
     let (text, _html) = templates::render(&view::body(notice, client, texts))?;
     Ok((subject, text))
 }

@@ -40,8 +40,10 @@ pub enum Kind {
 }
 
 /// One option of a taxonomy: its value, label and short help.
+#[derive(Clone, Copy)]
 pub struct Opt(pub &'static str, pub &'static str, pub &'static str);
 
+#[derive(Clone, Copy)]
 pub struct Field {
     pub pointer: &'static str,
     pub label: &'static str,
@@ -468,6 +470,8 @@ pub struct FieldView {
     pub value: String,
     pub options: Vec<OptionView>,
     pub error: Option<String>,
+    /// The ids of the help and error texts that describe the input.
+    pub described_by: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -597,6 +601,15 @@ fn field_view(
         Kind::Systems => ("choices", options(named(&choosable.systems))),
         Kind::Subprocessor => ("choice", options(named(&choosable.subprocessors))),
     };
+    let error = errors.get(field.pointer).map(|m| m.join("; "));
+    let described_by = [
+        (!field.help.is_empty()).then(|| format!("{id}-help")),
+        error.is_some().then(|| format!("{id}-error")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     FieldView {
         name: field.pointer,
         label: field.label,
@@ -604,7 +617,8 @@ fn field_view(
         kind,
         value: posted.first().cloned().unwrap_or_default(),
         options,
-        error: errors.get(field.pointer).map(|m| m.join("; ")),
+        error,
+        described_by: (!described_by.is_empty()).then_some(described_by),
         id,
     }
 }

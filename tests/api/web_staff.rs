@@ -46,7 +46,7 @@ async fn staff_files_a_report_from_the_form_and_watches_the_countdowns_on_the_bo
     assert_eq!(browser.find("#f-reporter-email").await.prop("value").await.unwrap().as_deref(), Some(email));
     browser.click("button[value=preview]").await;
     assert!(browser.text(".error-summary").await.contains("Please correct"));
-    assert!(browser.has("#f-summary-error").await, "the summary's error is next to it");
+    assert!(browser.has("#f-summary-error").await, "{}", browser.text(".error-summary").await);
     browser.check_accessibility().await;
     browser.screenshot("report-form-errors").await;
 
@@ -65,6 +65,7 @@ async fn staff_files_a_report_from_the_form_and_watches_the_countdowns_on_the_bo
     for category in ["identification", "contact", "education"] {
         browser.click(&format!("#f-personal_data-categories-{category}")).await;
     }
+    browser.select("#f-personal_data-protection-state", "none").await;
     browser.click("#f-data_subjects-categories-not_yet_known").await;
     browser.click("#f-likely_consequences-phishing").await;
     browser.fill("#f-measures-taken", "Anonymous access was revoked.\nDownload links were invalidated.").await;

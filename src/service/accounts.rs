@@ -285,8 +285,7 @@ pub async fn session(
     };
     let now = services.clock.now();
     let idle = now - stored.last_seen_at >= Duration::minutes(settings.session_idle_minutes.into());
-    let old =
-        now - stored.created_at >= Duration::hours(settings.session_absolute_hours.into());
+    let old = now - stored.created_at >= Duration::hours(settings.session_absolute_hours.into());
     if idle || old {
         return Ok(None);
     }
@@ -383,7 +382,10 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_lowercased_and_checked() {
-        assert_eq!(normalise_email(" Ana@Example.ORG ").unwrap(), "ana@example.org");
+        assert_eq!(
+            normalise_email(" Ana@Example.ORG ").unwrap(),
+            "ana@example.org"
+        );
         assert!(normalise_email("ana").is_err());
         assert!(normalise_email("@example.org").is_err());
         assert!(normalise_email("ana@localhost").is_err());

@@ -77,7 +77,11 @@ pub fn routes() -> Vec<Page> {
         page(Method::POST, "/sign-in", sign_in::submit),
         page(Method::POST, "/sign-out", sign_in::sign_out),
         page(Method::GET, "/account/setup/{secret}", account_setup::show),
-        page(Method::POST, "/account/setup/{secret}", account_setup::submit),
+        page(
+            Method::POST,
+            "/account/setup/{secret}",
+            account_setup::submit,
+        ),
         page(Method::GET, "/", board::show),
         page(Method::GET, "/reports/new", report::show),
         page(Method::POST, "/reports/new", report::submit),

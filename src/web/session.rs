@@ -49,11 +49,7 @@ pub struct AdminSession(pub Session);
 /// A signed-in client's DPO; anyone else gets 403.
 pub struct ClientSession(pub Session);
 
-async fn with_role(
-    parts: &mut Parts,
-    state: &WebState,
-    role: Role,
-) -> Result<Session, PageError> {
+async fn with_role(parts: &mut Parts, state: &WebState, role: Role) -> Result<Session, PageError> {
     let Signed(session) = Signed::from_request_parts(parts, state).await?;
     if session.caller.role == role {
         Ok(session)
@@ -82,14 +78,18 @@ impl FromRequestParts<WebState> for ClientSession {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, PageError> {
-        with_role(parts, state, Role::Client).await.map(ClientSession)
+        with_role(parts, state, Role::Client)
+            .await
+            .map(ClientSession)
     }
 }
 
 /// Refuses `form` unless it carries `expected` as its CSRF token.
 pub fn check_csrf(form: &PostedForm, expected: &str) -> Result<(), PageError> {
     match form.get(CSRF_FIELD) {
-        Some(sent) if !expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
+        Some(sent)
+            if !expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) =>
+        {
             Ok(())
         }
         _ => Err(PageError::Csrf),

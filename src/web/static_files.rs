@@ -8,8 +8,16 @@ use axum::response::{IntoResponse, Response};
 use super::PageError;
 
 const FILES: &[(&str, &str, &str)] = &[
-    ("style.css", "text/css; charset=utf-8", include_str!("static/style.css")),
-    ("board.js", "text/javascript; charset=utf-8", include_str!("static/board.js")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("static/style.css"),
+    ),
+    (
+        "board.js",
+        "text/javascript; charset=utf-8",
+        include_str!("static/board.js"),
+    ),
 ];
 
 /// `GET /static/{file}`

@@ -16,7 +16,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("templates/macros.html")),
     ("error.html", include_str!("templates/error.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
-    ("account_setup.html", include_str!("templates/account_setup.html")),
+    (
+        "account_setup.html",
+        include_str!("templates/account_setup.html"),
+    ),
     ("board.html", include_str!("templates/board.html")),
     ("report.html", include_str!("templates/report.html")),
     ("field.html", include_str!("templates/field.html")),
@@ -40,7 +43,11 @@ fn environment() -> &'static Environment<'static> {
 
 /// Renders template `name` for a signed-in `session` (its caller and CSRF
 /// token are there for the layout) with the page's own `page` values.
-pub fn render(name: &str, session: Option<&Session>, page: Value) -> Result<Html<String>, PageError> {
+pub fn render(
+    name: &str,
+    session: Option<&Session>,
+    page: Value,
+) -> Result<Html<String>, PageError> {
     let user = session.map(|s| {
         context! {
             name => s.caller.name,
@@ -57,12 +64,8 @@ pub fn render(name: &str, session: Option<&Session>, page: Value) -> Result<Html
 
 /// An error page, which must render whatever went wrong.
 pub fn error_page(title: &str, message: &str) -> Html<String> {
-    render(
-        "error.html",
-        None,
-        context! { title, message },
-    )
-    .unwrap_or_else(|_| Html(format!("<!doctype html><title>{title}</title>")))
+    render("error.html", None, context! { title, message })
+        .unwrap_or_else(|_| Html(format!("<!doctype html><title>{title}</title>")))
 }
 
 #[cfg(test)]

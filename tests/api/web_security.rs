@@ -141,16 +141,29 @@ async fn sign_ins_beyond_the_limit_are_refused_per_account_and_per_address() {
     let mut visitor = Visitor::new(&gateway);
 
     for _ in 0..3 {
-        assert_eq!(visitor.sign_in(&email, "wrong password!").await.status(), 401);
+        assert_eq!(
+            visitor.sign_in(&email, "wrong password!").await.status(),
+            401
+        );
     }
     // The right password no longer helps this account...
     let limited = visitor.sign_in(&email, &password).await;
     assert_eq!(limited.status(), 429);
-    assert!(limited.text().await.unwrap().contains("too many failed sign-ins"));
+    assert!(limited
+        .text()
+        .await
+        .unwrap()
+        .contains("too many failed sign-ins"));
     // ...while another account still signs in, until the address's limit.
     assert_eq!(visitor.sign_in(&other, &other_password).await.status(), 303);
     for _ in 0..2 {
-        assert_eq!(visitor.sign_in("nobody@processor.example", "guess guess guess").await.status(), 401);
+        assert_eq!(
+            visitor
+                .sign_in("nobody@processor.example", "guess guess guess")
+                .await
+                .status(),
+            401
+        );
     }
     assert_eq!(visitor.sign_in(&other, &other_password).await.status(), 429);
     gateway.stop().await;
@@ -169,7 +182,11 @@ async fn the_session_cookie_is_http_only_same_site_strict_and_secure_behind_tls(
     let cookie = cookie::Cookie::parse(set_cookie.to_owned()).unwrap();
     assert_eq!(cookie.name(), "bg_session");
     assert_eq!(cookie.http_only(), Some(true), "{set_cookie}");
-    assert_eq!(cookie.same_site(), Some(cookie::SameSite::Strict), "{set_cookie}");
+    assert_eq!(
+        cookie.same_site(),
+        Some(cookie::SameSite::Strict),
+        "{set_cookie}"
+    );
     assert_eq!(cookie.secure(), Some(true), "{set_cookie}");
 
     // Every page carries the strict policy: no inline script or style.
@@ -179,7 +196,9 @@ async fn the_session_cookie_is_http_only_same_site_strict_and_secure_behind_tls(
         .send()
         .await
         .unwrap();
-    let policy = response.headers()["content-security-policy"].to_str().unwrap();
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
     assert!(policy.contains("script-src 'self'") && policy.contains("style-src 'self'"));
     assert!(!policy.contains("unsafe-inline"));
     gateway.stop().await;
@@ -234,7 +253,11 @@ async fn a_session_ends_after_its_idle_and_its_absolute_timeout() {
     let mut visitor = Visitor::new(&gateway);
     visitor.sign_in(&email, &password).await;
     clock.advance(chrono::Duration::minutes(i64::from(idle) - 1));
-    assert_eq!(visitor.get("/").await.0, 200, "used within the idle timeout");
+    assert_eq!(
+        visitor.get("/").await.0,
+        200,
+        "used within the idle timeout"
+    );
     clock.advance(chrono::Duration::minutes(i64::from(idle)));
     assert_eq!(visitor.get("/").await.0, 303, "idle too long");
 
@@ -270,26 +293,59 @@ async fn users_create_prints_a_one_time_link_that_sets_the_password() {
     .unwrap();
     let config = file.to_str().unwrap();
     let (ok, out) = breachgate(
-        &["users", "create", "--role", "staff", "--email", "Ana@Processor.example", "--config", config],
+        &[
+            "users",
+            "create",
+            "--role",
+            "staff",
+            "--email",
+            "Ana@Processor.example",
+            "--config",
+            config,
+        ],
         dir.path(),
     );
     assert!(ok, "{out}");
     let link = out.trim();
-    let path = link.strip_prefix(&gateway.base).expect("the link starts with server.public_url");
+    let path = link
+        .strip_prefix(&gateway.base)
+        .expect("the link starts with server.public_url");
     assert!(path.starts_with("/account/setup/"), "{link}");
 
     let mut visitor = Visitor::new(&gateway);
     let csrf = visitor.csrf(path).await;
     let password = "a new and long passphrase";
     let set = visitor
-        .post(path, &[("csrf", &csrf), ("password", password), ("confirm", password)])
+        .post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("password", password),
+                ("confirm", password),
+            ],
+        )
         .await;
     assert_eq!(set.status(), 303);
     assert_eq!(visitor.get(path).await.0, 404, "the link is spent");
-    assert_eq!(visitor.sign_in("ana@processor.example", password).await.status(), 303);
+    assert_eq!(
+        visitor
+            .sign_in("ana@processor.example", password)
+            .await
+            .status(),
+        303
+    );
 
     let (ok, out) = breachgate(
-        &["users", "create", "--role", "staff", "--email", "ana@processor.example", "--config", config],
+        &[
+            "users",
+            "create",
+            "--role",
+            "staff",
+            "--email",
+            "ana@processor.example",
+            "--config",
+            config,
+        ],
         dir.path(),
     );
     assert!(!ok && out.contains("exists"), "{out}");

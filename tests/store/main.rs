@@ -55,6 +55,17 @@ fn webhook_client(clients: &[ClientAgreement]) -> (ClientId, String) {
         .expect("an example client has a webhook")
 }
 
+/// The actions of the audit log, oldest first.
+async fn audit_actions(store: &dyn Store) -> Vec<String> {
+    store
+        .audit_log()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
 fn audit_entry(at: DateTime<Utc>, action: &str, subject: &str) -> NewAuditEntry {
     NewAuditEntry::new(at, "conformance story", action, subject, json!({}))
 }
@@ -420,13 +431,7 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(store.token_count().await.unwrap(), 2);
-    let actions: Vec<String> = store
-        .audit_log()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(store.as_ref()).await;
     assert_eq!(actions, ["token.created", "token.revoked"]);
     store.close().await;
 }
@@ -443,7 +448,11 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         user: User {
             id: id.into(),
             email: email.into(),
-            role: if client_id.is_some() { Role::Client } else { Role::Staff },
+            role: if client_id.is_some() {
+                Role::Client
+            } else {
+                Role::Staff
+            },
             client_id,
         },
         created_at: now,
@@ -455,7 +464,11 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
     };
     let created = audit_entry(now, "user.created", "usr_ana");
     store
-        .create_user(&user("usr_ana", "ana@example.org", None), &setup("link-ana"), &created)
+        .create_user(
+            &user("usr_ana", "ana@example.org", None),
+            &setup("link-ana"),
+            &created,
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -464,22 +477,43 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
     ));
     let unknown = ClientId::parse("no-such-client").unwrap();
     assert!(matches!(
-        store.create_user(&user("usr_x", "x@example.org", Some(unknown)), &setup("link-x"), &created).await,
+        store
+            .create_user(
+                &user("usr_x", "x@example.org", Some(unknown)),
+                &setup("link-x"),
+                &created
+            )
+            .await,
         Err(StoreError::UnknownClient(_))
     ));
     let client = snapshot.clients[0].id.clone();
     store
-        .create_user(&user("usr_dpo", "dpo@example.org", Some(client.clone())), &setup("link-dpo"), &created)
+        .create_user(
+            &user("usr_dpo", "dpo@example.org", Some(client.clone())),
+            &setup("link-dpo"),
+            &created,
+        )
         .await
         .unwrap();
-    let dpo = store.user_by_email("dpo@example.org").await.unwrap().unwrap();
+    let dpo = store
+        .user_by_email("dpo@example.org")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(dpo.user.client_id, Some(client));
     assert_eq!(dpo.password_hash, None);
 
     // A link works until it expires or is used, once.
     let link = hash("link-ana");
-    assert_eq!(store.password_setup(&link, now).await.unwrap().unwrap().id, "usr_ana");
-    assert!(store.password_setup(&link, now + Duration::hours(1)).await.unwrap().is_none());
+    assert_eq!(
+        store.password_setup(&link, now).await.unwrap().unwrap().id,
+        "usr_ana"
+    );
+    assert!(store
+        .password_setup(&link, now + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_none());
     let session = NewSession {
         id: "ses_1".into(),
         token_hash: hash("session-1"),
@@ -492,9 +526,19 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         .await
         .unwrap();
     let set = audit_entry(now, "user.password_set", "usr_ana");
-    assert!(store.set_password(&link, "$argon2id$stored", now, &set).await.unwrap());
-    assert!(!store.set_password(&link, "$argon2id$again", now, &set).await.unwrap());
-    let ana = store.user_by_email("ana@example.org").await.unwrap().unwrap();
+    assert!(store
+        .set_password(&link, "$argon2id$stored", now, &set)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_password(&link, "$argon2id$again", now, &set)
+        .await
+        .unwrap());
+    let ana = store
+        .user_by_email("ana@example.org")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ana.password_hash.as_deref(), Some("$argon2id$stored"));
     assert!(
         store.session(&hash("session-1")).await.unwrap().is_none(),
@@ -513,10 +557,21 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
     let later = now + Duration::minutes(5);
     store.touch_session("ses_2", later).await.unwrap();
     let stored = store.session(&hash("session-2")).await.unwrap().unwrap();
-    assert_eq!((stored.id.as_str(), stored.user.email.as_str(), stored.csrf_token.as_str()), ("ses_2", "ana@example.org", "csrf-1"));
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.user.email.as_str(),
+            stored.csrf_token.as_str()
+        ),
+        ("ses_2", "ana@example.org", "csrf-1")
+    );
     assert_eq!((stored.created_at, stored.last_seen_at), (now, later));
     store
-        .revoke_session("ses_2", later, &audit_entry(later, "user.signed_out", "ses_2"))
+        .revoke_session(
+            "ses_2",
+            later,
+            &audit_entry(later, "user.signed_out", "ses_2"),
+        )
         .await
         .unwrap();
     assert!(store.session(&hash("session-2")).await.unwrap().is_none());
@@ -526,16 +581,32 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         (later, "ana@example.org", "192.0.2.2"),
         (later, "bob@example.org", "192.0.2.1"),
     ] {
-        store.record_failed_sign_in(email, address, at).await.unwrap();
+        store
+            .record_failed_sign_in(email, address, at)
+            .await
+            .unwrap();
     }
-    let failed = store.failed_sign_ins("ana@example.org", "192.0.2.1", now).await.unwrap();
+    let failed = store
+        .failed_sign_ins("ana@example.org", "192.0.2.1", now)
+        .await
+        .unwrap();
     assert_eq!((failed.for_email, failed.from_address), (2, 2));
-    let recent = store.failed_sign_ins("ana@example.org", "192.0.2.1", later).await.unwrap();
+    let recent = store
+        .failed_sign_ins("ana@example.org", "192.0.2.1", later)
+        .await
+        .unwrap();
     assert_eq!((recent.for_email, recent.from_address), (1, 1));
-    let actions: Vec<String> = store.audit_log().await.unwrap().into_iter().map(|e| e.action).collect();
+    let actions = audit_actions(store.as_ref()).await;
     assert_eq!(
         actions,
-        ["user.created", "user.created", "user.signed_in", "user.password_set", "user.signed_in", "user.signed_out"]
+        [
+            "user.created",
+            "user.created",
+            "user.signed_in",
+            "user.password_set",
+            "user.signed_in",
+            "user.signed_out"
+        ]
     );
     store.close().await;
 }

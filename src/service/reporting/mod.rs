@@ -149,8 +149,13 @@ pub fn preview_email(services: &Services, outcome: &ClientOutcome) -> Option<Ema
 }
 
 /// What a report can name as affected: the agreements' systems and
-/// sub-processors, as (id, name), by id.
-pub fn affectable(services: &Services) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// sub-processors, each as (id, name), by id.
+pub struct Affectable {
+    pub systems: Vec<(String, String)>,
+    pub subprocessors: Vec<(String, String)>,
+}
+
+pub fn affectable(services: &Services) -> Affectable {
     let registry = services.registry.current();
     let mut systems: Vec<(String, String)> = registry
         .systems()
@@ -162,7 +167,10 @@ pub fn affectable(services: &Services) -> (Vec<(String, String)>, Vec<(String, S
         .collect();
     systems.sort();
     subprocessors.sort();
-    (systems, subprocessors)
+    Affectable {
+        systems,
+        subprocessors,
+    }
 }
 
 /// How many of `clients`' notices were held.

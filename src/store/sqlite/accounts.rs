@@ -7,8 +7,8 @@ use crate::domain::audit::NewAuditEntry;
 use crate::domain::Role;
 use crate::store::shared::{decode, from_millis, millis, parse_client};
 use crate::store::{
-    AccountStore, FailedSignIns, NewPasswordSetup, NewSession, NewUser, StoreError,
-    StoredSession, StoredUser, User,
+    AccountStore, FailedSignIns, NewPasswordSetup, NewSession, NewUser, StoreError, StoredSession,
+    StoredUser, User,
 };
 
 #[derive(sqlx::FromRow)]
@@ -80,7 +80,10 @@ impl AccountStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            let client = user.client_id.clone().expect("only a client can be missing");
+            let client = user
+                .client_id
+                .clone()
+                .expect("only a client can be missing");
             return Err(StoreError::UnknownClient(client));
         }
         sqlx::query(

@@ -32,16 +32,28 @@ pub async fn submit(
     let password = form.get("password").unwrap_or_default();
     if form.get("confirm") != Some(password) {
         let error = "The two passwords differ.";
-        return setup_page(&state, &headers, &secret, StatusCode::UNPROCESSABLE_ENTITY, Some(error))
-            .await;
+        return setup_page(
+            &state,
+            &headers,
+            &secret,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(error),
+        )
+        .await;
     }
     match accounts::set_password(&state.app.services, &secret, password).await {
         Ok(_) => Ok(Redirect::to("/sign-in?password_set=true").into_response()),
         Err(AccountError::LinkSpent) => Err(PageError::NotFound),
         Err(e @ AccountError::BadPassword) => {
             let error = e.to_string();
-            setup_page(&state, &headers, &secret, StatusCode::UNPROCESSABLE_ENTITY, Some(&error))
-                .await
+            setup_page(
+                &state,
+                &headers,
+                &secret,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&error),
+            )
+            .await
         }
         Err(e) => Err(PageError::internal(e)),
     }

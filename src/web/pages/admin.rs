@@ -10,5 +10,9 @@ use crate::web::PageError;
 pub async fn show(
     AdminSession(session): AdminSession,
 ) -> Result<axum::response::Html<String>, PageError> {
-    render("admin.html", Some(&session), context! { title => "Clients" })
+    render(
+        "admin.html",
+        Some(&session),
+        context! { title => "Clients" },
+    )
 }

@@ -158,7 +158,10 @@ fn countdown(
     thresholds: &[f64],
 ) -> (String, &'static str) {
     if now >= notify_by {
-        return (format!("overdue by {}", duration(now - notify_by)), "overdue");
+        return (
+            format!("overdue by {}", duration(now - notify_by)),
+            "overdue",
+        );
     }
     let window = (notify_by - aware).num_seconds().max(1) as f64;
     let elapsed = (now - aware).num_seconds() as f64 / window;
@@ -193,13 +196,19 @@ mod tests {
     fn the_countdown_colours_at_the_watchdog_thresholds() {
         let thresholds = [0.5, 0.8];
         let deadline = at(24);
-        assert_eq!(countdown(at(0), deadline, at(1), &thresholds), ("23 h 0 min left".into(), "ok"));
+        assert_eq!(
+            countdown(at(0), deadline, at(1), &thresholds),
+            ("23 h 0 min left".into(), "ok")
+        );
         assert_eq!(countdown(at(0), deadline, at(12), &thresholds).1, "warn");
         assert_eq!(countdown(at(0), deadline, at(20), &thresholds).1, "urgent");
         assert_eq!(
             countdown(at(0), deadline, at(26), &thresholds),
             ("overdue by 2 h 0 min".into(), "overdue")
         );
-        assert_eq!(countdown(at(0), at(72), at(1), &thresholds).0, "2 d 23 h left");
+        assert_eq!(
+            countdown(at(0), at(72), at(1), &thresholds).0,
+            "2 d 23 h left"
+        );
     }
 }

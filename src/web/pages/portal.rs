@@ -10,7 +10,11 @@ use crate::web::PageError;
 pub async fn show(
     ClientSession(session): ClientSession,
 ) -> Result<axum::response::Html<String>, PageError> {
-    let client_id = session.caller.client_id.as_ref().map(|c| c.as_str().to_owned());
+    let client_id = session
+        .caller
+        .client_id
+        .as_ref()
+        .map(|c| c.as_str().to_owned());
     render(
         "portal.html",
         Some(&session),

@@ -59,7 +59,14 @@ pub async fn submit(
         }
         Err(e @ AccountError::WrongCredentials) => {
             let message = e.to_string();
-            sign_in_page(&state, &headers, StatusCode::UNAUTHORIZED, email, Some(&message), None)
+            sign_in_page(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                email,
+                Some(&message),
+                None,
+            )
         }
         Err(e @ AccountError::TooManyAttempts) => {
             let message = e.to_string();

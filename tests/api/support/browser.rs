@@ -6,7 +6,7 @@
 //! Pages are found by CSS selectors; [`Browser::check_accessibility`] runs
 //! axe-core (vendored in `tests/vendor/`) and fails on any serious or
 //! critical violation; [`Browser::screenshot`] writes under
-//! `target/screenshots/`.
+//! `screenshots/` in the cargo target directory.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -147,10 +147,13 @@ impl Browser {
         );
     }
 
-    /// Saves a screenshot of the page as `target/screenshots/<name>.png`.
+    /// Saves a screenshot of the page as `screenshots/<name>.png` in the
+    /// cargo target directory.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
-        let dir = super::repo_path("target/screenshots");
+        let target = option_env!("CARGO_TARGET_DIR")
+            .map_or_else(|| super::repo_path("target"), std::path::PathBuf::from);
+        let dir = target.join("screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot directory");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
     }

@@ -292,7 +292,8 @@ impl Gateway {
 
     /// A new account with its password set: its email and password.
     pub async fn account(&self, role: Role, client: Option<&str>) -> (String, String) {
-        let email = format!("{}-{}@processor.example", role.as_str(), ulid::Ulid::new()).to_lowercase();
+        let email =
+            format!("{}-{}@processor.example", role.as_str(), ulid::Ulid::new()).to_lowercase();
         let link = self.setup_link(role, client, &email).await;
         let secret = link.rsplit('/').next().expect("a secret");
         let password = "a long enough passphrase".to_owned();

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::service::reporting::Affectable;
 use crate::validation::FieldError;
 
 /// How a field is entered and what JSON it becomes.
@@ -21,16 +22,23 @@ pub enum Kind {
     /// An RFC 3339 UTC time; `2026-11-22 07:30` is read as UTC too.
     Time,
     /// One item per line: a list of strings, sent even when empty if `always`.
-    Lines { always: bool },
+    Lines {
+        always: bool,
+    },
     /// Separated by commas or spaces: a list of codes (countries, ids).
     Codes,
     Number,
     /// A checkbox: `true`, or `false` when `always` (else absent).
-    Flag { always: bool },
+    Flag {
+        always: bool,
+    },
     /// One of the options (a select), absent when none is chosen.
     Choice(&'static [Opt]),
     /// Any of the options (checkboxes): a list, sent even when empty if `always`.
-    Choices { options: &'static [Opt], always: bool },
+    Choices {
+        options: &'static [Opt],
+        always: bool,
+    },
     /// Any of the options, or "not yet known" (the value `not_yet_known`).
     Categories(&'static [Opt]),
     /// The systems of the agreements (checkboxes), filled in per request.
@@ -74,27 +82,59 @@ const PRECISION: &[Opt] = &[
 ];
 
 const CATEGORY: &[Opt] = &[
-    Opt("unauthorised_access", "Unauthorised access", "someone without authorisation accessed the data"),
-    Opt("unauthorised_disclosure", "Unauthorised disclosure", "data disclosed to parties not entitled to it"),
+    Opt(
+        "unauthorised_access",
+        "Unauthorised access",
+        "someone without authorisation accessed the data",
+    ),
+    Opt(
+        "unauthorised_disclosure",
+        "Unauthorised disclosure",
+        "data disclosed to parties not entitled to it",
+    ),
     Opt("misdelivery", "Misdelivery", "sent to the wrong recipient"),
     Opt("publication", "Publication", "made public by mistake"),
     Opt("loss", "Loss", "a device, file or medium was lost"),
     Opt("theft", "Theft", "a device, file or medium was stolen"),
     Opt("destruction", "Destruction", "data destroyed"),
-    Opt("alteration", "Alteration", "data changed without authorisation"),
-    Opt("unavailability", "Unavailability", "data temporarily not accessible"),
-    Opt("ransomware", "Ransomware", "data encrypted or taken by an attacker for ransom"),
+    Opt(
+        "alteration",
+        "Alteration",
+        "data changed without authorisation",
+    ),
+    Opt(
+        "unavailability",
+        "Unavailability",
+        "data temporarily not accessible",
+    ),
+    Opt(
+        "ransomware",
+        "Ransomware",
+        "data encrypted or taken by an attacker for ransom",
+    ),
     Opt("other", "Other", "describe it in the summary"),
 ];
 
 const ORIGIN: &[Opt] = &[
-    Opt("internal", "Internal", "our staff, systems or configuration"),
-    Opt("external", "External", "an outside party, including a sub-processor's attacker"),
+    Opt(
+        "internal",
+        "Internal",
+        "our staff, systems or configuration",
+    ),
+    Opt(
+        "external",
+        "External",
+        "an outside party, including a sub-processor's attacker",
+    ),
     Opt("unknown", "Unknown", "not established yet"),
 ];
 
 const YES_NO_UNKNOWN: &[Opt] = &[
-    Opt("yes", "Yes", "an attack on or failure of network and information systems"),
+    Opt(
+        "yes",
+        "Yes",
+        "an attack on or failure of network and information systems",
+    ),
     Opt("no", "No", ""),
     Opt("unknown", "Unknown", ""),
 ];
@@ -116,41 +156,89 @@ const SUBJECTS: &[Opt] = &[
 ];
 
 const DATA: &[Opt] = &[
-    Opt("identification", "Identification", "names, customer numbers"),
+    Opt(
+        "identification",
+        "Identification",
+        "names, customer numbers",
+    ),
     Opt("contact", "Contact details", "addresses, email, phone"),
     Opt("demographic", "Demographic", "age, gender"),
     Opt("education", "Education", "enrolments, results"),
     Opt("employment", "Employment", "position, salary"),
-    Opt("online_identifiers", "Online identifiers", "IP addresses, cookies"),
+    Opt(
+        "online_identifiers",
+        "Online identifiers",
+        "IP addresses, cookies",
+    ),
     Opt("location", "Location", ""),
     Opt("behavioural", "Behavioural", "usage, preferences"),
     Opt("communications_content", "Content of communications", ""),
     Opt("credentials", "Credentials", "passwords, tokens"),
     Opt("financial", "Financial", "bank or card data"),
-    Opt("national_identifier", "National identifier", "citizen service number, passport number"),
+    Opt(
+        "national_identifier",
+        "National identifier",
+        "citizen service number, passport number",
+    ),
     Opt("social_welfare", "Social welfare", ""),
     Opt("official_documents", "Official documents", "copies of ID"),
-    Opt("racial_ethnic_origin", "Racial or ethnic origin", "special category"),
-    Opt("political_opinions", "Political opinions", "special category"),
+    Opt(
+        "racial_ethnic_origin",
+        "Racial or ethnic origin",
+        "special category",
+    ),
+    Opt(
+        "political_opinions",
+        "Political opinions",
+        "special category",
+    ),
     Opt("religious_beliefs", "Religious beliefs", "special category"),
-    Opt("trade_union_membership", "Trade union membership", "special category"),
+    Opt(
+        "trade_union_membership",
+        "Trade union membership",
+        "special category",
+    ),
     Opt("genetic", "Genetic data", "special category"),
     Opt("biometric", "Biometric data", "special category"),
     Opt("health", "Health", "special category"),
-    Opt("sex_life_orientation", "Sex life or orientation", "special category"),
-    Opt("criminal_convictions", "Criminal convictions", "Art. 10 data"),
+    Opt(
+        "sex_life_orientation",
+        "Sex life or orientation",
+        "special category",
+    ),
+    Opt(
+        "criminal_convictions",
+        "Criminal convictions",
+        "Art. 10 data",
+    ),
 ];
 
 const COUNT_PRECISION: &[Opt] = &[
     Opt("exact", "Exact", "the number is known"),
     Opt("approximate", "Approximate", "an estimate"),
-    Opt("upper_bound", "Upper bound", "at most this many; may be far fewer"),
+    Opt(
+        "upper_bound",
+        "Upper bound",
+        "at most this many; may be far fewer",
+    ),
 ];
 
 const PROTECTION: &[Opt] = &[
-    Opt("encrypted_key_safe", "Encrypted, key safe", "unintelligible to whoever got it"),
-    Opt("encrypted_key_compromised", "Encrypted, key compromised", ""),
-    Opt("encrypted_key_status_unknown", "Encrypted, key status unknown", ""),
+    Opt(
+        "encrypted_key_safe",
+        "Encrypted, key safe",
+        "unintelligible to whoever got it",
+    ),
+    Opt(
+        "encrypted_key_compromised",
+        "Encrypted, key compromised",
+        "",
+    ),
+    Opt(
+        "encrypted_key_status_unknown",
+        "Encrypted, key status unknown",
+        "",
+    ),
     Opt("hashed", "Hashed", ""),
     Opt("pseudonymised", "Pseudonymised", ""),
     Opt("none", "None", "in clear"),
@@ -169,7 +257,11 @@ const CONSEQUENCES: &[Opt] = &[
     Opt("loss_of_control", "Loss of control over their data", ""),
     Opt("physical_harm", "Physical harm", ""),
     Opt("psychological_harm", "Psychological harm", ""),
-    Opt("reidentification", "Re-identification", "of pseudonymised data"),
+    Opt(
+        "reidentification",
+        "Re-identification",
+        "of pseudonymised data",
+    ),
     Opt("other", "Other", "describe them below"),
 ];
 
@@ -191,7 +283,11 @@ const RESTORED: &[Opt] = &[
     Opt("yes", "Yes", ""),
     Opt("partially", "Partially", ""),
     Opt("no", "No", ""),
-    Opt("not_applicable", "Not applicable", "nothing was lost or altered"),
+    Opt(
+        "not_applicable",
+        "Not applicable",
+        "nothing was lost or altered",
+    ),
     Opt("unknown", "Unknown", ""),
 ];
 
@@ -216,11 +312,36 @@ const TIME_HELP: &str = "UTC, e.g. 2026-11-22 07:30 or 2026-11-22T07:30:00Z";
 macro_rules! party {
     ($i:literal) => {
         [
-            f(concat!("/notified_parties/", $i, "/type"), concat!("Party ", $i, ": type"), "", Kind::Choice(PARTY)),
-            f(concat!("/notified_parties/", $i, "/name"), concat!("Party ", $i, ": name"), "", Kind::Text),
-            f(concat!("/notified_parties/", $i, "/country"), concat!("Party ", $i, ": country"), "ISO code, e.g. NL", Kind::Text),
-            f(concat!("/notified_parties/", $i, "/notified_at"), concat!("Party ", $i, ": informed at"), TIME_HELP, Kind::Time),
-            f(concat!("/notified_parties/", $i, "/reference"), concat!("Party ", $i, ": their reference"), "case or report number", Kind::Text),
+            f(
+                concat!("/notified_parties/", $i, "/type"),
+                concat!("Party ", $i, ": type"),
+                "",
+                Kind::Choice(PARTY),
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/name"),
+                concat!("Party ", $i, ": name"),
+                "",
+                Kind::Text,
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/country"),
+                concat!("Party ", $i, ": country"),
+                "ISO code, e.g. NL",
+                Kind::Text,
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/notified_at"),
+                concat!("Party ", $i, ": informed at"),
+                TIME_HELP,
+                Kind::Time,
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/reference"),
+                concat!("Party ", $i, ": their reference"),
+                "case or report number",
+                Kind::Text,
+            ),
         ]
     };
 }
@@ -353,7 +474,12 @@ pub fn to_report(values: &Values) -> Value {
     for field in fields() {
         let raw: Vec<&str> = values
             .get(field.pointer)
-            .map(|v| v.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect())
+            .map(|v| {
+                v.iter()
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         let first = raw.first().copied();
         let value = match field.kind {
@@ -390,7 +516,9 @@ pub fn to_report(values: &Values) -> Value {
             Kind::Choices { always, .. } => {
                 (always || !raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
             }
-            Kind::Systems => (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect()),
+            Kind::Systems => {
+                (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
+            }
             Kind::Categories(_) => {
                 if raw.contains(&"not_yet_known") {
                     Some(Value::from("not_yet_known"))
@@ -424,7 +552,9 @@ fn set(target: &mut Value, pointer: &str, value: Value) {
     let segments: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
     for (i, segment) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
-        let next_is_index = segments.get(i + 1).is_some_and(|s| s.parse::<usize>().is_ok());
+        let next_is_index = segments
+            .get(i + 1)
+            .is_some_and(|s| s.parse::<usize>().is_ok());
         let fresh = || {
             if next_is_index {
                 Value::Array(Vec::new())
@@ -498,12 +628,6 @@ pub struct ErrorView {
     pub message: String,
 }
 
-/// What the agreements offer as systems and sub-processors: (id, name).
-pub struct Choosable {
-    pub systems: Vec<(String, String)>,
-    pub subprocessors: Vec<(String, String)>,
-}
-
 /// The field `error` is about: the one at its path or, for an error about
 /// a group (`/affected` naming none), the group's first field.
 fn field_of(error: &FieldError) -> Option<&'static Field> {
@@ -519,7 +643,11 @@ fn field_of(error: &FieldError) -> Option<&'static Field> {
 
 /// The form's sections with `values` kept and `errors` placed next to their
 /// fields, and the summary of every error.
-pub fn view(values: &Values, errors: &[FieldError], choosable: &Choosable) -> (Vec<SectionView>, Vec<ErrorView>) {
+pub fn view(
+    values: &Values,
+    errors: &[FieldError],
+    affectable: &Affectable,
+) -> (Vec<SectionView>, Vec<ErrorView>) {
     let mut by_field: HashMap<&'static str, Vec<String>> = HashMap::new();
     let mut summary = Vec::new();
     for error in errors {
@@ -542,7 +670,7 @@ pub fn view(values: &Values, errors: &[FieldError], choosable: &Choosable) -> (V
             fields: section
                 .fields
                 .iter()
-                .map(|field| field_view(field, values, &by_field, choosable))
+                .map(|field| field_view(field, values, &by_field, affectable))
                 .collect(),
         })
         .collect();
@@ -553,7 +681,7 @@ fn field_view(
     field: &'static Field,
     values: &Values,
     errors: &HashMap<&'static str, Vec<String>>,
-    choosable: &Choosable,
+    affectable: &Affectable,
 ) -> FieldView {
     let posted: &[String] = values.get(field.pointer).map_or(&[], Vec::as_slice);
     let id = field_id(field.pointer);
@@ -598,8 +726,8 @@ fn field_view(
             all.extend(taxonomy(opts));
             ("choices", options(all))
         }
-        Kind::Systems => ("choices", options(named(&choosable.systems))),
-        Kind::Subprocessor => ("choice", options(named(&choosable.subprocessors))),
+        Kind::Systems => ("choices", options(named(&affectable.systems))),
+        Kind::Subprocessor => ("choice", options(named(&affectable.subprocessors))),
     };
     let error = errors.get(field.pointer).map(|m| m.join("; "));
     let described_by = [
@@ -637,7 +765,11 @@ mod tests {
     use super::*;
 
     fn values(pairs: &[(&str, &str)]) -> Values {
-        values_of(pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())))
+        values_of(
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        )
     }
 
     #[test]
@@ -662,15 +794,33 @@ mod tests {
         assert_eq!(report["became_aware_at"], "2026-11-22T07:30:00Z");
         assert_eq!(report["nature"]["confidentiality"], true);
         assert_eq!(report["nature"]["integrity"], false);
-        assert_eq!(report["affected"]["systems"], serde_json::json!(["lms", "crm"]));
-        assert_eq!(report["personal_data"]["categories"], serde_json::json!(["contact"]));
+        assert_eq!(
+            report["affected"]["systems"],
+            serde_json::json!(["lms", "crm"])
+        );
+        assert_eq!(
+            report["personal_data"]["categories"],
+            serde_json::json!(["contact"])
+        );
         assert_eq!(report["data_subjects"]["categories"], "not_yet_known");
-        assert_eq!(report["data_subjects"]["countries"], serde_json::json!(["NL", "BE"]));
-        assert_eq!(report["measures"]["taken"], serde_json::json!(["Closed it.", "Rotated keys."]));
+        assert_eq!(
+            report["data_subjects"]["countries"],
+            serde_json::json!(["NL", "BE"])
+        );
+        assert_eq!(
+            report["measures"]["taken"],
+            serde_json::json!(["Closed it.", "Rotated keys."])
+        );
         assert_eq!(report["personal_data"]["records"]["min"], 10);
-        assert_eq!(report["notified_parties"], serde_json::json!([{"type": "police", "name": "Politie"}]));
+        assert_eq!(
+            report["notified_parties"],
+            serde_json::json!([{"type": "police", "name": "Politie"}])
+        );
         assert_eq!(report["likely_consequences"], serde_json::json!([]));
-        assert!(report.get("reporter").is_none(), "empty fields are left out");
+        assert!(
+            report.get("reporter").is_none(),
+            "empty fields are left out"
+        );
         assert!(report["occurred"].get("estimated").is_none());
     }
 
@@ -701,16 +851,27 @@ mod tests {
 
     #[test]
     fn errors_land_on_their_field_or_their_group() {
-        let choosable = Choosable { systems: vec![], subprocessors: vec![] };
+        let affectable = Affectable {
+            systems: vec![],
+            subprocessors: vec![],
+        };
         let errors = [
             FieldError::new("/cause/origin", "is required"),
             FieldError::new("/affected", "name at least one"),
             FieldError::new("", "something about the whole report"),
         ];
-        let (sections, summary) = view(&Values::new(), &errors, &choosable);
-        let origin = sections.iter().flat_map(|s| &s.fields).find(|f| f.name == "/cause/origin").unwrap();
+        let (sections, summary) = view(&Values::new(), &errors, &affectable);
+        let origin = sections
+            .iter()
+            .flat_map(|s| &s.fields)
+            .find(|f| f.name == "/cause/origin")
+            .unwrap();
         assert_eq!(origin.error.as_deref(), Some("is required"));
-        let systems = sections.iter().flat_map(|s| &s.fields).find(|f| f.name == "/affected/systems").unwrap();
+        let systems = sections
+            .iter()
+            .flat_map(|s| &s.fields)
+            .find(|f| f.name == "/affected/systems")
+            .unwrap();
         assert_eq!(systems.error.as_deref(), Some("name at least one"));
         assert_eq!(summary.len(), 3);
         assert_eq!(summary[2].field_id, None);

@@ -15,18 +15,18 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use fields::{Choosable, Values};
 use crate::domain::NoticeStatus;
 use crate::intake::{parse_report, IntakeError};
 use crate::service::accounts::Session;
 use crate::service::reporting::{
-    affectable, file_report, preview_email, Answer, Filed, FileError, Idempotency, Outcome,
+    affectable, file_report, preview_email, Answer, FileError, Filed, Idempotency, Outcome,
 };
 use crate::validation::FieldError;
 use crate::web::form::PostedForm;
 use crate::web::session::{check_csrf, StaffSession};
 use crate::web::templates::render;
 use crate::web::{PageError, WebState};
+use fields::Values;
 
 /// `GET /reports/new`
 pub async fn show(
@@ -72,18 +72,29 @@ pub async fn submit(
         render: &filed_answer,
     });
     let services = &state.app.services;
-    match file_report(services, &session.caller, report, facts, !filing, idempotency).await {
+    match file_report(
+        services,
+        &session.caller,
+        report,
+        facts,
+        !filing,
+        idempotency,
+    )
+    .await
+    {
         Ok(Outcome::Done(filed)) if filing => Ok(filed_redirect(&filed.reference)),
         Ok(Outcome::Done(preview)) => {
             let preview = Preview::of(&state, &preview);
-            Ok(form.render(&state, &session, Some(preview))?.into_response())
+            Ok(form
+                .render(&state, &session, Some(preview))?
+                .into_response())
         }
         Ok(Outcome::Earlier(answer)) => Ok(filed_redirect(
             answer.body["reference"].as_str().unwrap_or_default(),
         )),
-        Err(FileError::Intake(IntakeError::Invalid(errors)) | FileError::UnknownReference(errors)) => {
-            form.refused(&state, &session, errors)
-        }
+        Err(
+            FileError::Intake(IntakeError::Invalid(errors)) | FileError::UnknownReference(errors),
+        ) => form.refused(&state, &session, errors),
         Err(FileError::IdempotencyKeyReused) => {
             form.filing_key = ulid::Ulid::new().to_string();
             form.refused(
@@ -127,12 +138,8 @@ impl Form {
         session: &Session,
         preview: Option<Preview>,
     ) -> Result<Html<String>, PageError> {
-        let (systems, subprocessors) = affectable(&state.app.services);
-        let choosable = Choosable {
-            systems,
-            subprocessors,
-        };
-        let (sections, errors) = fields::view(&self.values, &self.errors, &choosable);
+        let affectable = affectable(&state.app.services);
+        let (sections, errors) = fields::view(&self.values, &self.errors, &affectable);
         render(
             "report.html",
             Some(session),
@@ -186,6 +193,9 @@ impl Preview {
             .iter()
             .map(|c| {
                 let email = preview_email(&state.app.services, c);
+                let mut channels: Vec<&'static str> =
+                    c.deliveries.iter().map(|d| d.channel.as_str()).collect();
+                channels.dedup();
                 PreviewClient {
                     client_id: c.client_id.to_string(),
                     held: c.status == NoticeStatus::Held,
@@ -195,7 +205,7 @@ impl Preview {
                         .iter()
                         .map(|e| (e.path.clone(), e.message.clone()))
                         .collect(),
-                    channels: c.deliveries.iter().map(|d| d.channel.as_str()).collect(),
+                    channels,
                     language: email.as_ref().map(|e| e.language),
                     subject: email.as_ref().map(|e| e.subject.clone()),
                     text: email.map(|e| e.text),

@@ -244,7 +244,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_config(config.as_deref())?;
             breachgate::app::create_data_dir(&config)?;
-            let store = breachgate::store::open(&config.store_url()).await?;
+            let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
             let changes = breachgate::service::agreements::apply_contracts(
                 store.as_ref(),
                 &dir,
@@ -300,7 +300,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if config.store.url.is_empty() && !database.exists() {
                 anyhow::bail!("no database at {}", database.display());
             }
-            let store = breachgate::store::open(&config.store_url()).await?;
+            let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
             let entries = store.audit_log().await?;
             store.close().await;
             match breachgate::domain::audit::verify(&entries) {
@@ -336,7 +336,7 @@ async fn tokens(action: TokensAction) -> anyhow::Result<ExitCode> {
         | TokensAction::Revoke { config, .. } => load_config(config.as_deref())?,
     };
     breachgate::app::create_data_dir(&config)?;
-    let store = breachgate::store::open(&config.store_url()).await?;
+    let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
     let now = chrono::Utc::now();
     match action {
         TokensAction::Create {

@@ -7,13 +7,15 @@
 mod agreements;
 mod attempts;
 mod incidents;
+pub mod queue_rows;
+pub mod rows;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
 pub use agreements::{diff_agreements, disabled_by, DocKey};
-pub use attempts::{attempt_effects, AttemptEffects};
+pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, RegisterNoticeRow, SeriesRow,
 };
@@ -47,6 +49,20 @@ pub fn parse_client(raw: String) -> Result<ClientId, StoreError> {
 
 pub fn parse_notice_id(raw: String) -> Result<NoticeId, StoreError> {
     NoticeId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("notice id {raw:?}: {e}")))
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters
+/// (and PostgreSQL's 65,535).
+pub const BATCH_ROWS: usize = 1_000;
+
+/// A JSON column, stored as TEXT.
+pub fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A list bound as one JSON array parameter.
+pub fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).expect("lists of plain values serialize")
 }
 
 /// Rows of a child table grouped under their parent's id, in row order.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::audit::append_audit_in;
-use super::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
+use crate::store::shared::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use super::SqliteStore;
 use crate::agreements::model::STORED_SECRET;
 use crate::agreements::{AgreementDoc, AppliedChanges};

@@ -1,19 +1,17 @@
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::audit::append_audit_in;
-use super::rows::{
+use crate::store::shared::rows::{
     ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow, IncidentRow, IncidentSummaryRow,
     NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow, RegisterIncidentRow,
     RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
 };
-use super::{json_column, json_list, SqliteStore, BATCH_ROWS};
-use crate::domain::{IncidentId, IncidentStatus, NoticeId};
+use super::SqliteStore;
+use crate::domain::{IncidentId, NoticeId};
 use crate::store::shared::{
-    self, client_series, decode, incident_detail, millis, series_notice_ids, SeriesRow,
+    self, incident_detail, json_list, millis, series_notice_ids, SeriesRow, BATCH_ROWS,
 };
 use crate::store::{
     IdempotencyRecord, IncidentDetail, IncidentState, IncidentStore, IncidentSummary,
@@ -115,15 +113,7 @@ impl IncidentStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let bodies: HashMap<String, Vec<u8>> = bodies.into_iter().map(|r| (r.id, r.body)).collect();
-        Ok(Some(IncidentState {
-            id: id.clone(),
-            reference: head.reference,
-            status: decode("incident status", &head.status, IncidentStatus::parse)?,
-            version: head.version as u32,
-            facts: json_column(&head.report)?,
-            clients: client_series(series, &bodies)?,
-        }))
+        head.into_state(id, series, bodies).map(Some)
     }
 
     async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::audit::append_audit_in;
-use super::rows::{TokenListingRow, TokenWithHashRow};
+use crate::store::shared::rows::{TokenListingRow, TokenWithHashRow};
 use super::SqliteStore;
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::ClientId;

@@ -24,18 +24,13 @@ impl FreshDatabase {
     /// Creates an empty database on `server`. Its collation is `C`, as the
     /// README asks of a production database, so text sorts bytewise as in
     /// SQLite.
-    pub async fn create(server: &str) -> Self {
+    pub fn create(server: &str) -> Self {
         let name = format!("breachgate_test_{}", ulid::Ulid::new()).to_lowercase();
-        let mut admin = PgConnection::connect(server)
-            .await
-            .expect("the PostgreSQL test server answers");
-        admin
-            .execute(&*format!(
-                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'"
-            ))
-            .await
-            .expect("a test database is created");
-        admin.close().await.ok();
+        on_server(
+            server,
+            format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'"),
+        )
+        .expect("a test database is created on BREACHGATE_TEST_PG_URL");
         let mut url = url::Url::parse(server).expect("BREACHGATE_TEST_PG_URL is a URL");
         url.set_path(&name);
         Self {
@@ -47,26 +42,33 @@ impl FreshDatabase {
 }
 
 impl Drop for FreshDatabase {
-    /// Drops the database from a thread of its own (a drop cannot await),
-    /// closing whatever connections a test left open.
+    /// Closes whatever connections a test left open, then drops it.
     fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(async {
-                    let mut admin = PgConnection::connect(&server).await?;
-                    admin
-                        .execute(&*format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await?;
-                    admin.close().await
-                })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test database {}", self.name);
+        let dropped = on_server(
+            &self.server,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+        if let Err(e) = dropped {
+            eprintln!("could not drop the test database {}: {e}", self.name);
         }
     }
+}
+
+/// Runs `statement` on the server from a thread and runtime of its own, so
+/// it can be called from a drop and from sync or async tests alike.
+fn on_server(server: &str, statement: String) -> Result<(), sqlx::Error> {
+    let server = server.to_owned();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let mut admin = PgConnection::connect(&server).await?;
+                admin.execute(&*statement).await?;
+                admin.close().await
+            })
+    })
+    .join()
+    .expect("the database statement's thread finishes")
 }

@@ -53,7 +53,7 @@ async fn postgres_store() -> Option<(Arc<dyn Store>, FreshDatabase)> {
         eprintln!("skipped: BREACHGATE_TEST_PG_URL is not set");
         return None;
     };
-    let database = FreshDatabase::create(&server).await;
+    let database = FreshDatabase::create(&server);
     let store = store::open(&database.url, &StoreOptions::default()).await;
     Some((store.expect("the PostgreSQL store opens"), database))
 }
@@ -496,7 +496,7 @@ async fn postgres_stores_opened_together_migrate_once() {
     let Some(server) = pg_database::server_url() else {
         return;
     };
-    let database = FreshDatabase::create(&server).await;
+    let database = FreshDatabase::create(&server);
     let options = StoreOptions::default();
     let (a, b) = tokio::join!(
         store::open(&database.url, &options),

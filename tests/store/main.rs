@@ -147,6 +147,13 @@ fn gone(delivery: &ClaimedDelivery, at: DateTime<Utc>) -> AttemptRecord {
 async fn story(store: Arc<dyn Store>) {
     let now = start();
 
+    // An id from a URL may hold anything, a NUL included: it names nothing.
+    let odd = "dlv_\0";
+    assert!(store.delivery(odd).await.unwrap().is_none());
+    assert!(store.webhook_test(odd).await.unwrap().is_none());
+    assert!(store.token(odd).await.unwrap().is_none());
+    assert!(store.token_by_id(odd).await.unwrap().is_none());
+
     // Agreements: the first apply adds every document, the second changes nothing.
     let snapshot = contracts();
     let applied = store.apply_agreements(&snapshot.to_docs()).await.unwrap();

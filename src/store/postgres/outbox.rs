@@ -10,7 +10,9 @@ use crate::store::shared::queue_rows::{
     claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
     WebhookTestClaimRow, WebhookTestRow,
 };
-use crate::store::shared::{attempt_batch, attempt_effects, millis, AttemptEffects};
+use crate::store::shared::{
+    attempt_batch, attempt_effects, millis, names_nothing, AttemptEffects,
+};
 use crate::store::{
     Alert, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail, NewWebhookTest,
     OutboxStore, StoreError, WebhookTest, WebhookTestResult,
@@ -174,6 +176,9 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let Some(row): Option<DeliveryRow> = sqlx::query_as(
             "SELECT id, notice_id, client_id, channel, target, status, next_attempt_at, delivered_at, message_id
              FROM deliveries WHERE id = $1",
@@ -204,6 +209,9 @@ impl OutboxStore for PostgresStore {
         now: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<bool, StoreError> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
         let mut tx = self.pool.begin().await?;
         let replayed: Option<EndpointRow> = sqlx::query_as(
             "WITH replayed AS (
@@ -294,6 +302,9 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTest>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let row: Option<WebhookTestRow> = sqlx::query_as(
             "SELECT id, client_id, webhook_id, status, created_at, finished_at, outcome, status_code,
                     duration_ms, detail

@@ -5,7 +5,7 @@ use super::audit::append_audit_in;
 use super::{serialise, PostgresStore, Serialised};
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::ClientId;
-use crate::store::shared::millis;
+use crate::store::shared::{millis, names_nothing};
 use crate::store::shared::rows::{TokenListingRow, TokenWithHashRow};
 use crate::store::{NewToken, StoreError, StoredToken, TokenListing, TokenStore};
 
@@ -52,6 +52,9 @@ impl TokenStore for PostgresStore {
     }
 
     async fn token_by_id(&self, id: &str) -> Result<Option<StoredToken>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let row: Option<TokenWithHashRow> = sqlx::query_as(&format!("{WITH_HASH} AND id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -77,6 +80,9 @@ impl TokenStore for PostgresStore {
     }
 
     async fn token(&self, id: &str) -> Result<Option<TokenListing>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let row: Option<TokenListingRow> = sqlx::query_as(&format!("{LISTING} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -90,6 +96,9 @@ impl TokenStore for PostgresStore {
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<Option<TokenListing>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let mut tx = self.pool.begin().await?;
         let revoked: Option<TokenListingRow> = sqlx::query_as(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL

@@ -65,6 +65,13 @@ pub fn json_list<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).expect("lists of plain values serialize")
 }
 
+/// Whether `id`, taken as it came (from a URL path, say), can name no
+/// stored row: no id the gateway makes holds a NUL, and PostgreSQL refuses
+/// one in any text parameter, so the lookup is answered without asking.
+pub fn names_nothing(id: &str) -> bool {
+    id.contains('\0')
+}
+
 /// Rows of a child table grouped under their parent's id, in row order.
 pub fn by_parent<T>(rows: impl IntoIterator<Item = (String, T)>) -> HashMap<String, Vec<T>> {
     let mut grouped: HashMap<String, Vec<T>> = HashMap::new();

@@ -244,7 +244,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_config(config.as_deref())?;
             breachgate::app::create_data_dir(&config)?;
-            let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
+            let store =
+                breachgate::store::open(&config.store_url(), &config.store_options()).await?;
             let changes = breachgate::service::agreements::apply_contracts(
                 store.as_ref(),
                 &dir,
@@ -300,7 +301,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if config.store.url.is_empty() && !database.exists() {
                 anyhow::bail!("no database at {}", database.display());
             }
-            let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
+            let store =
+                breachgate::store::open(&config.store_url(), &config.store_options()).await?;
             let entries = store.audit_log().await?;
             store.close().await;
             match breachgate::domain::audit::verify(&entries) {

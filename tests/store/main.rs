@@ -574,7 +574,9 @@ async fn postgres_instances_share_the_endpoint_limit_and_the_audit_chain() {
 }
 
 /// Runs the claims at once (each on its own task) and adds up their sizes.
-async fn claimed_at_once(claims: impl Iterator<Item = impl std::future::Future<Output = usize> + Send + 'static>) -> usize {
+async fn claimed_at_once(
+    claims: impl Iterator<Item = impl std::future::Future<Output = usize> + Send + 'static>,
+) -> usize {
     let handles: Vec<_> = claims.map(tokio::spawn).collect();
     let mut total = 0;
     for handle in handles {

@@ -6,7 +6,8 @@ use crate::domain::audit::{AuditEntry, NewAuditEntry};
 use crate::store::shared::rows::AuditRow;
 use crate::store::{AuditStore, StoreError};
 
-const ENTRY: &str = "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log";
+const ENTRY: &str =
+    "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log";
 
 #[async_trait]
 impl AuditStore for PostgresStore {

@@ -148,7 +148,14 @@ impl IncidentStore for PostgresStore {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        insert_notices(&mut tx, &version.incident_id, number, &version.notices, created_at).await?;
+        insert_notices(
+            &mut tx,
+            &version.incident_id,
+            number,
+            &version.notices,
+            created_at,
+        )
+        .await?;
         append_audit_in(&mut tx, &version.audit).await?;
         tx.commit().await?;
         Ok(())

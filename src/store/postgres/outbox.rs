@@ -10,9 +10,7 @@ use crate::store::shared::queue_rows::{
     claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
     WebhookTestClaimRow, WebhookTestRow,
 };
-use crate::store::shared::{
-    attempt_batch, attempt_effects, millis, names_nothing, AttemptEffects,
-};
+use crate::store::shared::{attempt_batch, attempt_effects, millis, names_nothing, AttemptEffects};
 use crate::store::{
     Alert, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail, NewWebhookTest,
     OutboxStore, StoreError, WebhookTest, WebhookTestResult,

@@ -5,8 +5,8 @@ use super::audit::append_audit_in;
 use super::{serialise, PostgresStore, Serialised};
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::ClientId;
-use crate::store::shared::{millis, names_nothing};
 use crate::store::shared::rows::{TokenListingRow, TokenWithHashRow};
+use crate::store::shared::{millis, names_nothing};
 use crate::store::{NewToken, StoreError, StoredToken, TokenListing, TokenStore};
 
 const LISTING: &str =
@@ -41,7 +41,10 @@ impl TokenStore for PostgresStore {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            let client = token.client_id.clone().expect("only a client can be missing");
+            let client = token
+                .client_id
+                .clone()
+                .expect("only a client can be missing");
             return Err(StoreError::UnknownClient(client));
         }
         if let Some(audit) = audit {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{DeliveryStatus, NextState};
 use super::{json_list, millis};
+use crate::domain::{DeliveryStatus, NextState};
 use crate::store::{AlertKind, AttemptRecord, NewStaffMail};
 
 /// What writing one finished attempt does to its delivery, its endpoint

@@ -3,13 +3,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::audit::append_audit_in;
+use super::SqliteStore;
+use crate::domain::{IncidentId, NoticeId};
 use crate::store::shared::rows::{
     ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow, IncidentRow, IncidentSummaryRow,
     NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow, RegisterIncidentRow,
     RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
 };
-use super::SqliteStore;
-use crate::domain::{IncidentId, NoticeId};
 use crate::store::shared::{
     self, incident_detail, json_list, millis, series_notice_ids, SeriesRow, BATCH_ROWS,
 };

@@ -26,6 +26,7 @@ use super::{Backend, StoreError, StoreOptions};
 /// that serialise what must happen one at a time across instances. The
 /// migrator's own lock is a key derived from the database name.
 #[derive(Clone, Copy)]
+#[repr(i64)]
 enum Serialised {
     /// Appending to the audit chain: read the head, insert the next entry.
     AuditChain = 0x6272_6761_0001,

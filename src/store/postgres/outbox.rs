@@ -194,10 +194,6 @@ impl OutboxStore for PostgresStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let attempts = attempts
-            .into_iter()
-            .map(AttemptRow::into_record)
-            .collect::<Result<_, _>>()?;
         row.into_record(attempts).map(Some)
     }
 

@@ -111,10 +111,15 @@ pub(in crate::store) struct DeliveryRow {
 }
 
 impl DeliveryRow {
+    /// The delivery, with its attempts' rows.
     pub(in crate::store) fn into_record(
         self,
-        attempts: Vec<DeliveryAttempt>,
+        attempts: Vec<AttemptRow>,
     ) -> Result<DeliveryDetail, StoreError> {
+        let attempts = attempts
+            .into_iter()
+            .map(AttemptRow::into_record)
+            .collect::<Result<_, _>>()?;
         let status = decode("delivery status", &self.status, DeliveryStatus::parse)?;
         Ok(DeliveryDetail {
             delivery_id: self.id,
@@ -145,7 +150,7 @@ pub(in crate::store) struct AttemptRow {
 }
 
 impl AttemptRow {
-    pub(in crate::store) fn into_record(self) -> Result<DeliveryAttempt, StoreError> {
+    fn into_record(self) -> Result<DeliveryAttempt, StoreError> {
         Ok(DeliveryAttempt {
             attempt: self.attempt as u32,
             started_at: from_millis(self.started_at)?,

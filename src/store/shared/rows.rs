@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 
-use super::{client_series, json_column};
+use chrono::{DateTime, Utc};
+
+use super::{client_series, incident_detail, json_column, register};
 use crate::agreements::{AgreementDoc, DocKind};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{
@@ -14,9 +16,9 @@ use crate::domain::{
 };
 use crate::store::shared::{decode, from_millis, parse_client, RegisterNoticeRow, SeriesRow};
 use crate::store::{
-    Acknowledgement, ClientNotice, IncidentNotice, IncidentState, IncidentSummary, IncidentVersion,
-    NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
-    StoredResponse, StoredSecret, StoredToken, TokenListing,
+    Acknowledgement, ClientNotice, IncidentDetail, IncidentNotice, IncidentState, IncidentSummary,
+    IncidentVersion, NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice,
+    StoreError, StoredNotice, StoredResponse, StoredSecret, StoredToken, TokenListing,
 };
 
 pub(in crate::store) fn optional_millis(
@@ -507,4 +509,45 @@ impl From<AuditRow> for AuditEntry {
             hash: row.hash,
         }
     }
+}
+
+/// An incident's detail from its rows.
+pub(in crate::store) fn incident_from_rows(
+    row: IncidentRow,
+    versions: Vec<(String, IncidentVersion)>,
+    notices: Vec<IncidentNoticeRow>,
+    deliveries: Vec<NoticeDeliveryRow>,
+) -> Result<IncidentDetail, StoreError> {
+    Ok(incident_detail(
+        row.summary.into_record()?,
+        row.reported_by,
+        versions.into_iter().map(|(_, v)| v).collect(),
+        records(notices, IncidentNoticeRow::into_record)?,
+        records(deliveries, NoticeDeliveryRow::into_record)?,
+    ))
+}
+
+/// The register from its rows.
+pub(in crate::store) fn register_from_rows(
+    incidents: Vec<RegisterIncidentRow>,
+    notices: Vec<RegisterNoticeSqlRow>,
+    deliveries: Vec<RegisterDeliveryRow>,
+    versions: Vec<(String, IncidentVersion)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<RegisterIncident>, StoreError> {
+    Ok(register(
+        records(incidents, RegisterIncidentRow::into_record)?,
+        records(notices, RegisterNoticeSqlRow::into_record)?,
+        records(deliveries, RegisterDeliveryRow::into_record)?,
+        versions,
+        now,
+    ))
+}
+
+/// Every row decoded, or the first row's error.
+pub(in crate::store) fn records<R, T>(
+    rows: Vec<R>,
+    decode: impl Fn(R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(decode).collect()
 }

@@ -6,13 +6,11 @@ use super::audit::append_audit_in;
 use super::SqliteStore;
 use crate::domain::{IncidentId, NoticeId};
 use crate::store::shared::rows::{
-    ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow, IncidentRow, IncidentSummaryRow,
-    NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow, RegisterIncidentRow,
-    RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
+    incident_from_rows, register_from_rows, ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow,
+    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
+    RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
 };
-use crate::store::shared::{
-    self, incident_detail, json_list, millis, series_notice_ids, SeriesRow, BATCH_ROWS,
-};
+use crate::store::shared::{json_list, millis, series_notice_ids, SeriesRow, BATCH_ROWS};
 use crate::store::{
     IdempotencyRecord, IncidentDetail, IncidentState, IncidentStore, IncidentSummary,
     IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterIncident, StoreError,
@@ -212,19 +210,7 @@ impl IncidentStore for SqliteStore {
         .await?;
         let versions = versions(&mut tx, Some(id)).await?;
         tx.commit().await?;
-        Ok(Some(incident_detail(
-            row.summary.into_record()?,
-            row.reported_by,
-            versions.into_iter().map(|(_, v)| v).collect(),
-            notices
-                .into_iter()
-                .map(IncidentNoticeRow::into_record)
-                .collect::<Result<_, _>>()?,
-            deliveries
-                .into_iter()
-                .map(NoticeDeliveryRow::into_record)
-                .collect::<Result<_, _>>()?,
-        )))
+        incident_from_rows(row, versions, notices, deliveries).map(Some)
     }
 
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
@@ -262,22 +248,7 @@ impl IncidentStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(shared::register(
-            incidents
-                .into_iter()
-                .map(RegisterIncidentRow::into_record)
-                .collect::<Result<_, _>>()?,
-            notices
-                .into_iter()
-                .map(RegisterNoticeSqlRow::into_record)
-                .collect::<Result<_, _>>()?,
-            deliveries
-                .into_iter()
-                .map(RegisterDeliveryRow::into_record)
-                .collect::<Result<_, _>>()?,
-            versions,
-            now,
-        ))
+        register_from_rows(incidents, notices, deliveries, versions, now)
     }
 }
 

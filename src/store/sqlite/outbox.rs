@@ -187,10 +187,6 @@ impl OutboxStore for SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let attempts = attempts
-            .into_iter()
-            .map(AttemptRow::into_record)
-            .collect::<Result<_, _>>()?;
         row.into_record(attempts).map(Some)
     }
 

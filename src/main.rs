@@ -72,6 +72,19 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Copy the SQLite database consistently while the gateway runs (SQLite's
+    /// VACUUM INTO): the copy holds every transaction committed before it
+    /// started. Keep it together with the signing key and the secrets key;
+    /// README.md "Backups" says how to restore.
+    Backup {
+        /// Where to write the copy: a new file, created with mode 0600 (an
+        /// existing file is refused, never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+        /// TOML config file; the database is store.url, or breachgate.db in data_dir.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Seal configuration values with the gateway's secrets key.
     Secrets {
         #[command(subcommand)]
@@ -310,6 +323,22 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+        Command::Backup { to, config } => {
+            let config = load_config(config.as_deref())?;
+            breachgate::store::backup(&config.store_url(), &to)
+                .await
+                .context("backup failed")?;
+            let secrets_key = if config.secrets.key.is_empty() {
+                config.secrets_key_file().display().to_string()
+            } else {
+                "secrets.key of the configuration".to_owned()
+            };
+            println!(
+                "wrote {}; keep it with the signing key ({}) and the secrets key ({secrets_key})",
+                to.display(),
+                config.key_file().display(),
+            );
         }
         Command::Secrets {
             action: SecretsAction::Encrypt { config },

@@ -34,10 +34,14 @@ impl ClaimRow {
         self,
         payloads: &HashMap<String, NoticePayload>,
     ) -> Result<ClaimedDelivery, StoreError> {
-        let NoticePayload { body, jws, thread } =
-            payloads.get(&self.notice_id).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!("delivery for missing notice {}", self.notice_id))
-            })?;
+        let NoticePayload {
+            incident_id,
+            body,
+            jws,
+            thread,
+        } = payloads.get(&self.notice_id).cloned().ok_or_else(|| {
+            StoreError::Corrupt(format!("delivery for missing notice {}", self.notice_id))
+        })?;
         Ok(ClaimedDelivery {
             id: self.id,
             client_id: parse_client(self.client_id)?,
@@ -49,6 +53,7 @@ impl ClaimRow {
             jws,
             thread: thread.map(parse_notice_id).transpose()?,
             notice_id: self.notice_id,
+            incident_id,
         })
     }
 }
@@ -57,6 +62,7 @@ impl ClaimRow {
 #[derive(sqlx::FromRow)]
 pub(super) struct NoticePayloadRow {
     pub(super) id: String,
+    pub(super) incident_id: String,
     pub(super) body: Vec<u8>,
     pub(super) jws: Option<String>,
     pub(super) thread: Option<String>,
@@ -65,6 +71,7 @@ pub(super) struct NoticePayloadRow {
 /// A notice's payload, shared by its claimed deliveries.
 #[derive(Clone)]
 pub(super) struct NoticePayload {
+    pub(super) incident_id: String,
     pub(super) body: Bytes,
     pub(super) jws: String,
     pub(super) thread: Option<String>,
@@ -75,6 +82,7 @@ impl NoticePayloadRow {
         (
             self.id,
             NoticePayload {
+                incident_id: self.incident_id,
                 body: Bytes::from(self.body),
                 jws: self.jws.unwrap_or_default(),
                 thread: self.thread,

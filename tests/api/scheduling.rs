@@ -83,17 +83,6 @@ fn pair(client: &str, threshold: &str) -> (String, String) {
     (client.to_owned(), threshold.to_owned())
 }
 
-async fn metrics(gateway: &Gateway) -> String {
-    let response = gateway
-        .http
-        .get(gateway.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_notice_at_once() {
     let s = setup().await;
@@ -144,7 +133,7 @@ async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_
         [pair(HELD_CLIENT, "50%")]
     );
     assert_eq!(staff_mails(&s.sink).len(), 2);
-    let counted = metrics(&s.gateway).await;
+    let counted = s.gateway.metrics().await;
     assert!(
         counted.contains(r#"breachgate_deadline_escalations_total{threshold="50%"} 2"#),
         "{counted}"
@@ -222,7 +211,7 @@ async fn the_watchdog_escalates_each_threshold_once_across_a_restart_and_a_held_
     );
 
     // Counters start again with the process; these are the restarted gateway's.
-    let counted = metrics(&gateway).await;
+    let counted = gateway.metrics().await;
     assert!(
         counted.contains(r#"breachgate_deadline_escalations_total{threshold="80%"} 1"#),
         "{counted}"
@@ -363,7 +352,7 @@ async fn update_reminders_come_once_per_interval_from_the_latest_sent_notice_acr
         .unwrap();
     assert!(first.contains("every 24 hours"), "{first}");
     assert!(mails[3].1.contains(&update), "{}", mails[3].1);
-    let counted = metrics(&gateway).await;
+    let counted = gateway.metrics().await;
     assert!(
         counted.contains("breachgate_update_reminders_total 3"),
         "{counted}"

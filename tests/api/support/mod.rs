@@ -273,11 +273,27 @@ impl Gateway {
         (response.bytes().await.expect("body").to_vec(), jws)
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     pub async fn incident_count(&self) -> usize {
         let (status, body) = self.get_json(&self.staff, "/v1/incidents").await;
         assert_eq!(status, 200);
         body["incidents"].as_array().expect("list").len()
     }
+}
+
+/// The value of one series (`name` or `name{labels}`, labels as the
+/// exposition orders them) in a Prometheus text exposition.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
 }
 
 /// The client ids of a report answer, sorted.

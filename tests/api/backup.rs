@@ -9,39 +9,22 @@ use std::process::{Child, Command};
 use serde_json::Value;
 
 use crate::support::receiver::Receiver;
-use crate::support::{breachgate, repo_path, spawn_serve, synthetic, TEST_SECRET};
+use crate::support::{
+    breachgate, initial_staff_token, spawn_serve, synthetic, write_serve_config, TEST_SECRET,
+};
 
 const CLIENTS: usize = 40;
 
 /// Writes a configuration serving from `data`, retrying every second.
 fn write_config(dir: &Path, name: &str, data: &Path) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::write(
+    let schedule = ["1"; 60].join(", ");
+    write_serve_config(
         &path,
-        format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-[paths]
-data_dir = "{data}"
-contracts = "{contracts}"
-schemas = "{schemas}"
-[log]
-format = "json"
-filter = "breachgate=info"
-[delivery]
-poll_interval_ms = 100
-allow_private = ["127.0.0.1/32"]
-[delivery.retry]
-schedule_seconds = [{schedule}]
-jitter = 0.0
-"#,
-            data = data.display(),
-            contracts = dir.join("contracts").display(),
-            schemas = repo_path("schemas").display(),
-            schedule = ["1"; 60].join(", "),
-        ),
-    )
-    .unwrap();
+        data,
+        &dir.join("contracts"),
+        &format!("[delivery]\npoll_interval_ms = 100\nallow_private = [\"127.0.0.1/32\"]\n[delivery.retry]\nschedule_seconds = [{schedule}]\njitter = 0.0\n"),
+    );
     path
 }
 
@@ -85,12 +68,7 @@ async fn a_backup_taken_mid_fan_out_restores_into_a_new_data_dir_and_finishes_th
     let original = dir.path().join("data");
     let config = write_config(dir.path(), "breachgate.toml", &original);
     let (gateway, base) = serve(&config, &dir.path().join("gateway.log"));
-    let tokens = std::fs::read_to_string(original.join("initial-tokens.txt")).unwrap();
-    let staff = tokens
-        .lines()
-        .find_map(|l| l.strip_prefix("staff "))
-        .unwrap()
-        .to_owned();
+    let staff = initial_staff_token(&original);
     let http = reqwest::Client::new();
     let answer: Value = http
         .post(format!("{base}/v1/reports"))
@@ -164,26 +142,13 @@ async fn a_backup_taken_mid_fan_out_restores_into_a_new_data_dir_and_finishes_th
         .await;
 
     // Every delivery is done, under the webhook-id it always had.
-    let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
-    for request in receiver.all_requests() {
-        ids.entry(request.path.clone())
-            .or_default()
-            .insert(request.header("webhook-id"));
-    }
+    let ids = receiver.webhook_ids();
     assert!(ids.values().all(|seen| seen.len() == 1), "{ids:?}");
     // The receiver answers before the worker records the attempt: wait for
     // the record.
     let mut waited = 0;
     let view = loop {
-        let view: Value = http
-            .get(format!("{base}/v1/incidents/{incident}"))
-            .bearer_auth(&staff)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = get_json(&http, &format!("{base}/v1/incidents/{incident}"), &staff).await;
         let statuses: Vec<String> = view["notices"]
             .as_array()
             .unwrap()
@@ -203,12 +168,7 @@ async fn a_backup_taken_mid_fan_out_restores_into_a_new_data_dir_and_finishes_th
     assert_eq!(notices.len(), CLIENTS);
 
     // The restored notices are the signed bytes, under the same key.
-    let jwks: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = get_json(&http, &format!("{base}/.well-known/jwks.json"), &staff).await;
     for notice in notices {
         let id = notice["notice_id"].as_str().unwrap();
         let response = http
@@ -230,6 +190,12 @@ async fn a_backup_taken_mid_fan_out_restores_into_a_new_data_dir_and_finishes_th
         ::breachgate::signing::verify_detached(&jwks, &request.body, &jws).unwrap();
     }
     stop(gateway);
+}
+
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    let response = http.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.json().await.unwrap()
 }
 
 fn mode(path: &Path) -> u32 {

@@ -64,6 +64,32 @@ pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Writes the configuration of a served test gateway to `path`: any free
+/// loopback port, `data_dir`, the agreements in `contracts`, the
+/// repository's schemas, JSON logs at `info`, then `more` (TOML sections).
+pub fn write_serve_config(path: &Path, data_dir: &Path, contracts: &Path, more: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[paths]\ndata_dir = \"{}\"\ncontracts = \"{}\"\nschemas = \"{}\"\n[log]\nformat = \"json\"\nfilter = \"breachgate=info\"\n{more}",
+            data_dir.display(),
+            contracts.display(),
+            repo_path("schemas").display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// The staff token a first start wrote to `data_dir`.
+pub fn initial_staff_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("initial-tokens.txt"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("staff "))
+        .unwrap()
+        .to_owned()
+}
+
 /// Runs `breachgate serve --config config` with `envs` and JSON logs on
 /// stderr; waits for its `serving` line and answers the process and its base
 /// URL. Its log, the start included, goes to `log_file`.

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::support::receiver::Receiver;
 use crate::support::{
-    breachgate, initial_staff_token, spawn_serve, synthetic, write_serve_config, TEST_SECRET,
+    breachgate, file_report, initial_staff_token, spawn_serve, synthetic, write_serve_config,
+    TEST_SECRET,
 };
 
 const CLIENTS: usize = 40;
@@ -70,16 +71,7 @@ async fn a_backup_taken_mid_fan_out_restores_into_a_new_data_dir_and_finishes_th
     let (gateway, base) = serve(&config, &dir.path().join("gateway.log"));
     let staff = initial_staff_token(&original);
     let http = reqwest::Client::new();
-    let answer: Value = http
-        .post(format!("{base}/v1/reports"))
-        .bearer_auth(&staff)
-        .json(&synthetic::report())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = file_report(&base, &staff, &synthetic::report()).await;
     assert_eq!(answer["queued"], CLIENTS, "{answer}");
     let incident = answer["incident_id"].as_str().unwrap().to_owned();
 

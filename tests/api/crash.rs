@@ -43,16 +43,7 @@ async fn a_gateway_killed_mid_fan_out_delivers_everything_after_restart() {
     }
     let (mut gateway, base) = start_gateway(dir.path());
     let staff = support::initial_staff_token(&dir.path().join("data"));
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/v1/reports"))
-        .bearer_auth(&staff)
-        .json(&support::synthetic::report())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = support::file_report(&base, &staff, &support::synthetic::report()).await;
     assert_eq!(answer["queued"], CLIENTS);
     receiver.wait_until(|requests| requests.len() >= 10).await;
     gateway.kill().unwrap();

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::support;
 use crate::support::receiver::Receiver;
 use crate::support::smtp_sink::SmtpSink;
-use crate::support::{client_outcome, delivery_config, fixture, Gateway};
+use crate::support::{
+    client_outcome, delivery_config, file_report, fixture, initial_staff_token, Gateway,
+};
 
 const CONTACT: &str = "privacy-lead@processor.example";
 const HELD_CLIENT: &str = "consorzio-formazione-emilia";
@@ -384,27 +386,14 @@ async fn the_gateway_runs_the_watchdog_on_its_cron_schedule_until_shutdown() {
         .unwrap()
         .status()
         .is_success());
-    let tokens = std::fs::read_to_string(dir.path().join("data/initial-tokens.txt")).unwrap();
-    let staff = tokens
-        .lines()
-        .find_map(|l| l.strip_prefix("staff "))
-        .unwrap();
+    let staff = initial_staff_token(&dir.path().join("data"));
     // Aware just now, whatever the date: the held notice's only due
     // escalation is `held`, not a deadline already passed.
     let mut report = fixture("report-lms.json");
     report["became_aware_at"] = Utc::now()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         .into();
-    let answer: Value = http
-        .post(format!("{base}/v1/reports"))
-        .bearer_auth(staff)
-        .json(&report)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = file_report(&base, &staff, &report).await;
     let reference = answer["reference"].as_str().unwrap().to_owned();
 
     // The first tick after filing escalates the held notice (the guard only

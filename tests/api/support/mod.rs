@@ -90,6 +90,20 @@ pub fn initial_staff_token(data_dir: &Path) -> String {
         .to_owned()
 }
 
+/// Files `report` with a served gateway at `base`, answering its JSON.
+pub async fn file_report(base: &str, staff: &str, report: &Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/v1/reports"))
+        .bearer_auth(staff)
+        .json(report)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Runs `breachgate serve --config config` with `envs` and JSON logs on
 /// stderr; waits for its `serving` line and answers the process and its base
 /// URL. Its log, the start included, goes to `log_file`.

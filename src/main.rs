@@ -72,14 +72,18 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
-    /// Copy the SQLite database consistently while the gateway runs (SQLite's
-    /// VACUUM INTO): the copy holds every transaction committed before it
-    /// started. Keep it together with the signing key and the secrets key;
-    /// README.md "Backups" says how to restore.
+    /// Copy the SQLite database, consistently, while the gateway runs.
+    ///
+    /// SQLite's VACUUM INTO on a connection of its own: one read transaction,
+    /// so the gateway goes on filing and delivering, and the copy holds every
+    /// transaction committed before it started. Keep the copy together with
+    /// the signing key and the secrets key. To restore: stop the gateway, put
+    /// the copy in place as breachgate.db (deleting any breachgate.db-wal and
+    /// -shm beside it) with the two keys, and start it (README.md, Backups).
     Backup {
         /// Where to write the copy: a new file, created with mode 0600 (an
         /// existing file is refused, never overwritten).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         to: PathBuf,
         /// TOML config file; the database is store.url, or breachgate.db in data_dir.
         #[arg(long, short)]

@@ -100,6 +100,11 @@ async fn a_backup_taken_mid_fan_out_restores_into_a_new_data_dir_and_finishes_th
         dir.path(),
     );
     assert!(!ok && printed.contains("File exists"), "{printed}");
+    let (ok, help) = breachgate(&["backup", "--help"], dir.path());
+    assert!(
+        ok && help.contains("--to <FILE>") && help.contains("0600"),
+        "{help}"
+    );
     assert!(
         receiver.requests(&path_of(1)).len() >= 2,
         "the gateway kept retrying"

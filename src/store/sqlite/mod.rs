@@ -42,8 +42,8 @@ pub struct SqliteStore {
     /// in WAL mode it still survives a crashed process, and what a power loss
     /// could take back is only redone, under the same webhook-id.
     bookkeeping: SqlitePool,
-    /// The database file as opened (none in memory), which readiness checks
-    /// is still there.
+    /// The database file it opened (none in memory): readiness checks that
+    /// its path still leads there.
     file: Option<readiness::DatabaseFile>,
 }
 

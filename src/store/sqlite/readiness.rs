@@ -1,21 +1,22 @@
 //! Whether the database file the store opened is still the one its path
-//! names, and readable. SQLite's open connections keep their file
-//! descriptors: they go on working when the file is moved away, replaced or
-//! made unreadable, until the next start (or a new connection) fails. So
-//! readiness looks at the file itself, not at a query's answer alone.
+//! names, and one the gateway could open again. SQLite's open connections
+//! keep their file descriptors: they go on working when the file is moved
+//! away, replaced or made unreadable, until the next start (or a new
+//! connection) fails. So readiness looks at the path, not at a query's
+//! answer alone.
 //!
-//! It does not open a new SQLite connection to find out: when the path
-//! leads to another file, SQLite's locks (kept per file) would tell that
-//! connection it is alone, and on closing it would fold the gateway's
-//! write-ahead log into that other file and delete it.
+//! It never opens the file itself: closing any descriptor of a file drops
+//! every POSIX lock the process holds on it, SQLite's included, and another
+//! process could then take the database for unused and fold its write-ahead
+//! log away under the gateway's connections. Nor does it open a new SQLite
+//! connection: when the path leads to another file, SQLite's locks (kept per
+//! file) would tell that connection it is alone, and on closing it would
+//! fold the gateway's write-ahead log into that other file. It asks the
+//! file system only: `stat` and `access`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::store::StoreError;
-
-/// What every SQLite database file starts with.
-const HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 pub(super) struct DatabaseFile {
     path: PathBuf,
@@ -35,8 +36,8 @@ impl DatabaseFile {
         })
     }
 
-    /// Fails unless the path still leads to the file opened, the gateway can
-    /// read it, and it starts as a SQLite database does.
+    /// Fails unless the path still leads to the file opened and the gateway
+    /// may read and write it.
     pub(super) fn check(&self) -> Result<(), StoreError> {
         let unreadable = |e| StoreError::Unreadable(self.path.clone(), e);
         if identity(&self.path).map_err(unreadable)? != self.identity {
@@ -45,17 +46,7 @@ impl DatabaseFile {
                 "another file has taken its place",
             ));
         }
-        let mut header = [0; HEADER.len()];
-        std::fs::File::open(&self.path)
-            .and_then(|mut file| file.read_exact(&mut header))
-            .map_err(unreadable)?;
-        if &header != HEADER {
-            return Err(StoreError::NotTheDatabase(
-                self.path.clone(),
-                "its header is not a SQLite database's",
-            ));
-        }
-        Ok(())
+        may_read_and_write(&self.path).map_err(unreadable)
     }
 }
 
@@ -66,8 +57,19 @@ fn identity(path: &Path) -> std::io::Result<Identity> {
     Ok(Identity(metadata.dev(), metadata.ino()))
 }
 
+#[cfg(unix)]
+fn may_read_and_write(path: &Path) -> std::io::Result<()> {
+    use rustix::fs::Access;
+    rustix::fs::access(path, Access::READ_OK | Access::WRITE_OK).map_err(std::io::Error::from)
+}
+
 /// Elsewhere only the file's presence is checked.
 #[cfg(not(unix))]
 fn identity(path: &Path) -> std::io::Result<Identity> {
     std::fs::metadata(path).map(|_| Identity(0, 0))
+}
+
+#[cfg(not(unix))]
+fn may_read_and_write(_: &Path) -> std::io::Result<()> {
+    Ok(())
 }

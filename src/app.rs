@@ -25,7 +25,6 @@ use crate::worker::{Wake, Worker, WorkerHandles, WorkerSettings};
 pub struct App {
     pub config: Config,
     pub services: Arc<Services>,
-    pub metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -102,13 +101,13 @@ impl App {
             Arc::new(secrets),
             clock,
             Arc::new(Wake::default()),
+            Arc::new(Metrics::new()),
             config.processor_identity(),
             config.paths.schemas.clone(),
         );
         Ok(Arc::new(Self {
             config,
             services: Arc::new(services),
-            metrics: Arc::new(Metrics::new()),
         }))
     }
 
@@ -125,6 +124,7 @@ impl App {
                 secrets: s.secrets.clone(),
                 clock,
                 wake: s.wake.clone(),
+                metrics: s.metrics.clone(),
             },
             WorkerSettings {
                 delivery: self.config.delivery.clone(),
@@ -148,7 +148,7 @@ impl App {
     pub fn watchdog(&self) -> anyhow::Result<Watchdog> {
         Ok(Watchdog::new(
             self.services.store.clone(),
-            self.metrics.clone(),
+            self.services.metrics.clone(),
             self.config.schedule.deadline_thresholds(),
             self.staff_mailer()?,
         ))
@@ -159,7 +159,7 @@ impl App {
         Ok(Cadence::new(
             self.services.store.clone(),
             self.services.registry.clone(),
-            self.metrics.clone(),
+            self.services.metrics.clone(),
             self.staff_mailer()?,
         ))
     }

@@ -81,7 +81,7 @@ pub async fn serve(
         router,
         listener,
         &app.config.server,
-        app.metrics.clone(),
+        app.services.metrics.clone(),
         shutdown,
     )
     .await?;

@@ -77,6 +77,23 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Copy the SQLite database, consistently, while the gateway runs.
+    ///
+    /// SQLite's VACUUM INTO on a connection of its own: one read transaction,
+    /// so the gateway goes on filing and delivering, and the copy holds every
+    /// transaction committed before it started. Keep the copy together with
+    /// the signing key and the secrets key. To restore: stop the gateway, put
+    /// the copy in place as breachgate.db (deleting any breachgate.db-wal and
+    /// -shm beside it) with the two keys, and start it (README.md, Backups).
+    Backup {
+        /// Where to write the copy: a new file, created with mode 0600 (an
+        /// existing file is refused, never overwritten).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// TOML config file; the database is store.url, or breachgate.db in data_dir.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Seal configuration values with the gateway's secrets key.
     Secrets {
         #[command(subcommand)]
@@ -338,6 +355,22 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+        Command::Backup { to, config } => {
+            let config = load_config(config.as_deref())?;
+            breachgate::store::backup(&config.store_url(), &to)
+                .await
+                .context("backup failed")?;
+            let secrets_key = if config.secrets.key.is_empty() {
+                config.secrets_key_file().display().to_string()
+            } else {
+                "secrets.key of the configuration".to_owned()
+            };
+            println!(
+                "wrote {}; keep it with the signing key ({}) and the secrets key ({secrets_key})",
+                to.display(),
+                config.key_file().display(),
+            );
         }
         Command::Secrets {
             action: SecretsAction::Encrypt { config },

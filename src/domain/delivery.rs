@@ -14,6 +14,8 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Webhook, Channel::Email];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Webhook => "webhook",
@@ -22,9 +24,7 @@ impl Channel {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Channel::Webhook, Channel::Email]
-            .into_iter()
-            .find(|c| c.as_str() == value)
+        Self::ALL.into_iter().find(|c| c.as_str() == value)
     }
 }
 
@@ -46,6 +46,14 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 5] = [
+        Self::Delivered,
+        Self::Rejected,
+        Self::Gone,
+        Self::Failed,
+        Self::Refused,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AttemptOutcome::Delivered => "delivered",
@@ -57,15 +65,7 @@ impl AttemptOutcome {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [
-            Self::Delivered,
-            Self::Rejected,
-            Self::Gone,
-            Self::Failed,
-            Self::Refused,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == value)
+        Self::ALL.into_iter().find(|o| o.as_str() == value)
     }
 }
 

@@ -36,6 +36,8 @@ pub enum VersionAction {
 }
 
 impl VersionAction {
+    pub const ALL: [VersionAction; 3] = [Self::Update, Self::Close, Self::Retract];
+
     pub fn as_str(self) -> &'static str {
         match self {
             VersionAction::Update => "update",

@@ -33,6 +33,7 @@ pub use rate_limit::RateLimits;
 pub use server::{raise_descriptor_limit, serve};
 
 use crate::app::App;
+use crate::service::monitoring;
 
 /// What every handler and extractor can reach: the gateway, and the rate
 /// limits, which are the API's own.
@@ -74,7 +75,7 @@ where
 pub fn routes() -> Vec<Route> {
     vec![
         route(Method::GET, "/healthz", || async { "ok" }),
-        route(Method::GET, "/readyz", || async { "ready" }),
+        route(Method::GET, "/readyz", ready),
         route(Method::GET, "/openapi.json", openapi::serve),
         route(Method::GET, "/.well-known/jwks.json", jwks),
         route(Method::GET, "/metrics", metrics),
@@ -217,9 +218,26 @@ async fn jwks(State(app): State<Arc<App>>) -> Json<Value> {
     Json(jwks)
 }
 
+/// Longest `/readyz` waits for the store before answering not ready.
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `/readyz`: 200 `ready`, or 503 `not_ready` saying why in a few words (the
+/// cause is logged).
+async fn ready(State(app): State<Arc<App>>) -> Result<&'static str, ApiError> {
+    monitoring::readiness(&app.services, READINESS_TIMEOUT)
+        .await
+        .map(|()| "ready")
+        .map_err(|e| {
+            let error = crate::errors::chain(&e);
+            tracing::warn!(%error, "not ready");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string())
+        })
+}
+
 async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
+    monitoring::refresh_gauges(&app.services).await;
     (
         [(axum::http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        app.metrics.render(),
+        app.services.metrics.render(),
     )
 }

@@ -38,6 +38,8 @@ impl Watchdog {
         thresholds: Vec<DeadlineThreshold>,
         mail: StaffMailer,
     ) -> Self {
+        let labels = thresholds.iter().map(|t| t.label.as_str());
+        metrics.escalation_thresholds(std::iter::once(HELD).chain(labels));
         Self {
             store,
             metrics,

@@ -9,6 +9,7 @@ pub mod agreements;
 pub mod client_notices;
 pub mod deliveries;
 pub mod incidents;
+pub mod monitoring;
 pub mod register;
 pub mod reporting;
 pub mod tokens;
@@ -21,6 +22,7 @@ use anyhow::Context;
 use crate::agreements::{LiveRegistry, Registry, Snapshot};
 use crate::clock::Clock;
 use crate::domain::ProcessorIdentity;
+use crate::metrics::Metrics;
 use crate::secrets::SecretsKey;
 use crate::signing::Signer;
 use crate::store::Store;
@@ -36,6 +38,8 @@ pub struct Services {
     /// What "now" is for everything the gateway stamps or schedules.
     pub clock: Arc<dyn Clock>,
     pub wake: Arc<Wake>,
+    /// What the gateway counts for `/metrics`.
+    pub metrics: Arc<Metrics>,
     pub processor: ProcessorIdentity,
     /// The schemas directory, against which agreements are checked.
     pub schemas: PathBuf,
@@ -53,6 +57,7 @@ impl Services {
         secrets: Arc<SecretsKey>,
         clock: Arc<dyn Clock>,
         wake: Arc<Wake>,
+        metrics: Arc<Metrics>,
         processor: ProcessorIdentity,
         schemas: PathBuf,
     ) -> Self {
@@ -63,6 +68,7 @@ impl Services {
             secrets,
             clock,
             wake,
+            metrics,
             processor,
             schemas,
             agreements_changing: tokio::sync::Mutex::new(()),

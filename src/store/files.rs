@@ -25,12 +25,23 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// Creates an empty file at `path` with mode 0600 unless one exists, and
 /// tightens an existing one to that.
 pub(super) fn create_private_file(path: &Path) -> io::Result<()> {
+    private_file().create(true).open(path)?;
+    restrict(path, 0o600)
+}
+
+/// Creates an empty file at `path` with mode 0600; fails if one exists.
+pub(super) fn create_new_private_file(path: &Path) -> io::Result<std::fs::File> {
+    private_file().create_new(true).open(path)
+}
+
+/// Options that write a file created with mode 0600, whatever the umask
+/// (which can only take permissions away).
+fn private_file() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true);
+    options.write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?;
-    restrict(path, 0o600)
+    options
 }
 
 /// Takes away from `path`, if it exists, every permission `mode` does not

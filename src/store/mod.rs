@@ -40,9 +40,9 @@ pub use incidents::{
     StoredNotice, StoredResponse,
 };
 pub use outbox::{
-    Alert, AlertKind, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt,
-    DeliveryDetail, NewWebhookTest, OutboxStore, RaisedAlert, WebhookTest, WebhookTestResult,
-    WebhookTestStatus,
+    Alert, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest,
+    DeliveryAttempt, DeliveryDetail, NewWebhookTest, OutboxStore, RaisedAlert, WebhookTest,
+    WebhookTestResult, WebhookTestStatus,
 };
 pub use schedule::{
     LatestNotice, NewEscalation, NewStaffMail, NewUpdateReminder, ScheduleStore, StaffMail,
@@ -70,6 +70,16 @@ pub enum StoreError {
     AccountExists(String),
     #[error("no store backend for the URL scheme {0:?} (supported: sqlite, postgres)")]
     UnsupportedScheme(String),
+    #[error("cannot read the database file {0}")]
+    Unreadable(std::path::PathBuf, #[source] std::io::Error),
+    #[error("{0} is no longer the database the store opened: {1}")]
+    NotTheDatabase(std::path::PathBuf, &'static str),
+    #[error("{0} database migration(s) not applied")]
+    MigrationsPending(usize),
+    #[error("cannot write the backup to {0}")]
+    Backup(std::path::PathBuf, #[source] std::io::Error),
+    #[error("backups are taken of SQLite stores only; use the database's own tools for {0:?}")]
+    BackupUnsupported(String),
 }
 
 /// Everything the gateway stores. Consumers that need only part of it take
@@ -107,6 +117,27 @@ pub trait Backend: Send + Sync + 'static {
     /// Closes every connection and waits until they are (SQLite then folds
     /// its write-ahead log back into the database file).
     async fn close(&self);
+    /// Whether the store can serve: the database answers a query, would
+    /// still open after a restart (a connection already open may go on
+    /// working on a database file that no longer can be opened), and has
+    /// every migration this build embeds applied
+    /// ([`StoreError::MigrationsPending`] otherwise). Behind `/readyz`, so
+    /// it must stay cheap.
+    async fn readiness(&self) -> Result<(), StoreError>;
+}
+
+/// Copies the store that `url` names to a new file at `to` (mode 0600),
+/// consistently, while a gateway may be using it: SQLite's `VACUUM INTO`.
+/// Refuses a `to` that exists.
+pub async fn backup(url: &str, to: &std::path::Path) -> Result<(), StoreError> {
+    match scheme(url) {
+        "sqlite" => sqlite::backup(url, to).await,
+        other => Err(StoreError::BackupUnsupported(other.to_owned())),
+    }
+}
+
+fn scheme(url: &str) -> &str {
+    url.split_once(':').map_or("", |(scheme, _)| scheme)
 }
 
 /// How a backend that keeps a connection pool sizes it.
@@ -129,8 +160,7 @@ impl Default for StoreOptions {
 /// `sqlite:` (`sqlite://path`, created if missing, or `sqlite::memory:`) or
 /// `postgres:`/`postgresql:` (a database that must exist).
 pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
-    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-    match scheme {
+    match scheme(url) {
         "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
         "postgres" | "postgresql" => {
             Ok(Arc::new(postgres::PostgresStore::open(url, options).await?))

@@ -58,6 +58,22 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> Result<Vec<ClaimedWebhookTest>, StoreError>;
     async fn record_webhook_test(&self, result: &WebhookTestResult) -> Result<(), StoreError>;
     async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTest>, StoreError>;
+    /// Per channel (every channel, zero if none), the pending deliveries and
+    /// when the longest-waiting of those due at `now` became due. Deliveries
+    /// of an endpoint an admin disabled stay pending but wait on no worker,
+    /// so they do not count as due. Read at every scrape of `/metrics`: it
+    /// must stay an index lookup.
+    async fn delivery_backlog(&self, now: DateTime<Utc>)
+        -> Result<Vec<ChannelBacklog>, StoreError>;
+}
+
+/// One channel's share of the outbox, for the gauges of `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelBacklog {
+    pub channel: Channel,
+    pub pending: u64,
+    /// When the longest-waiting due delivery became due; none if none is due.
+    pub oldest_due: Option<DateTime<Utc>>,
 }
 
 /// A delivery a worker has claimed, with what it needs to send it.
@@ -65,6 +81,8 @@ pub trait OutboxStore: Send + Sync + 'static {
 pub struct ClaimedDelivery {
     pub id: String,
     pub notice_id: String,
+    /// The notice's incident, for the attempt's tracing span.
+    pub incident_id: String,
     pub client_id: ClientId,
     pub channel: Channel,
     pub target: String,

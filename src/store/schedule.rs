@@ -44,6 +44,9 @@ pub trait ScheduleStore: Send + Sync + 'static {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// How many staff emails are not sent yet (read at every scrape of
+    /// `/metrics`).
+    async fn staff_mail_backlog(&self) -> Result<u64, StoreError>;
 }
 
 /// The threshold after which nothing more is escalated for a notice.

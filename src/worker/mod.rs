@@ -11,6 +11,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 mod config;
 mod secrets;
@@ -33,6 +34,7 @@ use crate::delivery::webhook::{
 use crate::domain::ClientId;
 use crate::domain::Notice;
 use crate::domain::{AttemptOutcome, Channel, NextState};
+use crate::metrics::Metrics;
 use crate::secrets::SecretsKey;
 use crate::signing::Signer;
 use crate::store::{
@@ -56,6 +58,8 @@ pub struct WorkerHandles {
     pub secrets: Arc<SecretsKey>,
     pub clock: Arc<dyn Clock>,
     pub wake: Arc<Wake>,
+    /// Where attempts are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How the worker delivers, from the configuration.
@@ -75,6 +79,7 @@ pub struct Worker {
     secrets: Arc<SecretsKey>,
     clock: Arc<dyn Clock>,
     wake: Arc<Wake>,
+    metrics: Arc<Metrics>,
     delivery: DeliveryConfig,
     alerts_to: String,
     webhooks: WebhookClient,
@@ -141,6 +146,7 @@ impl Worker {
             secrets,
             clock,
             wake,
+            metrics,
         } = handles;
         Ok(Arc::new(Self {
             outbox,
@@ -150,6 +156,7 @@ impl Worker {
             secrets,
             clock,
             wake,
+            metrics,
             delivery: settings.delivery,
             alerts_to: settings.alerts_to,
             webhooks,
@@ -342,15 +349,32 @@ impl Worker {
         Ok(())
     }
 
+    /// One attempt, in a span naming the delivery, its notice and incident,
+    /// so every line logged about it can be traced to them.
     async fn attempt(self: Arc<Self>, delivery: ClaimedDelivery) -> AttemptRecord {
-        let started_at = self.clock.now();
-        let timer = Instant::now();
-        let tried = match delivery.channel {
-            Channel::Webhook => self.send_webhook(&delivery).await,
-            Channel::Email => self.send_email(&delivery).await,
-        };
-        let duration_ms = timer.elapsed().as_millis() as u64;
-        self.decide(delivery, started_at, duration_ms, tried)
+        let span = tracing::info_span!(
+            "delivery",
+            delivery = %delivery.id,
+            notice = %delivery.notice_id,
+            incident = %delivery.incident_id,
+            channel = delivery.channel.as_str(),
+        );
+        async move {
+            let started_at = self.clock.now();
+            let timer = Instant::now();
+            let tried = match delivery.channel {
+                Channel::Webhook => self.send_webhook(&delivery).await,
+                Channel::Email => self.send_email(&delivery).await,
+            };
+            let took = timer.elapsed();
+            let record = self.decide(delivery, started_at, took.as_millis() as u64, tried);
+            let dead = matches!(record.next, NextState::Dead);
+            self.metrics
+                .delivery_attempted(record.channel, record.outcome, took, dead);
+            record
+        }
+        .instrument(span)
+        .await
     }
 
     /// Applies the retry policy to one attempt's result.
@@ -400,10 +424,10 @@ impl Worker {
         match &alert {
             Some(message) => tracing::warn!(alert = %message, "delivery needs staff attention"),
             None if tried.outcome != AttemptOutcome::Delivered => tracing::info!(
-                delivery = %d.id, client = %d.client_id, outcome = tried.outcome.as_str(),
+                client = %d.client_id, outcome = tried.outcome.as_str(),
                 status = ?tried.status_code, detail = %tried.detail, "delivery attempt failed; will retry"
             ),
-            None => tracing::debug!(delivery = %d.id, client = %d.client_id, "delivered"),
+            None => tracing::debug!(client = %d.client_id, "delivered"),
         }
         let alert = alert.map(|message| RaisedAlert {
             mail: NewStaffMail::new(

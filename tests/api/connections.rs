@@ -12,7 +12,8 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::support::receiver::Receiver;
 use crate::support::{
-    contracts_for, fixture, repo_path, spawn_serve_with_descriptor_limit, test_config, Gateway,
+    contracts_for, fixture, repo_path, sample, spawn_serve_with_descriptor_limit, test_config,
+    Gateway,
 };
 
 /// How long any single wait on the gateway may take before the test fails
@@ -87,14 +88,6 @@ fn is_closed(connection: &TcpStream) -> bool {
         Ok(_) => panic!("the gateway sent something unasked"),
         Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
-}
-
-/// The value of one sample in a Prometheus text exposition.
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Retries `holds` until it does, failing the test after [`GUARD`].

@@ -1,13 +1,12 @@
 //! Nothing accepted is lost: the gateway is killed with SIGKILL in the middle
 //! of a fan-out, restarted, and every notice still reaches every endpoint.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command};
 
 use crate::support;
 use crate::support::receiver::Receiver;
-use crate::support::{repo_path, TEST_SECRET};
+use crate::support::TEST_SECRET;
 
 const CLIENTS: usize = 300;
 
@@ -30,31 +29,12 @@ async fn a_gateway_killed_mid_fan_out_delivers_everything_after_restart() {
         Some(&receiver.url("hook")),
         0,
     );
-    std::fs::write(
-        dir.path().join("breachgate.toml"),
-        format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-[paths]
-data_dir = "{data}"
-contracts = "{contracts}"
-schemas = "{schemas}"
-[log]
-format = "json"
-filter = "breachgate=info"
-[delivery]
-concurrency = 32
-lease_seconds = 3
-timeout_ms = 2000
-poll_interval_ms = 100
-allow_private = ["127.0.0.1/32"]
-"#,
-            data = dir.path().join("data").display(),
-            contracts = dir.path().join("contracts").display(),
-            schemas = repo_path("schemas").display(),
-        ),
-    )
-    .unwrap();
+    support::write_serve_config(
+        &dir.path().join("breachgate.toml"),
+        &dir.path().join("data"),
+        &dir.path().join("contracts"),
+        "[delivery]\nconcurrency = 32\nlease_seconds = 3\ntimeout_ms = 2000\npoll_interval_ms = 100\nallow_private = [\"127.0.0.1/32\"]\n",
+    );
 
     // Every endpoint hangs, so the gateway is killed with deliveries in flight
     // and most still queued.
@@ -62,22 +42,8 @@ allow_private = ["127.0.0.1/32"]
         receiver.hang(&format!("hook/client-{i:06}"));
     }
     let (mut gateway, base) = start_gateway(dir.path());
-    let staff = std::fs::read_to_string(dir.path().join("data/initial-tokens.txt")).unwrap();
-    let staff = staff
-        .lines()
-        .find_map(|l| l.strip_prefix("staff "))
-        .unwrap()
-        .to_owned();
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/v1/reports"))
-        .bearer_auth(&staff)
-        .json(&support::synthetic::report())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let staff = support::initial_staff_token(&dir.path().join("data"));
+    let answer = support::file_report(&base, &staff, &support::synthetic::report()).await;
     assert_eq!(answer["queued"], CLIENTS);
     receiver.wait_until(|requests| requests.len() >= 10).await;
     gateway.kill().unwrap();
@@ -103,14 +69,8 @@ allow_private = ["127.0.0.1/32"]
         .await;
 
     // Any duplicate of a notice carries the same webhook-id.
-    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
-    for request in receiver.all_requests() {
-        ids.entry(request.path.clone())
-            .or_default()
-            .push(request.header("webhook-id"));
-    }
-    for (path, seen) in &ids {
-        assert!(seen.iter().all(|id| id == &seen[0]), "{path}: {seen:?}");
+    for (path, seen) in receiver.webhook_ids() {
+        assert_eq!(seen.len(), 1, "{path}: {seen:?}");
     }
 
     // A graceful stop records what is in flight; then every delivery is delivered.

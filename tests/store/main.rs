@@ -17,9 +17,9 @@ use breachgate::domain::{
     NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
-    self, AlertKind, AttemptRecord, ClaimedDelivery, IdempotencyRecord, NewDelivery, NewEscalation,
-    NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError,
-    StoreOptions,
+    self, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, IdempotencyRecord,
+    NewDelivery, NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion,
+    RaisedAlert, Store, StoreError, StoreOptions,
 };
 use chrono::{DateTime, Duration, Utc};
 use pg_database::FreshDatabase;
@@ -385,6 +385,78 @@ async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
     store.close().await;
 }
 
+/// What `/metrics` and `/readyz` read: readiness, each channel's pending
+/// deliveries and the oldest due one (not counting a disabled endpoint's),
+/// and the staff mail not yet sent.
+async fn queues_are_measured(store: Arc<dyn Store>) {
+    let now = start();
+    store.readiness().await.expect("a fresh store is ready");
+    let backlog = |pending: [u64; 2], oldest_due: Option<DateTime<Utc>>| {
+        vec![
+            ChannelBacklog {
+                channel: Channel::Webhook,
+                pending: pending[0],
+                oldest_due,
+            },
+            ChannelBacklog {
+                channel: Channel::Email,
+                pending: pending[1],
+                oldest_due: None,
+            },
+        ]
+    };
+    assert_eq!(
+        store.delivery_backlog(now).await.unwrap(),
+        backlog([0, 0], None)
+    );
+    let snapshot = contracts();
+    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let (client, target) = webhook_client(&snapshot.clients);
+    let incident = report(store.as_ref(), &client, &target, now, None).await;
+    store.record_incident(&incident).await.unwrap();
+
+    let before_due = now - Duration::seconds(1);
+    assert_eq!(
+        store.delivery_backlog(before_due).await.unwrap(),
+        backlog([1, 0], None)
+    );
+    let later = now + Duration::minutes(2);
+    assert_eq!(
+        store.delivery_backlog(later).await.unwrap(),
+        backlog([1, 0], Some(now))
+    );
+    let paused = audit_entry(now, "webhook.updated", &target);
+    store
+        .set_target_enabled(&client, &target, false, now, &paused)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery_backlog(later).await.unwrap(),
+        backlog([1, 0], None),
+        "a paused endpoint's delivery is pending but waits on no worker"
+    );
+    store
+        .set_target_enabled(&client, &target, true, now, &paused)
+        .await
+        .unwrap();
+
+    assert_eq!(store.staff_mail_backlog().await.unwrap(), 0);
+    let claimed = store
+        .claim_deliveries(later, lease(), 10, 10, &[], 10)
+        .await
+        .unwrap();
+    store
+        .record_attempts(&[gone(&claimed[0], later)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery_backlog(later).await.unwrap(),
+        backlog([0, 0], None)
+    );
+    assert_eq!(store.staff_mail_backlog().await.unwrap(), 1);
+    store.close().await;
+}
+
 /// Tokens: a client token only for a stored client, revoked once (and
 /// audited once), and revoked with its client; every token counts.
 async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
@@ -656,6 +728,12 @@ async fn the_story_on_sqlite() {
 }
 
 #[tokio::test]
+async fn sqlite_measures_its_queues() {
+    let (store, _dir) = sqlite_store().await;
+    queues_are_measured(store).await;
+}
+
+#[tokio::test]
 async fn sqlite_skips_busy_endpoints_by_their_rust_key() {
     let (store, _dir) = sqlite_store().await;
     busy_endpoints_are_skipped(store).await;
@@ -672,6 +750,13 @@ async fn the_story_on_postgres() {
 async fn postgres_revokes_tokens_by_id_and_with_their_client() {
     if let Some((store, _database)) = postgres_store().await {
         tokens_are_revoked_by_id_and_with_their_client(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_measures_its_queues() {
+    if let Some((store, _database)) = postgres_store().await {
+        queues_are_measured(store).await;
     }
 }
 

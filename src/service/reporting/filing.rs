@@ -11,6 +11,7 @@ use super::{
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, IncidentId, Report};
 use crate::enrichment::{affected_clients, draft_notice};
+use crate::metrics::FILED_REPORT;
 use crate::service::Services;
 use crate::store::NewIncident;
 
@@ -27,6 +28,7 @@ pub struct Filed {
 /// and signs each affected client's initial notice and stores the incident
 /// with its outbox in one transaction. A dry run stores nothing and keeps
 /// each notice in the outcome as a preview.
+#[tracing::instrument(skip_all, fields(incident = tracing::field::Empty))]
 pub async fn file_report(
     services: &Services,
     caller: &Caller,
@@ -35,6 +37,7 @@ pub async fn file_report(
     dry_run: bool,
     idempotency: Option<Idempotency<'_, Filed>>,
 ) -> Result<Outcome<Filed>, FileError> {
+    let started = std::time::Instant::now();
     let remembered = Remembered {
         caller,
         key: idempotency,
@@ -49,6 +52,7 @@ pub async fn file_report(
 
     let now = whole_second(services.clock.as_ref());
     let incident_id = IncidentId::generate();
+    tracing::Span::current().record("incident", incident_id.as_str());
     let number = if dry_run {
         0
     } else {
@@ -114,5 +118,11 @@ pub async fn file_report(
         audit,
     };
     let stored = services.store.record_incident(&incident).await;
+    if stored.is_ok() {
+        let (took, held) = (started.elapsed(), held(&filed.clients));
+        services
+            .metrics
+            .filed(FILED_REPORT, took, incident.notices.len(), held);
+    }
     remembered.answer(services, stored, filed).await
 }

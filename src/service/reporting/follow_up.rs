@@ -146,6 +146,7 @@ impl Series {
 /// Makes `request` the incident's next version for `caller`: drafts, checks
 /// and signs each client's next notice and stores them with the version in
 /// one transaction.
+#[tracing::instrument(skip_all, fields(incident = %incident_id))]
 pub async fn follow_up(
     services: &Services,
     caller: &Caller,
@@ -153,6 +154,7 @@ pub async fn follow_up(
     request: FollowUpRequest,
     idempotency: Option<Idempotency<'_, FollowedUp>>,
 ) -> Result<Outcome<FollowedUp>, FileError> {
+    let started = std::time::Instant::now();
     let remembered = Remembered {
         caller,
         key: idempotency,
@@ -271,6 +273,12 @@ pub async fn follow_up(
         audit,
     };
     let stored = services.store.record_version(&record).await;
+    if stored.is_ok() {
+        let (took, held) = (started.elapsed(), held(&followed.clients));
+        services
+            .metrics
+            .filed(record.action.as_str(), took, record.notices.len(), held);
+    }
     remembered.answer(services, stored, followed).await
 }
 

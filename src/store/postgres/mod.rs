@@ -18,9 +18,11 @@ mod tokens;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
+use super::shared::require_migrated;
 use super::{Backend, StoreError, StoreOptions};
 
 /// Keys of the transaction-scoped advisory locks (`pg_advisory_xact_lock`)
@@ -46,6 +48,8 @@ async fn serialise(conn: &mut PgConnection, lock: Serialised) -> Result<(), Stor
     Ok(())
 }
 
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -60,7 +64,7 @@ impl PostgresStore {
             .max_connections(options.max_connections)
             .connect_with(connect)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
 }
@@ -69,5 +73,15 @@ impl PostgresStore {
 impl Backend for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The database answers within the pool's acquire timeout and has every
+    /// migration this build embeds applied.
+    async fn readiness(&self) -> Result<(), StoreError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        require_migrated(&MIGRATOR, &applied)
     }
 }

@@ -173,6 +173,15 @@ impl ScheduleStore for PostgresStore {
         .await?;
         Ok(())
     }
+
+    async fn staff_mail_backlog(&self) -> Result<u64, StoreError> {
+        // The partial index `staff_mail_unsent` holds exactly these rows.
+        let unsent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM staff_mail WHERE sent_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(unsent.try_into().unwrap_or_default())
+    }
 }
 
 /// Writes one staff email to the outbox within the caller's transaction.

@@ -24,6 +24,22 @@ pub use incidents::{
 use super::StoreError;
 use crate::domain::{ClientId, NoticeId};
 
+/// Fails with how many of `migrator`'s migrations are not among `applied`,
+/// the versions a database records as applied.
+pub fn require_migrated(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[i64],
+) -> Result<(), StoreError> {
+    let pending = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .count();
+    match pending {
+        0 => Ok(()),
+        n => Err(StoreError::MigrationsPending(n)),
+    }
+}
+
 /// Times are stored as Unix milliseconds.
 pub fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -48,10 +48,14 @@ impl ClaimRow {
         self,
         payloads: &HashMap<String, NoticePayload>,
     ) -> Result<ClaimedDelivery, StoreError> {
-        let NoticePayload { body, jws, thread } =
-            payloads.get(&self.notice_id).cloned().ok_or_else(|| {
-                StoreError::Corrupt(format!("delivery for missing notice {}", self.notice_id))
-            })?;
+        let NoticePayload {
+            incident_id,
+            body,
+            jws,
+            thread,
+        } = payloads.get(&self.notice_id).cloned().ok_or_else(|| {
+            StoreError::Corrupt(format!("delivery for missing notice {}", self.notice_id))
+        })?;
         Ok(ClaimedDelivery {
             id: self.id,
             client_id: parse_client(self.client_id)?,
@@ -63,6 +67,7 @@ impl ClaimRow {
             jws,
             thread: thread.map(parse_notice_id).transpose()?,
             notice_id: self.notice_id,
+            incident_id,
         })
     }
 }
@@ -71,6 +76,7 @@ impl ClaimRow {
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct NoticePayloadRow {
     pub(in crate::store) id: String,
+    pub(in crate::store) incident_id: String,
     pub(in crate::store) body: Vec<u8>,
     pub(in crate::store) jws: Option<String>,
     pub(in crate::store) thread: Option<String>,
@@ -79,6 +85,7 @@ pub(in crate::store) struct NoticePayloadRow {
 /// A notice's payload, shared by its claimed deliveries.
 #[derive(Clone)]
 struct NoticePayload {
+    incident_id: String,
     body: Bytes,
     jws: String,
     thread: Option<String>,
@@ -89,6 +96,7 @@ impl NoticePayloadRow {
         (
             self.id,
             NoticePayload {
+                incident_id: self.incident_id,
                 body: Bytes::from(self.body),
                 jws: self.jws.unwrap_or_default(),
                 thread: self.thread,

@@ -6,9 +6,11 @@
 mod accounts;
 mod agreements;
 mod audit;
+mod backup;
 mod clients;
 mod incidents;
 mod outbox;
+mod readiness;
 mod schedule;
 mod tokens;
 
@@ -17,11 +19,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub(super) use backup::backup;
+
 use super::files::{create_private_file, restrict};
+use super::shared::require_migrated;
 use super::{Backend, StoreError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     /// Commits fsync: everything the API accepts goes through here.
@@ -30,22 +38,23 @@ pub struct SqliteStore {
     /// in WAL mode it still survives a crashed process, and what a power loss
     /// could take back is only redone, under the same webhook-id.
     bookkeeping: SqlitePool,
+    /// The database file it opened (none in memory): readiness checks that
+    /// its path still leads there.
+    file: Option<readiness::DatabaseFile>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and runs migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+        let options = connect_options(url)?;
         let database = on_disk(&options);
         if let Some(database) = &database {
             create_private_file(database).map_err(|e| StoreError::File(database.clone(), e))?;
             restrict_companions(database)?;
         }
+        // The file exists now: a connection that finds it gone (moved away
+        // while the gateway runs) fails rather than start an empty database.
+        let options = options.create_if_missing(database.is_none());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
@@ -55,7 +64,7 @@ impl SqliteStore {
             // only makes sure.
             restrict_companions(database)?;
         }
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        MIGRATOR.run(&pool).await?;
         // One connection: the worker's claims and its recorder's batches take
         // turns in the pool's queue instead of contending for SQLite's write
         // lock, whose busy handler sleeps a millisecond or more per retry.
@@ -63,8 +72,26 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.synchronous(SqliteSynchronous::Normal))
             .await?;
-        Ok(Self { pool, bookkeeping })
+        let file = database
+            .map(|path| readiness::DatabaseFile::opened(&path))
+            .transpose()?;
+        Ok(Self {
+            pool,
+            bookkeeping,
+            file,
+        })
     }
+}
+
+/// How every connection to the database at `url` is set up: WAL, full
+/// fsync on commit, foreign keys, and a generous wait for the write lock.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30)))
 }
 
 /// The database file `options` open, when it is a path (not in memory,
@@ -93,5 +120,16 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         self.bookkeeping.close().await;
         self.pool.close().await;
+    }
+
+    async fn readiness(&self) -> Result<(), StoreError> {
+        if let Some(file) = &self.file {
+            file.check()?;
+        }
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        require_migrated(&MIGRATOR, &applied)
     }
 }

@@ -10,10 +10,12 @@ use crate::store::shared::queue_rows::{
     claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
     WebhookTestClaimRow, WebhookTestRow,
 };
-use crate::store::shared::{attempt_batch, attempt_effects, json_list, millis, AttemptEffects};
+use crate::store::shared::{
+    attempt_batch, attempt_effects, from_millis, json_list, millis, AttemptEffects,
+};
 use crate::store::{
-    Alert, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail, NewWebhookTest,
-    OutboxStore, StoreError, WebhookTest, WebhookTestResult,
+    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail,
+    NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
 };
 
 #[async_trait]
@@ -73,7 +75,7 @@ impl OutboxStore for SqliteStore {
         }
         let notice_ids: Vec<&str> = rows.iter().map(|r| r.notice_id.as_str()).collect();
         let payloads: Vec<NoticePayloadRow> = sqlx::query_as(
-            "SELECT n.id, n.body, n.jws,
+            "SELECT n.id, n.incident_id, n.body, n.jws,
                     (SELECT f.id FROM notices f
                      WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
                        AND f.status = 'queued' AND f.position < n.position
@@ -292,5 +294,38 @@ impl OutboxStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(WebhookTestRow::into_record).transpose()
+    }
+
+    async fn delivery_backlog(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ChannelBacklog>, StoreError> {
+        let mut backlog = Vec::with_capacity(Channel::ALL.len());
+        for channel in Channel::ALL {
+            // Both read the `deliveries_due` index (status, channel, next_attempt_at).
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM deliveries WHERE status = 'pending' AND channel = ?",
+            )
+            .bind(channel.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+            let oldest_due: Option<i64> = sqlx::query_scalar(
+                "SELECT d.next_attempt_at FROM deliveries d
+                 WHERE d.status = 'pending' AND d.channel = ?1 AND d.next_attempt_at <= ?2
+                   AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
+                                   WHERE e.client_id = d.client_id AND e.target = d.target)
+                 ORDER BY d.next_attempt_at LIMIT 1",
+            )
+            .bind(channel.as_str())
+            .bind(millis(now))
+            .fetch_optional(&self.pool)
+            .await?;
+            backlog.push(ChannelBacklog {
+                channel,
+                pending: pending.try_into().unwrap_or_default(),
+                oldest_due: oldest_due.map(from_millis).transpose()?,
+            });
+        }
+        Ok(backlog)
     }
 }

@@ -148,6 +148,46 @@ pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Writes the configuration of a served test gateway to `path`: any free
+/// loopback port, `data_dir`, the agreements in `contracts`, the
+/// repository's schemas, JSON logs at `info`, then `more` (TOML sections).
+pub fn write_serve_config(path: &Path, data_dir: &Path, contracts: &Path, more: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[paths]\ndata_dir = \"{}\"\ncontracts = \"{}\"\nschemas = \"{}\"\n[log]\nformat = \"json\"\nfilter = \"breachgate=info\"\n{more}",
+            data_dir.display(),
+            contracts.display(),
+            repo_path("schemas").display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// The staff token a first start wrote to `data_dir`.
+pub fn initial_staff_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("initial-tokens.txt"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("staff "))
+        .unwrap()
+        .to_owned()
+}
+
+/// Files `report` with a served gateway at `base`, answering its JSON.
+pub async fn file_report(base: &str, staff: &str, report: &Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/v1/reports"))
+        .bearer_auth(staff)
+        .json(report)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Runs `breachgate serve --config config` with `envs` and JSON logs on
 /// stderr; waits for its `serving` line and answers the process and its base
 /// URL. Its log, the start included, goes to `log_file`.
@@ -358,6 +398,13 @@ impl Gateway {
         (response.bytes().await.expect("body").to_vec(), jws)
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     /// A new account's one-time password-setup path.
     pub async fn setup_link(&self, role: Role, client: Option<&str>, email: &str) -> String {
         let app = &self.app;
@@ -393,6 +440,15 @@ impl Gateway {
         assert_eq!(status, 200);
         body["incidents"].as_array().expect("list").len()
     }
+}
+
+/// The value of one series (`name` or `name{labels}`, labels as the
+/// exposition orders them) in a Prometheus text exposition.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
 }
 
 /// The client ids of a report answer, sorted.

@@ -112,6 +112,17 @@ impl Receiver {
             .collect()
     }
 
+    /// Per path, the distinct `webhook-id` headers its requests carried.
+    pub fn webhook_ids(&self) -> HashMap<String, HashSet<String>> {
+        let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
+        for request in &self.shared.script.lock().unwrap().requests {
+            ids.entry(request.path.clone())
+                .or_default()
+                .insert(request.header("webhook-id"));
+        }
+        ids
+    }
+
     pub fn all_requests(&self) -> Vec<Received> {
         self.shared.script.lock().unwrap().requests.clone()
     }

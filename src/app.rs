@@ -105,9 +105,11 @@ impl App {
             config.processor_identity(),
             config.paths.schemas.clone(),
         );
+        let services = Arc::new(services);
+        tokio::spawn(services.clone().follow_changes());
         Ok(Arc::new(Self {
             config,
-            services: Arc::new(services),
+            services,
             metrics: Arc::new(Metrics::new()),
         }))
     }

@@ -74,7 +74,7 @@ where
 pub fn routes() -> Vec<Route> {
     vec![
         route(Method::GET, "/healthz", || async { "ok" }),
-        route(Method::GET, "/readyz", || async { "ready" }),
+        route(Method::GET, "/readyz", ready),
         route(Method::GET, "/openapi.json", openapi::serve),
         route(Method::GET, "/.well-known/jwks.json", jwks),
         route(Method::GET, "/metrics", metrics),
@@ -215,6 +215,16 @@ async fn jwks(State(app): State<Arc<App>>) -> Json<Value> {
     let mut jwks = signer.jwks();
     jwks["webhook_public_key"] = crate::delivery::webhook::public_key_whpk(signer).into();
     Json(jwks)
+}
+
+/// Ready while the store answers: a load balancer takes an instance whose
+/// database is unreachable out of rotation.
+async fn ready(State(app): State<Arc<App>>) -> Result<&'static str, ApiError> {
+    app.services.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "not ready: the store is unreachable");
+        ApiError::store_unavailable()
+    })?;
+    Ok("ready")
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {

@@ -20,7 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::files::{create_private_file, restrict};
-use super::{Backend, StoreError};
+use super::{Backend, Change, StoreError};
 
 pub struct SqliteStore {
     /// Commits fsync: everything the API accepts goes through here.
@@ -92,5 +92,19 @@ impl Backend for SqliteStore {
     async fn close(&self) {
         self.bookkeeping.close().await;
         self.pool.close().await;
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn announce(&self, _change: Change) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// One process uses a SQLite file: nobody else announces anything.
+    fn changes(&self) -> tokio::sync::mpsc::Receiver<Change> {
+        tokio::sync::mpsc::channel(1).1
     }
 }

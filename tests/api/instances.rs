@@ -100,8 +100,14 @@ async fn admin_changes_on_either_instance_reach_both_and_the_audit_chain_stays_o
     }
     let dir = support::test_dir();
     let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
-    let a = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
-    let b = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
+    // 100 actions at once per admin token, within its rate limit.
+    let config = || {
+        let mut config = test_config(&dir.path().join("data"), &contracts);
+        config.server.rate_limit_burst = 200;
+        config
+    };
+    let a = Gateway::start_with(config()).await;
+    let b = Gateway::start_with(config()).await;
 
     // Created on A, deleted on B, created again on A: each change reaches
     // the other instance's registry.
@@ -162,14 +168,19 @@ async fn admin_changes_on_either_instance_reach_both_and_the_audit_chain_stays_o
         };
         let http = a.http.clone();
         actions.spawn(async move {
-            let response = http
-                .post(format!("{base}/v1/admin/tokens"))
-                .bearer_auth(admin)
-                .json(&serde_json::json!({"role": "staff", "name": format!("desk {i}")}))
-                .send()
-                .await
-                .unwrap();
-            response.status().as_u16()
+            // A busy pool may shed a request with 503; callers retry it.
+            loop {
+                let response = http
+                    .post(format!("{base}/v1/admin/tokens"))
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({"role": "staff", "name": format!("desk {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() != 503 {
+                    return response.status().as_u16();
+                }
+            }
         });
     }
     while let Some(status) = actions.join_next().await {
@@ -225,7 +236,7 @@ filter = "breachgate=info"
 concurrency = 64
 per_endpoint = {per_endpoint}
 lease_seconds = 3
-timeout_ms = 10000
+timeout_ms = 2000
 poll_interval_ms = 200
 allow_private = ["127.0.0.1/32"]
 [delivery.retry]
@@ -352,8 +363,9 @@ async fn an_instance_killed_mid_fan_out_leaves_the_rest_to_the_other() {
     b.wait().unwrap();
 }
 
-/// A TCP proxy to `target` that can be cut (every connection closed, new
-/// ones refused) and restored.
+/// A TCP proxy to `target` that can be cut (every connection closed, and
+/// the port closed, so new connections are refused as by a stopped server)
+/// and restored.
 struct Proxy {
     address: std::net::SocketAddr,
     cut: tokio::sync::watch::Sender<bool>,
@@ -365,24 +377,34 @@ impl Proxy {
         let address = listener.local_addr().unwrap();
         let (cut, is_cut) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
+            let mut listener = Some(listener);
+            let mut watching = is_cut.clone();
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if *is_cut.borrow() {
+                let open = listener.take();
+                let Some(open) = open else {
+                    // Cut: the port stays closed until restored.
+                    let _ = watching.wait_for(|cut| !*cut).await;
+                    listener = Some(tokio::net::TcpListener::bind(address).await.unwrap());
                     continue;
-                }
-                let mut is_cut = is_cut.clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = is_cut.wait_for(|cut| *cut) => {}
+                };
+                tokio::select! {
+                    _ = watching.wait_for(|cut| *cut) => drop(open),
+                    accepted = open.accept() => {
+                        listener = Some(open);
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let mut is_cut = is_cut.clone();
+                        let target = target.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                _ = is_cut.wait_for(|cut| *cut) => {}
+                            }
+                        });
                     }
-                });
+                }
             }
         });
         Self { address, cut }

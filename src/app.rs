@@ -105,10 +105,9 @@ impl App {
             config.processor_identity(),
             config.paths.schemas.clone(),
         );
-        Ok(Arc::new(Self {
-            config,
-            services: Arc::new(services),
-        }))
+        let services = Arc::new(services);
+        tokio::spawn(services.clone().follow_changes());
+        Ok(Arc::new(Self { config, services }))
     }
 
     /// The delivery worker, reading the time from `clock`. Must be called

@@ -10,8 +10,11 @@ use serde_json::{json, Value};
 use crate::intake::IntakeError;
 use crate::service::agreements::AdminError;
 use crate::service::reporting::FileError;
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 use crate::validation::FieldError;
+
+/// What a 503 for an unreachable database asks the caller to wait.
+const STORE_RETRY_AFTER_SECONDS: u64 = 5;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -19,7 +22,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Vec<FieldError>,
-    /// Seconds for `Retry-After`, on a 429.
+    /// Seconds for `Retry-After`, on a 429 or a 503.
     retry_after: Option<u64>,
 }
 
@@ -60,9 +63,14 @@ impl ApiError {
         }
     }
 
-    /// A server-side failure: the caller learns nothing of the cause, the log all of it.
+    /// A server-side failure: the caller learns nothing of the cause, the log
+    /// all of it. An unreachable database is a 503 the caller may retry.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         let chain = crate::errors::chain(error);
+        if store::is_unavailable(error) {
+            tracing::warn!(error = %chain, "request failed: the store is unreachable");
+            return Self::store_unavailable();
+        }
         tracing::error!(error = %chain, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +81,18 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The database cannot be reached now; nothing was stored.
+    pub fn store_unavailable() -> Self {
+        Self {
+            retry_after: Some(STORE_RETRY_AFTER_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the database cannot be reached; nothing was stored; retry later",
+            )
+        }
+    }
+
     fn body(&self) -> Value {
         json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
     }

@@ -230,7 +230,11 @@ async fn ready(State(app): State<Arc<App>>) -> Result<&'static str, ApiError> {
         .map_err(|e| {
             let error = crate::errors::chain(&e);
             tracing::warn!(%error, "not ready");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string())
+            if crate::store::is_unavailable(&e) {
+                ApiError::store_unavailable()
+            } else {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string())
+            }
         })
 }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::Services;
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, DeliveryStatus};
-use crate::store::{Alert, DeliveryDetail, StoreError};
+use crate::store::{Alert, Change, DeliveryDetail, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -29,7 +29,7 @@ pub async fn replay(services: &Services, caller: &Caller, id: &str) -> Result<()
         json!({}),
     );
     if services.store.replay_delivery(id, now, &audit).await? {
-        services.wake.deliveries_queued();
+        services.announce(Change::DeliveriesQueued).await;
         return Ok(());
     }
     match services.store.delivery(id).await? {

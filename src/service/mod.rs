@@ -25,7 +25,7 @@ use crate::domain::ProcessorIdentity;
 use crate::metrics::Metrics;
 use crate::secrets::SecretsKey;
 use crate::signing::Signer;
-use crate::store::Store;
+use crate::store::{Change, Store};
 use crate::worker::Wake;
 
 /// The handles every use case works with.
@@ -81,6 +81,40 @@ impl Services {
         self.registry
             .replace(load_registry(self.store.as_ref()).await?);
         Ok(())
+    }
+
+    /// Wakes this instance's workers for a committed `change` and tells the
+    /// other instances on the database; if that fails, they see it at their
+    /// next poll.
+    pub async fn announce(&self, change: Change) {
+        match change {
+            Change::DeliveriesQueued => self.wake.deliveries_queued(),
+            Change::WebhookTestQueued => self.wake.webhook_test_queued(),
+            // The caller reloaded the registry already.
+            Change::AgreementsChanged => {}
+        }
+        if let Err(e) = self.store.announce(change).await {
+            tracing::warn!(error = %e, ?change, "cannot tell the other instances; they see it at their next poll");
+        }
+    }
+
+    /// Follows what the instances on the database announce, until the store
+    /// is closed: wakes this instance's workers and reloads its registry.
+    /// Announcements that are lost are covered by the workers' polls and
+    /// the store's own look at the agreements.
+    pub async fn follow_changes(self: Arc<Self>) {
+        let mut changes = self.store.changes();
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::DeliveriesQueued => self.wake.deliveries_queued(),
+                Change::WebhookTestQueued => self.wake.webhook_test_queued(),
+                Change::AgreementsChanged => {
+                    if let Err(e) = self.reload_registry().await {
+                        tracing::error!(error = %e, "cannot reload the agreements another instance changed");
+                    }
+                }
+            }
+        }
     }
 }
 

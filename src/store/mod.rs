@@ -111,6 +111,26 @@ impl<T> Store for T where
 {
 }
 
+/// What one instance tells every instance sharing its database, once the
+/// change is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// New deliveries are in the outbox.
+    DeliveriesQueued,
+    /// An admin queued a test delivery.
+    WebhookTestQueued,
+    /// The stored agreements changed.
+    AgreementsChanged,
+}
+
+impl Change {
+    pub const ALL: [Change; 3] = [
+        Change::DeliveriesQueued,
+        Change::WebhookTestQueued,
+        Change::AgreementsChanged,
+    ];
+}
+
 /// What a backend does whatever the concern.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -124,6 +144,16 @@ pub trait Backend: Send + Sync + 'static {
     /// ([`StoreError::MigrationsPending`] otherwise). Behind `/readyz`, so
     /// it must stay cheap.
     async fn readiness(&self) -> Result<(), StoreError>;
+
+    /// Tells every instance on this database, this one included, about a
+    /// committed `change`. A backend only one process uses does nothing.
+    async fn announce(&self, change: Change) -> Result<(), StoreError>;
+
+    /// The changes announced on this database until the store is closed.
+    /// After a lost connection every kind comes once, as announcements may
+    /// have been missed meanwhile. A backend only one process uses (SQLite)
+    /// ends it at once.
+    fn changes(&self) -> tokio::sync::mpsc::Receiver<Change>;
 }
 
 /// Copies the store that `url` names to a new file at `to` (mode 0600),
@@ -138,6 +168,27 @@ pub async fn backup(url: &str, to: &std::path::Path) -> Result<(), StoreError> {
 
 fn scheme(url: &str) -> &str {
     url.split_once(':').map_or("", |(scheme, _)| scheme)
+}
+
+/// Whether `error` says the database cannot be reached now (a lost or
+/// refused connection, a pool that found none in time), rather than that
+/// the request or the data is wrong: the caller may try again later.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(e) = error.downcast_ref::<sqlx::Error>() {
+            return matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            );
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// How a backend that keeps a connection pool sizes it.

@@ -48,6 +48,12 @@ const RECORD_BATCH: usize = 1_000;
 /// Test messages claimed at once.
 const TEST_BATCH: usize = 16;
 
+/// Waits after the `failures`-th claim in a row that failed: 250 ms,
+/// doubling, at most 8 s.
+fn claim_backoff(failures: u32) -> Duration {
+    Duration::from_millis(250u64 << failures.saturating_sub(1).min(5))
+}
+
 /// What the worker works with, shared with the rest of the gateway.
 pub struct WorkerHandles {
     pub outbox: Arc<dyn OutboxStore>,
@@ -208,6 +214,7 @@ impl Worker {
 
         let testing = tokio::spawn(self.clone().send_tests_until(shutdown.clone()));
         let poll = Duration::from_millis(self.delivery.poll_interval_ms);
+        let mut failed_claims = 0;
         while !shutdown.is_cancelled() {
             let concurrency = self.delivery.concurrency;
             let (in_flight, unrecorded) = self.in_flight_counts();
@@ -225,10 +232,23 @@ impl Worker {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                self.claim(free).await.unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "cannot claim deliveries");
-                    Vec::new()
-                })
+                match self.claim(free).await {
+                    Ok(claimed) => {
+                        failed_claims = 0;
+                        claimed
+                    }
+                    Err(e) => {
+                        // The database is likely unreachable: try again
+                        // later and later, without waiting for a wake-up.
+                        tracing::error!(error = %e, "cannot claim deliveries; retrying");
+                        failed_claims += 1;
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = tokio::time::sleep(claim_backoff(failed_claims)) => {}
+                        }
+                        continue;
+                    }
+                }
             };
             if claimed.is_empty() {
                 tokio::select! {

@@ -23,11 +23,11 @@ use crate::support::{
     breachgate, client_outcome, contracts_for, fixture, repo_path, test_config, Gateway,
 };
 
-const CLIENT: &str = "acme-academy";
+pub(crate) const CLIENT: &str = "acme-academy";
 const HOOK_PATH: &str = "acme-academy/hook";
 
 /// A client agreement as the API takes it: the shape of its TOML file.
-fn acme(receiver_base: &str) -> Value {
+pub(crate) fn acme(receiver_base: &str) -> Value {
     json!({
         "id": CLIENT,
         "name": "Acme Academy",

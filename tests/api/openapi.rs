@@ -63,6 +63,11 @@ async fn the_document_and_the_router_have_the_same_operations() {
                 "{method} {path}: response {status}"
             );
         }
+        // And what an unreachable database gets.
+        assert!(
+            public || operation["responses"].get("503").is_some(),
+            "{method} {path}: response 503"
+        );
     }
     gateway.stop().await;
 }

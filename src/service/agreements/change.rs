@@ -14,7 +14,7 @@ use crate::agreements::{check_client, Snapshot};
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, ClientId, WebhookId};
 use crate::service::Services;
-use crate::store::{AgreementChange, NewWebhookSecret, StoreError};
+use crate::store::{AgreementChange, Change, NewWebhookSecret, StoreError};
 use crate::validation::FieldError;
 
 /// A client's agreement as an edit left it, and where in it the part the
@@ -176,7 +176,9 @@ async fn store_change(
     services
         .reload_registry()
         .await
-        .map_err(AdminError::Internal)
+        .map_err(AdminError::Internal)?;
+    services.announce(Change::AgreementsChanged).await;
+    Ok(())
 }
 
 /// An error under `prefix` of the client document, as a pointer into the

@@ -8,7 +8,7 @@ use super::AdminError;
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, ClientId, WebhookId};
 use crate::service::Services;
-use crate::store::{NewWebhookTest, WebhookTest};
+use crate::store::{Change, NewWebhookTest, WebhookTest};
 
 /// Queues a test message for the endpoint and wakes the worker; answers its
 /// id, under which [`webhook_test`] shows how it went.
@@ -48,7 +48,7 @@ pub async fn queue_webhook_test(
             ),
         })
         .await?;
-    services.wake.webhook_test_queued();
+    services.announce(Change::WebhookTestQueued).await;
     Ok(test_id)
 }
 

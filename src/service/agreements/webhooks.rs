@@ -14,6 +14,7 @@ use crate::agreements::model::{WebhookEndpoint, STORED_SECRET};
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, ClientId, WebhookId};
 use crate::service::Services;
+use crate::store::Change;
 
 /// The fields of a webhook endpoint a change may set; `enabled` is the
 /// endpoint's delivery state, the others are its agreement.
@@ -190,7 +191,7 @@ pub async fn update_webhook(
             )
             .await?;
         if enabled {
-            services.wake.deliveries_queued();
+            services.announce(Change::DeliveriesQueued).await;
         }
     }
     let disabled = disabled_targets(services, id).await?;

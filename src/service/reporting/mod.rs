@@ -25,7 +25,7 @@ use crate::domain::{IncidentId, Notice, ProcessorIdentity};
 use crate::enrichment::NoticeContext;
 use crate::intake::IntakeError;
 use crate::signing::Signer;
-use crate::store::{IdempotencyRecord, NewDelivery, NewNotice, StoreError};
+use crate::store::{Change, IdempotencyRecord, NewDelivery, NewNotice, StoreError};
 use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -275,8 +275,9 @@ impl<T> Remembered<'_, T> {
     ) -> Result<Outcome<T>, FileError> {
         match stored {
             Ok(()) => {
-                // Wake an idle delivery worker now rather than at its next poll.
-                services.wake.deliveries_queued();
+                // Wake the idle delivery workers of every instance now
+                // rather than at their next poll.
+                services.announce(Change::DeliveriesQueued).await;
                 Ok(Outcome::Done(outcome))
             }
             // A concurrent retry with the same key won the race: answer as it did.

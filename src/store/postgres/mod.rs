@@ -9,6 +9,7 @@
 mod accounts;
 mod agreements;
 mod audit;
+mod changes;
 mod clients;
 mod incidents;
 mod outbox;
@@ -23,7 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
 use super::shared::require_migrated;
-use super::{Backend, StoreError, StoreOptions};
+use super::{Backend, Change, StoreError, StoreOptions};
 
 /// Keys of the transaction-scoped advisory locks (`pg_advisory_xact_lock`)
 /// that serialise what must happen one at a time across instances. The
@@ -50,6 +51,10 @@ async fn serialise(conn: &mut PgConnection, lock: Serialised) -> Result<(), Stor
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a request waits for a connection before it gives up; sqlx
+/// keeps trying to connect, with backoff, meanwhile.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -62,6 +67,9 @@ impl PostgresStore {
         let connect = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
+            // While the database is unreachable, a request waits this long
+            // for a connection before it is answered 503.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(connect)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -83,5 +91,21 @@ impl Backend for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
         require_migrated(&MIGRATOR, &applied)
+    }
+
+    async fn announce(&self, change: Change) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(changes::CHANNEL)
+            .bind(changes::payload(change))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn changes(&self) -> tokio::sync::mpsc::Receiver<Change> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(changes::poll_agreements(self.pool.clone(), sender.clone()));
+        tokio::spawn(changes::listen(self.pool.clone(), sender));
+        receiver
     }
 }

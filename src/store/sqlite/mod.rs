@@ -27,7 +27,7 @@ pub(super) use backup::backup;
 
 use super::files::{create_private_file, restrict};
 use super::shared::require_migrated;
-use super::{Backend, StoreError};
+use super::{Backend, Change, StoreError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -131,5 +131,14 @@ impl Backend for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         require_migrated(&MIGRATOR, &applied)
+    }
+
+    async fn announce(&self, _change: Change) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// One process uses a SQLite file: nobody else announces anything.
+    fn changes(&self) -> tokio::sync::mpsc::Receiver<Change> {
+        tokio::sync::mpsc::channel(1).1
     }
 }

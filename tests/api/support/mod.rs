@@ -48,6 +48,12 @@ pub fn test_dir() -> TestDir {
     }
 }
 
+/// Whether this is the PostgreSQL pass: tests about several instances on
+/// one database run only then.
+pub fn postgres_pass() -> bool {
+    pg_database::server_url().is_some()
+}
+
 impl TestDir {
     /// A directory whose gateways use the SQLite file in both passes.
     pub fn sqlite_only() -> Self {

@@ -32,6 +32,39 @@ struct Script {
     requests: Vec<Received>,
     statuses: HashMap<String, VecDeque<u16>>,
     hanging: HashSet<String>,
+    /// Requests being answered now, and the most ever at once, by path.
+    in_flight: HashMap<String, usize>,
+    most_in_flight: HashMap<String, usize>,
+}
+
+/// Counts a request in flight on its path until it is answered or dropped.
+struct InFlight {
+    script: Arc<Mutex<Script>>,
+    path: String,
+}
+
+impl InFlight {
+    fn start(script: &Arc<Mutex<Script>>, path: &str) -> Self {
+        let mut locked = script.lock().unwrap();
+        let now = locked.in_flight.entry(path.to_owned()).or_default();
+        *now += 1;
+        let now = *now;
+        let most = locked.most_in_flight.entry(path.to_owned()).or_default();
+        *most = (*most).max(now);
+        Self {
+            script: script.clone(),
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut script = self.script.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(now) = script.in_flight.get_mut(&self.path) {
+            *now -= 1;
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -123,6 +156,12 @@ impl Receiver {
         ids
     }
 
+    /// The most requests any one path was answering at once.
+    pub fn most_in_flight(&self) -> usize {
+        let script = self.shared.script.lock().unwrap();
+        script.most_in_flight.values().copied().max().unwrap_or(0)
+    }
+
     pub fn all_requests(&self) -> Vec<Received> {
         self.shared.script.lock().unwrap().requests.clone()
     }
@@ -155,6 +194,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let _in_flight = InFlight::start(&shared.script, &path);
     let (status, hang) = {
         let mut script = shared.script.lock().unwrap();
         script.requests.push(Received {

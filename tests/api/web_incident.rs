@@ -50,7 +50,7 @@ async fn delivery(
     )
 }
 
-/// The latest notice of `client` and its status.
+/// The latest notice of `client`.
 async fn latest_notice(gateway: &Gateway, incident: &str, client: &str) -> Value {
     let (_, detail) = gateway
         .get_json(&gateway.staff, &format!("/v1/incidents/{incident}"))
@@ -59,8 +59,8 @@ async fn latest_notice(gateway: &Gateway, incident: &str, client: &str) -> Value
         .as_array()
         .unwrap()
         .iter()
-        .filter(|n| n["client_id"] == client)
-        .last()
+        .rev()
+        .find(|n| n["client_id"] == client)
         .cloned()
         .unwrap()
 }

@@ -3,7 +3,8 @@
 //! the attempts run out) is replayed from the page and then delivered; the
 //! staff member supplies the fact the strict client's agreement requires,
 //! previews, sends, and the held client's notice reaches its webhook signed
-//! (checked by jwcrypto); the register shows the incident, filters by client
+//! (checked by jwcrypto); closing is previewed and sent from the page; the
+//! register shows the incident, filters by client
 //! and downloads the same CSV as the API. A client session cannot open
 //! these pages. Every page on the way passes axe-core.
 
@@ -63,6 +64,21 @@ async fn latest_notice(gateway: &Gateway, incident: &str, client: &str) -> Value
         .find(|n| n["client_id"] == client)
         .cloned()
         .unwrap()
+}
+
+/// Waits for the incident page's confirmation after a form was sent (the
+/// browser follows the redirect after the click returns).
+async fn confirmed(browser: &Browser, incident: &str, done: &str) {
+    let shown = browser
+        .client
+        .wait()
+        .for_element(fantoccini::Locator::Css("main p.notice[role=status]"))
+        .await;
+    assert!(shown.is_ok(), "{}", browser.text("main").await);
+    assert_eq!(
+        browser.path().await,
+        format!("/incidents/{incident}?done={done}")
+    );
 }
 
 #[tokio::test]
@@ -130,10 +146,7 @@ async fn staff_replay_a_dead_delivery_supply_a_held_notice_s_fact_and_read_the_r
 
     // Replayed from the page, the delivery goes out on the worker's next step.
     browser.click(&format!("{row} button.replay")).await;
-    assert_eq!(
-        browser.path().await,
-        format!("/incidents/{incident}?done=replayed")
-    );
+    confirmed(&browser, &incident, "replayed").await;
     worker.run_once().await.unwrap();
     assert_eq!(receiver.requests(FAILING).len(), failed_attempts + 1);
     assert_eq!(
@@ -175,10 +188,7 @@ async fn staff_replay_a_dead_delivery_supply_a_held_notice_s_fact_and_read_the_r
     browser.check_accessibility().await;
     browser.screenshot("incident-preview").await;
     browser.click("#file").await;
-    assert_eq!(
-        browser.path().await,
-        format!("/incidents/{incident}?done=sent")
-    );
+    confirmed(&browser, &incident, "sent").await;
     let released = latest_notice(&gateway, &incident, STRICT).await;
     assert_eq!(released["status"], "queued", "{released}");
     assert_eq!(released["type"], "breach.notice.initial", "{released}");
@@ -250,6 +260,31 @@ async fn staff_replay_a_dead_delivery_supply_a_held_notice_s_fact_and_read_the_r
     assert!(browser.has(&rows(STRICT)).await);
     assert!(!browser.has(&rows("formavenir")).await);
     browser.check_accessibility().await;
+
+    // Retracting needs a reason, named next to the form; closing is
+    // previewed, then sends every client its final notice.
+    browser.open(&format!("/incidents/{incident}")).await;
+    browser.click("#retract-form button[value=preview]").await;
+    assert!(browser
+        .text(".error-summary")
+        .await
+        .contains("Retraction reason"));
+    browser.check_accessibility().await;
+    browser.click("#close-form button[value=preview]").await;
+    assert!(browser.has(&format!("#preview-{STRICT}")).await);
+    assert_eq!(
+        latest_notice(&gateway, &incident, STRICT).await["type"],
+        "breach.notice.initial",
+        "a preview sends nothing"
+    );
+    browser.click("#file").await;
+    confirmed(&browser, &incident, "closed").await;
+    assert!(
+        !browser.has("#close-form").await,
+        "a closed incident has no forms"
+    );
+    let closed = latest_notice(&gateway, &incident, STRICT).await;
+    assert_eq!(closed["type"], "breach.notice.final", "{closed}");
 
     browser.stop().await;
     gateway.stop().await;

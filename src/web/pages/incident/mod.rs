@@ -109,10 +109,18 @@ async fn page(
     let errors: Vec<fields::ErrorView> = forms
         .errors
         .iter()
-        .map(|e| fields::ErrorView {
-            field_id: fields::field_at(&e.path).map(|f| fields::field_id(f.pointer)),
-            label: fields::field_at(&e.path).map_or("Incident", |f| f.label),
-            message: e.message.clone(),
+        .map(|e| match (e.path.as_str(), fields::field_at(&e.path)) {
+            // The retract form's one field.
+            ("/reason", _) => fields::ErrorView {
+                field_id: Some("retract-reason".into()),
+                label: "Retraction reason",
+                message: e.message.clone(),
+            },
+            (_, field) => fields::ErrorView {
+                field_id: field.map(|f| fields::field_id(f.pointer)),
+                label: field.map_or("Incident", |f| f.label),
+                message: e.message.clone(),
+            },
         })
         .collect();
     let summary = &detail.summary;

@@ -161,7 +161,7 @@ async fn follow_up_request(
         render: &followed_answer,
     });
     let request = parse(&body)?;
-    let outcome = follow_up(&app.services, &caller, &id, request, idempotency).await?;
+    let outcome = follow_up(&app.services, &caller, &id, request, false, idempotency).await?;
     Ok(answer(outcome, followed_answer))
 }
 

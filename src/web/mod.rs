@@ -71,6 +71,7 @@ where
 /// Every page and form target.
 pub fn routes() -> Vec<Page> {
     use pages::{account_setup, admin, board, portal, report, sign_in};
+    use pages::{incident, register};
     vec![
         page(Method::GET, "/static/{file}", static_files::serve),
         page(Method::GET, "/sign-in", sign_in::show),
@@ -85,6 +86,21 @@ pub fn routes() -> Vec<Page> {
         page(Method::GET, "/", board::show),
         page(Method::GET, "/reports/new", report::show),
         page(Method::POST, "/reports/new", report::submit),
+        page(Method::GET, "/incidents/{id}", incident::show),
+        page(
+            Method::POST,
+            "/incidents/{id}/facts",
+            incident::supply_facts,
+        ),
+        page(Method::POST, "/incidents/{id}/close", incident::close),
+        page(Method::POST, "/incidents/{id}/retract", incident::retract),
+        page(
+            Method::POST,
+            "/incidents/{id}/deliveries/{delivery_id}/replay",
+            incident::replay,
+        ),
+        page(Method::GET, "/register", register::show),
+        page(Method::GET, "/register.csv", register::csv),
         page(Method::GET, "/admin", admin::show),
         page(Method::GET, "/portal", portal::show),
     ]

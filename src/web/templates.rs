@@ -23,6 +23,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("board.html", include_str!("templates/board.html")),
     ("report.html", include_str!("templates/report.html")),
     ("field.html", include_str!("templates/field.html")),
+    ("preview.html", include_str!("templates/preview.html")),
+    ("incident.html", include_str!("templates/incident.html")),
+    ("register.html", include_str!("templates/register.html")),
     ("admin.html", include_str!("templates/admin.html")),
     ("portal.html", include_str!("templates/portal.html")),
 ];

@@ -31,5 +31,6 @@ mod private_files;
 mod register;
 mod scheduling;
 mod tokens;
+mod web_incident;
 mod web_security;
 mod web_staff;

@@ -145,13 +145,15 @@ impl Series {
 
 /// Makes `request` the incident's next version for `caller`: drafts, checks
 /// and signs each client's next notice and stores them with the version in
-/// one transaction.
+/// one transaction. A dry run stores nothing and keeps each notice in the
+/// outcome as a preview.
 #[tracing::instrument(skip_all, fields(incident = %incident_id))]
 pub async fn follow_up(
     services: &Services,
     caller: &Caller,
     incident_id: &IncidentId,
     request: FollowUpRequest,
+    dry_run: bool,
     idempotency: Option<Idempotency<'_, FollowedUp>>,
 ) -> Result<Outcome<FollowedUp>, FileError> {
     let started = std::time::Instant::now();
@@ -217,7 +219,7 @@ pub async fn follow_up(
     let prepared = drafting
         .prepare_all(
             clients.into_iter().collect(),
-            false,
+            dry_run,
             move |client_id, ctx, registry| {
                 // A client whose agreement was removed can no longer be reached.
                 let client = registry.client(&client_id)?;
@@ -245,6 +247,9 @@ pub async fn follow_up(
         status,
         clients: outcomes(&prepared),
     };
+    if dry_run {
+        return Ok(Outcome::Done(followed));
+    }
     let audit = NewAuditEntry {
         at: now,
         actor: audit::token_actor(caller),

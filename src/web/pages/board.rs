@@ -73,6 +73,7 @@ pub async fn show(
 
 #[derive(Serialize)]
 struct BoardIncident {
+    id: String,
     reference: String,
     summary: String,
     became_aware_at: String,
@@ -140,6 +141,7 @@ impl BoardIncident {
             }
         }
         BoardIncident {
+            id: detail.summary.id.clone(),
             reference: detail.summary.reference.clone(),
             summary: detail.summary.summary.clone(),
             became_aware_at: aware.format("%Y-%m-%d %H:%M UTC").to_string(),

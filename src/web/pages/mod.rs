@@ -4,6 +4,8 @@
 pub mod account_setup;
 pub mod admin;
 pub mod board;
+pub mod incident;
 pub mod portal;
+pub mod register;
 pub mod report;
 pub mod sign_in;

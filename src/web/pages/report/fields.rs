@@ -470,68 +470,80 @@ pub type Values = HashMap<String, Vec<String>>;
 
 /// The report body the posted `values` make: empty fields are left out.
 pub fn to_report(values: &Values) -> Value {
-    let mut report = Value::Object(Map::new());
-    for field in fields() {
-        let raw: Vec<&str> = values
-            .get(field.pointer)
-            .map(|v| {
-                v.iter()
-                    .map(|s| s.trim())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let first = raw.first().copied();
-        let value = match field.kind {
-            Kind::Text | Kind::Paragraph | Kind::Choice(_) | Kind::Subprocessor => {
-                first.map(Value::from)
-            }
-            Kind::Time => first.map(|t| Value::from(utc_time(t))),
-            Kind::Number => first.map(|n| {
-                n.parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| Value::from(n))
-            }),
-            Kind::Flag { always } => match first {
-                Some(_) => Some(Value::Bool(true)),
-                None => always.then_some(Value::Bool(false)),
-            },
-            Kind::Lines { always } => match first {
-                Some(text) => Some(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(Value::from)
-                        .collect(),
-                ),
-                None => always.then(|| Value::Array(Vec::new())),
-            },
-            Kind::Codes => first.map(|text| {
-                text.split([',', ' ', '\n'])
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(Value::from)
-                    .collect()
-            }),
-            Kind::Choices { always, .. } => {
-                (always || !raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
-            }
-            Kind::Systems => {
-                (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
-            }
-            Kind::Categories(_) => {
-                if raw.contains(&"not_yet_known") {
-                    Some(Value::from("not_yet_known"))
-                } else {
-                    (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
-                }
-            }
-        };
-        if let Some(value) = value {
-            set(&mut report, field.pointer, value);
+    facts_of(fields(), values)
+}
+
+/// A merge patch setting only `fields` from the posted `values`: what
+/// supplying a held notice's missing facts sends as an update.
+pub fn patch_of(fields: &[&'static Field], values: &Values) -> Value {
+    facts_of(fields.iter().copied(), values)
+}
+
+fn facts_of<'a>(fields: impl Iterator<Item = &'a Field>, values: &Values) -> Value {
+    let mut facts = Value::Object(Map::new());
+    for field in fields {
+        if let Some(value) = value_of(field, values) {
+            set(&mut facts, field.pointer, value);
         }
     }
-    report
+    facts
+}
+
+/// The JSON of `field` as posted, if it makes any.
+fn value_of(field: &Field, values: &Values) -> Option<Value> {
+    let raw: Vec<&str> = values
+        .get(field.pointer)
+        .map(|v| {
+            v.iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let first = raw.first().copied();
+    match field.kind {
+        Kind::Text | Kind::Paragraph | Kind::Choice(_) | Kind::Subprocessor => {
+            first.map(Value::from)
+        }
+        Kind::Time => first.map(|t| Value::from(utc_time(t))),
+        Kind::Number => first.map(|n| {
+            n.parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(n))
+        }),
+        Kind::Flag { always } => match first {
+            Some(_) => Some(Value::Bool(true)),
+            None => always.then_some(Value::Bool(false)),
+        },
+        Kind::Lines { always } => match first {
+            Some(text) => Some(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Value::from)
+                    .collect(),
+            ),
+            None => always.then(|| Value::Array(Vec::new())),
+        },
+        Kind::Codes => first.map(|text| {
+            text.split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(Value::from)
+                .collect()
+        }),
+        Kind::Choices { always, .. } => {
+            (always || !raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
+        }
+        Kind::Systems => (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect()),
+        Kind::Categories(_) => {
+            if raw.contains(&"not_yet_known") {
+                Some(Value::from("not_yet_known"))
+            } else {
+                (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
+            }
+        }
+    }
 }
 
 /// A time as typed, in RFC 3339 when it was typed as `YYYY-MM-DD HH:MM`
@@ -631,7 +643,12 @@ pub struct ErrorView {
 /// The field `error` is about: the one at its path or, for an error about
 /// a group (`/affected` naming none), the group's first field.
 fn field_of(error: &FieldError) -> Option<&'static Field> {
-    let path = error.path.as_str();
+    field_at(&error.path)
+}
+
+/// The form field for the fact at report `path`: the field itself, the one
+/// holding it, or, for a group (`/affected`), the group's first field.
+pub fn field_at(path: &str) -> Option<&'static Field> {
     if path.is_empty() {
         return None;
     }
@@ -675,6 +692,29 @@ pub fn view(
         })
         .collect();
     (sections, summary)
+}
+
+/// `fields` alone (the facts a held notice lacks), with `values` kept and
+/// `errors` next to them.
+pub fn field_views(
+    fields: &[&'static Field],
+    values: &Values,
+    errors: &[FieldError],
+    affectable: &Affectable,
+) -> Vec<FieldView> {
+    let mut by_field: HashMap<&'static str, Vec<String>> = HashMap::new();
+    for error in errors {
+        if let Some(field) = field_of(error) {
+            by_field
+                .entry(field.pointer)
+                .or_default()
+                .push(error.message.clone());
+        }
+    }
+    fields
+        .iter()
+        .map(|field| field_view(field, values, &by_field, affectable))
+        .collect()
 }
 
 fn field_view(

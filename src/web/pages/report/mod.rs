@@ -5,7 +5,7 @@
 //! errors, which appear next to their fields. A hidden filing key makes File
 //! idempotent: pressing it twice files one report.
 
-mod fields;
+pub mod fields;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +19,8 @@ use crate::domain::NoticeStatus;
 use crate::intake::{parse_report, IntakeError};
 use crate::service::accounts::Session;
 use crate::service::reporting::{
-    affectable, file_report, preview_email, Answer, FileError, Filed, Idempotency, Outcome,
+    affectable, file_report, preview_email, Answer, ClientOutcome, FileError, Filed, Idempotency,
+    Outcome,
 };
 use crate::validation::FieldError;
 use crate::web::form::PostedForm;
@@ -84,7 +85,7 @@ pub async fn submit(
     {
         Ok(Outcome::Done(filed)) if filing => Ok(filed_redirect(&filed.reference)),
         Ok(Outcome::Done(preview)) => {
-            let preview = Preview::of(&state, &preview);
+            let preview = Preview::of(&state, &preview.clients);
             Ok(form
                 .render(&state, &session, Some(preview))?
                 .into_response())
@@ -166,9 +167,10 @@ impl Form {
     }
 }
 
-/// A dry run as the preview shows it.
+/// A dry run as the preview shows it: of a report here, of a follow-up on
+/// the incident page.
 #[derive(Serialize)]
-struct Preview {
+pub struct Preview {
     clients: Vec<PreviewClient>,
     held: usize,
 }
@@ -187,9 +189,8 @@ struct PreviewClient {
 }
 
 impl Preview {
-    fn of(state: &WebState, filed: &Filed) -> Self {
-        let clients: Vec<PreviewClient> = filed
-            .clients
+    pub fn of(state: &WebState, outcomes: &[ClientOutcome]) -> Self {
+        let clients: Vec<PreviewClient> = outcomes
             .iter()
             .map(|c| {
                 let email = preview_email(&state.app.services, c);

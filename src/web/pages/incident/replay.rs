@@ -1,0 +1,39 @@
+//! Replaying a dead or disabled delivery from the incident page, through
+//! the same use case as `POST /v1/deliveries/{id}/replay`.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::load;
+use crate::service::deliveries::{self, ReplayError};
+use crate::web::form::PostedForm;
+use crate::web::session::{check_csrf, StaffSession};
+use crate::web::{PageError, WebState};
+
+/// `POST /incidents/{id}/deliveries/{delivery_id}/replay`
+pub async fn replay(
+    State(state): State<WebState>,
+    StaffSession(session): StaffSession,
+    Path((id, delivery_id)): Path<(String, String)>,
+    posted: PostedForm,
+) -> Result<Response, PageError> {
+    check_csrf(&posted, &session.csrf_token)?;
+    // Only a delivery of this incident is replayed from its page.
+    let detail = load(&state, &id).await?;
+    let ours = detail
+        .notices
+        .iter()
+        .flat_map(|n| &n.deliveries)
+        .any(|d| d.delivery_id == delivery_id);
+    if !ours {
+        return Err(PageError::NotFound);
+    }
+    match deliveries::replay(&state.app.services, &session.caller, &delivery_id).await {
+        // Replayed already (pressed twice): the page shows where it stands.
+        Ok(()) | Err(ReplayError::NotReplayable(_)) => {
+            Ok(Redirect::to(&format!("/incidents/{id}?done=replayed")).into_response())
+        }
+        Err(ReplayError::NotFound) => Err(PageError::NotFound),
+        Err(ReplayError::Store(e)) => Err(PageError::internal(e)),
+    }
+}

@@ -9,6 +9,7 @@
 mod agreements;
 mod audit;
 mod clients;
+mod copy;
 mod files;
 mod incidents;
 mod outbox;
@@ -27,6 +28,7 @@ pub use agreements::{
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
+pub use copy::{copy, CopyError, CopyReport};
 pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, IdempotencyRecord, IncidentDetail, IncidentNotice, IncidentState, IncidentStore,

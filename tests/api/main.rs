@@ -27,4 +27,5 @@ mod pipeline;
 mod private_files;
 mod register;
 mod scheduling;
+mod store_copy;
 mod tokens;

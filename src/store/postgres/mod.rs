@@ -62,6 +62,11 @@ impl PostgresStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// The pool, for the copy from another backend.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 #[async_trait]

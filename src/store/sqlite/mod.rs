@@ -64,6 +64,11 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool, bookkeeping })
     }
+
+    /// The fsyncing pool, for the copy to another backend.
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 /// The database file `options` open, when it is a path (not in memory,

@@ -101,11 +101,7 @@ pub struct CopyReport {
 /// counts per table, the audit chain on the target, and a sample of notices
 /// compared byte for byte. Stop the gateway on `from` first: what it writes
 /// after the copy's snapshot is not copied.
-pub async fn copy(
-    from: &str,
-    to: &str,
-    options: &StoreOptions,
-) -> Result<CopyReport, CopyError> {
+pub async fn copy(from: &str, to: &str, options: &StoreOptions) -> Result<CopyReport, CopyError> {
     if !from.starts_with("sqlite:") {
         return Err(CopyError::SourceScheme(from.to_owned()));
     }
@@ -146,9 +142,12 @@ async fn copy_between(
     refuse_unknown_tables(&mut from).await?;
     let mut to = target.pool().begin().await?;
     // Writers of a gateway already started on the target wait for the copy.
-    sqlx::query(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", TABLES.join(", ")))
-        .execute(&mut *to)
-        .await?;
+    sqlx::query(&format!(
+        "LOCK TABLE {} IN EXCLUSIVE MODE",
+        TABLES.join(", ")
+    ))
+    .execute(&mut *to)
+    .await?;
     refuse_non_empty(&mut to).await?;
     let mut tables = Vec::with_capacity(TABLES.len());
     for &table in TABLES {
@@ -252,7 +251,13 @@ async fn columns(
                 "bigint" | "integer" | "smallint" => Kind::Integer,
                 "text" => Kind::Text,
                 "bytea" => Kind::Bytes,
-                _ => return Err(CopyError::UnknownType { table, column, kind }),
+                _ => {
+                    return Err(CopyError::UnknownType {
+                        table,
+                        column,
+                        kind,
+                    })
+                }
             };
             Ok((column, kind))
         })

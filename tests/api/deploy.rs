@@ -75,7 +75,10 @@ fn the_units_pre_start_check_is_a_valid_command() {
 fn the_postgresql_production_configuration_loads_as_written() {
     let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate-postgres.toml")))
         .expect("deploy/breachgate-postgres.toml is valid");
-    assert_eq!(config.store.url, "", "the URL, password included, is in the environment");
+    assert_eq!(
+        config.store.url, "",
+        "the URL, password included, is in the environment"
+    );
     assert_eq!(config.store_options().max_connections, 20);
     assert_eq!(
         config.signing.key_file.to_str(),
@@ -109,7 +112,12 @@ async fn the_postgresql_production_gateway_serves_and_stops_cleanly() {
         "BREACHGATE_SIGNING__KEY_FILE",
         dir.path().join("signing-key.pem").display().to_string(),
     ));
-    serve_then_stop(&repo_path("deploy/breachgate-postgres.toml"), dir.path(), envs).await;
+    serve_then_stop(
+        &repo_path("deploy/breachgate-postgres.toml"),
+        dir.path(),
+        envs,
+    )
+    .await;
     assert!(dir.path().join("signing-key.pem").exists());
     assert!(
         !dir.path().join("data/breachgate.db").exists(),

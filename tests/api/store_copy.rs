@@ -137,7 +137,10 @@ async fn a_sqlite_store_copied_to_postgresql_serves_the_same_register_and_notice
     // The target now holds data: a second copy changes nothing and says why.
     let (ok, output) = breachgate(&copy, source.path());
     assert!(!ok, "{output}");
-    assert!(output.contains("the target database is not empty"), "{output}");
+    assert!(
+        output.contains("the target database is not empty"),
+        "{output}"
+    );
     assert!(output.contains("incidents: 2 rows"), "{output}");
 }
 
@@ -146,11 +149,17 @@ fn a_copy_needs_an_existing_sqlite_source() {
     let dir = TestDir::sqlite_only();
     let missing = format!("sqlite://{}", dir.path().join("none.db").display());
     let to = "postgres://nobody@127.0.0.1:1/none";
-    let (ok, output) = breachgate(&["store", "copy", "--from", &missing, "--to", to], dir.path());
+    let (ok, output) = breachgate(
+        &["store", "copy", "--from", &missing, "--to", to],
+        dir.path(),
+    );
     assert!(!ok, "{output}");
     assert!(output.contains("no SQLite database at"), "{output}");
     assert!(!dir.path().join("none.db").exists(), "nothing was created");
     let (ok, output) = breachgate(&["store", "copy", "--from", to, "--to", to], dir.path());
     assert!(!ok, "{output}");
-    assert!(output.contains("the source must be a sqlite: URL"), "{output}");
+    assert!(
+        output.contains("the source must be a sqlite: URL"),
+        "{output}"
+    );
 }

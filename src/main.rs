@@ -94,6 +94,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Move the gateway's data between stores.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Seal configuration values with the gateway's secrets key.
     Secrets {
         #[command(subcommand)]
@@ -130,6 +135,29 @@ enum SecretsAction {
         /// TOML config file; the key is secrets.key, or secrets.key in data_dir.
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Copy everything a SQLite store holds (agreements, stored secrets,
+    /// tokens, incidents and their versions, notices with their exact bytes
+    /// and JWS, deliveries and attempts, acknowledgements, the audit chain,
+    /// staff mail, schedule records) into an empty PostgreSQL database, in
+    /// one transaction, then verify the copy: row counts per table, the
+    /// audit chain on the target, and a sample of notices byte for byte.
+    /// Refuses a target that holds any row. Stop the gateway first: what it
+    /// writes after the copy began is not copied.
+    Copy {
+        /// The SQLite store to copy, e.g. sqlite://data/breachgate.db (it
+        /// must exist; it is migrated to this version's schema first).
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database to fill, e.g.
+        /// postgres://breachgate@db.internal/breachgate (it must exist; its
+        /// tables are created).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -370,6 +398,20 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 "wrote {}; keep it with the signing key ({}) and the secrets key ({secrets_key})",
                 to.display(),
                 config.key_file().display(),
+            );
+        }
+        Command::Store {
+            action: StoreAction::Copy { from, to },
+        } => {
+            let options = breachgate::store::StoreOptions::default();
+            let report = breachgate::store::copy(&from, &to, &options).await?;
+            for (table, rows) in &report.tables {
+                println!("{table}: {rows} rows");
+            }
+            println!(
+                "verified: row counts match, audit chain intact ({} entries), \
+                 {} notices identical byte for byte",
+                report.audit_entries, report.notices_compared
             );
         }
         Command::Secrets {

@@ -10,6 +10,7 @@ mod accounts;
 mod agreements;
 mod audit;
 mod clients;
+mod copy;
 mod files;
 mod incidents;
 mod outbox;
@@ -32,6 +33,7 @@ pub use agreements::{
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
+pub use copy::{copy, CopyError, CopyReport};
 pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, IdempotencyRecord, IncidentDetail, IncidentNotice, IncidentState, IncidentStore,

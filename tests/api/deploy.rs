@@ -1,11 +1,13 @@
-//! The files in `deploy/` work as shipped: the production configuration
-//! starts a real gateway (with only paths and addresses overridden, the way
-//! the environment overrides them), the unit's pre-start check is a valid
-//! command, and SIGTERM from the service manager stops the gateway cleanly.
+//! The files in `deploy/` work as shipped: the production configurations
+//! start a real gateway (with only paths and addresses overridden, the way
+//! the environment overrides them; the PostgreSQL one in the PostgreSQL pass,
+//! on a database of its own), the unit's pre-start check is a valid command,
+//! and SIGTERM from the service manager stops the gateway cleanly.
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{breachgate, repo_path, spawn_serve};
+use crate::support::{breachgate, repo_path, spawn_serve, store_env};
 
 #[test]
 fn the_production_configuration_loads_as_written() {
@@ -69,14 +71,69 @@ fn the_units_pre_start_check_is_a_valid_command() {
     );
 }
 
+#[test]
+fn the_postgresql_production_configuration_loads_as_written() {
+    let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate-postgres.toml")))
+        .expect("deploy/breachgate-postgres.toml is valid");
+    assert_eq!(
+        config.store.url, "",
+        "the URL, password included, is in the environment"
+    );
+    assert_eq!(config.store_options().max_connections, 20);
+    assert_eq!(
+        config.signing.key_file.to_str(),
+        Some("/etc/breachgate/signing-key.pem"),
+        "one key for every instance"
+    );
+    assert_eq!(
+        config.email.tls,
+        breachgate::delivery::email::TlsMode::StartTls
+    );
+    assert!(config.email.password.is_none());
+}
+
 #[tokio::test]
 async fn sigterm_stops_the_production_gateway_cleanly() {
     let dir = crate::support::test_dir();
-    let envs = [
+    serve_then_stop(&repo_path("deploy/breachgate.toml"), dir.path(), Vec::new()).await;
+    // The secrets key came from the environment, so none was written to disk.
+    assert!(!dir.path().join("data/secrets.key").exists());
+}
+
+#[tokio::test]
+async fn the_postgresql_production_gateway_serves_and_stops_cleanly() {
+    let dir = crate::support::test_dir();
+    let database = store_env(dir.path());
+    if database.is_empty() {
+        return; // The SQLite pass has no PostgreSQL to start it on.
+    }
+    let mut envs = database;
+    envs.push((
+        "BREACHGATE_SIGNING__KEY_FILE",
+        dir.path().join("signing-key.pem").display().to_string(),
+    ));
+    serve_then_stop(
+        &repo_path("deploy/breachgate-postgres.toml"),
+        dir.path(),
+        envs,
+    )
+    .await;
+    assert!(dir.path().join("signing-key.pem").exists());
+    assert!(
+        !dir.path().join("data/breachgate.db").exists(),
+        "the state is in PostgreSQL"
+    );
+}
+
+/// Starts `breachgate serve` on `config` with its paths and addresses in
+/// `dir` and `envs` added, waits until it is ready, then stops it with
+/// SIGTERM, which must end it cleanly.
+async fn serve_then_stop(config: &Path, dir: &Path, mut envs: Vec<(&'static str, String)>) {
+    envs.extend([
         ("BREACHGATE_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
         (
             "BREACHGATE_PATHS__DATA_DIR",
-            dir.path().join("data").display().to_string(),
+            dir.join("data").display().to_string(),
         ),
         (
             "BREACHGATE_PATHS__CONTRACTS",
@@ -90,12 +147,8 @@ async fn sigterm_stops_the_production_gateway_cleanly() {
             "BREACHGATE_SECRETS__KEY",
             "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGho=".to_owned(),
         ),
-    ];
-    let (mut gateway, base) = spawn_serve(
-        &repo_path("deploy/breachgate.toml"),
-        &envs,
-        &dir.path().join("gateway.log"),
-    );
+    ]);
+    let (mut gateway, base) = spawn_serve(config, &envs, &dir.join("gateway.log"));
     let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
 
@@ -109,6 +162,4 @@ async fn sigterm_stops_the_production_gateway_cleanly() {
         .unwrap();
     // Killed by the signal it would have no exit code; a clean stop exits 0.
     assert_eq!(status.code(), Some(0), "{status:?}");
-    // The secrets key came from the environment, so none was written to disk.
-    assert!(!dir.path().join("data/secrets.key").exists());
 }

@@ -30,6 +30,7 @@ mod pipeline;
 mod private_files;
 mod register;
 mod scheduling;
+mod store_copy;
 mod tokens;
 mod web_incident;
 mod web_security;

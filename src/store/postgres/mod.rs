@@ -75,6 +75,11 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// The pool, for the copy from another backend.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 #[async_trait]

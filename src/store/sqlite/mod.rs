@@ -81,6 +81,11 @@ impl SqliteStore {
             file,
         })
     }
+
+    /// The fsyncing pool, for the copy to another backend.
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 /// How every connection to the database at `url` is set up: WAL, full

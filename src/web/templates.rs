@@ -24,6 +24,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("report.html", include_str!("templates/report.html")),
     ("field.html", include_str!("templates/field.html")),
     ("admin.html", include_str!("templates/admin.html")),
+    (
+        "admin_client.html",
+        include_str!("templates/admin_client.html"),
+    ),
+    (
+        "admin_refused.html",
+        include_str!("templates/admin_refused.html"),
+    ),
+    (
+        "admin_accounts.html",
+        include_str!("templates/admin_accounts.html"),
+    ),
     ("portal.html", include_str!("templates/portal.html")),
 ];
 

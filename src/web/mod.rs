@@ -116,6 +116,22 @@ pub fn routes() -> Vec<Page> {
             admin_client::set_email,
         ),
         page(Method::GET, "/portal", portal::show),
+        page(Method::GET, "/portal/notices/{id}", portal::notice),
+        page(
+            Method::GET,
+            "/portal/notices/{id}/notice.json",
+            portal::notice_json,
+        ),
+        page(
+            Method::GET,
+            "/portal/notices/{id}/notice.jws",
+            portal::notice_jws,
+        ),
+        page(
+            Method::POST,
+            "/portal/notices/{id}/acknowledge",
+            portal::acknowledge,
+        ),
     ]
 }
 

@@ -37,6 +37,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin_accounts.html"),
     ),
     ("portal.html", include_str!("templates/portal.html")),
+    (
+        "portal_notice.html",
+        include_str!("templates/portal_notice.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

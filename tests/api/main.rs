@@ -28,5 +28,7 @@ mod private_files;
 mod register;
 mod scheduling;
 mod tokens;
+mod web_admin;
+mod web_portal;
 mod web_security;
 mod web_staff;

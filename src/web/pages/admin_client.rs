@@ -141,8 +141,18 @@ pub async fn add_webhook(
     let webhook = posted.get("webhook_id").unwrap_or_default().trim();
     let url = posted.get("url").unwrap_or_default().trim();
     let local_testing = posted.get("local_testing") == Some("yes");
-    let kept = context! { webhook_id => webhook, url, local_testing };
-    let endpoint = json!({ "id": webhook, "url": url, "local_testing": local_testing });
+    let signatures: Vec<String> = posted
+        .pairs()
+        .filter(|(name, _)| name == "signatures")
+        .map(|(_, value)| value)
+        .collect();
+    let kept = context! { webhook_id => webhook, url, local_testing, signatures };
+    let endpoint = json!({
+        "id": webhook,
+        "url": url,
+        "local_testing": local_testing,
+        "signatures": signatures,
+    });
     match admin::add_webhook(&state.app.services, &session.caller, &id, endpoint).await {
         Ok(changed) => {
             let shown = Shown {

@@ -21,15 +21,19 @@ const CLIENT: &str = "harbourview-housing";
 
 /// The text of `css` once the page the last click led to shows it.
 async fn shown(browser: &Browser, css: &str) -> String {
-    browser
+    let found = browser
         .client
         .wait()
         .for_element(fantoccini::Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} appears: {e}"))
-        .text()
-        .await
-        .expect("text")
+        .await;
+    if let Err(e) = found {
+        panic!(
+            "{css} appears: {e} on {}: {}",
+            browser.path().await,
+            browser.text("main").await
+        );
+    }
+    found.unwrap().text().await.expect("text")
 }
 
 #[tokio::test]

@@ -42,6 +42,9 @@ pub async fn show(
             .append_pair("after", &after)
             .finish()
     });
+    let first = url::form_urlencoded::Serializer::new("/admin?".to_owned())
+        .append_pair("q", query.q.trim())
+        .finish();
     render(
         "admin.html",
         Some(&session),
@@ -49,6 +52,7 @@ pub async fn show(
             title => "Clients",
             q => query.q.trim(),
             paged => after.is_some(),
+            first,
             clients,
             next,
         },

@@ -18,7 +18,7 @@ use crate::web::{PageError, WebState};
 
 /// `GET /admin/accounts`
 pub async fn show(AdminSession(session): AdminSession) -> Result<Html<String>, PageError> {
-    page(&session, Value::UNDEFINED, None, None)
+    page(&session, Value::from(()), None, None)
 }
 
 /// `POST /admin/accounts`: `role`, `email` and, for a client's DPO, `client_id`.
@@ -65,7 +65,7 @@ pub async fn submit(
                 accounts::setup_path(&created.setup_secret)
             );
             let done = context! { email => created.user.email, role => role.as_str(), link };
-            Ok(page(&session, Value::UNDEFINED, None, Some(done))?.into_response())
+            Ok(page(&session, Value::from(()), None, Some(done))?.into_response())
         }
         Err(AccountError::Store(StoreError::UnknownClient(id))) => {
             refuse(format!("Client id: no client {id} in the agreements"))

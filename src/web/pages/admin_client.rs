@@ -60,9 +60,14 @@ pub async fn show(
         let test = admin::webhook_test(&state.app.services, &id, &webhook, &test_id)
             .await
             .map_err(admin_error)?;
+        let reload = url::form_urlencoded::Serializer::new(format!("/admin/clients/{id}?"))
+            .append_pair("webhook", webhook.as_str())
+            .append_pair("test", &test_id)
+            .finish();
         shown.test = Some(context! {
             webhook => webhook.as_str(),
             test_id => test.test_id,
+            reload,
             done => test.finished_at.is_some(),
             outcome => test.outcome.map(|o| o.as_str()),
             status_code => test.status_code,
@@ -214,7 +219,7 @@ pub async fn webhook_action(
                     };
                     client_page(&state, &session, &id, shown).await
                 }
-                Err(e) => form_error(&state, &session, &id, "endpoints", Value::UNDEFINED, e).await,
+                Err(e) => form_error(&state, &session, &id, "endpoints", Value::from(()), e).await,
             }
         }
         Some("test") => {

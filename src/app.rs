@@ -41,7 +41,7 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Arc<Self>> {
         create_data_dir(&config)?;
-        let store = store::open(&config.store_url())
+        let store = store::open(&config.store_url(), &config.store_options())
             .await
             .context("cannot open the store")?;
 

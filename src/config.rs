@@ -12,6 +12,7 @@ use crate::delivery::email::EmailConfig;
 use crate::domain::{ProcessorContact, ProcessorIdentity};
 use crate::scheduling::ScheduleConfig;
 use crate::service::accounts::AccountsConfig;
+use crate::store::StoreOptions;
 use crate::worker::DeliveryConfig;
 
 /// The embedded defaults: what `breachgate serve` runs with no config file.
@@ -58,8 +59,12 @@ max_failed_per_account = 5
 max_failed_per_address = 20
 
 [store]
-# Empty: a SQLite file `breachgate.db` in the data directory.
+# Empty: a SQLite file `breachgate.db` in the data directory. Or
+# `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (the database must exist;
+# the gateway migrates it), which several instances may share.
 url = ""
+# PostgreSQL only: connections this instance keeps open at most.
+max_connections = 10
 
 [paths]
 data_dir = "data"
@@ -187,14 +192,19 @@ impl ServerConfig {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite://PATH`; may carry credentials for other backends, so it is
+    /// `sqlite://PATH` or `postgres://…`; may carry credentials, so it is
     /// never printed.
     pub url: String,
+    /// The PostgreSQL pool's size; SQLite ignores it.
+    pub max_connections: u32,
 }
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreConfig").field("url", &"***").finish()
+        f.debug_struct("StoreConfig")
+            .field("url", &"***")
+            .field("max_connections", &self.max_connections)
+            .finish()
     }
 }
 
@@ -347,10 +357,17 @@ impl Config {
         if self.paths.data_dir.as_os_str().is_empty() {
             problems.push("paths.data_dir must not be empty".to_owned());
         }
-        if !self.store.url.is_empty() && !self.store.url.starts_with("sqlite:") {
+        let scheme = self.store.url.split_once(':').map(|(scheme, _)| scheme);
+        if !self.store.url.is_empty()
+            && !matches!(scheme, Some("sqlite" | "postgres" | "postgresql"))
+        {
             problems.push(
-                "store.url must be a sqlite: URL (PostgreSQL support is not built yet)".to_owned(),
+                "store.url must be a sqlite: or postgres: URL (or empty for the default SQLite file)"
+                    .to_owned(),
             );
+        }
+        if self.store.max_connections == 0 {
+            problems.push("store.max_connections must be at least 1".to_owned());
         }
         let delivery = &self.delivery;
         if [
@@ -382,6 +399,12 @@ impl Config {
             Ok(())
         } else {
             Err(problems.join("; "))
+        }
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            max_connections: self.store.max_connections,
         }
     }
 

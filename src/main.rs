@@ -269,7 +269,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let config = load_config(config.as_deref())?;
             breachgate::app::create_data_dir(&config)?;
-            let store = breachgate::store::open(&config.store_url()).await?;
+            let store =
+                breachgate::store::open(&config.store_url(), &config.store_options()).await?;
             let changes = breachgate::service::agreements::apply_contracts(
                 store.as_ref(),
                 &dir,
@@ -326,7 +327,8 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             if config.store.url.is_empty() && !database.exists() {
                 anyhow::bail!("no database at {}", database.display());
             }
-            let store = breachgate::store::open(&config.store_url()).await?;
+            let store =
+                breachgate::store::open(&config.store_url(), &config.store_options()).await?;
             let entries = store.audit_log().await?;
             store.close().await;
             match breachgate::domain::audit::verify(&entries) {
@@ -362,7 +364,7 @@ async fn tokens(action: TokensAction) -> anyhow::Result<ExitCode> {
         | TokensAction::Revoke { config, .. } => load_config(config.as_deref())?,
     };
     breachgate::app::create_data_dir(&config)?;
-    let store = breachgate::store::open(&config.store_url()).await?;
+    let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
     let now = chrono::Utc::now();
     match action {
         TokensAction::Create {
@@ -430,7 +432,7 @@ async fn users(action: UsersAction) -> anyhow::Result<ExitCode> {
     } = action;
     let config = load_config(config.as_deref())?;
     breachgate::app::create_data_dir(&config)?;
-    let store = breachgate::store::open(&config.store_url()).await?;
+    let store = breachgate::store::open(&config.store_url(), &config.store_options()).await?;
     let role = Role::parse(&role).context("unknown role")?;
     let client = client
         .map(|c| breachgate::domain::ClientId::parse(&c))

@@ -13,6 +13,7 @@ mod clients;
 mod files;
 mod incidents;
 mod outbox;
+mod postgres;
 mod schedule;
 mod shared;
 mod sqlite;
@@ -67,7 +68,7 @@ pub enum StoreError {
     UnknownClient(crate::domain::ClientId),
     #[error("an account with the email {0} exists")]
     AccountExists(String),
-    #[error("no store backend for the URL scheme {0:?} (supported: sqlite)")]
+    #[error("no store backend for the URL scheme {0:?} (supported: sqlite, postgres)")]
     UnsupportedScheme(String),
 }
 
@@ -108,12 +109,32 @@ pub trait Backend: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Opens (creating if needed) the store that `url` names, migrated to the
-/// current schema: `sqlite:` (`sqlite://path` or `sqlite::memory:`).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// How a backend that keeps a connection pool sizes it.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections a PostgreSQL store opens at most (per instance). SQLite
+    /// keeps its own small pools: one file has one writer.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+        }
+    }
+}
+
+/// Opens the store that `url` names, migrated to the current schema:
+/// `sqlite:` (`sqlite://path`, created if missing, or `sqlite::memory:`) or
+/// `postgres:`/`postgresql:` (a database that must exist).
+pub async fn open(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
     match scheme {
         "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+        "postgres" | "postgresql" => {
+            Ok(Arc::new(postgres::PostgresStore::open(url, options).await?))
+        }
         other => Err(StoreError::UnsupportedScheme(other.to_owned())),
     }
 }

@@ -16,7 +16,9 @@ use crate::domain::{
 pub trait OutboxStore: Send + Sync + 'static {
     /// Leases up to `limit` pending deliveries due at `now`, of which at most
     /// `emails` emails (claimed first), skipping disabled endpoints and the
-    /// `busy` ones (keys as [`endpoint_key`] builds them).
+    /// `busy` ones (keys as [`endpoint_key`] builds them). A backend that
+    /// several processes share also never leases more than `per_endpoint`
+    /// deliveries of one endpoint at once, counting every process's leases.
     async fn claim_deliveries(
         &self,
         now: DateTime<Utc>,
@@ -24,6 +26,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         limit: usize,
         emails: usize,
         busy: &[String],
+        per_endpoint: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives claimed deliveries back untouched, to be claimed again when due.
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;

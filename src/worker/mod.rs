@@ -288,7 +288,7 @@ impl Worker {
         let now = self.clock.now();
         let claimed = self
             .outbox
-            .claim_deliveries(now, lease, limit, email_limit, &busy)
+            .claim_deliveries(now, lease, limit, email_limit, &busy, per_endpoint)
             .await?;
         let (mut accepted, mut excess) = (Vec::with_capacity(claimed.len()), Vec::new());
         {

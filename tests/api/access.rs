@@ -103,7 +103,7 @@ async fn status(gateway: &Gateway, method: &str, path: &str, token: Option<&str>
 
 #[tokio::test]
 async fn every_route_answers_401_without_a_valid_token_and_403_for_the_wrong_role() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let mut config = test_config(dir.path(), &repo_path("contracts"));
     // Every unauthenticated request here comes from one address; the rate
     // limit has its own test.
@@ -167,7 +167,7 @@ async fn every_route_answers_401_without_a_valid_token_and_403_for_the_wrong_rol
 
 #[tokio::test]
 async fn a_token_issued_before_ids_were_embedded_still_works() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let legacy = "bg_staff_dGhpcyBpcyBhbiBvbGQgc3R5bGUgdG9rZW4gc2VjcmV0IQ";
     gateway
@@ -202,7 +202,7 @@ async fn a_token_issued_before_ids_were_embedded_still_works() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_in_the_error_shape() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let response = gateway
         .http

@@ -130,7 +130,7 @@ async fn deliver(worker: &Arc<Worker>, receiver: &Receiver, count: usize) -> Rec
 
 #[tokio::test]
 async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_with_an_overlap() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let receiver = Receiver::start().await;
     let mut config = test_config(
         &dir.path().join("data"),
@@ -286,7 +286,7 @@ async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_wit
 
 #[tokio::test]
 async fn an_exported_agreement_applies_from_its_file_with_no_change() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
     let gateway = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
     let mut client = acme("http://127.0.0.1:9");
@@ -376,7 +376,7 @@ async fn an_exported_agreement_applies_from_its_file_with_no_change() {
 
 #[tokio::test]
 async fn bad_agreements_are_refused_as_contracts_check_refuses_their_files() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
     let gateway = Gateway::start_with(test_config(&dir.path().join("data"), &contracts)).await;
 
@@ -601,7 +601,7 @@ async fn with_acme(dir: &Path) -> Gateway {
 
 #[tokio::test]
 async fn a_secret_sent_in_place_of_its_reference_is_refused_without_being_quoted() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = with_acme(dir.path()).await;
 
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -652,7 +652,7 @@ async fn a_secret_sent_in_place_of_its_reference_is_refused_without_being_quoted
 /// it out is refused naming the field.
 #[tokio::test]
 async fn a_webhook_without_signatures_is_refused_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = with_acme(dir.path()).await;
     let (status, answer) = call(
         &gateway,
@@ -686,6 +686,7 @@ fn serve_logging(
     let mut child = Command::new(env!("CARGO_BIN_EXE_breachgate"))
         .args(["serve", "--config"])
         .arg(dir.join("breachgate.toml"))
+        .envs(crate::support::store_env(dir))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -715,7 +716,7 @@ fn serve_logging(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line_or_any_answer_but_the_one_that_created_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let receiver = Receiver::start().await;
     let contracts = contracts_for(dir.path(), &receiver.base);
     std::fs::write(
@@ -877,7 +878,7 @@ allow_private = ["127.0.0.1/32"]
 
 #[tokio::test]
 async fn an_smtp_password_can_be_configured_sealed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let data = dir.path().join("data");
     let config = dir.path().join("breachgate.toml");
     std::fs::write(

@@ -16,12 +16,12 @@ const HELD: &str = "consorzio-formazione-emilia";
 struct Filed {
     gateway: Gateway,
     answer: Value,
-    _dir: tempfile::TempDir,
+    _dir: crate::support::TestDir,
 }
 
 impl Filed {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::test_dir();
         let gateway = Gateway::start(dir.path()).await;
         let (status, answer) = gateway
             .post_report(&gateway.staff, &fixture("report-lms.json"))

@@ -118,7 +118,7 @@ async fn idle_connections_beyond_the_descriptor_limit_leave_the_gateway_answerin
         ours > 2 * IDLE as u64,
         "the test opens {IDLE} connections at a time; its own limit is {ours}"
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let receiver = Receiver::start().await;
     // Timeouts far longer than the test: only the connection limits act.
     std::fs::write(
@@ -245,7 +245,7 @@ allow_private = ["127.0.0.1/32"]
 
 #[tokio::test]
 async fn slow_silent_and_idle_connections_are_closed_after_their_timeouts() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let mut config = test_config(dir.path(), &repo_path("contracts"));
     config.server.header_timeout_ms = 300;
     config.server.idle_timeout_ms = 600;
@@ -319,7 +319,7 @@ async fn slow_silent_and_idle_connections_are_closed_after_their_timeouts() {
 
 #[tokio::test]
 async fn a_body_declared_over_the_limit_is_refused_before_it_is_sent() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let mut config = test_config(dir.path(), &repo_path("contracts"));
     // Only an answer that does not wait for the body can come in time.
     config.server.body_timeout_ms = 600_000;

@@ -53,7 +53,7 @@ fn the_example_contracts_pass() {
 
 #[test]
 fn every_problem_is_reported_with_file_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let contracts = dir.path().join("contracts");
     copy_dir(&repo_path("contracts"), &contracts);
     let schemas = dir.path().join("schemas");
@@ -149,7 +149,7 @@ fn every_problem_is_reported_with_file_line_and_field() {
 
 #[test]
 fn header_bound_values_with_control_characters_are_refused_with_their_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     example_copy(dir.path());
     let french = dir.path().join("contracts/clients/formavenir.toml");
     edit(
@@ -182,7 +182,7 @@ fn header_bound_values_with_control_characters_are_refused_with_their_field() {
 
 #[test]
 fn apply_is_idempotent_and_prints_what_changed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let contracts = dir.path().join("contracts");
     copy_dir(&repo_path("contracts"), &contracts);
     std::os::unix::fs::symlink(repo_path("schemas"), dir.path().join("schemas")).unwrap();
@@ -236,7 +236,7 @@ fn example_copy(dir: &Path) {
 fn a_profile_reached_through_a_symbolic_link_is_refused_with_file_and_line() {
     use std::os::unix::fs::symlink;
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     example_copy(dir.path());
     let schemas = dir.path().join("schemas");
     let profiles = schemas.join("profiles");
@@ -310,7 +310,7 @@ fn a_profile_reached_through_a_symbolic_link_is_refused_with_file_and_line() {
 
 #[test]
 fn metadata_and_link_local_webhook_urls_are_refused_even_for_local_testing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     example_copy(dir.path());
     let client = |id: &str| dir.path().join(format!("contracts/clients/{id}.toml"));
     let local = |url: &str| format!("url = \"{url}\"\nlocal_testing = true");
@@ -411,7 +411,7 @@ fn refused_at(answer: &Value, pointer: &str, words: &str) {
 
 #[tokio::test]
 async fn the_admin_api_refuses_linked_profiles_and_metadata_webhooks_as_the_check_does() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     example_copy(dir.path());
     let profiles = dir.path().join("schemas/profiles");
     std::os::unix::fs::symlink(

@@ -22,7 +22,7 @@ fn start_gateway(dir: &Path) -> (Child, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_mid_fan_out_delivers_everything_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let receiver = Receiver::start().await;
     support::synthetic::write_contracts(
         &dir.path().join("contracts"),

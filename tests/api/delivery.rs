@@ -21,13 +21,13 @@ struct Setup {
     clock: Arc<ManualClock>,
     worker: Arc<Worker>,
     answer: Value,
-    _dir: tempfile::TempDir,
+    _dir: crate::support::TestDir,
 }
 
 /// A gateway with the example contracts delivering to an in-process receiver
 /// and `smtp`, and one report on file affecting five clients.
 async fn setup(receiver: Receiver, smtp: std::net::SocketAddr) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -311,7 +311,7 @@ async fn email_queued_while_the_mail_server_is_down_is_delivered_when_it_returns
 async fn a_delivered_email_shows_local_times_the_checklist_and_the_assumed_severity_inputs() {
     let (smtp, sink) = SmtpSink::start().await;
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
     let report = support::report_with_assumed_severity();
     let (status, _) = gateway.post_report(&gateway.staff, &report).await;

@@ -71,7 +71,7 @@ fn the_units_pre_start_check_is_a_valid_command() {
 
 #[tokio::test]
 async fn sigterm_stops_the_production_gateway_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let envs = [
         ("BREACHGATE_SERVER__LISTEN", "127.0.0.1:0".to_owned()),
         (

@@ -1164,7 +1164,7 @@ fn the_email_shows_count_bases_description_unexpected_categories_service_impact_
     );
 
     // The notice itself is valid v1.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let file = dir.path().join("client-facts.json");
     std::fs::write(
         &file,

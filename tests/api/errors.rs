@@ -118,7 +118,7 @@ async fn refused(gateway: &Gateway, request: &[u8]) -> Answer {
 
 #[tokio::test]
 async fn heads_hyper_cannot_take_are_refused_in_the_error_shape() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let long_uri = format!("GET /v1/incidents?q={} HTTP/1.1", "a".repeat(100_000));
     // The megabyte is sent whole before the answer is read: the gateway reads
@@ -150,7 +150,7 @@ async fn heads_hyper_cannot_take_are_refused_in_the_error_shape() {
 
 #[tokio::test]
 async fn a_kept_alive_connection_has_each_head_checked_after_the_bodies_before_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let address = gateway.base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).await.unwrap();
@@ -195,7 +195,7 @@ async fn a_kept_alive_connection_has_each_head_checked_after_the_bodies_before_i
 
 #[tokio::test]
 async fn extractor_rejections_are_in_the_error_shape() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     for (token, path) in [
         (&gateway.staff, "/v1/incidents/%ff"),
@@ -220,7 +220,7 @@ async fn post_raw(gateway: &Gateway, path: &str, token: &str, body: String) -> A
 
 #[tokio::test]
 async fn numbers_the_schema_takes_but_the_field_does_not_are_named_by_pointer() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let pointer = Some("/severity_inputs/dpc_adjustment".to_owned());
     for number in ["1.0", "-0", "-1e0"] {

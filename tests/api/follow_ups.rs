@@ -31,7 +31,7 @@ struct Desk {
     receiver: Receiver,
     sink: SmtpSink,
     clock: Arc<breachgate::clock::ManualClock>,
-    _dir: tempfile::TempDir,
+    _dir: crate::support::TestDir,
 }
 
 impl Desk {
@@ -44,7 +44,7 @@ impl Desk {
     async fn with(adjust: impl FnOnce(&mut Config, &Path)) -> Self {
         let (smtp, sink) = SmtpSink::start().await;
         let receiver = Receiver::start().await;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::test_dir();
         // Deadlines are judged on the fixture's timeline, whatever the date.
         let clock = support::fixture_clock();
         let mut config = delivery_config(dir.path(), &receiver.base, smtp);
@@ -984,7 +984,7 @@ async fn a_held_notice_released_late_by_an_update_needs_the_delay_reason() {
         .unwrap();
     assert!(desk.email_text(notice_id).contains(reason));
 
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let files: Vec<String> = [("initial", &initial), ("update", &update)]
         .iter()
         .map(|(name, notice)| {

@@ -28,7 +28,7 @@ pub(crate) fn python(script: &str, args: &[&str]) {
 
 #[tokio::test]
 async fn jwcrypto_verifies_a_notice_against_the_served_jwks() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (_, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -66,7 +66,7 @@ fn python_jsonschema_accepts_the_schemas_contracts_and_fixtures() {
 async fn standardwebhooks_ed25519_and_python_email_accept_a_delivered_notice() {
     let (smtp, sink) = SmtpSink::start().await;
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
     let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
     let (_, answer) = gateway
@@ -120,7 +120,7 @@ async fn standardwebhooks_ed25519_and_python_email_accept_a_delivered_notice() {
 
 #[tokio::test]
 async fn python_jsonschema_accepts_follow_up_notices() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let notice_file = |answer: &serde_json::Value, incident: &str, client: &str, name: &str| {
         let (gateway, dir) = (&gateway, dir.path().to_owned());

@@ -56,7 +56,7 @@ fn report_repeating_a_key() -> String {
 
 #[tokio::test]
 async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let client = gateway.client_token("formavenir").await;
     let document = breachgate::http::openapi_document();
@@ -112,7 +112,7 @@ async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
 
 #[tokio::test]
 async fn inverted_ranges_and_times_in_a_report_are_422_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let report = fixture("report-lms.json");
     // The fixture with each pointer's value set, its parent object existing.
@@ -193,7 +193,7 @@ async fn inverted_ranges_and_times_in_a_report_are_422_naming_the_field() {
 
 #[tokio::test]
 async fn a_follow_up_that_inverts_a_range_or_the_times_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))

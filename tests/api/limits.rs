@@ -57,7 +57,7 @@ async fn body_routes(gateway: &Gateway) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn every_body_is_limited_in_size_depth_and_syntax_with_the_error_shape() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start_with(config(dir.path(), |c| {
         c.server.max_body_bytes = 4096;
         c.server.max_json_depth = 8;
@@ -98,7 +98,7 @@ async fn every_body_is_limited_in_size_depth_and_syntax_with_the_error_shape() {
 
 #[tokio::test]
 async fn each_token_and_each_address_without_one_has_its_own_rate_limit() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start_with(config(dir.path(), |c| {
         c.server.rate_limit_per_minute = 6;
         c.server.rate_limit_burst = 3;

@@ -61,7 +61,7 @@ async fn gateway_at_fixture_time(
 
 #[tokio::test]
 async fn every_new_input_of_the_report_reaches_the_notice() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let (gateway, _) = gateway_at_fixture_time(dir.path()).await;
     let report = fixture("report-subprocessor.json");
     let (status, answer) = gateway.post_report(&gateway.staff, &report).await;
@@ -152,7 +152,7 @@ async fn every_new_input_of_the_report_reaches_the_notice() {
 
 #[tokio::test]
 async fn a_late_first_notice_needs_a_delay_reason_and_carries_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let (gateway, clock) = gateway_at_fixture_time(dir.path()).await;
     clock.advance(Duration::days(5));
     let mut report = fixture("report-lms.json");
@@ -190,7 +190,7 @@ async fn a_late_first_notice_needs_a_delay_reason_and_carries_it() {
 
 #[tokio::test]
 async fn other_consequences_need_their_description() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let (gateway, _) = gateway_at_fixture_time(dir.path()).await;
     let mut report = fixture("report-lms.json");
     report["likely_consequences"] = json!(["phishing", "other"]);
@@ -213,7 +213,7 @@ async fn other_consequences_need_their_description() {
 
 #[tokio::test]
 async fn the_italian_profile_holds_a_notice_without_protection() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let (gateway, _) = gateway_at_fixture_time(dir.path()).await;
     let mut report = fixture("report-subprocessor.json");
     let data = report["personal_data"].as_object_mut().unwrap();

@@ -23,7 +23,7 @@ async fn served_document(gateway: &Gateway) -> Value {
 
 #[tokio::test]
 async fn the_document_and_the_router_have_the_same_operations() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let document = served_document(&gateway).await;
     assert_eq!(document["openapi"], "3.1.0");
@@ -144,7 +144,7 @@ fn schemathesis(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_answer_against_the_document() {
     let python = support::python::interpreter();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     // Every webhook on a loopback address that is not allow-listed: refused
     // at once, so one worker step dead-letters them.
     let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");

@@ -55,7 +55,7 @@ fn range(min: u64, max: u64, precision: &str) -> Value {
 
 #[tokio::test]
 async fn three_clients_get_their_own_counts_or_an_unknown_share_of_the_total() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
 
     // The sub-processor's breach reaches three clients; the processor counted
@@ -204,7 +204,7 @@ async fn three_clients_get_their_own_counts_or_an_unknown_share_of_the_total() {
 #[tokio::test]
 async fn a_csv_of_figures_for_1000_clients_makes_one_update_with_each_clients_row() {
     const CLIENTS: usize = 1_000;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let contracts = dir.path().join("contracts");
     support::synthetic::write_contracts(&contracts, CLIENTS, None, 0);
     let mut config = test_config(&dir.path().join("data"), &contracts);
@@ -297,7 +297,7 @@ async fn a_csv_of_figures_for_1000_clients_makes_one_update_with_each_clients_ro
 /// does not list.
 #[tokio::test]
 async fn the_example_subprocessor_report_shows_per_client_figures_and_the_new_category_fields() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let report = fixture("report-subprocessor.json");
     let (status, filed) = gateway.post_report(&gateway.staff, &report).await;

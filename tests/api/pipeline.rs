@@ -73,7 +73,7 @@ async fn notice_json(gateway: &Gateway, answer: &Value, client_id: &str) -> Valu
 
 #[tokio::test]
 async fn a_report_naming_a_system_affects_exactly_its_clients_with_their_own_data() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let report = fixture("report-lms.json");
     let (status, answer) = gateway.post_report(&gateway.staff, &report).await;
@@ -127,7 +127,7 @@ async fn a_report_naming_a_system_affects_exactly_its_clients_with_their_own_dat
 #[tokio::test]
 async fn a_report_naming_a_subprocessor_affects_only_clients_that_authorised_it_for_those_systems()
 {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let report = fixture("report-subprocessor.json");
     let sub = report["affected"]["subprocessor"]
@@ -173,7 +173,7 @@ async fn a_report_naming_a_subprocessor_affects_only_clients_that_authorised_it_
 
 #[tokio::test]
 async fn the_stricter_client_is_held_naming_the_missing_field_while_others_are_queued() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -226,7 +226,7 @@ async fn the_stricter_client_is_held_naming_the_missing_field_while_others_are_q
 
 #[tokio::test]
 async fn notices_are_signed_and_a_changed_byte_breaks_the_signature() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (_, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -292,7 +292,7 @@ async fn notices_are_signed_and_a_changed_byte_breaks_the_signature() {
 
 #[tokio::test]
 async fn bad_requests_get_the_right_4xx_naming_the_field_and_store_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let report = fixture("report-lms.json");
     let post_raw = |token: Option<String>, body: Vec<u8>| {
@@ -444,7 +444,7 @@ async fn bad_requests_get_the_right_4xx_naming_the_field_and_store_nothing() {
 
 #[tokio::test]
 async fn idempotency_key_and_dry_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let report = fixture("report-lms.json");
 
@@ -501,7 +501,7 @@ async fn idempotency_key_and_dry_run() {
 
 #[tokio::test]
 async fn incidents_notices_and_outbox_rows_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (_, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -547,7 +547,7 @@ async fn incidents_notices_and_outbox_rows_survive_a_restart() {
 
 #[tokio::test]
 async fn the_jwks_publishes_the_signing_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let jwks: Value = gateway
         .http

@@ -30,14 +30,14 @@ struct Registered {
     acknowledgement: Value,
     _receiver: Receiver,
     _sink: SmtpSink,
-    _dir: tempfile::TempDir,
+    _dir: crate::support::TestDir,
 }
 
 impl Registered {
     async fn new() -> Self {
         let (smtp, sink) = SmtpSink::start().await;
         let receiver = Receiver::start().await;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::support::test_dir();
         // Delivered and judged on the fixture's timeline, whatever the date.
         let clock = support::fixture_clock();
         let gateway = Gateway::start_with_clock(

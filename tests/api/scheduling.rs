@@ -27,13 +27,16 @@ struct Setup {
     sink: SmtpSink,
     answer: Value,
     receiver: Receiver,
-    _dir: tempfile::TempDir,
+    _dir: crate::support::TestDir,
 }
 
 /// A gateway mailing its staff at [`CONTACT`] through an SMTP sink, with
 /// the fixture report on file (five clients, the Italian one held).
 async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    setup_in(crate::support::test_dir()).await
+}
+
+async fn setup_in(dir: crate::support::TestDir) -> Setup {
     let receiver = Receiver::start().await;
     let (smtp, sink) = SmtpSink::start().await;
     let mut config = delivery_config(dir.path(), &receiver.base, smtp);
@@ -269,7 +272,8 @@ async fn add_notice(
 
 #[tokio::test]
 async fn update_reminders_come_once_per_interval_from_the_latest_sent_notice_across_a_restart() {
-    let s = setup().await;
+    // SQLite only: `add_notice` writes into the SQLite file.
+    let s = setup_in(crate::support::TestDir::sqlite_only()).await;
     let incident = s.answer["incident_id"].as_str().unwrap();
     // Notices are stamped when the report is filed, just before this.
     let filed = Utc::now();
@@ -373,7 +377,7 @@ async fn update_reminders_come_once_per_interval_from_the_latest_sent_notice_acr
 
 #[tokio::test]
 async fn the_gateway_runs_the_watchdog_on_its_cron_schedule_until_shutdown() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let receiver = Receiver::start().await;
     let (smtp, sink) = SmtpSink::start().await;
     let mut config = delivery_config(dir.path(), &receiver.base, smtp);

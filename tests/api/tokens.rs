@@ -25,7 +25,7 @@ fn listed<'a>(list: &'a Value, id: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_token_is_created_listed_without_its_secret_and_revoked() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (status, created) = call(
         &gateway,
@@ -98,7 +98,7 @@ async fn a_token_is_created_listed_without_its_secret_and_revoked() {
 
 #[tokio::test]
 async fn a_token_past_its_expiry_gets_401() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let clock = fixture_clock();
     let config = test_config(dir.path(), &repo_path("contracts"));
     let gateway = Gateway::start_with_clock(config, clock.clone()).await;
@@ -135,7 +135,7 @@ async fn a_token_past_its_expiry_gets_401() {
 
 #[tokio::test]
 async fn only_a_client_token_names_a_client_and_only_a_stored_one() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     for (body, code, path) in [
         (
@@ -211,7 +211,7 @@ async fn only_a_client_token_names_a_client_and_only_a_stored_one() {
 
 #[tokio::test]
 async fn removing_a_client_revokes_its_tokens_and_keeps_its_notices() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let gateway = Gateway::start(dir.path()).await;
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -267,7 +267,7 @@ fn write_config(dir: &Path, data: &Path) -> String {
 
 #[tokio::test]
 async fn the_command_line_creates_lists_and_revokes_tokens() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::support::test_dir();
     let data = dir.path().join("data");
     let gateway = Gateway::start(&data).await;
     let config = write_config(dir.path(), &data);

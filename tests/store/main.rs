@@ -1,7 +1,11 @@
 //! The storage contract, told as one story through `Arc<dyn Store>` only:
 //! whatever backend `store::open` picks must pass it unchanged. It runs on
 //! a fresh SQLite file always, and on PostgreSQL when
-//! `BREACHGATE_TEST_PG_URL` names a fresh, empty database.
+//! `BREACHGATE_TEST_PG_URL` names a server (each test creates a database of
+//! its own there and drops it afterwards).
+
+#[path = "../shared/pg_database.rs"]
+mod pg_database;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,8 +19,10 @@ use breachgate::domain::{
 use breachgate::store::{
     self, AlertKind, AttemptRecord, ClaimedDelivery, IdempotencyRecord, NewDelivery, NewEscalation,
     NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError,
+    StoreOptions,
 };
 use chrono::{DateTime, Duration, Utc};
+use pg_database::FreshDatabase;
 use serde_json::json;
 
 fn repo_path(relative: &str) -> PathBuf {
@@ -36,7 +42,20 @@ fn lease() -> Duration {
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    (store::open(&url).await.expect("the store opens"), dir)
+    let store = store::open(&url, &StoreOptions::default()).await;
+    (store.expect("the store opens"), dir)
+}
+
+/// A store on a fresh PostgreSQL database (dropped with the guard), when
+/// `BREACHGATE_TEST_PG_URL` names a server.
+async fn postgres_store() -> Option<(Arc<dyn Store>, FreshDatabase)> {
+    let Some(server) = pg_database::server_url() else {
+        eprintln!("skipped: BREACHGATE_TEST_PG_URL is not set");
+        return None;
+    };
+    let database = FreshDatabase::create(&server);
+    let store = store::open(&database.url, &StoreOptions::default()).await;
+    Some((store.expect("the PostgreSQL store opens"), database))
 }
 
 /// The repository's example agreements, as `contracts check` reads them.
@@ -139,6 +158,13 @@ fn gone(delivery: &ClaimedDelivery, at: DateTime<Utc>) -> AttemptRecord {
 async fn story(store: Arc<dyn Store>) {
     let now = start();
 
+    // An id from a URL may hold anything, a NUL included: it names nothing.
+    let odd = "dlv_\0";
+    assert!(store.delivery(odd).await.unwrap().is_none());
+    assert!(store.webhook_test(odd).await.unwrap().is_none());
+    assert!(store.token(odd).await.unwrap().is_none());
+    assert!(store.token_by_id(odd).await.unwrap().is_none());
+
     // Agreements: the first apply adds every document, the second changes nothing.
     let snapshot = contracts();
     let applied = store.apply_agreements(&snapshot.to_docs()).await.unwrap();
@@ -200,7 +226,7 @@ async fn story(store: Arc<dyn Store>) {
     // Claimed, then answered 410: the endpoint and its other pending
     // deliveries are disabled, and staff are alerted and mailed.
     let claimed = store
-        .claim_deliveries(now, lease(), 10, 10, &[])
+        .claim_deliveries(now, lease(), 10, 10, &[], 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -346,12 +372,12 @@ async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
 
     let busy = [endpoint_key(&client, &target)];
     let claimed = store
-        .claim_deliveries(now, lease(), 10, 10, &busy)
+        .claim_deliveries(now, lease(), 10, 10, &busy, 10)
         .await
         .unwrap();
     assert!(claimed.is_empty(), "the busy endpoint is skipped");
     let claimed = store
-        .claim_deliveries(now, lease(), 10, 10, &[])
+        .claim_deliveries(now, lease(), 10, 10, &[], 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -635,20 +661,135 @@ async fn sqlite_skips_busy_endpoints_by_their_rust_key() {
     busy_endpoints_are_skipped(store).await;
 }
 
-/// For the PostgreSQL backend to come: set `BREACHGATE_TEST_PG_URL` to a
-/// fresh database. Skipped (passing) while it is unset.
 #[tokio::test]
 async fn the_story_on_postgres() {
-    let Ok(url) = std::env::var("BREACHGATE_TEST_PG_URL") else {
-        eprintln!("skipped: BREACHGATE_TEST_PG_URL is not set");
+    if let Some((store, _database)) = postgres_store().await {
+        story(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_revokes_tokens_by_id_and_with_their_client() {
+    if let Some((store, _database)) = postgres_store().await {
+        tokens_are_revoked_by_id_and_with_their_client(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_keeps_accounts() {
+    if let Some((store, _database)) = postgres_store().await {
+        accounts_keep_users_links_sessions_and_failures(store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_skips_busy_endpoints_by_their_rust_key() {
+    if let Some((store, _database)) = postgres_store().await {
+        busy_endpoints_are_skipped(store).await;
+    }
+}
+
+/// Two instances starting together on a fresh database: sqlx's migrator
+/// takes an advisory lock, so one migrates and the other finds it done.
+#[tokio::test]
+async fn postgres_stores_opened_together_migrate_once() {
+    let Some(server) = pg_database::server_url() else {
         return;
     };
-    story(store::open(&url).await.expect("the PostgreSQL store opens")).await;
+    let database = FreshDatabase::create(&server);
+    let options = StoreOptions::default();
+    let (a, b) = tokio::join!(
+        store::open(&database.url, &options),
+        store::open(&database.url, &options)
+    );
+    let (a, b) = (a.expect("the first opens"), b.expect("the second opens"));
+    let admin = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    let mut expected: Vec<(i64, bool)> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+            .unwrap()
+            .map(|file| {
+                let name = file.unwrap().file_name().into_string().unwrap();
+                (name[..4].parse().unwrap(), true)
+            })
+            .collect();
+    expected.sort();
+    assert_eq!(applied, expected, "each migration applied once");
+    a.close().await;
+    b.close().await;
+    admin.close().await;
+}
+
+/// Two instances claiming one endpoint's deliveries at once never lease
+/// more than `per_endpoint` of them together, and the audit chain they
+/// append to at once stays one chain.
+#[tokio::test]
+async fn postgres_instances_share_the_endpoint_limit_and_the_audit_chain() {
+    let Some((a, database)) = postgres_store().await else {
+        return;
+    };
+    let b = store::open(&database.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let now = start();
+    let snapshot = contracts();
+    a.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let (client, target) = webhook_client(&snapshot.clients);
+    for _ in 0..12 {
+        let incident = report(a.as_ref(), &client, &target, now, None).await;
+        a.record_incident(&incident).await.unwrap();
+    }
+    let per_endpoint = 3;
+    let claims = (0..8).map(|i| {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move {
+            store
+                .claim_deliveries(now, lease(), 10, 0, &[], per_endpoint)
+                .await
+                .unwrap()
+                .len()
+        }
+    });
+    let claimed: usize = claimed_at_once(claims).await;
+    assert_eq!(claimed, per_endpoint, "one endpoint, {per_endpoint} slots");
+
+    let appends = (0..40).map(|i| {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move {
+            let entry = audit_entry(now, "story.concurrent", &format!("n{i}"));
+            store.append_audit(&entry).await.unwrap();
+        }
+    });
+    let handles: Vec<_> = appends.map(tokio::spawn).collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let log = b.audit_log().await.unwrap();
+    assert_eq!(audit::verify(&log).unwrap(), log.len());
+    assert_eq!(log.len(), 12 + 40);
+    a.close().await;
+    b.close().await;
+}
+
+/// Runs the claims at once (each on its own task) and adds up their sizes.
+async fn claimed_at_once(
+    claims: impl Iterator<Item = impl std::future::Future<Output = usize> + Send + 'static>,
+) -> usize {
+    let handles: Vec<_> = claims.map(tokio::spawn).collect();
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    total
 }
 
 #[tokio::test]
 async fn an_unknown_url_scheme_is_refused_by_name() {
-    let error = store::open("mysql://localhost/breachgate")
+    let error = store::open("mysql://localhost/breachgate", &StoreOptions::default())
         .await
         .err()
         .expect("no MySQL backend");

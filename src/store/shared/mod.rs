@@ -4,16 +4,19 @@
 //! finished attempt leads to. A backend reads and writes rows; these take
 //! rows (already decoded into records) and return records.
 
+pub mod account_rows;
 mod agreements;
 mod attempts;
 mod incidents;
+pub mod queue_rows;
+pub mod rows;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
 pub use agreements::{diff_agreements, disabled_by, DocKey};
-pub use attempts::{attempt_effects, AttemptEffects};
+pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, RegisterNoticeRow, SeriesRow,
 };
@@ -47,6 +50,27 @@ pub fn parse_client(raw: String) -> Result<ClientId, StoreError> {
 
 pub fn parse_notice_id(raw: String) -> Result<NoticeId, StoreError> {
     NoticeId::parse(&raw).map_err(|e| StoreError::Corrupt(format!("notice id {raw:?}: {e}")))
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters
+/// (and PostgreSQL's 65,535).
+pub const BATCH_ROWS: usize = 1_000;
+
+/// A JSON column, stored as TEXT.
+pub fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A list bound as one JSON array parameter.
+pub fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).expect("lists of plain values serialize")
+}
+
+/// Whether `id`, taken as it came (from a URL path, say), can name no
+/// stored row: no id the gateway makes holds a NUL, and PostgreSQL refuses
+/// one in any text parameter, so the lookup is answered without asking.
+pub fn names_nothing(id: &str) -> bool {
+    id.contains('\0')
 }
 
 /// Rows of a child table grouped under their parent's id, in row order.

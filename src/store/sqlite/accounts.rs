@@ -4,48 +4,12 @@ use chrono::{DateTime, Utc};
 use super::audit::append_audit_in;
 use super::SqliteStore;
 use crate::domain::audit::NewAuditEntry;
-use crate::domain::Role;
-use crate::store::shared::{decode, from_millis, millis, parse_client};
+use crate::store::shared::account_rows::{SessionRow, StoredUserRow, UserRow};
+use crate::store::shared::millis;
 use crate::store::{
     AccountStore, FailedSignIns, NewPasswordSetup, NewSession, NewUser, StoreError, StoredSession,
     StoredUser, User,
 };
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: String,
-    email: String,
-    role: String,
-    client_id: Option<String>,
-}
-
-impl UserRow {
-    fn into_record(self) -> Result<User, StoreError> {
-        Ok(User {
-            id: self.id,
-            email: self.email,
-            role: decode("role", &self.role, Role::parse)?,
-            client_id: self.client_id.map(parse_client).transpose()?,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct StoredUserRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    password_hash: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    session_id: String,
-    #[sqlx(flatten)]
-    user: UserRow,
-    csrf_token: String,
-    created_at: i64,
-    last_seen_at: i64,
-}
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -107,13 +71,7 @@ impl AccountStore for SqliteStore {
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(StoredUser {
-                user: row.user.into_record()?,
-                password_hash: row.password_hash,
-            })
-        })
-        .transpose()
+        row.map(StoredUserRow::into_record).transpose()
     }
 
     async fn password_setup(
@@ -200,16 +158,7 @@ impl AccountStore for SqliteStore {
         .bind(&token_hash[..])
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(StoredSession {
-                id: row.session_id,
-                user: row.user.into_record()?,
-                csrf_token: row.csrf_token,
-                created_at: from_millis(row.created_at)?,
-                last_seen_at: from_millis(row.last_seen_at)?,
-            })
-        })
-        .transpose()
+        row.map(SessionRow::into_record).transpose()
     }
 
     async fn touch_session(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

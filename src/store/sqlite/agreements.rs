@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::audit::append_audit_in;
-use super::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use super::SqliteStore;
 use crate::agreements::model::STORED_SECRET;
 use crate::agreements::{AgreementDoc, AppliedChanges};
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::{ClientId, WebhookId};
+use crate::store::shared::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use crate::store::shared::{diff_agreements, disabled_by, millis, DocKey};
 use crate::store::{
     AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoreError,

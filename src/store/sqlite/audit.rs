@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
 
-use super::rows::AuditRow;
 use super::SqliteStore;
 use crate::domain::audit::{AuditEntry, NewAuditEntry};
+use crate::store::shared::rows::AuditRow;
 use crate::store::{AuditStore, StoreError};
 
 #[async_trait]

@@ -1,10 +1,10 @@
 use async_trait::async_trait;
 
 use super::audit::append_audit_in;
-use super::rows::{AcknowledgementRow, ClientNoticeRow, StoredNoticeRow};
 use super::SqliteStore;
 use crate::domain::{AcknowledgementNote, ClientId, NoticeId};
 use crate::store::shared::millis;
+use crate::store::shared::rows::{AcknowledgementRow, ClientNoticeRow, StoredNoticeRow};
 use crate::store::{
     Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement, StoreError, StoredNotice,
 };

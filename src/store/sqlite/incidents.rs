@@ -1,20 +1,16 @@
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::audit::append_audit_in;
-use super::rows::{
-    ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow, IncidentRow, IncidentSummaryRow,
-    NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow, RegisterIncidentRow,
-    RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
+use super::SqliteStore;
+use crate::domain::{IncidentId, NoticeId};
+use crate::store::shared::rows::{
+    incident_from_rows, register_from_rows, ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow,
+    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
+    RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
 };
-use super::{json_column, json_list, SqliteStore, BATCH_ROWS};
-use crate::domain::{IncidentId, IncidentStatus, NoticeId};
-use crate::store::shared::{
-    self, client_series, decode, incident_detail, millis, series_notice_ids, SeriesRow,
-};
+use crate::store::shared::{json_list, millis, series_notice_ids, SeriesRow, BATCH_ROWS};
 use crate::store::{
     IdempotencyRecord, IncidentDetail, IncidentState, IncidentStore, IncidentSummary,
     IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterIncident, StoreError,
@@ -115,15 +111,7 @@ impl IncidentStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let bodies: HashMap<String, Vec<u8>> = bodies.into_iter().map(|r| (r.id, r.body)).collect();
-        Ok(Some(IncidentState {
-            id: id.clone(),
-            reference: head.reference,
-            status: decode("incident status", &head.status, IncidentStatus::parse)?,
-            version: head.version as u32,
-            facts: json_column(&head.report)?,
-            clients: client_series(series, &bodies)?,
-        }))
+        head.into_state(id, series, bodies).map(Some)
     }
 
     async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError> {
@@ -222,19 +210,7 @@ impl IncidentStore for SqliteStore {
         .await?;
         let versions = versions(&mut tx, Some(id)).await?;
         tx.commit().await?;
-        Ok(Some(incident_detail(
-            row.summary.into_record()?,
-            row.reported_by,
-            versions.into_iter().map(|(_, v)| v).collect(),
-            notices
-                .into_iter()
-                .map(IncidentNoticeRow::into_record)
-                .collect::<Result<_, _>>()?,
-            deliveries
-                .into_iter()
-                .map(NoticeDeliveryRow::into_record)
-                .collect::<Result<_, _>>()?,
-        )))
+        incident_from_rows(row, versions, notices, deliveries).map(Some)
     }
 
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
@@ -272,22 +248,7 @@ impl IncidentStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(shared::register(
-            incidents
-                .into_iter()
-                .map(RegisterIncidentRow::into_record)
-                .collect::<Result<_, _>>()?,
-            notices
-                .into_iter()
-                .map(RegisterNoticeSqlRow::into_record)
-                .collect::<Result<_, _>>()?,
-            deliveries
-                .into_iter()
-                .map(RegisterDeliveryRow::into_record)
-                .collect::<Result<_, _>>()?,
-            versions,
-            now,
-        ))
+        register_from_rows(incidents, notices, deliveries, versions, now)
     }
 }
 

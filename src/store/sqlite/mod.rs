@@ -9,8 +9,6 @@ mod audit;
 mod clients;
 mod incidents;
 mod outbox;
-mod queue_rows;
-mod rows;
 mod schedule;
 mod tokens;
 
@@ -24,9 +22,6 @@ use sqlx::SqlitePool;
 
 use super::files::{create_private_file, restrict};
 use super::{Backend, StoreError};
-
-/// Rows per multi-row INSERT: well under SQLite's 32,766 bound parameters.
-const BATCH_ROWS: usize = 1_000;
 
 pub struct SqliteStore {
     /// Commits fsync: everything the API accepts goes through here.
@@ -99,14 +94,4 @@ impl Backend for SqliteStore {
         self.bookkeeping.close().await;
         self.pool.close().await;
     }
-}
-
-/// A JSON column, stored as TEXT.
-fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// A list bound as one JSON array parameter, read back with `json_each`.
-fn json_list<T: serde::Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).expect("lists of plain values serialize")
 }

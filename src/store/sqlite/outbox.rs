@@ -1,18 +1,16 @@
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::audit::append_audit_in;
-use super::queue_rows::{
-    AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayload, NoticePayloadRow,
-    WebhookTestClaimRow, WebhookTestRow,
-};
 use super::schedule::insert_staff_mail;
-use super::{json_list, SqliteStore};
+use super::SqliteStore;
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::Channel;
-use crate::store::shared::{attempt_effects, millis, AttemptEffects};
+use crate::store::shared::queue_rows::{
+    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
+    WebhookTestClaimRow, WebhookTestRow,
+};
+use crate::store::shared::{attempt_batch, attempt_effects, json_list, millis, AttemptEffects};
 use crate::store::{
     Alert, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail, NewWebhookTest,
     OutboxStore, StoreError, WebhookTest, WebhookTestResult,
@@ -27,6 +25,9 @@ impl OutboxStore for SqliteStore {
         limit: usize,
         emails: usize,
         busy: &[String],
+        // One process owns a SQLite file, so its worker's own count of what
+        // it has in flight (`busy`) is the whole count.
+        _per_endpoint: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let now_ms = millis(now);
         let busy = json_list(busy);
@@ -83,13 +84,7 @@ impl OutboxStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let payloads: HashMap<String, NoticePayload> = payloads
-            .into_iter()
-            .map(NoticePayloadRow::into_payload)
-            .collect();
-        rows.into_iter()
-            .map(|row| row.into_record(&payloads))
-            .collect()
+        claimed(rows, payloads)
     }
 
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {
@@ -105,41 +100,8 @@ impl OutboxStore for SqliteStore {
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         // The whole batch goes in as one JSON array, so a thousand attempts
         // cost two statements rather than two thousand.
-        #[derive(serde::Serialize)]
-        struct Row<'a> {
-            id: &'a str,
-            attempt: u32,
-            started_at: i64,
-            finished_at: i64,
-            duration_ms: u64,
-            outcome: &'static str,
-            status_code: Option<u16>,
-            detail: &'a str,
-            status: &'static str,
-            failures: u32,
-            next_attempt_at: Option<i64>,
-            message_id: Option<&'a str>,
-        }
         let effects: Vec<AttemptEffects> = records.iter().map(attempt_effects).collect();
-        let rows: Vec<Row> = records
-            .iter()
-            .zip(&effects)
-            .map(|(r, e)| Row {
-                id: &r.delivery_id,
-                attempt: r.attempt,
-                started_at: millis(r.started_at),
-                finished_at: millis(e.finished_at),
-                duration_ms: r.duration_ms,
-                outcome: r.outcome.as_str(),
-                status_code: r.status_code,
-                detail: &r.detail,
-                status: e.status.as_str(),
-                failures: r.failures,
-                next_attempt_at: e.next_attempt_at.map(millis),
-                message_id: e.message_id,
-            })
-            .collect();
-        let batch = json_list(&rows);
+        let batch = attempt_batch(records, &effects);
         let mut tx = self.bookkeeping.begin().await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail)
@@ -225,10 +187,6 @@ impl OutboxStore for SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let attempts = attempts
-            .into_iter()
-            .map(AttemptRow::into_record)
-            .collect::<Result<_, _>>()?;
         row.into_record(attempts).map(Some)
     }
 

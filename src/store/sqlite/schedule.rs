@@ -2,10 +2,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::SqliteConnection;
 
-use super::queue_rows::{LatestNoticeRow, StaffMailRow, UndeliveredRow};
 use super::SqliteStore;
 use crate::domain::NoticeType;
 use crate::store::shared::millis;
+use crate::store::shared::queue_rows::{LatestNoticeRow, StaffMailRow, UndeliveredRow};
 use crate::store::{
     LatestNotice, NewEscalation, NewStaffMail, NewUpdateReminder, ScheduleStore, StaffMail,
     StoreError, UndeliveredNotice, DEADLINE_PASSED,

@@ -2,11 +2,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::audit::append_audit_in;
-use super::rows::{TokenListingRow, TokenWithHashRow};
 use super::SqliteStore;
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::ClientId;
 use crate::store::shared::millis;
+use crate::store::shared::rows::{TokenListingRow, TokenWithHashRow};
 use crate::store::{NewToken, StoreError, StoredToken, TokenListing, TokenStore};
 
 const LISTING: &str =

@@ -2,12 +2,92 @@
 //! the repository's example contracts, and tokens for each role.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use breachgate::domain::Role;
 use breachgate::{App, Config};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+#[path = "../../shared/pg_database.rs"]
+mod pg_database;
+
+/// A test's own directory and, in the PostgreSQL pass (when
+/// `BREACHGATE_TEST_PG_URL` names a server), a database of its own that
+/// every gateway and command run under the directory uses instead of the
+/// SQLite file: in-process through [`test_config`], spawned binaries
+/// through `BREACHGATE_STORE__URL`. Both go when this is dropped, also when
+/// the test fails. A restart on the same directory finds the same database.
+///
+/// Tests about the SQLite file itself keep a plain `tempfile::tempdir()`
+/// (or [`TestDir::sqlite_only`]) and so run on SQLite in both passes:
+/// `audit.rs` (edits the file to break the chain), `private_files.rs` (the
+/// file's mode), and the update reminders test in `scheduling.rs` (writes a
+/// notice into the file).
+pub struct TestDir {
+    dir: tempfile::TempDir,
+    _database: Option<pg_database::FreshDatabase>,
+}
+
+/// The databases of the live test directories, by directory.
+static DATABASES: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+pub fn test_dir() -> TestDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database = pg_database::server_url().map(|server| {
+        let database = pg_database::FreshDatabase::create(&server);
+        DATABASES
+            .lock()
+            .expect("databases lock")
+            .push((dir.path().to_owned(), database.url.clone()));
+        database
+    });
+    TestDir {
+        dir,
+        _database: database,
+    }
+}
+
+impl TestDir {
+    /// A directory whose gateways use the SQLite file in both passes.
+    pub fn sqlite_only() -> Self {
+        TestDir {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            _database: None,
+        }
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = tempfile::TempDir;
+    fn deref(&self) -> &Self::Target {
+        &self.dir
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+        databases.retain(|(dir, _)| dir != self.dir.path());
+    }
+}
+
+/// The database of the test directory `path` is in, if it has one.
+fn database_under(path: &Path) -> Option<String> {
+    let databases = DATABASES.lock().expect("databases lock");
+    databases
+        .iter()
+        .find(|(dir, _)| path.starts_with(dir))
+        .map(|(_, url)| url.clone())
+}
+
+/// `BREACHGATE_STORE__URL` for a binary run on `path`, in the PostgreSQL pass.
+pub fn store_env(path: &Path) -> Vec<(&'static str, String)> {
+    database_under(path)
+        .map(|url| ("BREACHGATE_STORE__URL", url))
+        .into_iter()
+        .collect()
+}
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -44,6 +124,9 @@ pub fn test_config(data_dir: &Path, contracts: &Path) -> Config {
     config.paths.data_dir = data_dir.to_owned();
     config.paths.contracts = contracts.to_owned();
     config.paths.schemas = repo_path("schemas");
+    if let Some(url) = database_under(data_dir) {
+        config.store.url = url;
+    }
     config
 }
 
@@ -53,6 +136,7 @@ pub fn breachgate(args: &[&str], cwd: &Path) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_breachgate"))
         .args(args)
         .current_dir(cwd)
+        .envs(store_env(cwd))
         .env("BREACHGATE_LOG__FILTER", "warn")
         .output()
         .expect("the breachgate binary runs");
@@ -102,6 +186,7 @@ fn spawn_serving(
     let mut child = gateway
         .args(["serve", "--config"])
         .arg(config)
+        .envs(store_env(config))
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .env("BREACHGATE_LOG__FORMAT", "json")
         .stdout(std::process::Stdio::null())

@@ -1,4 +1,4 @@
-//! The rows of the queues the workers drain, typed as SQLite stores them:
+//! The rows of the queues the workers drain, typed as every backend stores them:
 //! claimed deliveries and their payloads, attempts, alerts, webhook test
 //! messages, and what the deadline and cadence jobs read and the staff
 //! mail they send.
@@ -16,11 +16,25 @@ use crate::store::{
     LatestNotice, StaffMail, StoreError, UndeliveredNotice, WebhookTest, WebhookTestStatus,
 };
 
+/// Claimed deliveries, each with its notice's payload (from `payloads`).
+pub(in crate::store) fn claimed(
+    rows: Vec<ClaimRow>,
+    payloads: Vec<NoticePayloadRow>,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let payloads: HashMap<String, NoticePayload> = payloads
+        .into_iter()
+        .map(NoticePayloadRow::into_payload)
+        .collect();
+    rows.into_iter()
+        .map(|row| row.into_record(&payloads))
+        .collect()
+}
+
 /// A delivery as its claim returns it, before its notice's body is joined.
 #[derive(sqlx::FromRow)]
-pub(super) struct ClaimRow {
+pub(in crate::store) struct ClaimRow {
     id: String,
-    pub(super) notice_id: String,
+    pub(in crate::store) notice_id: String,
     client_id: String,
     channel: String,
     target: String,
@@ -30,7 +44,7 @@ pub(super) struct ClaimRow {
 
 impl ClaimRow {
     /// The delivery, with its notice's payload from `payloads` (by notice id).
-    pub(super) fn into_record(
+    fn into_record(
         self,
         payloads: &HashMap<String, NoticePayload>,
     ) -> Result<ClaimedDelivery, StoreError> {
@@ -55,23 +69,23 @@ impl ClaimRow {
 
 /// What every delivery of a claimed notice sends.
 #[derive(sqlx::FromRow)]
-pub(super) struct NoticePayloadRow {
-    pub(super) id: String,
-    pub(super) body: Vec<u8>,
-    pub(super) jws: Option<String>,
-    pub(super) thread: Option<String>,
+pub(in crate::store) struct NoticePayloadRow {
+    pub(in crate::store) id: String,
+    pub(in crate::store) body: Vec<u8>,
+    pub(in crate::store) jws: Option<String>,
+    pub(in crate::store) thread: Option<String>,
 }
 
 /// A notice's payload, shared by its claimed deliveries.
 #[derive(Clone)]
-pub(super) struct NoticePayload {
-    pub(super) body: Bytes,
-    pub(super) jws: String,
-    pub(super) thread: Option<String>,
+struct NoticePayload {
+    body: Bytes,
+    jws: String,
+    thread: Option<String>,
 }
 
 impl NoticePayloadRow {
-    pub(super) fn into_payload(self) -> (String, NoticePayload) {
+    fn into_payload(self) -> (String, NoticePayload) {
         (
             self.id,
             NoticePayload {
@@ -84,7 +98,7 @@ impl NoticePayloadRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct DeliveryRow {
+pub(in crate::store) struct DeliveryRow {
     id: String,
     notice_id: String,
     client_id: String,
@@ -97,10 +111,15 @@ pub(super) struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    pub(super) fn into_record(
+    /// The delivery, with its attempts' rows.
+    pub(in crate::store) fn into_record(
         self,
-        attempts: Vec<DeliveryAttempt>,
+        attempts: Vec<AttemptRow>,
     ) -> Result<DeliveryDetail, StoreError> {
+        let attempts = attempts
+            .into_iter()
+            .map(AttemptRow::into_record)
+            .collect::<Result<_, _>>()?;
         let status = decode("delivery status", &self.status, DeliveryStatus::parse)?;
         Ok(DeliveryDetail {
             delivery_id: self.id,
@@ -121,7 +140,7 @@ impl DeliveryRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AttemptRow {
+pub(in crate::store) struct AttemptRow {
     attempt: i64,
     started_at: i64,
     duration_ms: i64,
@@ -131,7 +150,7 @@ pub(super) struct AttemptRow {
 }
 
 impl AttemptRow {
-    pub(super) fn into_record(self) -> Result<DeliveryAttempt, StoreError> {
+    fn into_record(self) -> Result<DeliveryAttempt, StoreError> {
         Ok(DeliveryAttempt {
             attempt: self.attempt as u32,
             started_at: from_millis(self.started_at)?,
@@ -145,13 +164,13 @@ impl AttemptRow {
 
 /// A delivery target: a webhook id, or `email`.
 #[derive(sqlx::FromRow)]
-pub(super) struct EndpointRow {
-    pub(super) client_id: String,
-    pub(super) target: String,
+pub(in crate::store) struct EndpointRow {
+    pub(in crate::store) client_id: String,
+    pub(in crate::store) target: String,
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AlertRow {
+pub(in crate::store) struct AlertRow {
     id: String,
     kind: String,
     client_id: Option<String>,
@@ -161,7 +180,7 @@ pub(super) struct AlertRow {
 }
 
 impl AlertRow {
-    pub(super) fn into_record(self) -> Result<Alert, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<Alert, StoreError> {
         Ok(Alert {
             id: self.id,
             kind: decode("alert kind", &self.kind, AlertKind::parse)?,
@@ -174,7 +193,7 @@ impl AlertRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct WebhookTestClaimRow {
+pub(in crate::store) struct WebhookTestClaimRow {
     id: String,
     client_id: String,
     webhook_id: String,
@@ -182,7 +201,7 @@ pub(super) struct WebhookTestClaimRow {
 }
 
 impl WebhookTestClaimRow {
-    pub(super) fn into_record(self) -> Result<ClaimedWebhookTest, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<ClaimedWebhookTest, StoreError> {
         Ok(ClaimedWebhookTest {
             id: self.id,
             client_id: parse_client(self.client_id)?,
@@ -193,7 +212,7 @@ impl WebhookTestClaimRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct WebhookTestRow {
+pub(in crate::store) struct WebhookTestRow {
     id: String,
     client_id: String,
     webhook_id: String,
@@ -207,7 +226,7 @@ pub(super) struct WebhookTestRow {
 }
 
 impl WebhookTestRow {
-    pub(super) fn into_record(self) -> Result<WebhookTest, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<WebhookTest, StoreError> {
         Ok(WebhookTest {
             test_id: self.id,
             client_id: self.client_id,
@@ -227,7 +246,7 @@ impl WebhookTestRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct UndeliveredRow {
+pub(in crate::store) struct UndeliveredRow {
     id: String,
     incident_id: String,
     reference: String,
@@ -240,7 +259,7 @@ pub(super) struct UndeliveredRow {
 }
 
 impl UndeliveredRow {
-    pub(super) fn into_record(self) -> Result<UndeliveredNotice, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<UndeliveredNotice, StoreError> {
         Ok(UndeliveredNotice {
             notice_id: self.id,
             incident_id: self.incident_id,
@@ -255,7 +274,7 @@ impl UndeliveredRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct LatestNoticeRow {
+pub(in crate::store) struct LatestNoticeRow {
     id: String,
     incident_id: String,
     reference: String,
@@ -265,7 +284,7 @@ pub(super) struct LatestNoticeRow {
 }
 
 impl LatestNoticeRow {
-    pub(super) fn into_record(self) -> Result<LatestNotice, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<LatestNotice, StoreError> {
         Ok(LatestNotice {
             incident_id: self.incident_id,
             reference: self.reference,
@@ -278,9 +297,9 @@ impl LatestNoticeRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct StaffMailRow {
+pub(in crate::store) struct StaffMailRow {
     /// The order written.
-    pub(super) rowid: i64,
+    pub(in crate::store) rowid: i64,
     id: String,
     recipient: String,
     subject: String,

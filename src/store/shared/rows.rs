@@ -1,36 +1,41 @@
-//! The rows the SQLite queries for tokens, agreements, incidents, client
-//! notices, the register and the audit log return, typed as SQLite stores them
-//! (INTEGER milliseconds and counts, TEXT JSON), and how each becomes a
-//! record. Each struct's fields are the columns its queries select.
+//! The rows the queries for tokens, agreements, incidents, client notices,
+//! the register and the audit log return, typed as every backend stores them
+//! (64-bit integer milliseconds and counts, TEXT JSON, binary bodies), and
+//! how each becomes a record. Each struct's fields are the columns its
+//! queries select.
 
-use super::json_column;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{client_series, incident_detail, json_column, register};
 use crate::agreements::{AgreementDoc, DocKind};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{
-    Caller, Channel, DeliveryStatus, IncidentStatus, NoticeStatus, NoticeType, Role,
+    Caller, Channel, DeliveryStatus, IncidentId, IncidentStatus, NoticeStatus, NoticeType, Role,
 };
 use crate::store::shared::{decode, from_millis, parse_client, RegisterNoticeRow, SeriesRow};
 use crate::store::{
-    Acknowledgement, ClientNotice, IncidentNotice, IncidentSummary, IncidentVersion,
-    NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
-    StoredResponse, StoredSecret, StoredToken, TokenListing,
+    Acknowledgement, ClientNotice, IncidentDetail, IncidentNotice, IncidentState, IncidentSummary,
+    IncidentVersion, NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice,
+    StoreError, StoredNotice, StoredResponse, StoredSecret, StoredToken, TokenListing,
 };
 
-pub(super) fn optional_millis(
+pub(in crate::store) fn optional_millis(
     ms: Option<i64>,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
     ms.map(from_millis).transpose()
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AgreementDocRow {
+pub(in crate::store) struct AgreementDocRow {
     kind: String,
     id: String,
     body: String,
 }
 
 impl AgreementDocRow {
-    pub(super) fn into_record(self) -> Result<AgreementDoc, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<AgreementDoc, StoreError> {
         Ok(AgreementDoc {
             kind: decode("agreement kind", &self.kind, DocKind::parse)?,
             id: self.id,
@@ -40,14 +45,14 @@ impl AgreementDocRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AgreementDigestRow {
-    pub(super) kind: String,
-    pub(super) id: String,
-    pub(super) digest: String,
+pub(in crate::store) struct AgreementDigestRow {
+    pub(in crate::store) kind: String,
+    pub(in crate::store) id: String,
+    pub(in crate::store) digest: String,
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct TokenRow {
+pub(in crate::store) struct TokenRow {
     id: String,
     name: String,
     role: String,
@@ -55,7 +60,7 @@ pub(super) struct TokenRow {
 }
 
 impl TokenRow {
-    pub(super) fn into_record(self) -> Result<Caller, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<Caller, StoreError> {
         Ok(Caller {
             id: self.id,
             name: self.name,
@@ -66,7 +71,7 @@ impl TokenRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct TokenWithHashRow {
+pub(in crate::store) struct TokenWithHashRow {
     #[sqlx(flatten)]
     token: TokenRow,
     token_hash: Vec<u8>,
@@ -74,7 +79,7 @@ pub(super) struct TokenWithHashRow {
 }
 
 impl TokenWithHashRow {
-    pub(super) fn into_record(self) -> Result<StoredToken, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<StoredToken, StoreError> {
         Ok(StoredToken {
             record: self.token.into_record()?,
             hash: self
@@ -87,7 +92,7 @@ impl TokenWithHashRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct TokenListingRow {
+pub(in crate::store) struct TokenListingRow {
     #[sqlx(flatten)]
     token: TokenRow,
     created_at: i64,
@@ -96,7 +101,7 @@ pub(super) struct TokenListingRow {
 }
 
 impl TokenListingRow {
-    pub(super) fn into_record(self) -> Result<TokenListing, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<TokenListing, StoreError> {
         Ok(TokenListing {
             token: self.token.into_record()?,
             created_at: from_millis(self.created_at)?,
@@ -107,7 +112,7 @@ impl TokenListingRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct SecretRow {
+pub(in crate::store) struct SecretRow {
     version: i64,
     sealed: String,
     key_id: String,
@@ -116,7 +121,7 @@ pub(super) struct SecretRow {
 }
 
 impl SecretRow {
-    pub(super) fn into_record(self) -> Result<StoredSecret, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<StoredSecret, StoreError> {
         Ok(StoredSecret {
             version: self.version as u32,
             sealed: self.sealed,
@@ -128,14 +133,14 @@ impl SecretRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct StoredResponseRow {
+pub(in crate::store) struct StoredResponseRow {
     request_digest: String,
     status: i64,
     response: String,
 }
 
 impl StoredResponseRow {
-    pub(super) fn into_record(self) -> Result<StoredResponse, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<StoredResponse, StoreError> {
         Ok(StoredResponse {
             request_digest: self.request_digest,
             status: self.status as u16,
@@ -146,15 +151,36 @@ impl StoredResponseRow {
 
 /// The incident's own columns a follow-up starts from.
 #[derive(sqlx::FromRow)]
-pub(super) struct IncidentHeadRow {
-    pub(super) reference: String,
-    pub(super) status: String,
-    pub(super) version: i64,
-    pub(super) report: String,
+pub(in crate::store) struct IncidentHeadRow {
+    reference: String,
+    status: String,
+    version: i64,
+    report: String,
+}
+
+impl IncidentHeadRow {
+    /// The incident's state, given its clients' series and the bodies of
+    /// the notices they name.
+    pub(in crate::store) fn into_state(
+        self,
+        id: &IncidentId,
+        series: Vec<SeriesRow>,
+        bodies: Vec<NoticeBodyRow>,
+    ) -> Result<IncidentState, StoreError> {
+        let bodies: HashMap<String, Vec<u8>> = bodies.into_iter().map(|r| (r.id, r.body)).collect();
+        Ok(IncidentState {
+            id: id.clone(),
+            reference: self.reference,
+            status: decode("incident status", &self.status, IncidentStatus::parse)?,
+            version: self.version as u32,
+            facts: json_column(&self.report)?,
+            clients: client_series(series, &bodies)?,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct ClientSeriesRow {
+pub(in crate::store) struct ClientSeriesRow {
     client_id: String,
     last_position: i64,
     last: String,
@@ -173,13 +199,13 @@ impl From<ClientSeriesRow> for SeriesRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct NoticeBodyRow {
-    pub(super) id: String,
-    pub(super) body: Vec<u8>,
+pub(in crate::store) struct NoticeBodyRow {
+    pub(in crate::store) id: String,
+    pub(in crate::store) body: Vec<u8>,
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct IncidentSummaryRow {
+pub(in crate::store) struct IncidentSummaryRow {
     id: String,
     reference: String,
     status: String,
@@ -192,7 +218,7 @@ pub(super) struct IncidentSummaryRow {
 }
 
 impl IncidentSummaryRow {
-    pub(super) fn into_record(self) -> Result<IncidentSummary, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<IncidentSummary, StoreError> {
         Ok(IncidentSummary {
             id: self.id,
             reference: self.reference,
@@ -208,15 +234,15 @@ impl IncidentSummaryRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct IncidentRow {
+pub(in crate::store) struct IncidentRow {
     #[sqlx(flatten)]
-    pub(super) summary: IncidentSummaryRow,
-    pub(super) reported_by: String,
+    pub(in crate::store) summary: IncidentSummaryRow,
+    pub(in crate::store) reported_by: String,
 }
 
 /// A delivery of one of an incident's notices.
 #[derive(sqlx::FromRow)]
-pub(super) struct NoticeDeliveryRow {
+pub(in crate::store) struct NoticeDeliveryRow {
     id: String,
     notice_id: String,
     channel: String,
@@ -227,7 +253,7 @@ pub(super) struct NoticeDeliveryRow {
 
 impl NoticeDeliveryRow {
     /// The delivery, under its notice's id.
-    pub(super) fn into_record(self) -> Result<(String, NoticeDelivery), StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<(String, NoticeDelivery), StoreError> {
         Ok((
             self.notice_id,
             NoticeDelivery {
@@ -242,7 +268,7 @@ impl NoticeDeliveryRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct IncidentNoticeRow {
+pub(in crate::store) struct IncidentNoticeRow {
     id: String,
     client_id: String,
     kind: String,
@@ -253,7 +279,7 @@ pub(super) struct IncidentNoticeRow {
 }
 
 impl IncidentNoticeRow {
-    pub(super) fn into_record(self) -> Result<IncidentNotice, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<IncidentNotice, StoreError> {
         Ok(IncidentNotice {
             notice_id: self.id,
             client_id: self.client_id,
@@ -278,7 +304,7 @@ fn notice_status(raw: &str) -> Result<NoticeStatus, StoreError> {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct VersionRow {
+pub(in crate::store) struct VersionRow {
     incident_id: String,
     version: i64,
     action: String,
@@ -289,7 +315,7 @@ pub(super) struct VersionRow {
 
 impl VersionRow {
     /// The version, under its incident's id.
-    pub(super) fn into_record(self) -> Result<(String, IncidentVersion), StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<(String, IncidentVersion), StoreError> {
         Ok((
             self.incident_id,
             IncidentVersion {
@@ -304,7 +330,7 @@ impl VersionRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct StoredNoticeRow {
+pub(in crate::store) struct StoredNoticeRow {
     id: String,
     incident_id: String,
     client_id: String,
@@ -314,7 +340,7 @@ pub(super) struct StoredNoticeRow {
 }
 
 impl StoredNoticeRow {
-    pub(super) fn into_record(self) -> Result<StoredNotice, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<StoredNotice, StoreError> {
         Ok(StoredNotice {
             id: self.id,
             incident_id: self.incident_id,
@@ -327,7 +353,7 @@ impl StoredNoticeRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct RegisterDeliveryRow {
+pub(in crate::store) struct RegisterDeliveryRow {
     id: String,
     notice_id: String,
     channel: String,
@@ -339,7 +365,7 @@ pub(super) struct RegisterDeliveryRow {
 
 impl RegisterDeliveryRow {
     /// The delivery, under its notice's id.
-    pub(super) fn into_record(self) -> Result<(String, RegisterDelivery), StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<(String, RegisterDelivery), StoreError> {
         Ok((
             self.notice_id,
             RegisterDelivery {
@@ -355,7 +381,7 @@ impl RegisterDeliveryRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct RegisterNoticeSqlRow {
+pub(in crate::store) struct RegisterNoticeSqlRow {
     id: String,
     incident_id: String,
     client_id: String,
@@ -368,7 +394,7 @@ pub(super) struct RegisterNoticeSqlRow {
 }
 
 impl RegisterNoticeSqlRow {
-    pub(super) fn into_record(self) -> Result<RegisterNoticeRow, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<RegisterNoticeRow, StoreError> {
         Ok(RegisterNoticeRow {
             incident_id: self.incident_id,
             client_id: self.client_id,
@@ -387,7 +413,7 @@ impl RegisterNoticeSqlRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct RegisterIncidentRow {
+pub(in crate::store) struct RegisterIncidentRow {
     id: String,
     reference: String,
     status: String,
@@ -398,7 +424,7 @@ pub(super) struct RegisterIncidentRow {
 
 impl RegisterIncidentRow {
     /// The incident, its versions and clients still to be attached.
-    pub(super) fn into_record(self) -> Result<RegisterIncident, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<RegisterIncident, StoreError> {
         Ok(RegisterIncident {
             incident_id: self.id,
             reference: self.reference,
@@ -413,7 +439,7 @@ impl RegisterIncidentRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct ClientNoticeRow {
+pub(in crate::store) struct ClientNoticeRow {
     id: String,
     incident_id: String,
     reference: String,
@@ -426,7 +452,7 @@ pub(super) struct ClientNoticeRow {
 }
 
 impl ClientNoticeRow {
-    pub(super) fn into_record(self) -> Result<ClientNotice, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<ClientNotice, StoreError> {
         Ok(ClientNotice {
             notice_id: self.id,
             incident_id: self.incident_id,
@@ -442,14 +468,14 @@ impl ClientNoticeRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AcknowledgementRow {
+pub(in crate::store) struct AcknowledgementRow {
     notice_id: String,
     acknowledged_at: i64,
     acknowledged_by: String,
 }
 
 impl AcknowledgementRow {
-    pub(super) fn into_record(self) -> Result<Acknowledgement, StoreError> {
+    pub(in crate::store) fn into_record(self) -> Result<Acknowledgement, StoreError> {
         Ok(Acknowledgement {
             notice_id: self.notice_id,
             acknowledged_at: from_millis(self.acknowledged_at)?,
@@ -459,7 +485,7 @@ impl AcknowledgementRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct AuditRow {
+pub(in crate::store) struct AuditRow {
     seq: i64,
     at: i64,
     actor: String,
@@ -483,4 +509,45 @@ impl From<AuditRow> for AuditEntry {
             hash: row.hash,
         }
     }
+}
+
+/// An incident's detail from its rows.
+pub(in crate::store) fn incident_from_rows(
+    row: IncidentRow,
+    versions: Vec<(String, IncidentVersion)>,
+    notices: Vec<IncidentNoticeRow>,
+    deliveries: Vec<NoticeDeliveryRow>,
+) -> Result<IncidentDetail, StoreError> {
+    Ok(incident_detail(
+        row.summary.into_record()?,
+        row.reported_by,
+        versions.into_iter().map(|(_, v)| v).collect(),
+        records(notices, IncidentNoticeRow::into_record)?,
+        records(deliveries, NoticeDeliveryRow::into_record)?,
+    ))
+}
+
+/// The register from its rows.
+pub(in crate::store) fn register_from_rows(
+    incidents: Vec<RegisterIncidentRow>,
+    notices: Vec<RegisterNoticeSqlRow>,
+    deliveries: Vec<RegisterDeliveryRow>,
+    versions: Vec<(String, IncidentVersion)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<RegisterIncident>, StoreError> {
+    Ok(register(
+        records(incidents, RegisterIncidentRow::into_record)?,
+        records(notices, RegisterNoticeSqlRow::into_record)?,
+        records(deliveries, RegisterDeliveryRow::into_record)?,
+        versions,
+        now,
+    ))
+}
+
+/// Every row decoded, or the first row's error.
+pub(in crate::store) fn records<R, T>(
+    rows: Vec<R>,
+    decode: impl Fn(R) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(decode).collect()
 }

@@ -1,0 +1,360 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::audit::append_audit_in;
+use super::PostgresStore;
+use crate::domain::{IncidentId, NoticeId};
+use crate::store::shared::rows::{
+    incident_from_rows, register_from_rows, ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow,
+    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
+    RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
+};
+use crate::store::shared::{millis, series_notice_ids, SeriesRow, BATCH_ROWS};
+use crate::store::{
+    IdempotencyRecord, IncidentDetail, IncidentState, IncidentStore, IncidentSummary,
+    IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterIncident, StoreError,
+    StoredNotice, StoredResponse,
+};
+
+#[async_trait]
+impl IncidentStore for PostgresStore {
+    async fn next_reference(&self, year: i32) -> Result<u32, StoreError> {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO reference_counters (year, last) VALUES ($1, 1)
+             ON CONFLICT (year) DO UPDATE SET last = reference_counters.last + 1 RETURNING last",
+        )
+        .bind(i64::from(year))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(last as u32)
+    }
+
+    async fn idempotent_response(
+        &self,
+        token_id: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let row: Option<StoredResponseRow> = sqlx::query_as(
+            "SELECT request_digest, status, response FROM idempotency_keys
+             WHERE token_id = $1 AND key = $2",
+        )
+        .bind(token_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(StoredResponseRow::into_record).transpose()
+    }
+
+    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created_at = millis(incident.created_at);
+        if let Some(idem) = &incident.idempotency {
+            insert_idempotency(&mut tx, idem, created_at).await?;
+        }
+        let report = incident.report.to_string();
+        sqlx::query(
+            "WITH incident AS (
+                 INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
+                 VALUES ($1, $2, 'open', $3, $4, $5, $6, $7))
+             INSERT INTO incident_versions (incident_id, version, action, facts, submitted, created_by, created_at)
+             VALUES ($1, 1, 'report', $5, $5, $6, $7)",
+        )
+        .bind(incident.id.as_str())
+        .bind(&incident.reference)
+        .bind(millis(incident.became_aware_at))
+        .bind(&incident.summary)
+        .bind(&report)
+        .bind(&incident.reported_by)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_notices(&mut tx, &incident.id, 1, &incident.notices, created_at).await?;
+        append_audit_in(&mut tx, &incident.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(head): Option<IncidentHeadRow> = sqlx::query_as(
+            "SELECT reference, status, version, report FROM incidents WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let series: Vec<ClientSeriesRow> = sqlx::query_as(
+            "SELECT DISTINCT ON (n.client_id) n.client_id, n.position AS last_position, n.id AS last,
+                    (SELECT s.id FROM notices s
+                     WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
+                       AND s.status = 'queued'
+                     ORDER BY s.position DESC LIMIT 1) AS last_sent
+             FROM notices n WHERE n.incident_id = $1
+             ORDER BY n.client_id, n.position DESC",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
+        let bodies: Vec<NoticeBodyRow> =
+            sqlx::query_as("SELECT id, body FROM notices WHERE id = ANY($1)")
+                .bind(series_notice_ids(&series))
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        head.into_state(id, series, bodies).map(Some)
+    }
+
+    async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created_at = millis(version.created_at);
+        let number = version.follows + 1;
+        // The row lock this takes makes a concurrent follow-up of the same
+        // version wait, then find the version moved.
+        let moved = sqlx::query(
+            "UPDATE incidents SET version = $1, status = $2, report = $3, became_aware_at = $4, summary = $5
+             WHERE id = $6 AND version = $7",
+        )
+        .bind(i64::from(number))
+        .bind(version.status.as_str())
+        .bind(version.facts.to_string())
+        .bind(millis(version.became_aware_at))
+        .bind(&version.summary)
+        .bind(version.incident_id.as_str())
+        .bind(i64::from(version.follows))
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(StoreError::VersionConflict);
+        }
+        if let Some(idem) = &version.idempotency {
+            insert_idempotency(&mut tx, idem, created_at).await?;
+        }
+        sqlx::query(
+            "INSERT INTO incident_versions (incident_id, version, action, facts, submitted, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(version.incident_id.as_str())
+        .bind(i64::from(number))
+        .bind(version.action.as_str())
+        .bind(version.facts.to_string())
+        .bind(version.submitted.to_string())
+        .bind(&version.created_by)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_notices(
+            &mut tx,
+            &version.incident_id,
+            number,
+            &version.notices,
+            created_at,
+        )
+        .await?;
+        append_audit_in(&mut tx, &version.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError> {
+        let rows: Vec<IncidentSummaryRow> = sqlx::query_as(
+            "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at,
+                    COUNT(DISTINCT n.client_id) AS clients,
+                    COUNT(n.id) FILTER (WHERE n.status = 'held') AS held
+             FROM incidents i LEFT JOIN notices n ON n.incident_id = i.id
+             GROUP BY i.id ORDER BY i.created_at DESC, i.id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(IncidentSummaryRow::into_record)
+            .collect()
+    }
+
+    async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentDetail>, StoreError> {
+        // One snapshot, so the summary, versions, notices and deliveries are
+        // of the same moment.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let Some(row): Option<IncidentRow> = sqlx::query_as(
+            "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at, i.reported_by,
+                    (SELECT COUNT(DISTINCT client_id) FROM notices WHERE incident_id = i.id) AS clients,
+                    (SELECT COUNT(*) FROM notices WHERE incident_id = i.id AND status = 'held') AS held
+             FROM incidents i WHERE i.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let deliveries: Vec<NoticeDeliveryRow> = sqlx::query_as(
+            "SELECT d.id, d.notice_id, d.channel, d.target, d.status, d.attempts FROM deliveries d
+             JOIN notices n ON n.id = d.notice_id WHERE n.incident_id = $1 ORDER BY d.id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let notices: Vec<IncidentNoticeRow> = sqlx::query_as(
+            "SELECT id, client_id, kind, sequence, status, notify_by, errors FROM notices
+             WHERE incident_id = $1 ORDER BY client_id, position",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let versions = versions(&mut tx, Some(id)).await?;
+        tx.commit().await?;
+        incident_from_rows(row, versions, notices, deliveries).map(Some)
+    }
+
+    async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
+        let row: Option<StoredNoticeRow> = sqlx::query_as(
+            "SELECT id, incident_id, client_id, status, body, jws FROM notices WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(StoredNoticeRow::into_record).transpose()
+    }
+
+    async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError> {
+        // One snapshot for every read.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let deliveries: Vec<RegisterDeliveryRow> = sqlx::query_as(
+            "SELECT id, notice_id, channel, target, status, attempts, delivered_at FROM deliveries
+             ORDER BY notice_id, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let notices: Vec<RegisterNoticeSqlRow> = sqlx::query_as(
+            "SELECT n.id, n.incident_id, n.client_id, n.kind, n.sequence, n.status, n.notify_by,
+                    a.acknowledged_at, a.acknowledged_by
+             FROM notices n LEFT JOIN acknowledgements a ON a.notice_id = n.id
+             ORDER BY n.incident_id, n.client_id, n.position",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let versions = versions(&mut tx, None).await?;
+        let incidents: Vec<RegisterIncidentRow> = sqlx::query_as(
+            "SELECT id, reference, status, became_aware_at, created_at, summary FROM incidents
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        register_from_rows(incidents, notices, deliveries, versions, now)
+    }
+}
+
+/// The versions of one incident, or of all, under their incident's id,
+/// oldest first.
+async fn versions(
+    conn: &mut PgConnection,
+    incident: Option<&IncidentId>,
+) -> Result<Vec<(String, IncidentVersion)>, StoreError> {
+    let rows: Vec<VersionRow> = sqlx::query_as(
+        "SELECT incident_id, version, action, submitted, created_by, created_at
+         FROM incident_versions WHERE $1::text IS NULL OR incident_id = $1
+         ORDER BY incident_id, version",
+    )
+    .bind(incident.map(IncidentId::as_str))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(VersionRow::into_record).collect()
+}
+
+/// Claims an idempotency key inside the caller's transaction; a key already
+/// taken (by a concurrent retry, which this waits for) fails the whole
+/// transaction.
+async fn insert_idempotency(
+    conn: &mut PgConnection,
+    idem: &IdempotencyRecord,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (token_id, key, request_digest, status, response, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(&idem.token_id)
+    .bind(&idem.key)
+    .bind(&idem.request_digest)
+    .bind(i64::from(idem.status))
+    .bind(idem.response.to_string())
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(StoreError::IdempotencyConflict);
+    }
+    Ok(())
+}
+
+/// Inserts notices of one incident version and their outbox rows, due at
+/// once: each column goes in as one array, unnested into rows.
+async fn insert_notices(
+    conn: &mut PgConnection,
+    incident_id: &IncidentId,
+    version: u32,
+    notices: &[NewNotice],
+    created_at: i64,
+) -> Result<(), StoreError> {
+    for chunk in notices.chunks(BATCH_ROWS) {
+        sqlx::query(
+            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, jws, errors, notify_by, created_at, version)
+             SELECT id, $1, client_id, position, kind, status, body, jws, errors, notify_by, $2, $3
+             FROM UNNEST($4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bytea[],
+                         $10::text[], $11::text[], $12::bigint[])
+                  AS n (id, client_id, position, kind, status, body, jws, errors, notify_by)",
+        )
+        .bind(incident_id.as_str())
+        .bind(created_at)
+        .bind(i64::from(version))
+        .bind(column(chunk, |n| n.id.as_str()))
+        .bind(column(chunk, |n| n.client_id.as_str()))
+        .bind(column(chunk, |n| i64::from(n.position)))
+        .bind(column(chunk, |n| n.kind.as_str()))
+        .bind(column(chunk, |n| n.status.as_str()))
+        .bind(column(chunk, |n| &n.body[..]))
+        .bind(column(chunk, |n| n.jws.as_deref()))
+        .bind(column(chunk, |n| {
+            serde_json::to_string(&n.errors).expect("field errors serialize")
+        }))
+        .bind(column(chunk, |n| millis(n.notify_by)))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let deliveries: Vec<(&NewNotice, &NewDelivery)> = notices
+        .iter()
+        .flat_map(|n| n.deliveries.iter().map(move |d| (n, d)))
+        .collect();
+    for chunk in deliveries.chunks(BATCH_ROWS) {
+        sqlx::query(
+            "INSERT INTO deliveries (id, notice_id, client_id, channel, target, status, next_attempt_at, created_at)
+             SELECT id, notice_id, client_id, channel, target, 'pending', $1, $1
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                  AS d (id, notice_id, client_id, channel, target)",
+        )
+        .bind(created_at)
+        .bind(column(chunk, |(_, d)| d.id.as_str()))
+        .bind(column(chunk, |(n, _)| n.id.as_str()))
+        .bind(column(chunk, |(n, _)| n.client_id.as_str()))
+        .bind(column(chunk, |(_, d)| d.channel.as_str()))
+        .bind(column(chunk, |(_, d)| d.target.as_str()))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One column of `rows`, bound as an array.
+fn column<'a, T, V>(rows: &'a [T], value: impl Fn(&'a T) -> V) -> Vec<V> {
+    rows.iter().map(value).collect()
+}

@@ -1,0 +1,73 @@
+//! The shared backend: one PostgreSQL database that several gateway
+//! instances may use at once. What one process's memory or SQLite's single
+//! writer guarantees elsewhere is held here by the database: claims skip
+//! rows another instance has locked and count every instance's leases, and
+//! the audit chain and agreement changes take transaction-scoped advisory
+//! locks. Each concern's `impl` is in its own file, with only its SQL; the
+//! rules that are not SQL are in `store::shared`.
+
+mod accounts;
+mod agreements;
+mod audit;
+mod clients;
+mod incidents;
+mod outbox;
+mod schedule;
+mod tokens;
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+
+use super::{Backend, StoreError, StoreOptions};
+
+/// Keys of the transaction-scoped advisory locks (`pg_advisory_xact_lock`)
+/// that serialise what must happen one at a time across instances. The
+/// migrator's own lock is a key derived from the database name.
+#[derive(Clone, Copy)]
+#[repr(i64)]
+enum Serialised {
+    /// Appending to the audit chain: read the head, insert the next entry.
+    AuditChain = 0x6272_6761_0001,
+    /// Replacing or changing the stored agreements and their secrets.
+    Agreements = 0x6272_6761_0002,
+    /// Claiming deliveries, so each claim counts the leases of the others.
+    DeliveryClaims = 0x6272_6761_0003,
+}
+
+/// Waits for `lock` on `conn`'s transaction, which holds it until it ends.
+async fn serialise(conn: &mut PgConnection, lock: Serialised) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock as i64)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (which must exist) and runs the
+    /// migrations; sqlx's migrator holds an advisory lock while it does, so
+    /// instances starting together migrate once.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,312 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use super::audit::append_audit_in;
+use super::schedule::insert_staff_mail;
+use super::{serialise, PostgresStore, Serialised};
+use crate::domain::audit::NewAuditEntry;
+use crate::domain::Channel;
+use crate::store::shared::queue_rows::{
+    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
+    WebhookTestClaimRow, WebhookTestRow,
+};
+use crate::store::shared::{attempt_batch, attempt_effects, millis, names_nothing, AttemptEffects};
+use crate::store::{
+    Alert, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail, NewWebhookTest,
+    OutboxStore, StoreError, WebhookTest, WebhookTestResult,
+};
+
+/// Leases due deliveries of one channel ($5), at most $4, never taking an
+/// endpoint over $6 deliveries leased at once. `leased` counts every
+/// instance's live leases per endpoint (claims take turns, so it is exact);
+/// `ranked` numbers each endpoint's due deliveries after those; the rows
+/// within the limit are locked with SKIP LOCKED (one a reply or a replay is
+/// writing is left for the next claim) and checked again once locked.
+/// The endpoint key is `domain::endpoint_key`'s, built in SQL.
+const CLAIM: &str = "
+WITH leased AS (
+    SELECT client_id, target, COUNT(*) AS in_flight FROM deliveries
+    WHERE status = 'pending' AND lease_until > $2
+    GROUP BY client_id, target
+), ranked AS (
+    SELECT d.id, d.next_attempt_at,
+           COALESCE(l.in_flight, 0) + ROW_NUMBER() OVER (
+               PARTITION BY d.client_id, d.target ORDER BY d.next_attempt_at, d.id) AS slot
+    FROM deliveries d LEFT JOIN leased l ON l.client_id = d.client_id AND l.target = d.target
+    WHERE d.status = 'pending' AND d.channel = $5 AND d.next_attempt_at <= $2
+      AND (d.lease_until IS NULL OR d.lease_until <= $2)
+      AND NOT (d.client_id || '/' || d.target = ANY($3))
+      AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
+                      WHERE e.client_id = d.client_id AND e.target = d.target)
+), chosen AS (
+    SELECT d.id FROM deliveries d
+    WHERE d.id IN (SELECT id FROM ranked WHERE slot <= $6 ORDER BY next_attempt_at, id LIMIT $4)
+      AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $2)
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d SET lease_until = $1 FROM chosen WHERE d.id = chosen.id
+RETURNING d.id, d.notice_id, d.client_id, d.channel, d.target, d.attempts, d.failures";
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+        emails: usize,
+        busy: &[String],
+        per_endpoint: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        serialise(&mut tx, Serialised::DeliveryClaims).await?;
+        let mut rows: Vec<ClaimRow> = Vec::new();
+        for (channel, wanted) in [
+            (Channel::Email, emails.min(limit)),
+            (Channel::Webhook, limit),
+        ] {
+            let wanted = wanted.saturating_sub(rows.len());
+            if wanted == 0 {
+                continue;
+            }
+            rows.extend(
+                sqlx::query_as::<_, ClaimRow>(CLAIM)
+                    .bind(millis(now + lease))
+                    .bind(millis(now))
+                    .bind(busy)
+                    .bind(wanted as i64)
+                    .bind(channel.as_str())
+                    .bind(per_endpoint as i64)
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        let notice_ids: Vec<&str> = rows.iter().map(|r| r.notice_id.as_str()).collect();
+        let payloads: Vec<NoticePayloadRow> = sqlx::query_as(
+            "SELECT n.id, n.body, n.jws,
+                    (SELECT f.id FROM notices f
+                     WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
+                       AND f.status = 'queued' AND f.position < n.position
+                     ORDER BY f.position LIMIT 1) AS thread
+             FROM notices n WHERE n.id = ANY($1)",
+        )
+        .bind(&notice_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        claimed(rows, payloads)
+    }
+
+    async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deliveries SET lease_until = NULL WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
+        let effects: Vec<AttemptEffects> = records.iter().map(attempt_effects).collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "WITH r AS (
+                 SELECT * FROM jsonb_to_recordset($1::jsonb) AS r (
+                     id text, attempt bigint, started_at bigint, finished_at bigint,
+                     duration_ms bigint, outcome text, status_code bigint, detail text,
+                     status text, failures bigint, next_attempt_at bigint, message_id text)
+             ), attempts AS (
+                 INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail)
+                 SELECT id, attempt, started_at, duration_ms, outcome, status_code, detail FROM r)
+             UPDATE deliveries d SET
+                 status = r.status,
+                 attempts = r.attempt,
+                 failures = r.failures,
+                 lease_until = NULL,
+                 next_attempt_at = COALESCE(r.next_attempt_at, d.next_attempt_at),
+                 delivered_at = CASE WHEN r.status = 'delivered' THEN r.finished_at ELSE d.delivered_at END,
+                 message_id = COALESCE(r.message_id, d.message_id),
+                 last_error = CASE WHEN r.status = 'delivered' THEN NULL ELSE r.detail END
+             FROM r WHERE d.id = r.id",
+        )
+        .bind(attempt_batch(records, &effects))
+        .execute(&mut *tx)
+        .await?;
+        let disabling = records
+            .iter()
+            .zip(&effects)
+            .filter(|(_, e)| e.disables_endpoint);
+        for (r, e) in disabling {
+            sqlx::query(
+                "WITH disabled AS (
+                     INSERT INTO disabled_endpoints (client_id, target, disabled_at, reason)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING)
+                 UPDATE deliveries SET status = 'disabled', lease_until = NULL
+                 WHERE client_id = $1 AND target = $2 AND status = 'pending'",
+            )
+            .bind(r.client_id.as_str())
+            .bind(&r.target)
+            .bind(millis(e.finished_at))
+            .bind(&r.detail)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let alerting = records
+            .iter()
+            .zip(&effects)
+            .filter_map(|(r, e)| Some((r, e.alert.as_ref()?, e.finished_at)));
+        for (r, alert, finished_at) in alerting {
+            sqlx::query(
+                "INSERT INTO alerts (id, kind, client_id, delivery_id, message, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&alert.id)
+            .bind(alert.kind.as_str())
+            .bind(r.client_id.as_str())
+            .bind(&r.delivery_id)
+            .bind(alert.message)
+            .bind(millis(finished_at))
+            .execute(&mut *tx)
+            .await?;
+            insert_staff_mail(&mut tx, alert.mail, r.started_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
+        let Some(row): Option<DeliveryRow> = sqlx::query_as(
+            "SELECT id, notice_id, client_id, channel, target, status, next_attempt_at, delivered_at, message_id
+             FROM deliveries WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let attempts: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT attempt, started_at, duration_ms, outcome, status_code, detail FROM delivery_attempts
+             WHERE delivery_id = $1 ORDER BY attempt",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        row.into_record(attempts).map(Some)
+    }
+
+    async fn replay_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        let replayed: Option<EndpointRow> = sqlx::query_as(
+            "WITH replayed AS (
+                 UPDATE deliveries SET status = 'pending', failures = 0, next_attempt_at = $1, lease_until = NULL
+                 WHERE id = $2 AND status IN ('dead', 'disabled') RETURNING client_id, target
+             ), enabled AS (
+                 DELETE FROM disabled_endpoints e USING replayed r
+                 WHERE e.client_id = r.client_id AND e.target = r.target)
+             SELECT client_id, target FROM replayed",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if replayed.is_some() {
+            append_audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(replayed.is_some())
+    }
+
+    async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(
+            "SELECT id, kind, client_id, delivery_id, message, created_at FROM alerts
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AlertRow::into_record).collect()
+    }
+
+    async fn queue_webhook_test(&self, test: &NewWebhookTest) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_tests (id, client_id, webhook_id, body, status, created_at)
+             VALUES ($1, $2, $3, $4, 'pending', $5)",
+        )
+        .bind(&test.id)
+        .bind(test.client_id.as_str())
+        .bind(test.webhook_id.as_str())
+        .bind(&test.body)
+        .bind(millis(test.created_at))
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, &test.audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_webhook_tests(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedWebhookTest>, StoreError> {
+        let rows: Vec<WebhookTestClaimRow> = sqlx::query_as(
+            "UPDATE webhook_tests SET lease_until = $1
+             WHERE id IN (SELECT id FROM webhook_tests
+                          WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $2)
+                          ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING id, client_id, webhook_id, body",
+        )
+        .bind(millis(now + lease))
+        .bind(millis(now))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(WebhookTestClaimRow::into_record)
+            .collect()
+    }
+
+    async fn record_webhook_test(&self, result: &WebhookTestResult) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_tests SET status = 'done', lease_until = NULL, finished_at = $1, outcome = $2,
+                 status_code = $3, duration_ms = $4, detail = $5
+             WHERE id = $6",
+        )
+        .bind(millis(result.finished_at))
+        .bind(result.outcome.as_str())
+        .bind(result.status_code.map(i64::from))
+        .bind(result.duration_ms as i64)
+        .bind(&result.detail)
+        .bind(&result.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook_test(&self, id: &str) -> Result<Option<WebhookTest>, StoreError> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
+        let row: Option<WebhookTestRow> = sqlx::query_as(
+            "SELECT id, client_id, webhook_id, status, created_at, finished_at, outcome, status_code,
+                    duration_ms, detail
+             FROM webhook_tests WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(WebhookTestRow::into_record).transpose()
+    }
+}

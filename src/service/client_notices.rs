@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Services;
 use crate::domain::audit::{self, NewAuditEntry};
-use crate::domain::{AcknowledgementNote, Caller, ClientId, NoticeId};
+use crate::domain::{AcknowledgementNote, Caller, ClientId, Notice, NoticeId};
 use crate::store::{Acknowledgement, ClientNotice, NewAcknowledgement, StoreError, StoredNotice};
 
 /// Records `client_id`'s acknowledgement of notice `id` (made with token
@@ -58,4 +58,47 @@ pub async fn get(
     id: &NoticeId,
 ) -> Result<Option<StoredNotice>, StoreError> {
     services.store.client_notice(client_id, id).await
+}
+
+/// A notice as its client reads it on the portal: the email's subject and
+/// body in the client's language, and its entry in the client's list.
+pub struct ReadableNotice {
+    pub notice: StoredNotice,
+    pub listed: ClientNotice,
+    pub language: &'static str,
+    pub subject: String,
+    /// The email body as data (see [`crate::delivery::email::summary`]).
+    pub body: serde_json::Value,
+}
+
+/// Notice `id` if it was sent to `client_id`, rendered as its email.
+pub async fn readable(
+    services: &Services,
+    client_id: &ClientId,
+    id: &NoticeId,
+) -> anyhow::Result<Option<ReadableNotice>> {
+    let Some(notice) = get(services, client_id, id).await? else {
+        return Ok(None);
+    };
+    let Some(listed) = list(services, client_id)
+        .await?
+        .into_iter()
+        .find(|n| n.notice_id == notice.id)
+    else {
+        return Ok(None);
+    };
+    let parsed: Notice = serde_json::from_slice(&notice.body)
+        .map_err(|e| anyhow::anyhow!("stored notice {id} does not parse: {e}"))?;
+    let registry = services.registry.current();
+    let client = registry
+        .client(client_id)
+        .ok_or_else(|| anyhow::anyhow!("client {client_id} has no agreement"))?;
+    let (subject, body) = crate::delivery::email::summary(&parsed, client)?;
+    Ok(Some(ReadableNotice {
+        notice,
+        listed,
+        language: client.language.as_str(),
+        subject,
+        body,
+    }))
 }

@@ -45,6 +45,25 @@ pub trait AgreementStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The disabled delivery targets of `client_id`.
     async fn disabled_targets(&self, client_id: &ClientId) -> Result<Vec<String>, StoreError>;
+    /// One page of the stored clients in id order: at most `limit` of those
+    /// with an id after `after` whose id or name contains `search` (ASCII
+    /// case-insensitive; empty for all). One query, walking the primary key
+    /// from `after`, so a page costs the same at any depth.
+    async fn clients_page(
+        &self,
+        search: &str,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<ClientListing>, StoreError>;
+}
+
+/// A client as the clients list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientListing {
+    pub id: String,
+    pub name: String,
+    pub country: String,
+    pub language: String,
 }
 
 /// A change of the agreements made through the admin API.

@@ -29,7 +29,7 @@ pub use accounts::{
     User,
 };
 pub use agreements::{
-    AgreementChange, AgreementStore, NewWebhookSecret, SecretRotation, StoredSecret,
+    AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoredSecret,
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};

@@ -71,7 +71,7 @@ where
 /// Every page and form target.
 pub fn routes() -> Vec<Page> {
     use pages::{account_setup, admin, board, portal, report, sign_in};
-    use pages::{incident, register};
+    use pages::{admin_accounts, admin_client, incident, register};
     vec![
         page(Method::GET, "/static/{file}", static_files::serve),
         page(Method::GET, "/sign-in", sign_in::show),
@@ -102,7 +102,51 @@ pub fn routes() -> Vec<Page> {
         page(Method::GET, "/register", register::show),
         page(Method::GET, "/register.csv", register::csv),
         page(Method::GET, "/admin", admin::show),
+        page(Method::GET, "/admin/accounts", admin_accounts::show),
+        page(Method::POST, "/admin/accounts", admin_accounts::submit),
+        page(Method::GET, "/admin/clients/{id}", admin_client::show),
+        page(
+            Method::GET,
+            "/admin/clients/{id}/agreement.toml",
+            admin_client::download_toml,
+        ),
+        page(
+            Method::POST,
+            "/admin/clients/{id}/agreement",
+            admin_client::replace_agreement,
+        ),
+        page(
+            Method::POST,
+            "/admin/clients/{id}/webhooks",
+            admin_client::add_webhook,
+        ),
+        page(
+            Method::POST,
+            "/admin/clients/{id}/webhooks/{webhook_id}",
+            admin_client::webhook_action,
+        ),
+        page(
+            Method::POST,
+            "/admin/clients/{id}/email",
+            admin_client::set_email,
+        ),
         page(Method::GET, "/portal", portal::show),
+        page(Method::GET, "/portal/notices/{id}", portal::notice),
+        page(
+            Method::GET,
+            "/portal/notices/{id}/notice.json",
+            portal::notice_json,
+        ),
+        page(
+            Method::GET,
+            "/portal/notices/{id}/notice.jws",
+            portal::notice_jws,
+        ),
+        page(
+            Method::POST,
+            "/portal/notices/{id}/acknowledge",
+            portal::acknowledge,
+        ),
     ]
 }
 

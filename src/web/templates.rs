@@ -27,7 +27,23 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("incident.html", include_str!("templates/incident.html")),
     ("register.html", include_str!("templates/register.html")),
     ("admin.html", include_str!("templates/admin.html")),
+    (
+        "admin_client.html",
+        include_str!("templates/admin_client.html"),
+    ),
+    (
+        "admin_refused.html",
+        include_str!("templates/admin_refused.html"),
+    ),
+    (
+        "admin_accounts.html",
+        include_str!("templates/admin_accounts.html"),
+    ),
     ("portal.html", include_str!("templates/portal.html")),
+    (
+        "portal_notice.html",
+        include_str!("templates/portal_notice.html"),
+    ),
 ];
 
 fn environment() -> &'static Environment<'static> {

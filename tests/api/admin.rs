@@ -83,7 +83,7 @@ pub(crate) async fn call(
 }
 
 /// The `v1` signatures of a webhook request.
-fn v1_signatures(request: &Received) -> Vec<String> {
+pub(crate) fn v1_signatures(request: &Received) -> Vec<String> {
     request
         .header("webhook-signature")
         .split(' ')
@@ -94,7 +94,7 @@ fn v1_signatures(request: &Received) -> Vec<String> {
 
 /// The Standard Webhooks `v1` signature of `request` under `secret`,
 /// computed here from the spec, not by the gateway's code.
-fn expected_v1(secret: &str, request: &Received) -> String {
+pub(crate) fn expected_v1(secret: &str, request: &Received) -> String {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();

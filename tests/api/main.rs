@@ -32,6 +32,8 @@ mod register;
 mod scheduling;
 mod store_copy;
 mod tokens;
+mod web_admin;
 mod web_incident;
+mod web_portal;
 mod web_security;
 mod web_staff;

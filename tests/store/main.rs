@@ -881,3 +881,50 @@ async fn an_unknown_url_scheme_is_refused_by_name() {
     assert!(matches!(&error, StoreError::UnsupportedScheme(s) if s == "mysql"));
     assert!(error.to_string().contains("\"mysql\""), "{error}");
 }
+
+/// The admin clients list: pages in id order after a cursor, and a search
+/// by id or name, ASCII case-insensitive.
+async fn clients_are_paged_and_searched(store: Arc<dyn Store>) {
+    store
+        .apply_agreements(&contracts().to_docs())
+        .await
+        .expect("agreements stored");
+    let ids = |page: &[store::ClientListing]| page.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let first = store.clients_page("", None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["consorzio-formazione-emilia", "formavenir"]);
+    let after = ClientId::parse(&first[1].id).unwrap();
+    let second = store.clients_page("", Some(&after), 2).await.unwrap();
+    assert_eq!(
+        ids(&second),
+        ["hanse-spedition-nord", "harbourview-housing"]
+    );
+    assert_eq!(second[1].language, "en");
+    assert_eq!(second[1].country, "GB");
+    let by_name = store.clients_page("HOUSING ASSOC", None, 10).await.unwrap();
+    assert_eq!(ids(&by_name), ["harbourview-housing"]);
+    assert_eq!(by_name[0].name, "Harbourview Housing Association");
+    let by_id = store.clients_page("vlinder", None, 10).await.unwrap();
+    assert_eq!(ids(&by_id), ["kinderopvang-de-vlinder"]);
+    let none_after = store
+        .clients_page(
+            "vlinder",
+            Some(&ClientId::parse("kinderopvang-de-vlinder").unwrap()),
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(none_after.is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_pages_and_searches_clients() {
+    let (store, _dir) = sqlite_store().await;
+    clients_are_paged_and_searched(store).await;
+}
+
+#[tokio::test]
+async fn postgres_pages_and_searches_clients() {
+    if let Some((store, _database)) = postgres_store().await {
+        clients_are_paged_and_searched(store).await;
+    }
+}

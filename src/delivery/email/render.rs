@@ -141,6 +141,20 @@ pub fn preview(notice: &Notice, client: &ClientAgreement) -> Result<(String, Str
     Ok((subject, text))
 }
 
+/// What `client` reads in the email for `notice`, as data: the subject and
+/// the body's title, intro, headed sections of labelled rows and closing,
+/// for a page that shows the notice as the email does.
+pub fn summary(
+    notice: &Notice,
+    client: &ClientAgreement,
+) -> Result<(String, serde_json::Value), EmailError> {
+    let texts = i18n::texts(client.language)?;
+    let subject = subject(notice, client, &texts)?;
+    let body = serde_json::to_value(view::body(notice, client, texts))
+        .map_err(|e| EmailError::Templates(e.to_string()))?;
+    Ok((subject, body))
+}
+
 /// The signed bytes, base64 encoded whatever they contain: a 7bit or
 /// quoted-printable part may have its line endings rewritten on the way,
 /// and then the JWS no longer verifies.

@@ -11,13 +11,42 @@ use crate::agreements::model::ClientAgreement;
 use crate::agreements::{check_client, Snapshot};
 use crate::domain::{Caller, ClientId};
 use crate::service::Services;
-use crate::store::StoreError;
+use crate::store::{ClientListing, StoreError};
 use crate::validation::FieldError;
 
 pub fn clients(services: &Services) -> Vec<Arc<ClientAgreement>> {
     let mut clients: Vec<_> = services.registry.current().clients().cloned().collect();
     clients.sort_by(|a, b| a.id.cmp(&b.id));
     clients
+}
+
+/// How many clients a page of the admin clients list shows.
+pub const CLIENTS_PER_PAGE: u32 = 50;
+
+/// One page of the clients list, and the id the next page starts after.
+pub struct ClientsPage {
+    pub clients: Vec<ClientListing>,
+    pub next_after: Option<String>,
+}
+
+/// The clients after `after` whose id or name contains `search`: one store
+/// query, however many clients there are.
+pub async fn clients_page(
+    services: &Services,
+    search: &str,
+    after: Option<&ClientId>,
+) -> Result<ClientsPage, AdminError> {
+    let mut clients = services
+        .store
+        .clients_page(search.trim(), after, CLIENTS_PER_PAGE + 1)
+        .await?;
+    let more = clients.len() > CLIENTS_PER_PAGE as usize;
+    clients.truncate(CLIENTS_PER_PAGE as usize);
+    let next_after = more.then(|| clients.last().map(|c| c.id.clone())).flatten();
+    Ok(ClientsPage {
+        clients,
+        next_after,
+    })
 }
 
 pub fn client(services: &Services, id: &ClientId) -> Result<Arc<ClientAgreement>, AdminError> {

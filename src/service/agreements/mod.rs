@@ -22,7 +22,8 @@ mod webhooks;
 pub use apply::apply_contracts;
 pub use change::delete_client;
 pub use clients::{
-    client, clients, create_client, delete_email, export_toml, replace_client, set_email,
+    client, clients, clients_page, create_client, delete_email, export_toml, replace_client,
+    set_email, ClientsPage, CLIENTS_PER_PAGE,
 };
 pub use rotation::{rotate_secret, Overlap, Rotated};
 pub use test_deliveries::{queue_webhook_test, webhook_test};

@@ -13,7 +13,8 @@ use crate::domain::{ClientId, WebhookId};
 use crate::store::shared::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use crate::store::shared::{diff_agreements, disabled_by, millis, DocKey};
 use crate::store::{
-    AgreementChange, AgreementStore, NewWebhookSecret, SecretRotation, StoreError, StoredSecret,
+    AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoreError,
+    StoredSecret,
 };
 
 #[async_trait]
@@ -133,6 +134,37 @@ impl AgreementStore for SqliteStore {
         .bind(client_id.as_str())
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn clients_page(
+        &self,
+        search: &str,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<ClientListing>, StoreError> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, json_extract(body, '$.name'), json_extract(body, '$.country'),
+                    json_extract(body, '$.language')
+             FROM agreement_docs
+             WHERE kind = 'client' AND id > ?1
+               AND (?2 = '' OR instr(lower(id), ?2) > 0
+                    OR instr(lower(json_extract(body, '$.name')), ?2) > 0)
+             ORDER BY id LIMIT ?3",
+        )
+        .bind(after.map_or("", ClientId::as_str))
+        .bind(search.to_ascii_lowercase())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, country, language)| ClientListing {
+                id,
+                name,
+                country,
+                language,
+            })
+            .collect())
     }
 }
 

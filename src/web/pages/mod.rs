@@ -3,6 +3,8 @@
 
 pub mod account_setup;
 pub mod admin;
+pub mod admin_accounts;
+pub mod admin_client;
 pub mod board;
 pub mod incident;
 pub mod portal;

@@ -1,0 +1,148 @@
+//! The client portal in a real browser against a real gateway: a client's
+//! DPO signs in, sees only its own client's notices, reads one in its
+//! client's language, downloads `notice.json` and `notice.jws` (the exact
+//! stored bytes, verified here with jwcrypto) and acknowledges receipt, which
+//! the register then shows. Another client's notice is as unknown as one
+//! that does not exist. Every page passes axe-core.
+
+use std::sync::Arc;
+
+use breachgate::clock::SystemClock;
+use breachgate::domain::{NoticeId, Role};
+use serde_json::{json, Value};
+
+use crate::independent_verifiers::python;
+use crate::support::browser::Browser;
+use crate::support::receiver::Receiver;
+use crate::support::smtp_sink::SmtpSink;
+use crate::support::{client_outcome, delivery_config, fixture, Gateway};
+
+const CLIENT: &str = "kinderopvang-de-vlinder";
+const OTHER: &str = "formavenir";
+
+/// A download of the page's session, as the browser fetches it.
+async fn fetch_text(browser: &Browser, path: &str) -> String {
+    let text = browser
+        .client
+        .execute_async(
+            "const [path, done] = arguments;
+             fetch(path).then(r => r.text()).then(done);",
+            vec![json!(path)],
+        )
+        .await
+        .expect("the download runs");
+    text.as_str().expect("text").to_owned()
+}
+
+#[tokio::test]
+async fn a_dpo_reads_downloads_verifies_and_acknowledges_only_its_own_notice() {
+    let receiver = Receiver::start().await;
+    let (smtp, _sink) = SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
+    let (status, answer) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    worker.run_once().await.unwrap();
+    let incident_id = answer["incident_id"].as_str().unwrap();
+    let reference = answer["reference"].as_str().unwrap();
+    let own = client_outcome(&answer, CLIENT)["notice_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = client_outcome(&answer, OTHER)["notice_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (email, password) = gateway.account(Role::Client, Some(CLIENT)).await;
+    let browser = Browser::start(&gateway.base).await;
+    browser.sign_in(&email, &password).await;
+    assert_eq!(browser.path().await, "/portal");
+    assert!(browser.has(&format!("tr[data-notice='{own}']")).await);
+    assert!(!browser.has(&format!("tr[data-notice='{other}']")).await);
+    assert!(!browser.text("main").await.contains(OTHER));
+    browser.check_accessibility().await;
+
+    browser
+        .click(&format!("a[href='/portal/notices/{own}']"))
+        .await;
+    assert_eq!(browser.path().await, format!("/portal/notices/{own}"));
+    // In the client's language, with the email's subject as the title.
+    let article = browser.find("article.notice-body").await;
+    assert_eq!(article.attr("lang").await.unwrap().as_deref(), Some("nl"));
+    let title = browser.text("h1").await;
+    assert!(title.contains(reference), "{title}");
+    browser.check_accessibility().await;
+    browser.screenshot("portal-notice").await;
+
+    // The downloads are the stored bytes, and jwcrypto verifies them.
+    let (bytes, jws) = gateway.notice_bytes(incident_id, &own).await;
+    let json_text = fetch_text(&browser, &format!("/portal/notices/{own}/notice.json")).await;
+    let jws_text = fetch_text(&browser, &format!("/portal/notices/{own}/notice.jws")).await;
+    assert_eq!(json_text.as_bytes(), bytes.as_slice());
+    assert_eq!(Some(&jws_text), jws.as_ref());
+    let notice_file = dir.path().join("notice.json");
+    let jws_file = dir.path().join("notice.jws");
+    std::fs::write(&notice_file, json_text).unwrap();
+    std::fs::write(&jws_file, jws_text).unwrap();
+    let jwks_url = gateway.url("/.well-known/jwks.json");
+    let (notice, jws) = (
+        notice_file.display().to_string(),
+        jws_file.display().to_string(),
+    );
+    tokio::task::spawn_blocking(move || python("verify_jws.py", &[&jwks_url, &notice, &jws]))
+        .await
+        .unwrap();
+
+    browser
+        .fill("#note", "Received by our DPO; forwarded to the board.")
+        .await;
+    browser.click("form[action$='/acknowledge'] button").await;
+    assert!(browser.has("#acknowledged").await);
+    browser.check_accessibility().await;
+    let (status, register) = gateway.get_json(&gateway.staff, "/v1/register").await;
+    assert_eq!(status, 200);
+    let notices: Vec<&Value> = register["incidents"][0]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["notices"].as_array().unwrap())
+        .filter(|n| n["acknowledged_at"].is_string())
+        .collect();
+    assert_eq!(notices.len(), 1, "{register}");
+    assert_eq!(notices[0]["notice_id"], own.as_str());
+    browser.open("/portal").await;
+    assert!(browser
+        .text(&format!("tr[data-notice='{own}']"))
+        .await
+        .contains("acknowledged"));
+
+    // Another client's notice answers as an unknown one does.
+    let cookie = format!("bg_session={}", browser.cookie("bg_session").await.value());
+    let get = |path: String| {
+        let request = gateway
+            .http
+            .get(gateway.url(&path))
+            .header("cookie", &cookie);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let unknown = NoticeId::generate();
+    let unknown = unknown.as_str();
+    for suffix in ["", "/notice.json", "/notice.jws"] {
+        let theirs = get(format!("/portal/notices/{other}{suffix}")).await;
+        let nobody = get(format!("/portal/notices/{unknown}{suffix}")).await;
+        assert_eq!(theirs.0, 404, "{suffix}");
+        assert_eq!(theirs, nobody, "{suffix}");
+    }
+    browser.open(&format!("/portal/notices/{other}")).await;
+    browser.check_accessibility().await;
+
+    browser.stop().await;
+    gateway.stop().await;
+}

@@ -28,7 +28,8 @@ pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
 pub use files::create_private_dir;
 pub use incidents::{
-    ClientSeries, IdempotencyRecord, IncidentDetail, IncidentNotice, IncidentState, IncidentStore,
+    ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
+    IncidentState, IncidentStore,
     IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
     NoticeDelivery, RegisterClient, RegisterDelivery, RegisterIncident, RegisterNotice,
     StoredNotice, StoredResponse,

@@ -14,7 +14,7 @@ use breachgate::domain::{
 };
 use breachgate::store::{
     self, AlertKind, AttemptRecord, ClaimedDelivery, IdempotencyRecord, NewDelivery, NewEscalation,
-    NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError,
+    FilingClose, NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -59,6 +59,42 @@ fn audit_entry(at: DateTime<Utc>, action: &str, subject: &str) -> NewAuditEntry 
     NewAuditEntry::new(at, "conformance story", action, subject, json!({}))
 }
 
+/// An incident as filed: its first version, its notices and what closes it.
+struct Reported {
+    incident: NewIncident,
+    notices: Vec<NewNotice>,
+    close: FilingClose,
+}
+
+impl Reported {
+    async fn record(&self, store: &dyn Store) -> Result<(), StoreError> {
+        store
+            .record_incident(&self.incident, self.notices.clone(), self.close.clone())
+            .await
+    }
+}
+
+/// A notice of `client` whose `body` goes to `target`.
+fn notice(client: &ClientId, target: &str, at: DateTime<Utc>, body: Vec<u8>) -> NewNotice {
+    NewNotice {
+        id: NoticeId::generate(),
+        client_id: client.clone(),
+        position: 1,
+        sequence: 1,
+        kind: NoticeType::Initial,
+        status: NoticeStatus::Queued,
+        body,
+        jws: Some("header..signature".into()),
+        errors: Vec::new(),
+        notify_by: at + Duration::hours(71),
+        deliveries: vec![NewDelivery {
+            id: format!("dlv_{}", ulid::Ulid::new()),
+            channel: Channel::Webhook,
+            target: target.to_owned(),
+        }],
+    }
+}
+
 /// A report about `client` whose one notice goes to `target`.
 async fn report(
     store: &dyn Store,
@@ -66,7 +102,21 @@ async fn report(
     target: &str,
     at: DateTime<Utc>,
     idempotency: Option<IdempotencyRecord>,
-) -> NewIncident {
+) -> Reported {
+    let incident = incident_head(store, at).await;
+    let body = br#"{"type":"breach.notice.initial","data":{"sequence":1}}"#.to_vec();
+    Reported {
+        notices: vec![notice(client, target, at, body)],
+        close: FilingClose {
+            idempotency,
+            audit: audit_entry(at, "report.filed", incident.id.as_str()),
+        },
+        incident,
+    }
+}
+
+/// A new incident's first version, without notices.
+async fn incident_head(store: &dyn Store, at: DateTime<Utc>) -> NewIncident {
     let id = IncidentId::generate();
     let number = store.next_reference(2026).await.unwrap();
     let facts = json!({"summary": "a lost laptop", "became_aware_at": "2026-11-22T07:30:00Z"});
@@ -77,24 +127,6 @@ async fn report(
         report: facts,
         reported_by: "story staff".into(),
         created_at: at,
-        notices: vec![NewNotice {
-            id: NoticeId::generate(),
-            client_id: client.clone(),
-            position: 1,
-            kind: NoticeType::Initial,
-            status: NoticeStatus::Queued,
-            body: br#"{"type":"breach.notice.initial","data":{"sequence":1}}"#.to_vec(),
-            jws: Some("header..signature".into()),
-            errors: Vec::new(),
-            notify_by: at + Duration::hours(71),
-            deliveries: vec![NewDelivery {
-                id: format!("dlv_{}", ulid::Ulid::new()),
-                channel: Channel::Webhook,
-                target: target.to_owned(),
-            }],
-        }],
-        idempotency,
-        audit: audit_entry(at, "report.filed", id.as_str()),
         id,
     }
 }
@@ -156,7 +188,7 @@ async fn story(store: Arc<dyn Store>) {
         Some(key(json!({"n": 1}))),
     )
     .await;
-    store.record_incident(&first).await.unwrap();
+    first.record(store.as_ref()).await.unwrap();
     let again = report(
         store.as_ref(),
         &client,
@@ -166,7 +198,7 @@ async fn story(store: Arc<dyn Store>) {
     )
     .await;
     assert!(matches!(
-        store.record_incident(&again).await,
+        again.record(store.as_ref()).await,
         Err(StoreError::IdempotencyConflict)
     ));
     let stored = store
@@ -197,7 +229,7 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(delivery.notice_id, first.notices[0].id.as_str());
     assert_eq!(delivery.body, first.notices[0].body);
     let later = report(store.as_ref(), &client, &target, now, None).await;
-    store.record_incident(&later).await.unwrap();
+    later.record(store.as_ref()).await.unwrap();
     store
         .record_attempts(&[gone(delivery, now + Duration::seconds(1))])
         .await
@@ -242,31 +274,31 @@ async fn story(store: Arc<dyn Store>) {
 
     // A follow-up that starts from a version another one already followed
     // is refused.
-    let state = store.incident_state(&first.id).await.unwrap().unwrap();
+    let state = store.incident_state(&first.incident.id).await.unwrap().unwrap();
     assert_eq!(state.version, 1);
     assert_eq!(state.clients.len(), 1);
     assert_eq!(state.clients[0].last.id, first.notices[0].id);
     let update = |follows| NewVersion {
-        incident_id: first.id.clone(),
+        incident_id: first.incident.id.clone(),
         follows,
         action: VersionAction::Update,
         status: IncidentStatus::Open,
         facts: json!({"summary": "a lost laptop, encrypted"}),
         submitted: json!({"summary": "a lost laptop, encrypted"}),
-        became_aware_at: first.became_aware_at,
+        became_aware_at: first.incident.became_aware_at,
         summary: "a lost laptop, encrypted".into(),
         created_by: "story staff".into(),
         created_at: now + Duration::hours(1),
         notices: Vec::new(),
         idempotency: None,
-        audit: audit_entry(now, "incident.updated", first.id.as_str()),
+        audit: audit_entry(now, "incident.updated", first.incident.id.as_str()),
     };
     store.record_version(&update(1)).await.unwrap();
     assert!(matches!(
         store.record_version(&update(1)).await,
         Err(StoreError::VersionConflict)
     ));
-    let incident = store.incident(&first.id).await.unwrap().unwrap();
+    let incident = store.incident(&first.incident.id).await.unwrap().unwrap();
     assert_eq!(incident.summary.version, 2);
     assert_eq!(incident.versions.len(), 2);
     assert_eq!(incident.notices[0].deliveries.len(), 1);
@@ -331,7 +363,7 @@ async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
     store.apply_agreements(&snapshot.to_docs()).await.unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
-    store.record_incident(&incident).await.unwrap();
+    incident.record(store.as_ref()).await.unwrap();
 
     let busy = [endpoint_key(&client, &target)];
     let claimed = store

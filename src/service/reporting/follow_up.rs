@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    changes, held, outcomes, require_delay_reason, whole_second, ClientOutcome, Drafting,
+    changes, whole_second, ClientOutcomes, Drafting, Tally,
     FileError, Idempotency, Outcome, Remembered,
 };
 use crate::domain::audit::{self, NewAuditEntry};
@@ -123,7 +123,7 @@ pub struct FollowedUp {
     pub reference: String,
     pub version: u32,
     pub status: IncidentStatus,
-    pub clients: Vec<ClientOutcome>,
+    pub clients: ClientOutcomes,
 }
 
 /// A client's series so far, parsed.
@@ -232,7 +232,10 @@ pub async fn follow_up(
             },
         )
         .await?;
-    require_delay_reason(&prepared, &report, now)?;
+    // A follow-up's answer lists every client: it is prepared whole.
+    let mut tally = Tally::new(now, true);
+    tally.add(&prepared);
+    tally.require_delay_reason(&report)?;
 
     let version = state.version + 1;
     let status = request.status_after();
@@ -241,7 +244,7 @@ pub async fn follow_up(
         reference: state.reference.clone(),
         version,
         status,
-        clients: outcomes(&prepared),
+        clients: tally.into_outcomes(),
     };
     let audit = NewAuditEntry {
         at: now,
@@ -252,7 +255,7 @@ pub async fn follow_up(
             "reference": state.reference,
             "version": version,
             "notices": prepared.len(),
-            "held": held(&followed.clients),
+            "held": followed.clients.held,
         }),
     };
     let record = NewVersion {

@@ -7,6 +7,7 @@
 mod agreements;
 mod attempts;
 mod incidents;
+mod notice_bodies;
 
 use std::collections::HashMap;
 
@@ -15,8 +16,10 @@ use chrono::{DateTime, Utc};
 pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_effects, AttemptEffects};
 pub use incidents::{
-    client_series, incident_detail, register, series_notice_ids, RegisterNoticeRow, SeriesRow,
+    client_series, incident_detail, register, series_notice_ids, with_deliveries,
+    RegisterNoticeRow, SeriesRow,
 };
+pub use notice_bodies::{pack_bodies, unpack_body};
 
 use super::StoreError;
 use crate::domain::{ClientId, NoticeId};

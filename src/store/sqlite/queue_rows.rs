@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::json_column;
 use super::rows::optional_millis;
 use crate::domain::{AttemptOutcome, Channel, DeliveryStatus, NoticeStatus};
-use crate::store::shared::{decode, from_millis, parse_client, parse_notice_id};
+use crate::store::shared::{decode, from_millis, parse_client, parse_notice_id, unpack_body};
 use crate::store::{
     Alert, AlertKind, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt, DeliveryDetail,
     LatestNotice, StaffMail, StoreError, UndeliveredNotice, WebhookTest, WebhookTestStatus,
@@ -58,6 +58,7 @@ impl ClaimRow {
 pub(super) struct NoticePayloadRow {
     pub(super) id: String,
     pub(super) body: Vec<u8>,
+    pub(super) dictionary: Option<Vec<u8>>,
     pub(super) jws: Option<String>,
     pub(super) thread: Option<String>,
 }
@@ -71,15 +72,15 @@ pub(super) struct NoticePayload {
 }
 
 impl NoticePayloadRow {
-    pub(super) fn into_payload(self) -> (String, NoticePayload) {
-        (
+    pub(super) fn into_payload(self) -> Result<(String, NoticePayload), StoreError> {
+        Ok((
             self.id,
             NoticePayload {
-                body: Bytes::from(self.body),
+                body: Bytes::from(unpack_body(self.body, self.dictionary.as_deref())?),
                 jws: self.jws.unwrap_or_default(),
                 thread: self.thread,
             },
-        )
+        ))
     }
 }
 

@@ -9,7 +9,9 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::{
     Caller, Channel, DeliveryStatus, IncidentStatus, NoticeStatus, NoticeType, Role,
 };
-use crate::store::shared::{decode, from_millis, parse_client, RegisterNoticeRow, SeriesRow};
+use crate::store::shared::{
+    decode, from_millis, parse_client, unpack_body, RegisterNoticeRow, SeriesRow,
+};
 use crate::store::{
     Acknowledgement, ClientNotice, IncidentNotice, IncidentSummary, IncidentVersion,
     NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
@@ -174,8 +176,16 @@ impl From<ClientSeriesRow> for SeriesRow {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct NoticeBodyRow {
-    pub(super) id: String,
-    pub(super) body: Vec<u8>,
+    id: String,
+    body: Vec<u8>,
+    dictionary: Option<Vec<u8>>,
+}
+
+impl NoticeBodyRow {
+    /// The notice's id and its body as signed.
+    pub(super) fn into_body(self) -> Result<(String, Vec<u8>), StoreError> {
+        Ok((self.id, unpack_body(self.body, self.dictionary.as_deref())?))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -310,6 +320,7 @@ pub(super) struct StoredNoticeRow {
     client_id: String,
     status: String,
     body: Vec<u8>,
+    dictionary: Option<Vec<u8>>,
     jws: Option<String>,
 }
 
@@ -320,7 +331,7 @@ impl StoredNoticeRow {
             incident_id: self.incident_id,
             client_id: parse_client(self.client_id)?,
             status: notice_status(&self.status)?,
-            body: self.body,
+            body: unpack_body(self.body, self.dictionary.as_deref())?,
             jws: self.jws,
         })
     }

@@ -141,7 +141,7 @@ pub async fn file_report(
         panic!("a report without an Idempotency-Key is filed now")
     };
     assert_eq!(
-        filed.clients.len() - reporting::held(&filed.clients),
+        filed.clients.queued(),
         clients
     );
 }

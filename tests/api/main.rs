@@ -18,6 +18,7 @@ mod errors;
 mod follow_ups;
 mod independent_verifiers;
 mod input;
+mod large_fan_out;
 mod layers;
 mod limits;
 mod notice_facts;

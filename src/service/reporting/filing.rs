@@ -67,7 +67,8 @@ pub async fn file_report(
         now,
         affected_clients: affected.len(),
     };
-    let mut tally = Tally::new(now, affected.len() <= LISTED_CLIENTS);
+    let drafting_clients = affected.len();
+    let mut tally = Tally::new(now, drafting_clients <= LISTED_CLIENTS);
     let mut filing = if dry_run {
         None
     } else {
@@ -98,6 +99,14 @@ pub async fn file_report(
             filing
                 .add_notices(chunk.into_iter().map(|p| p.notice).collect())
                 .await?;
+            // A long filing shows its progress; none of it is durable or
+            // visible before the commit below.
+            tracing::info!(
+                incident_id = incident_id.as_str(),
+                notices = tally.outcomes.affected,
+                of = drafting_clients,
+                "filing: notices written, not yet committed"
+            );
         }
     }
     chunks.finish().await?;

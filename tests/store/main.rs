@@ -4,6 +4,7 @@
 //! `BREACHGATE_TEST_PG_URL` names a fresh, empty database.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use breachgate::agreements::{check_dir, ClientAgreement};
@@ -460,6 +461,143 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
         .map(|e| e.action)
         .collect();
     assert_eq!(actions, ["token.created", "token.revoked"]);
+    store.close().await;
+}
+
+/// A filing fed chunk by chunk: nothing of it exists until it commits, a
+/// filing dropped unfinished leaves nothing, the notices come back as the
+/// exact bytes filed (stored compressed), and the clients page by key.
+async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>) {
+    let now = start();
+    let snapshot = contracts();
+    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let (_, target) = webhook_client(&snapshot.clients);
+    let clients: Vec<ClientId> = (0..5)
+        .map(|i| ClientId::parse(&format!("client-{i}")).unwrap())
+        .collect();
+    let notices = |incident: &NewIncident| -> Vec<NewNotice> {
+        clients
+            .iter()
+            .map(|c| {
+                let body = json!({"type": "breach.notice.initial", "incident": incident.id.as_str(),
+                                  "data": {"sequence": 1, "client": c.as_str(), "facts": "shared ".repeat(200)}});
+                notice(c, &target, now, serde_json::to_vec(&body).unwrap())
+            })
+            .collect()
+    };
+    let close = |incident: &NewIncident| FilingClose {
+        idempotency: None,
+        audit: audit_entry(now, "report.filed", incident.id.as_str()),
+    };
+
+    let abandoned = incident_head(store.as_ref(), now).await;
+    let mut filing = store.begin_incident(&abandoned).await.unwrap();
+    filing.add_notices(notices(&abandoned)).await.unwrap();
+    drop(filing);
+    assert!(store.incident(&abandoned.id).await.unwrap().is_none());
+    assert!(store.claim_deliveries(now, lease(), 10, 10, &[]).await.unwrap().is_empty());
+
+    let filed = incident_head(store.as_ref(), now).await;
+    let written = notices(&filed);
+    let mut filing = store.begin_incident(&filed).await.unwrap();
+    filing.add_notices(written[..2].to_vec()).await.unwrap();
+    filing.add_notices(written[2..].to_vec()).await.unwrap();
+    filing.commit(close(&filed)).await.unwrap();
+    for n in &written {
+        let stored = store.notice(&n.id).await.unwrap().unwrap();
+        assert_eq!(stored.body, n.body, "the exact bytes filed");
+        assert_eq!(stored.jws, n.jws);
+    }
+    let claimed = store.claim_deliveries(now, lease(), 10, 10, &[]).await.unwrap();
+    assert_eq!(claimed.len(), written.len());
+    for delivery in &claimed {
+        let n = written.iter().find(|n| n.id.as_str() == delivery.notice_id).unwrap();
+        assert_eq!(delivery.body, n.body);
+    }
+
+    let mut paged = Vec::new();
+    let mut after: Option<ClientId> = None;
+    loop {
+        let page = store
+            .incident_clients(&filed.id, after.as_ref(), 2)
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(ClientId::parse(&last.client_id).unwrap());
+        paged.extend(page.into_iter().map(|n| (n.client_id, n.sequence, n.deliveries.len())));
+    }
+    let expected: Vec<(String, u32, usize)> = clients
+        .iter()
+        .map(|c| (c.as_str().to_owned(), 1, 1))
+        .collect();
+    assert_eq!(paged, expected);
+    assert!(store
+        .incident_clients(&abandoned.id, None, 2)
+        .await
+        .unwrap()
+        .is_none());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_files_all_or_nothing_and_reads_back_exactly() {
+    let (store, _dir) = sqlite_store().await;
+    filings_are_all_or_nothing_and_read_back_exactly(store).await;
+}
+
+/// A database from before notices were compressed keeps its notices as they
+/// were, and their `sequence` (read from the body until then) is kept.
+#[tokio::test]
+async fn sqlite_migrates_plain_notices_and_their_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let older = dir.path().join("migrations");
+    std::fs::create_dir(&older).unwrap();
+    for entry in std::fs::read_dir(repo_path("migrations/sqlite")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0011" {
+            std::fs::copy(&path, older.join(name)).unwrap();
+        }
+    }
+    let body = br#"{"type":"breach.notice.update","data":{"sequence":2}}"#;
+    {
+        use sqlx::ConnectOptions;
+        let mut db = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .unwrap()
+            .run(&mut db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
+             VALUES ('inc_01JD0000000000000000000000', 'BG-2026-0001', 'open', 0, 's', '{}', 'staff', 0)",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, errors, notify_by, created_at, version)
+             VALUES ('ntc_01JD0000000000000000000000', 'inc_01JD0000000000000000000000', 'acme', 2, 'breach.notice.update', 'queued', ?, '[]', 0, 0, 1)",
+        )
+        .bind(&body[..])
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    let store = store::open(&url).await.unwrap();
+    let id = NoticeId::parse("ntc_01JD0000000000000000000000").unwrap();
+    assert_eq!(store.notice(&id).await.unwrap().unwrap().body, body);
+    let incident = IncidentId::parse("inc_01JD0000000000000000000000").unwrap();
+    let detail = store.incident(&incident).await.unwrap().unwrap();
+    assert_eq!(detail.notices[0].sequence, 2);
     store.close().await;
 }
 

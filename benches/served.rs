@@ -268,5 +268,7 @@ allow_private = ["127.0.0.1/32"]
     );
     println!("gateway peak RSS (VmHWM): {rss:.0} MiB");
     println!("database file after delivery, stopped gracefully: {database_mib:.1} MiB");
-    println!("reproduce: cargo bench --bench served -- --clients {clients} --concurrency {concurrency}");
+    println!(
+        "reproduce: cargo bench --bench served -- --clients {clients} --concurrency {concurrency}"
+    );
 }

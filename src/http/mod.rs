@@ -81,7 +81,11 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/reports", reports::file),
         route(Method::GET, "/v1/incidents", incidents::list),
         route(Method::GET, "/v1/incidents/{id}", incidents::show),
-        route(Method::GET, "/v1/incidents/{id}/clients", incidents::clients),
+        route(
+            Method::GET,
+            "/v1/incidents/{id}/clients",
+            incidents::clients,
+        ),
         route(
             Method::POST,
             "/v1/incidents/{id}/updates",

@@ -29,10 +29,9 @@ pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement
 pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
-    IncidentState, IncidentStore,
-    IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
-    NoticeDelivery, RegisterClient, RegisterDelivery, RegisterIncident, RegisterNotice,
-    StoredNotice, StoredResponse,
+    IncidentState, IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident,
+    NewNotice, NewVersion, NoticeBody, NoticeDelivery, RegisterClient, RegisterDelivery,
+    RegisterIncident, RegisterNotice, StoredNotice, StoredResponse,
 };
 pub use outbox::{
     Alert, AlertKind, AttemptRecord, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt,

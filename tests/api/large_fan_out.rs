@@ -226,7 +226,11 @@ async fn a_gateway_killed_while_filing_leaves_the_whole_incident_or_nothing() {
             .await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["breachgate-notice-jws"], jws.as_str());
-        assert_eq!(&response.bytes().await.unwrap().to_vec(), body, "{notice_id}");
+        assert_eq!(
+            &response.bytes().await.unwrap().to_vec(),
+            body,
+            "{notice_id}"
+        );
     }
 
     // The paged list covers every client exactly once, with the notice
@@ -272,7 +276,10 @@ async fn the_paged_client_list_checks_its_query_and_the_incident() {
     assert_eq!(first["notices"][0]["client_id"], all[0].as_str());
     assert_eq!(
         first["next"],
-        format!("/v1/incidents/{incident_id}/clients?after={}&limit=1", all[0])
+        format!(
+            "/v1/incidents/{incident_id}/clients?after={}&limit=1",
+            all[0]
+        )
     );
     let (_, rest) = gateway
         .get_json(

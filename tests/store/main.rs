@@ -14,8 +14,9 @@ use breachgate::domain::{
     NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
-    self, AlertKind, AttemptRecord, ClaimedDelivery, IdempotencyRecord, NewDelivery, NewEscalation,
-    FilingClose, NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError,
+    self, AlertKind, AttemptRecord, ClaimedDelivery, FilingClose, IdempotencyRecord, NewDelivery,
+    NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store,
+    StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -275,7 +276,11 @@ async fn story(store: Arc<dyn Store>) {
 
     // A follow-up that starts from a version another one already followed
     // is refused.
-    let state = store.incident_state(&first.incident.id).await.unwrap().unwrap();
+    let state = store
+        .incident_state(&first.incident.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.version, 1);
     assert_eq!(state.clients.len(), 1);
     assert_eq!(state.clients[0].last.id, first.notices[0].id);
@@ -495,7 +500,11 @@ async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>)
     filing.add_notices(notices(&abandoned)).await.unwrap();
     drop(filing);
     assert!(store.incident(&abandoned.id).await.unwrap().is_none());
-    assert!(store.claim_deliveries(now, lease(), 10, 10, &[]).await.unwrap().is_empty());
+    assert!(store
+        .claim_deliveries(now, lease(), 10, 10, &[])
+        .await
+        .unwrap()
+        .is_empty());
 
     let filed = incident_head(store.as_ref(), now).await;
     let written = notices(&filed);
@@ -508,10 +517,16 @@ async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>)
         assert_eq!(stored.body, n.body, "the exact bytes filed");
         assert_eq!(stored.jws, n.jws);
     }
-    let claimed = store.claim_deliveries(now, lease(), 10, 10, &[]).await.unwrap();
+    let claimed = store
+        .claim_deliveries(now, lease(), 10, 10, &[])
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), written.len());
     for delivery in &claimed {
-        let n = written.iter().find(|n| n.id.as_str() == delivery.notice_id).unwrap();
+        let n = written
+            .iter()
+            .find(|n| n.id.as_str() == delivery.notice_id)
+            .unwrap();
         assert_eq!(delivery.body, n.body);
     }
 
@@ -525,7 +540,10 @@ async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>)
             .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(ClientId::parse(&last.client_id).unwrap());
-        paged.extend(page.into_iter().map(|n| (n.client_id, n.sequence, n.deliveries.len())));
+        paged.extend(
+            page.into_iter()
+                .map(|n| (n.client_id, n.sequence, n.deliveries.len())),
+        );
     }
     let expected: Vec<(String, u32, usize)> = clients
         .iter()

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    changes, whole_second, ClientOutcomes, Drafting, Tally,
-    FileError, Idempotency, Outcome, Remembered,
+    changes, whole_second, ClientOutcomes, Drafting, FileError, Idempotency, Outcome, Remembered,
+    Tally,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Notice;

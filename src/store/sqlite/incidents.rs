@@ -19,9 +19,9 @@ use crate::store::shared::{
     with_deliveries, SeriesRow,
 };
 use crate::store::{
-    FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice, IncidentState, IncidentStore, IncidentSummary,
-    IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterIncident, StoreError,
-    StoredNotice, StoredResponse,
+    FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice, IncidentState,
+    IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice,
+    NewVersion, RegisterIncident, StoreError, StoredNotice, StoredResponse,
 };
 
 #[async_trait]

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::delivery::email::EmailConfig;
 use crate::domain::{ProcessorContact, ProcessorIdentity};
 use crate::scheduling::ScheduleConfig;
+use crate::service::accounts::AccountsConfig;
 use crate::worker::DeliveryConfig;
 
 /// The embedded defaults: what `breachgate serve` runs with no config file.
@@ -39,6 +40,22 @@ body_timeout_ms = 30000
 # process's file descriptor limit (raised to its hard limit where allowed).
 max_connections = 4096
 max_connections_per_address = 256
+# Where people reach the gateway: the base of the links it prints (password
+# setup) and sends. Starting with https:// marks session cookies Secure.
+public_url = "http://127.0.0.1:8080"
+
+[accounts]
+# A signed-in session ends after this long without a request, and this long
+# after sign-in however busy.
+session_idle_minutes = 30
+session_absolute_hours = 12
+# How long a one-time password-setup link stays valid.
+setup_link_hours = 72
+# Beyond this many failed sign-ins within the window, sign-in to that account,
+# or from that address, is refused until the window has passed.
+sign_in_window_minutes = 15
+max_failed_per_account = 5
+max_failed_per_address = 20
 
 [store]
 # Empty: a SQLite file `breachgate.db` in the data directory.
@@ -131,6 +148,7 @@ update_reminder_cron = "30 * * * * *"
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
+    pub accounts: AccountsConfig,
     pub store: StoreConfig,
     pub paths: PathsConfig,
     pub processor: ProcessorConfig,
@@ -155,6 +173,15 @@ pub struct ServerConfig {
     pub body_timeout_ms: u64,
     pub max_connections: u32,
     pub max_connections_per_address: u32,
+    /// The base URL of links to pages, without a trailing slash.
+    pub public_url: String,
+}
+
+impl ServerConfig {
+    /// Whether people reach the gateway over TLS, so cookies must be `Secure`.
+    pub fn behind_tls(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -298,6 +325,18 @@ impl Config {
                 "server.max_connections_per_address must not exceed server.max_connections"
                     .to_owned(),
             );
+        }
+        let public_url = server.public_url.as_str();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.ends_with('/')
+            || url::Url::parse(public_url).is_err()
+        {
+            problems.push(
+                "server.public_url must be an http(s) URL without a trailing slash".to_owned(),
+            );
+        }
+        if let Err(e) = self.accounts.check() {
+            problems.push(e);
         }
         if self.processor.name.trim().is_empty() {
             problems.push("processor.name must not be empty".to_owned());

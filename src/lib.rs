@@ -12,7 +12,8 @@
 //! - [`service`]: the use cases (filing, follow-ups, admin changes, replays,
 //!   acknowledgements, the register, tokens); [`worker`] delivers the outbox
 //!   and [`scheduling`] escalates deadlines and reminds of updates.
-//! - [`app`] wires them together, and [`http`] serves the API.
+//! - [`app`] wires them together, [`http`] serves the API and [`web`] the
+//!   pages people use.
 #![forbid(unsafe_code)]
 
 // Declared bottom-up, in layer order.
@@ -38,6 +39,7 @@ pub mod worker;
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -73,7 +75,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "serving");
-    let router = http::router(app.clone());
+    // The pages and the API share the server; unknown paths get the API's 404.
+    let router = http::router(app.clone()).merge(web::router(app.clone()));
     http::serve(
         router,
         listener,

@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Manage the accounts people sign in to the pages with.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Check the hash-chained audit log of who did what.
     Audit {
         #[command(subcommand)]
@@ -76,6 +81,26 @@ enum Command {
     Secrets {
         #[command(subcommand)]
         action: SecretsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Create an account and print a one-time link (server.public_url plus
+    /// its path) where its holder sets a password; the link expires after
+    /// accounts.setup_link_hours. Give it to the person over a trusted channel.
+    Create {
+        #[arg(long, value_parser = ["staff", "admin", "client"])]
+        role: String,
+        /// The person's email address, which they sign in with.
+        #[arg(long)]
+        email: String,
+        /// The client a client account (its DPO) speaks for; it must be in
+        /// the stored agreements.
+        #[arg(long, required_if_eq("role", "client"))]
+        client: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -292,6 +317,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Tokens { action } => return tokens(action).await,
+        Command::Users { action } => return users(action).await,
         Command::Audit {
             action: AuditAction::Verify { config },
         } => {
@@ -391,6 +417,42 @@ async fn tokens(action: TokensAction) -> anyhow::Result<ExitCode> {
         }
     }
     store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn users(action: UsersAction) -> anyhow::Result<ExitCode> {
+    use breachgate::service::accounts;
+    let UsersAction::Create {
+        role,
+        email,
+        client,
+        config,
+    } = action;
+    let config = load_config(config.as_deref())?;
+    breachgate::app::create_data_dir(&config)?;
+    let store = breachgate::store::open(&config.store_url()).await?;
+    let role = Role::parse(&role).context("unknown role")?;
+    let client = client
+        .map(|c| breachgate::domain::ClientId::parse(&c))
+        .transpose()
+        .context("--client")?;
+    let created = accounts::create_user(
+        store.as_ref(),
+        audit::CLI,
+        role,
+        client,
+        &email,
+        &config.accounts,
+        chrono::Utc::now(),
+    )
+    .await;
+    store.close().await;
+    let created = created.with_context(|| format!("cannot create an account for {email}"))?;
+    println!(
+        "{}{}",
+        config.server.public_url,
+        accounts::setup_path(&created.setup_secret)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -58,6 +58,16 @@ impl Registry {
         })
     }
 
+    /// Every system, in no particular order.
+    pub fn systems(&self) -> impl Iterator<Item = &System> {
+        self.systems.values()
+    }
+
+    /// Every sub-processor, in no particular order.
+    pub fn subprocessors(&self) -> impl Iterator<Item = &Subprocessor> {
+        self.subprocessors.values()
+    }
+
     pub fn system(&self, id: &SystemId) -> Option<&System> {
         self.systems.get(id)
     }

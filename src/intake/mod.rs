@@ -34,9 +34,11 @@ pub fn parse_json(body: &[u8]) -> Result<Value, IntakeError> {
 }
 
 /// Validates a report document, such as an incident's facts after an update:
-/// the report schema, then the rules between fields it cannot express.
+/// the report schema, then the rules between fields it cannot express. A
+/// missing field is named at its own pointer, so a form can show the error
+/// next to it.
 pub fn check_report(value: &Value) -> Result<Report, IntakeError> {
-    let mut errors = REPORT.errors(value);
+    let mut errors = REPORT.errors_at_fields(value);
     errors.extend(consistency::errors(value));
     if !errors.is_empty() {
         return Err(IntakeError::Invalid(errors));

@@ -4,6 +4,7 @@
 //! later pages) map them to what their callers see. Audit entries and worker
 //! wake-ups happen here, never in a handler.
 
+pub mod accounts;
 pub mod agreements;
 pub mod client_notices;
 pub mod deliveries;

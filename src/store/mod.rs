@@ -6,6 +6,7 @@
 //! module names one. A backend implements each sub-trait in its own file and
 //! leaves the rules that are not SQL to `shared`.
 
+mod accounts;
 mod agreements;
 mod audit;
 mod clients;
@@ -21,6 +22,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use accounts::{
+    AccountStore, FailedSignIns, NewPasswordSetup, NewSession, NewUser, StoredSession, StoredUser,
+    User,
+};
 pub use agreements::{
     AgreementChange, AgreementStore, NewWebhookSecret, SecretRotation, StoredSecret,
 };
@@ -60,6 +65,8 @@ pub enum StoreError {
     VersionConflict,
     #[error("no client {0} in the stored agreements")]
     UnknownClient(crate::domain::ClientId),
+    #[error("an account with the email {0} exists")]
+    AccountExists(String),
     #[error("no store backend for the URL scheme {0:?} (supported: sqlite)")]
     UnsupportedScheme(String),
 }
@@ -75,6 +82,7 @@ pub trait Store:
     + OutboxStore
     + AuditStore
     + ScheduleStore
+    + AccountStore
 {
 }
 
@@ -87,6 +95,7 @@ impl<T> Store for T where
         + OutboxStore
         + AuditStore
         + ScheduleStore
+        + AccountStore
         + ?Sized
 {
 }

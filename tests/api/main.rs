@@ -29,3 +29,5 @@ mod private_files;
 mod register;
 mod scheduling;
 mod tokens;
+mod web_security;
+mod web_staff;

@@ -57,6 +57,17 @@ fn webhook_client(clients: &[ClientAgreement]) -> (ClientId, String) {
         .expect("an example client has a webhook")
 }
 
+/// The actions of the audit log, oldest first.
+async fn audit_actions(store: &dyn Store) -> Vec<String> {
+    store
+        .audit_log()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
 fn audit_entry(at: DateTime<Utc>, action: &str, subject: &str) -> NewAuditEntry {
     NewAuditEntry::new(at, "conformance story", action, subject, json!({}))
 }
@@ -458,13 +469,7 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(store.token_count().await.unwrap(), 2);
-    let actions: Vec<String> = store
-        .audit_log()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(store.as_ref()).await;
     assert_eq!(actions, ["token.created", "token.revoked"]);
     store.close().await;
 }
@@ -558,6 +563,181 @@ async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>)
     store.close().await;
 }
 
+/// Accounts: a user with a one-time setup link, its session, and failed
+/// sign-ins counted per email and per address.
+async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) {
+    use breachgate::store::{NewPasswordSetup, NewSession, NewUser, User};
+    let now = start();
+    let snapshot = contracts();
+    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let hash = breachgate::service::tokens::hash;
+    let user = |id: &str, email: &str, client_id: Option<ClientId>| NewUser {
+        user: User {
+            id: id.into(),
+            email: email.into(),
+            role: if client_id.is_some() {
+                Role::Client
+            } else {
+                Role::Staff
+            },
+            client_id,
+        },
+        created_at: now,
+    };
+    let setup = |secret: &str| NewPasswordSetup {
+        token_hash: hash(secret),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+    };
+    let created = audit_entry(now, "user.created", "usr_ana");
+    store
+        .create_user(
+            &user("usr_ana", "ana@example.org", None),
+            &setup("link-ana"),
+            &created,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_user(&user("usr_ana2", "ana@example.org", None), &setup("link-2"), &created).await,
+        Err(StoreError::AccountExists(e)) if e == "ana@example.org"
+    ));
+    let unknown = ClientId::parse("no-such-client").unwrap();
+    assert!(matches!(
+        store
+            .create_user(
+                &user("usr_x", "x@example.org", Some(unknown)),
+                &setup("link-x"),
+                &created
+            )
+            .await,
+        Err(StoreError::UnknownClient(_))
+    ));
+    let client = snapshot.clients[0].id.clone();
+    store
+        .create_user(
+            &user("usr_dpo", "dpo@example.org", Some(client.clone())),
+            &setup("link-dpo"),
+            &created,
+        )
+        .await
+        .unwrap();
+    let dpo = store
+        .user_by_email("dpo@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(dpo.user.client_id, Some(client));
+    assert_eq!(dpo.password_hash, None);
+
+    // A link works until it expires or is used, once.
+    let link = hash("link-ana");
+    assert_eq!(
+        store.password_setup(&link, now).await.unwrap().unwrap().id,
+        "usr_ana"
+    );
+    assert!(store
+        .password_setup(&link, now + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_none());
+    let session = NewSession {
+        id: "ses_1".into(),
+        token_hash: hash("session-1"),
+        user_id: "usr_ana".into(),
+        csrf_token: "csrf-1".into(),
+        created_at: now,
+    };
+    store
+        .create_session(&session, &audit_entry(now, "user.signed_in", "ses_1"))
+        .await
+        .unwrap();
+    let set = audit_entry(now, "user.password_set", "usr_ana");
+    assert!(store
+        .set_password(&link, "$argon2id$stored", now, &set)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_password(&link, "$argon2id$again", now, &set)
+        .await
+        .unwrap());
+    let ana = store
+        .user_by_email("ana@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ana.password_hash.as_deref(), Some("$argon2id$stored"));
+    assert!(
+        store.session(&hash("session-1")).await.unwrap().is_none(),
+        "setting a password ends the user's sessions"
+    );
+
+    let session = NewSession {
+        id: "ses_2".into(),
+        token_hash: hash("session-2"),
+        ..session
+    };
+    store
+        .create_session(&session, &audit_entry(now, "user.signed_in", "ses_2"))
+        .await
+        .unwrap();
+    let later = now + Duration::minutes(5);
+    store.touch_session("ses_2", later).await.unwrap();
+    let stored = store.session(&hash("session-2")).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.id.as_str(),
+            stored.user.email.as_str(),
+            stored.csrf_token.as_str()
+        ),
+        ("ses_2", "ana@example.org", "csrf-1")
+    );
+    assert_eq!((stored.created_at, stored.last_seen_at), (now, later));
+    store
+        .revoke_session(
+            "ses_2",
+            later,
+            &audit_entry(later, "user.signed_out", "ses_2"),
+        )
+        .await
+        .unwrap();
+    assert!(store.session(&hash("session-2")).await.unwrap().is_none());
+
+    for (at, email, address) in [
+        (now, "ana@example.org", "192.0.2.1"),
+        (later, "ana@example.org", "192.0.2.2"),
+        (later, "bob@example.org", "192.0.2.1"),
+    ] {
+        store
+            .record_failed_sign_in(email, address, at)
+            .await
+            .unwrap();
+    }
+    let failed = store
+        .failed_sign_ins("ana@example.org", "192.0.2.1", now)
+        .await
+        .unwrap();
+    assert_eq!((failed.for_email, failed.from_address), (2, 2));
+    let recent = store
+        .failed_sign_ins("ana@example.org", "192.0.2.1", later)
+        .await
+        .unwrap();
+    assert_eq!((recent.for_email, recent.from_address), (1, 1));
+    let actions = audit_actions(store.as_ref()).await;
+    assert_eq!(
+        actions,
+        [
+            "user.created",
+            "user.created",
+            "user.signed_in",
+            "user.password_set",
+            "user.signed_in",
+            "user.signed_out"
+        ]
+    );
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_files_all_or_nothing_and_reads_back_exactly() {
     let (store, _dir) = sqlite_store().await;
@@ -617,6 +797,12 @@ async fn sqlite_migrates_plain_notices_and_their_sequence() {
     let detail = store.incident(&incident).await.unwrap().unwrap();
     assert_eq!(detail.notices[0].sequence, 2);
     store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_accounts() {
+    let (store, _dir) = sqlite_store().await;
+    accounts_keep_users_links_sessions_and_failures(store).await;
 }
 
 #[tokio::test]

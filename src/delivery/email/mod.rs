@@ -18,7 +18,7 @@ mod view;
 
 use std::path::PathBuf;
 
-pub use render::{render, Rendered, Sender};
+pub use render::{preview, render, Rendered, Sender};
 pub use staff::staff_message;
 pub use transport::{EmailConfig, MailTransport, Secret, SendError, TlsMode, TransportKind};
 

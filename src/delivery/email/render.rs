@@ -74,20 +74,7 @@ pub fn render(
     let message_id = format!("{}@{domain}", notice.data.notice_id);
 
     let texts = i18n::texts(client.language)?;
-    let n = view::update_number(notice);
-    let subject = texts.fill(
-        "subject",
-        view::kind_key(notice.kind),
-        &[
-            (
-                "reference",
-                headers::text("reference", &notice.data.reference)?,
-            ),
-            ("client", headers::text("client name", &client.name)?),
-            ("n", &n),
-        ],
-    );
-    let subject = headers::text("subject", &subject)?.to_owned();
+    let subject = subject(notice, client, &texts)?;
 
     let mut builder = Message::builder()
         .from(sender.from.clone())
@@ -121,6 +108,37 @@ pub fn render(
         message,
         message_id,
     })
+}
+
+/// The subject line of `notice`'s email to `client`, in its language.
+fn subject(
+    notice: &Notice,
+    client: &ClientAgreement,
+    texts: &i18n::Texts,
+) -> Result<String, EmailError> {
+    let n = view::update_number(notice);
+    let subject = texts.fill(
+        "subject",
+        view::kind_key(notice.kind),
+        &[
+            (
+                "reference",
+                headers::text("reference", &notice.data.reference)?,
+            ),
+            ("client", headers::text("client name", &client.name)?),
+            ("n", &n),
+        ],
+    );
+    Ok(headers::text("subject", &subject)?.to_owned())
+}
+
+/// What `client` would read: the subject and the plain-text body of the
+/// email for `notice`, as [`render`] makes them (a preview before filing).
+pub fn preview(notice: &Notice, client: &ClientAgreement) -> Result<(String, String), EmailError> {
+    let texts = i18n::texts(client.language)?;
+    let subject = subject(notice, client, &texts)?;
+    let (text, _html) = templates::render(&view::body(notice, client, texts))?;
+    Ok((subject, text))
 }
 
 /// The signed bytes, base64 encoded whatever they contain: a 7bit or

@@ -211,6 +211,53 @@ fn outcome(p: &Prepared) -> ClientOutcome {
     }
 }
 
+/// The email a dry run's notice would reach its client as, in the
+/// client's language.
+pub struct EmailPreview {
+    pub language: &'static str,
+    pub subject: String,
+    pub text: String,
+}
+
+/// The email `outcome`'s client would receive for its previewed notice
+/// (only a dry run keeps the notice).
+pub fn preview_email(services: &Services, outcome: &ClientOutcome) -> Option<EmailPreview> {
+    let notice: Notice = serde_json::from_value(outcome.notice.clone()?).ok()?;
+    let registry = services.registry.current();
+    let client = registry.client(&outcome.client_id)?;
+    let (subject, text) = crate::delivery::email::preview(&notice, client).ok()?;
+    Some(EmailPreview {
+        language: client.language.as_str(),
+        subject,
+        text,
+    })
+}
+
+/// What a report can name as affected: the agreements' systems and
+/// sub-processors, each as (id, name), by id.
+pub struct Affectable {
+    pub systems: Vec<(String, String)>,
+    pub subprocessors: Vec<(String, String)>,
+}
+
+pub fn affectable(services: &Services) -> Affectable {
+    let registry = services.registry.current();
+    let mut systems: Vec<(String, String)> = registry
+        .systems()
+        .map(|s| (s.id.to_string(), s.name.clone()))
+        .collect();
+    let mut subprocessors: Vec<(String, String)> = registry
+        .subprocessors()
+        .map(|s| (s.id.to_string(), s.name.clone()))
+        .collect();
+    systems.sort();
+    subprocessors.sort();
+    Affectable {
+        systems,
+        subprocessors,
+    }
+}
+
 /// Now, to the whole second: notices carry it as their `timestamp` and
 /// their deliveries are due from it.
 fn whole_second(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {

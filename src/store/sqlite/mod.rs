@@ -3,6 +3,7 @@
 //! Each concern's `impl` is in its own file, with only its SQL; the rules
 //! that are not SQL are in `store::shared`.
 
+mod accounts;
 mod agreements;
 mod audit;
 mod clients;

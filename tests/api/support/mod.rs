@@ -273,6 +273,36 @@ impl Gateway {
         (response.bytes().await.expect("body").to_vec(), jws)
     }
 
+    /// A new account's one-time password-setup path.
+    pub async fn setup_link(&self, role: Role, client: Option<&str>, email: &str) -> String {
+        let app = &self.app;
+        let created = breachgate::service::accounts::create_user(
+            app.services.store.as_ref(),
+            "test",
+            role,
+            client.map(|c| breachgate::domain::ClientId::parse(c).expect("client id")),
+            email,
+            &app.config.accounts,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("account created");
+        breachgate::service::accounts::setup_path(&created.setup_secret)
+    }
+
+    /// A new account with its password set: its email and password.
+    pub async fn account(&self, role: Role, client: Option<&str>) -> (String, String) {
+        let email =
+            format!("{}-{}@processor.example", role.as_str(), ulid::Ulid::new()).to_lowercase();
+        let link = self.setup_link(role, client, &email).await;
+        let secret = link.rsplit('/').next().expect("a secret");
+        let password = "a long enough passphrase".to_owned();
+        breachgate::service::accounts::set_password(&self.app.services, secret, &password)
+            .await
+            .expect("password set");
+        (email, password)
+    }
+
     pub async fn incident_count(&self) -> usize {
         let (status, body) = self.get_json(&self.staff, "/v1/incidents").await;
         assert_eq!(status, 200);
@@ -301,6 +331,7 @@ pub fn client_outcome<'a>(answer: &'a Value, client_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{client_id} is in the answer"))
 }
 
+pub mod browser;
 pub mod mime;
 pub mod python;
 pub mod receiver;

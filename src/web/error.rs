@@ -1,0 +1,59 @@
+//! What a page answers when it cannot show what was asked.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// No valid session: the browser is sent to sign in.
+    #[error("sign in first")]
+    SignIn,
+    #[error("this page is not for your role")]
+    Forbidden,
+    #[error("there is no such page")]
+    NotFound,
+    /// A POST without the form's CSRF token, or with another one.
+    #[error("this form has expired or did not come from this site; reload the page and try again")]
+    Csrf,
+    #[error("the request is not a form this site sends")]
+    BadForm,
+    #[error("something went wrong on our side; it has been logged")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl PageError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        PageError::Internal(e.into())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            PageError::SignIn => StatusCode::SEE_OTHER,
+            PageError::Forbidden | PageError::Csrf => StatusCode::FORBIDDEN,
+            PageError::BadForm => StatusCode::BAD_REQUEST,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let PageError::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "page failed");
+        }
+        if let PageError::SignIn = self {
+            return (self.status(), [(header::LOCATION, "/sign-in")]).into_response();
+        }
+        let title = match self.status() {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            _ => "Error",
+        };
+        (
+            self.status(),
+            super::templates::error_page(title, &self.to_string()),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,124 @@
+//! The pages people use: server-rendered HTML over the same services and
+//! the same role and tenant rules as the JSON API (a session resolves to the
+//! same [`crate::domain::Caller`] a token does).
+//!
+//! - [`routes`] is the pages' own route table, apart from the API's (whose
+//!   OpenAPI document does not describe pages).
+//! - `templates/` are minijinja templates embedded in the binary; every page
+//!   extends `base.html` (language, skip link, navigation, sign-out).
+//! - `static/` is served under `/static/`: the stylesheet and one small
+//!   script that refreshes the board. No inline script or style, so the
+//!   Content-Security-Policy forbids both; every flow works without script.
+//! - `session.rs` turns the session cookie into a caller and checks the
+//!   CSRF token every POST carries; `form.rs` reads posted forms.
+//!
+//! Adding a page: a handler in `pages/` taking the session extractor of the
+//! role it is for ([`session::StaffSession`], [`session::AdminSession`] or
+//! [`session::Signed`]), a template in `templates/` registered in
+//! `templates.rs`, and a line in [`routes`].
+
+mod error;
+mod form;
+mod pages;
+mod session;
+mod static_files;
+mod templates;
+
+use std::sync::Arc;
+
+use axum::handler::Handler;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+
+use crate::app::App;
+
+pub use error::PageError;
+
+/// What every page handler can reach.
+#[derive(Clone)]
+pub struct WebState {
+    pub app: Arc<App>,
+}
+
+impl axum::extract::FromRef<WebState> for Arc<App> {
+    fn from_ref(state: &WebState) -> Self {
+        state.app.clone()
+    }
+}
+
+/// One page (or form target) the web interface serves.
+pub struct Page {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<WebState>,
+}
+
+fn page<H, T>(method: Method, path: &'static str, handler: H) -> Page
+where
+    H: Handler<T, WebState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("pages use standard methods");
+    Page {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every page and form target.
+pub fn routes() -> Vec<Page> {
+    use pages::{account_setup, admin, board, portal, report, sign_in};
+    vec![
+        page(Method::GET, "/static/{file}", static_files::serve),
+        page(Method::GET, "/sign-in", sign_in::show),
+        page(Method::POST, "/sign-in", sign_in::submit),
+        page(Method::POST, "/sign-out", sign_in::sign_out),
+        page(Method::GET, "/account/setup/{secret}", account_setup::show),
+        page(
+            Method::POST,
+            "/account/setup/{secret}",
+            account_setup::submit,
+        ),
+        page(Method::GET, "/", board::show),
+        page(Method::GET, "/reports/new", report::show),
+        page(Method::POST, "/reports/new", report::submit),
+        page(Method::GET, "/admin", admin::show),
+        page(Method::GET, "/portal", portal::show),
+    ]
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let state = WebState { app };
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, p| router.route(p.path, p.handler))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// The Content-Security-Policy of every page: nothing but the gateway's own
+/// stylesheet and script, no inline script or style, no framing, and forms
+/// posting only to the gateway.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Setup links carry their secret in the path: never send it on.
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

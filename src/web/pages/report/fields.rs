@@ -1,0 +1,879 @@
+//! The report form as data: every field of `schemas/report.v1.schema.json`
+//! (but `affected.per_client`, which the incident page's CSV upload sets),
+//! grouped in the order the seed procedures ask the questions (what
+//! happened, when you became aware, which systems or sub-processor, which
+//! data, how many people). Each field is named by its JSON pointer, so a
+//! posted form becomes the report body, and the intake's errors (which
+//! name pointers) land next to the field they are about.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::service::reporting::Affectable;
+use crate::validation::FieldError;
+
+/// How a field is entered and what JSON it becomes.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Text,
+    Paragraph,
+    /// An RFC 3339 UTC time; `2026-11-22 07:30` is read as UTC too.
+    Time,
+    /// One item per line: a list of strings, sent even when empty if `always`.
+    Lines {
+        always: bool,
+    },
+    /// Separated by commas or spaces: a list of codes (countries, ids).
+    Codes,
+    Number,
+    /// A checkbox: `true`, or `false` when `always` (else absent).
+    Flag {
+        always: bool,
+    },
+    /// One of the options (a select), absent when none is chosen.
+    Choice(&'static [Opt]),
+    /// Any of the options (checkboxes): a list, sent even when empty if `always`.
+    Choices {
+        options: &'static [Opt],
+        always: bool,
+    },
+    /// Any of the options, or "not yet known" (the value `not_yet_known`).
+    Categories(&'static [Opt]),
+    /// The systems of the agreements (checkboxes), filled in per request.
+    Systems,
+    /// One of the agreements' sub-processors (a select), filled in per request.
+    Subprocessor,
+}
+
+/// One option of a taxonomy: its value, label and short help.
+#[derive(Clone, Copy)]
+pub struct Opt(pub &'static str, pub &'static str, pub &'static str);
+
+#[derive(Clone, Copy)]
+pub struct Field {
+    pub pointer: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+}
+
+pub struct Section {
+    pub title: &'static str,
+    pub help: &'static str,
+    pub fields: &'static [Field],
+}
+
+const fn f(pointer: &'static str, label: &'static str, help: &'static str, kind: Kind) -> Field {
+    Field {
+        pointer,
+        label,
+        help,
+        kind,
+    }
+}
+
+const PRECISION: &[Opt] = &[
+    Opt("exact", "Exact", "established"),
+    Opt("estimated", "Estimated", "a best estimate"),
+    Opt("day", "Day only", "only the day is known"),
+    Opt("undetermined", "Undetermined", "not known"),
+];
+
+const CATEGORY: &[Opt] = &[
+    Opt(
+        "unauthorised_access",
+        "Unauthorised access",
+        "someone without authorisation accessed the data",
+    ),
+    Opt(
+        "unauthorised_disclosure",
+        "Unauthorised disclosure",
+        "data disclosed to parties not entitled to it",
+    ),
+    Opt("misdelivery", "Misdelivery", "sent to the wrong recipient"),
+    Opt("publication", "Publication", "made public by mistake"),
+    Opt("loss", "Loss", "a device, file or medium was lost"),
+    Opt("theft", "Theft", "a device, file or medium was stolen"),
+    Opt("destruction", "Destruction", "data destroyed"),
+    Opt(
+        "alteration",
+        "Alteration",
+        "data changed without authorisation",
+    ),
+    Opt(
+        "unavailability",
+        "Unavailability",
+        "data temporarily not accessible",
+    ),
+    Opt(
+        "ransomware",
+        "Ransomware",
+        "data encrypted or taken by an attacker for ransom",
+    ),
+    Opt("other", "Other", "describe it in the summary"),
+];
+
+const ORIGIN: &[Opt] = &[
+    Opt(
+        "internal",
+        "Internal",
+        "our staff, systems or configuration",
+    ),
+    Opt(
+        "external",
+        "External",
+        "an outside party, including a sub-processor's attacker",
+    ),
+    Opt("unknown", "Unknown", "not established yet"),
+];
+
+const YES_NO_UNKNOWN: &[Opt] = &[
+    Opt(
+        "yes",
+        "Yes",
+        "an attack on or failure of network and information systems",
+    ),
+    Opt("no", "No", ""),
+    Opt("unknown", "Unknown", ""),
+];
+
+const SUBJECTS: &[Opt] = &[
+    Opt("employees", "Employees", ""),
+    Opt("job_applicants", "Job applicants", ""),
+    Opt("customers", "Customers", ""),
+    Opt("users", "Users", ""),
+    Opt("pupils", "Pupils", ""),
+    Opt("students", "Students", ""),
+    Opt("parents", "Parents", ""),
+    Opt("children", "Children", ""),
+    Opt("patients", "Patients", ""),
+    Opt("members", "Members", ""),
+    Opt("citizens", "Citizens", ""),
+    Opt("suppliers", "Suppliers", ""),
+    Opt("other", "Other", "say who in the description"),
+];
+
+const DATA: &[Opt] = &[
+    Opt(
+        "identification",
+        "Identification",
+        "names, customer numbers",
+    ),
+    Opt("contact", "Contact details", "addresses, email, phone"),
+    Opt("demographic", "Demographic", "age, gender"),
+    Opt("education", "Education", "enrolments, results"),
+    Opt("employment", "Employment", "position, salary"),
+    Opt(
+        "online_identifiers",
+        "Online identifiers",
+        "IP addresses, cookies",
+    ),
+    Opt("location", "Location", ""),
+    Opt("behavioural", "Behavioural", "usage, preferences"),
+    Opt("communications_content", "Content of communications", ""),
+    Opt("credentials", "Credentials", "passwords, tokens"),
+    Opt("financial", "Financial", "bank or card data"),
+    Opt(
+        "national_identifier",
+        "National identifier",
+        "citizen service number, passport number",
+    ),
+    Opt("social_welfare", "Social welfare", ""),
+    Opt("official_documents", "Official documents", "copies of ID"),
+    Opt(
+        "racial_ethnic_origin",
+        "Racial or ethnic origin",
+        "special category",
+    ),
+    Opt(
+        "political_opinions",
+        "Political opinions",
+        "special category",
+    ),
+    Opt("religious_beliefs", "Religious beliefs", "special category"),
+    Opt(
+        "trade_union_membership",
+        "Trade union membership",
+        "special category",
+    ),
+    Opt("genetic", "Genetic data", "special category"),
+    Opt("biometric", "Biometric data", "special category"),
+    Opt("health", "Health", "special category"),
+    Opt(
+        "sex_life_orientation",
+        "Sex life or orientation",
+        "special category",
+    ),
+    Opt(
+        "criminal_convictions",
+        "Criminal convictions",
+        "Art. 10 data",
+    ),
+];
+
+const COUNT_PRECISION: &[Opt] = &[
+    Opt("exact", "Exact", "the number is known"),
+    Opt("approximate", "Approximate", "an estimate"),
+    Opt(
+        "upper_bound",
+        "Upper bound",
+        "at most this many; may be far fewer",
+    ),
+];
+
+const PROTECTION: &[Opt] = &[
+    Opt(
+        "encrypted_key_safe",
+        "Encrypted, key safe",
+        "unintelligible to whoever got it",
+    ),
+    Opt(
+        "encrypted_key_compromised",
+        "Encrypted, key compromised",
+        "",
+    ),
+    Opt(
+        "encrypted_key_status_unknown",
+        "Encrypted, key status unknown",
+        "",
+    ),
+    Opt("hashed", "Hashed", ""),
+    Opt("pseudonymised", "Pseudonymised", ""),
+    Opt("none", "None", "in clear"),
+    Opt("unknown", "Unknown", ""),
+];
+
+const CONSEQUENCES: &[Opt] = &[
+    Opt("identity_theft", "Identity theft", ""),
+    Opt("fraud", "Fraud", ""),
+    Opt("financial_loss", "Financial loss", ""),
+    Opt("phishing", "Phishing", ""),
+    Opt("spam", "Spam", ""),
+    Opt("discrimination", "Discrimination", ""),
+    Opt("reputational_damage", "Reputational damage", ""),
+    Opt("loss_of_confidentiality", "Loss of confidentiality", ""),
+    Opt("loss_of_control", "Loss of control over their data", ""),
+    Opt("physical_harm", "Physical harm", ""),
+    Opt("psychological_harm", "Psychological harm", ""),
+    Opt(
+        "reidentification",
+        "Re-identification",
+        "of pseudonymised data",
+    ),
+    Opt("other", "Other", "describe them below"),
+];
+
+const EASE: &[Opt] = &[
+    Opt("negligible", "Negligible", "ENISA EI 0.25"),
+    Opt("limited", "Limited", "ENISA EI 0.5"),
+    Opt("significant", "Significant", "ENISA EI 0.75"),
+    Opt("maximum", "Maximum", "ENISA EI 1: identified directly"),
+];
+
+const AVAILABILITY: &[Opt] = &[
+    Opt("not_affected", "Not affected", ""),
+    Opt("degraded", "Degraded", ""),
+    Opt("unavailable", "Unavailable", ""),
+    Opt("restored", "Restored", ""),
+];
+
+const RESTORED: &[Opt] = &[
+    Opt("yes", "Yes", ""),
+    Opt("partially", "Partially", ""),
+    Opt("no", "No", ""),
+    Opt(
+        "not_applicable",
+        "Not applicable",
+        "nothing was lost or altered",
+    ),
+    Opt("unknown", "Unknown", ""),
+];
+
+const PARTY: &[Opt] = &[
+    Opt("police", "Police", ""),
+    Opt("csirt", "CSIRT", ""),
+    Opt("supervisory_authority", "Supervisory authority", ""),
+    Opt("other_regulator", "Other regulator", ""),
+    Opt("other", "Other", ""),
+];
+
+const CONTACTED: &[Opt] = &[
+    Opt("contacted", "Contacted", ""),
+    Opt("planned", "Planned", ""),
+    Opt("not_contacted", "Not contacted", ""),
+    Opt("not_yet_decided", "Not yet decided", ""),
+];
+
+const TIME_HELP: &str = "UTC, e.g. 2026-11-22 07:30 or 2026-11-22T07:30:00Z";
+
+/// Rows offered for third parties informed; more can be added in an update.
+macro_rules! party {
+    ($i:literal) => {
+        [
+            f(
+                concat!("/notified_parties/", $i, "/type"),
+                concat!("Party ", $i, ": type"),
+                "",
+                Kind::Choice(PARTY),
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/name"),
+                concat!("Party ", $i, ": name"),
+                "",
+                Kind::Text,
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/country"),
+                concat!("Party ", $i, ": country"),
+                "ISO code, e.g. NL",
+                Kind::Text,
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/notified_at"),
+                concat!("Party ", $i, ": informed at"),
+                TIME_HELP,
+                Kind::Time,
+            ),
+            f(
+                concat!("/notified_parties/", $i, "/reference"),
+                concat!("Party ", $i, ": their reference"),
+                "case or report number",
+                Kind::Text,
+            ),
+        ]
+    };
+}
+const PARTY_0: [Field; 5] = party!(0);
+const PARTY_1: [Field; 5] = party!(1);
+
+pub const SECTIONS: &[Section] = &[
+    Section {
+        title: "What happened",
+        help: "In plain language: the client's DPO reads this.",
+        fields: &[
+            f("/summary", "Summary", "What happened, to which data, and what the current state is.", Kind::Paragraph),
+            f("/category", "Kind of breach", "", Kind::Choice(CATEGORY)),
+            f("/nature/confidentiality", "Confidentiality breached", "disclosed to or accessed by someone not entitled", Kind::Flag { always: true }),
+            f("/nature/integrity", "Integrity breached", "data altered", Kind::Flag { always: true }),
+            f("/nature/availability", "Availability breached", "data lost or not accessible", Kind::Flag { always: true }),
+            f("/discovery", "How it was discovered", "a monitoring alert, a researcher's report, a sub-processor's notification, ...", Kind::Paragraph),
+            f("/location", "Where it happened", "system, environment, site or sub-processor", Kind::Paragraph),
+            f("/cause/origin", "Where the cause originated", "", Kind::Choice(ORIGIN)),
+            f("/cause/malicious", "Caused intentionally", "an attack, theft or sabotage", Kind::Flag { always: true }),
+            f("/cause/description", "The cause", "as far as known", Kind::Paragraph),
+            f("/cause/cyber_incident", "A cyber incident", "", Kind::Choice(YES_NO_UNKNOWN)),
+            f("/occurred/from", "Started", TIME_HELP, Kind::Time),
+            f("/occurred/from_precision", "How precisely the start is known", "", Kind::Choice(PRECISION)),
+            f("/occurred/to", "Ended", TIME_HELP, Kind::Time),
+            f("/occurred/to_precision", "How precisely the end is known", "", Kind::Choice(PRECISION)),
+            f("/occurred/ongoing", "Still ongoing", "", Kind::Flag { always: true }),
+            f("/occurred/estimated", "The times are estimates", "", Kind::Flag { always: false }),
+        ],
+    },
+    Section {
+        title: "When you became aware",
+        help: "Each client's deadline counts from the moment you were reasonably certain a breach occurred.",
+        fields: &[
+            f("/became_aware_at", "Became aware at", TIME_HELP, Kind::Time),
+            f("/detected_at", "First signal at", "the alert or report before it was confirmed; UTC", Kind::Time),
+            f("/delay_reason", "Reason for delay", "Only when a client's deadline has already passed.", Kind::Paragraph),
+        ],
+    },
+    Section {
+        title: "Which systems or sub-processor",
+        help: "breachgate finds the affected clients from these; name at least one.",
+        fields: &[
+            f("/affected/systems", "Affected systems", "", Kind::Systems),
+            f("/affected/subprocessor", "Sub-processor where it happened", "", Kind::Subprocessor),
+            f("/affected/clients", "Further affected clients", "client ids, separated by commas", Kind::Codes),
+        ],
+    },
+    Section {
+        title: "Which data",
+        help: "",
+        fields: &[
+            f("/personal_data/categories", "Categories of personal data", "", Kind::Categories(DATA)),
+            f("/personal_data/records/min", "Records: at least", "leave the record counts empty to use each client's own estimate", Kind::Number),
+            f("/personal_data/records/max", "Records: at most", "", Kind::Number),
+            f("/personal_data/records/precision", "Records: precision", "", Kind::Choice(COUNT_PRECISION)),
+            f("/personal_data/protection/state", "Protection", "how the data was protected when the breach happened", Kind::Choice(PROTECTION)),
+            f("/personal_data/protection/description", "Protection method", "algorithm, key management, salt", Kind::Paragraph),
+            f("/personal_data/unintelligible", "Unintelligible to whoever got it", "e.g. encrypted with a key that was not compromised", Kind::Flag { always: false }),
+        ],
+    },
+    Section {
+        title: "How many people",
+        help: "",
+        fields: &[
+            f("/data_subjects/categories", "Categories of people", "", Kind::Categories(SUBJECTS)),
+            f("/data_subjects/count/min", "People: at least", "leave the counts empty to use each client's own estimate", Kind::Number),
+            f("/data_subjects/count/max", "People: at most", "", Kind::Number),
+            f("/data_subjects/count/precision", "People: precision", "", Kind::Choice(COUNT_PRECISION)),
+            f("/data_subjects/children", "Children's data concerned", "", Kind::Flag { always: false }),
+            f("/data_subjects/vulnerable", "Vulnerable persons' data concerned", "", Kind::Flag { always: false }),
+            f("/data_subjects/description", "Who they are", "the group concerned, and what \"other\" stands for", Kind::Paragraph),
+            f("/data_subjects/countries", "Countries where they live", "ISO codes separated by commas, e.g. NL, BE", Kind::Codes),
+        ],
+    },
+    Section {
+        title: "Consequences and measures",
+        help: "",
+        fields: &[
+            f("/likely_consequences", "Likely consequences for the people", "none checked: none identified", Kind::Choices { options: CONSEQUENCES, always: true }),
+            f("/likely_consequences_description", "The consequences in your words", "required when Other is checked", Kind::Paragraph),
+            f("/measures/taken", "Measures taken", "one per line", Kind::Lines { always: true }),
+            f("/measures/proposed", "Measures proposed", "one per line", Kind::Lines { always: true }),
+            f("/measures/in_place", "Protection in place before the breach", "one per line", Kind::Lines { always: false }),
+            f("/severity_inputs/ease_of_identification", "Ease of identification", "for the advisory ENISA severity", Kind::Choice(EASE)),
+            f("/severity_inputs/dpc_adjustment", "Data-processing context adjustment", "-1, 0 or 1", Kind::Number),
+        ],
+    },
+    Section {
+        title: "Service, authorities and data subjects",
+        help: "",
+        fields: &[
+            f("/service_impact/availability", "State of the service", "", Kind::Choice(AVAILABILITY)),
+            f("/service_impact/data_restored", "Data restored", "", Kind::Choice(RESTORED)),
+            f("/service_impact/expected_recovery_at", "Expected back at", TIME_HELP, Kind::Time),
+            PARTY_0[0], PARTY_0[1], PARTY_0[2], PARTY_0[3], PARTY_0[4],
+            PARTY_1[0], PARTY_1[1], PARTY_1[2], PARTY_1[3], PARTY_1[4],
+            f("/data_subjects_contacted/status", "People contacted", "by anyone you know of (Art. 34)", Kind::Choice(CONTACTED)),
+            f("/data_subjects_contacted/contacted_at", "Contacted at", TIME_HELP, Kind::Time),
+            f("/data_subjects_contacted/channel", "Contacted how", "email, letter, in-app message, ...", Kind::Text),
+            f("/data_subjects_contacted/count", "How many were contacted", "", Kind::Number),
+        ],
+    },
+    Section {
+        title: "Who reports",
+        help: "",
+        fields: &[
+            f("/reporter/name", "Your name", "", Kind::Text),
+            f("/reporter/email", "Your email address", "", Kind::Text),
+            f("/reporter/role", "Your role", "e.g. Security officer", Kind::Text),
+        ],
+    },
+];
+
+fn fields() -> impl Iterator<Item = &'static Field> {
+    SECTIONS.iter().flat_map(|s| s.fields.iter())
+}
+
+/// The form's HTML id of the field at `pointer`.
+pub fn field_id(pointer: &str) -> String {
+    format!("f{}", pointer.replace('/', "-"))
+}
+
+/// Posted values by field pointer, as typed (kept to show the form again).
+pub type Values = HashMap<String, Vec<String>>;
+
+/// The report body the posted `values` make: empty fields are left out.
+pub fn to_report(values: &Values) -> Value {
+    let mut report = Value::Object(Map::new());
+    for field in fields() {
+        let raw: Vec<&str> = values
+            .get(field.pointer)
+            .map(|v| {
+                v.iter()
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let first = raw.first().copied();
+        let value = match field.kind {
+            Kind::Text | Kind::Paragraph | Kind::Choice(_) | Kind::Subprocessor => {
+                first.map(Value::from)
+            }
+            Kind::Time => first.map(|t| Value::from(utc_time(t))),
+            Kind::Number => first.map(|n| {
+                n.parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::from(n))
+            }),
+            Kind::Flag { always } => match first {
+                Some(_) => Some(Value::Bool(true)),
+                None => always.then_some(Value::Bool(false)),
+            },
+            Kind::Lines { always } => match first {
+                Some(text) => Some(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(Value::from)
+                        .collect(),
+                ),
+                None => always.then(|| Value::Array(Vec::new())),
+            },
+            Kind::Codes => first.map(|text| {
+                text.split([',', ' ', '\n'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(Value::from)
+                    .collect()
+            }),
+            Kind::Choices { always, .. } => {
+                (always || !raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
+            }
+            Kind::Systems => {
+                (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
+            }
+            Kind::Categories(_) => {
+                if raw.contains(&"not_yet_known") {
+                    Some(Value::from("not_yet_known"))
+                } else {
+                    (!raw.is_empty()).then(|| raw.iter().map(|v| Value::from(*v)).collect())
+                }
+            }
+        };
+        if let Some(value) = value {
+            set(&mut report, field.pointer, value);
+        }
+    }
+    report
+}
+
+/// A time as typed, in RFC 3339 when it was typed as `YYYY-MM-DD HH:MM`
+/// (what people write, and what a datetime-local input sends); anything
+/// else as it is, for the schema to name.
+fn utc_time(typed: &str) -> String {
+    ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(typed, format).ok())
+        .map(|t| t.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| typed.to_owned())
+}
+
+/// Sets `value` at `pointer`, creating objects (and, for numeric segments,
+/// arrays) on the way.
+fn set(target: &mut Value, pointer: &str, value: Value) {
+    let mut here = target;
+    let segments: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        let next_is_index = segments
+            .get(i + 1)
+            .is_some_and(|s| s.parse::<usize>().is_ok());
+        let fresh = || {
+            if next_is_index {
+                Value::Array(Vec::new())
+            } else {
+                Value::Object(Map::new())
+            }
+        };
+        here = match (here, segment.parse::<usize>()) {
+            (Value::Array(items), Ok(index)) => {
+                while items.len() <= index {
+                    items.push(Value::Null);
+                }
+                if last {
+                    items[index] = value;
+                    return;
+                }
+                if items[index].is_null() {
+                    items[index] = fresh();
+                }
+                &mut items[index]
+            }
+            (Value::Object(map), _) => {
+                if last {
+                    map.insert((*segment).to_owned(), value);
+                    return;
+                }
+                map.entry(*segment).or_insert_with(fresh)
+            }
+            _ => return,
+        };
+    }
+}
+
+/// A field as the template shows it.
+#[derive(Serialize)]
+pub struct FieldView {
+    pub id: String,
+    pub name: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    /// text, paragraph, time, lines, codes, number, flag, choice or choices.
+    pub kind: &'static str,
+    pub value: String,
+    pub options: Vec<OptionView>,
+    pub error: Option<String>,
+    /// The ids of the help and error texts that describe the input.
+    pub described_by: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct OptionView {
+    pub id: String,
+    pub value: String,
+    pub label: String,
+    pub help: String,
+    pub chosen: bool,
+}
+
+#[derive(Serialize)]
+pub struct SectionView {
+    pub title: &'static str,
+    pub help: &'static str,
+    pub fields: Vec<FieldView>,
+}
+
+/// An error for the summary at the top of the form.
+#[derive(Serialize)]
+pub struct ErrorView {
+    pub field_id: Option<String>,
+    pub label: &'static str,
+    pub message: String,
+}
+
+/// The field `error` is about: the one at its path or, for an error about
+/// a group (`/affected` naming none), the group's first field.
+fn field_of(error: &FieldError) -> Option<&'static Field> {
+    let path = error.path.as_str();
+    if path.is_empty() {
+        return None;
+    }
+    fields()
+        .filter(|f| path == f.pointer || path.starts_with(&format!("{}/", f.pointer)))
+        .max_by_key(|f| f.pointer.len())
+        .or_else(|| fields().find(|f| f.pointer.starts_with(&format!("{path}/"))))
+}
+
+/// The form's sections with `values` kept and `errors` placed next to their
+/// fields, and the summary of every error.
+pub fn view(
+    values: &Values,
+    errors: &[FieldError],
+    affectable: &Affectable,
+) -> (Vec<SectionView>, Vec<ErrorView>) {
+    let mut by_field: HashMap<&'static str, Vec<String>> = HashMap::new();
+    let mut summary = Vec::new();
+    for error in errors {
+        let field = field_of(error);
+        let message = error.message.clone();
+        summary.push(ErrorView {
+            field_id: field.map(|f| field_id(f.pointer)),
+            label: field.map_or("Report", |f| f.label),
+            message: message.clone(),
+        });
+        if let Some(field) = field {
+            by_field.entry(field.pointer).or_default().push(message);
+        }
+    }
+    let sections = SECTIONS
+        .iter()
+        .map(|section| SectionView {
+            title: section.title,
+            help: section.help,
+            fields: section
+                .fields
+                .iter()
+                .map(|field| field_view(field, values, &by_field, affectable))
+                .collect(),
+        })
+        .collect();
+    (sections, summary)
+}
+
+fn field_view(
+    field: &'static Field,
+    values: &Values,
+    errors: &HashMap<&'static str, Vec<String>>,
+    affectable: &Affectable,
+) -> FieldView {
+    let posted: &[String] = values.get(field.pointer).map_or(&[], Vec::as_slice);
+    let id = field_id(field.pointer);
+    let options = |opts: Vec<(String, String, String)>| -> Vec<OptionView> {
+        opts.into_iter()
+            .map(|(value, label, help)| OptionView {
+                id: format!("{id}-{value}"),
+                chosen: posted.contains(&value),
+                value,
+                label,
+                help,
+            })
+            .collect()
+    };
+    let taxonomy = |opts: &[Opt]| -> Vec<(String, String, String)> {
+        opts.iter()
+            .map(|Opt(v, l, h)| ((*v).to_owned(), (*l).to_owned(), (*h).to_owned()))
+            .collect()
+    };
+    let named = |items: &[(String, String)]| -> Vec<(String, String, String)> {
+        items
+            .iter()
+            .map(|(id, name)| (id.clone(), format!("{name} ({id})"), String::new()))
+            .collect()
+    };
+    let (kind, options) = match field.kind {
+        Kind::Text => ("text", Vec::new()),
+        Kind::Paragraph => ("paragraph", Vec::new()),
+        Kind::Time => ("time", Vec::new()),
+        Kind::Lines { .. } => ("lines", Vec::new()),
+        Kind::Codes => ("codes", Vec::new()),
+        Kind::Number => ("number", Vec::new()),
+        Kind::Flag { .. } => ("flag", Vec::new()),
+        Kind::Choice(opts) => ("choice", options(taxonomy(opts))),
+        Kind::Choices { options: opts, .. } => ("choices", options(taxonomy(opts))),
+        Kind::Categories(opts) => {
+            let mut all = vec![(
+                "not_yet_known".to_owned(),
+                "Not yet known".to_owned(),
+                "each client's notice then lists what it has in the affected systems".to_owned(),
+            )];
+            all.extend(taxonomy(opts));
+            ("choices", options(all))
+        }
+        Kind::Systems => ("choices", options(named(&affectable.systems))),
+        Kind::Subprocessor => ("choice", options(named(&affectable.subprocessors))),
+    };
+    let error = errors.get(field.pointer).map(|m| m.join("; "));
+    let described_by = [
+        (!field.help.is_empty()).then(|| format!("{id}-help")),
+        error.is_some().then(|| format!("{id}-error")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    FieldView {
+        name: field.pointer,
+        label: field.label,
+        help: field.help,
+        kind,
+        value: posted.first().cloned().unwrap_or_default(),
+        options,
+        error,
+        described_by: (!described_by.is_empty()).then_some(described_by),
+        id,
+    }
+}
+
+/// The posted values of the report's fields (other inputs left out).
+pub fn values_of(pairs: impl Iterator<Item = (String, String)>) -> Values {
+    let mut values = Values::new();
+    for (name, value) in pairs.filter(|(name, _)| name.starts_with('/')) {
+        values.entry(name).or_default().push(value);
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        values_of(
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn posted_fields_become_the_report_body() {
+        let report = to_report(&values(&[
+            ("/summary", " A bucket was public. "),
+            ("/became_aware_at", "2026-11-22 07:30"),
+            ("/nature/confidentiality", "on"),
+            ("/affected/systems", "lms"),
+            ("/affected/systems", "crm"),
+            ("/personal_data/categories", "contact"),
+            ("/data_subjects/categories", "not_yet_known"),
+            ("/data_subjects/categories", "pupils"),
+            ("/data_subjects/countries", "NL, BE"),
+            ("/measures/taken", "Closed it.\n\nRotated keys.\n"),
+            ("/personal_data/records/min", "10"),
+            ("/notified_parties/0/type", "police"),
+            ("/notified_parties/0/name", "Politie"),
+            ("/reporter/role", ""),
+        ]));
+        assert_eq!(report["summary"], "A bucket was public.");
+        assert_eq!(report["became_aware_at"], "2026-11-22T07:30:00Z");
+        assert_eq!(report["nature"]["confidentiality"], true);
+        assert_eq!(report["nature"]["integrity"], false);
+        assert_eq!(
+            report["affected"]["systems"],
+            serde_json::json!(["lms", "crm"])
+        );
+        assert_eq!(
+            report["personal_data"]["categories"],
+            serde_json::json!(["contact"])
+        );
+        assert_eq!(report["data_subjects"]["categories"], "not_yet_known");
+        assert_eq!(
+            report["data_subjects"]["countries"],
+            serde_json::json!(["NL", "BE"])
+        );
+        assert_eq!(
+            report["measures"]["taken"],
+            serde_json::json!(["Closed it.", "Rotated keys."])
+        );
+        assert_eq!(report["personal_data"]["records"]["min"], 10);
+        assert_eq!(
+            report["notified_parties"],
+            serde_json::json!([{"type": "police", "name": "Politie"}])
+        );
+        assert_eq!(report["likely_consequences"], serde_json::json!([]));
+        assert!(
+            report.get("reporter").is_none(),
+            "empty fields are left out"
+        );
+        assert!(report["occurred"].get("estimated").is_none());
+    }
+
+    #[test]
+    fn the_choices_are_the_domain_taxonomies() {
+        use crate::domain::{
+            BreachCategory, Consequence, CountPrecision, DataCategory, EaseOfIdentification,
+            SubjectCategory,
+        };
+        fn values(opts: &[Opt]) -> Vec<&'static str> {
+            opts.iter().map(|o| o.0).collect()
+        }
+        macro_rules! same {
+            ($opts:expr, $enum:ty) => {
+                assert_eq!(
+                    values($opts),
+                    <$enum>::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+                );
+            };
+        }
+        same!(DATA, DataCategory);
+        same!(SUBJECTS, SubjectCategory);
+        same!(CATEGORY, BreachCategory);
+        same!(CONSEQUENCES, Consequence);
+        same!(COUNT_PRECISION, CountPrecision);
+        same!(EASE, EaseOfIdentification);
+    }
+
+    #[test]
+    fn errors_land_on_their_field_or_their_group() {
+        let affectable = Affectable {
+            systems: vec![],
+            subprocessors: vec![],
+        };
+        let errors = [
+            FieldError::new("/cause/origin", "is required"),
+            FieldError::new("/affected", "name at least one"),
+            FieldError::new("", "something about the whole report"),
+        ];
+        let (sections, summary) = view(&Values::new(), &errors, &affectable);
+        let origin = sections
+            .iter()
+            .flat_map(|s| &s.fields)
+            .find(|f| f.name == "/cause/origin")
+            .unwrap();
+        assert_eq!(origin.error.as_deref(), Some("is required"));
+        let systems = sections
+            .iter()
+            .flat_map(|s| &s.fields)
+            .find(|f| f.name == "/affected/systems")
+            .unwrap();
+        assert_eq!(systems.error.as_deref(), Some("name at least one"));
+        assert_eq!(summary.len(), 3);
+        assert_eq!(summary[2].field_id, None);
+    }
+}

@@ -1,0 +1,225 @@
+//! The New report form. Preview files the report as a dry run (the same
+//! use case as `POST /v1/reports?dry_run=true`) and shows every affected
+//! client, which notices would be held and why, and the email each client
+//! would receive; File files it. The input is kept through both and through
+//! errors, which appear next to their fields. A hidden filing key makes File
+//! idempotent: pressing it twice files one report.
+
+mod fields;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::domain::NoticeStatus;
+use crate::intake::{parse_report, IntakeError};
+use crate::service::accounts::Session;
+use crate::service::reporting::{
+    affectable, file_report, preview_email, Answer, FileError, Filed, Idempotency, Outcome,
+};
+use crate::validation::FieldError;
+use crate::web::form::PostedForm;
+use crate::web::session::{check_csrf, StaffSession};
+use crate::web::templates::render;
+use crate::web::{PageError, WebState};
+use fields::Values;
+
+/// `GET /reports/new`
+pub async fn show(
+    State(state): State<WebState>,
+    StaffSession(session): StaffSession,
+) -> Result<Html<String>, PageError> {
+    let mut values = Values::new();
+    values.insert("/reporter/email".into(), vec![session.caller.name.clone()]);
+    let form = Form {
+        values,
+        errors: Vec::new(),
+        filing_key: ulid::Ulid::new().to_string(),
+    };
+    form.render(&state, &session, None)
+}
+
+/// `POST /reports/new`: `action` is `preview` or `file`.
+pub async fn submit(
+    State(state): State<WebState>,
+    StaffSession(session): StaffSession,
+    posted: PostedForm,
+) -> Result<Response, PageError> {
+    check_csrf(&posted, &session.csrf_token)?;
+    let filing = posted.get("action") == Some("file");
+    let mut form = Form {
+        values: fields::values_of(posted.pairs()),
+        errors: Vec::new(),
+        filing_key: posted
+            .get("filing_key")
+            .filter(|k| ulid::Ulid::from_string(k).is_ok())
+            .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned),
+    };
+    let body = serde_json::to_vec(&fields::to_report(&form.values)).map_err(PageError::internal)?;
+    let (report, facts) = match parse_report(&body) {
+        Ok(parsed) => parsed,
+        Err(IntakeError::Invalid(errors)) => return form.refused(&state, &session, errors),
+        Err(e) => return Err(PageError::internal(e)),
+    };
+    let key = format!("web-report-{}", form.filing_key);
+    let idempotency = filing.then(|| Idempotency {
+        key: &key,
+        digest: hex::encode(Sha256::digest(&body)),
+        render: &filed_answer,
+    });
+    let services = &state.app.services;
+    match file_report(
+        services,
+        &session.caller,
+        report,
+        facts,
+        !filing,
+        idempotency,
+    )
+    .await
+    {
+        Ok(Outcome::Done(filed)) if filing => Ok(filed_redirect(&filed.reference)),
+        Ok(Outcome::Done(preview)) => {
+            let preview = Preview::of(&state, &preview);
+            Ok(form
+                .render(&state, &session, Some(preview))?
+                .into_response())
+        }
+        Ok(Outcome::Earlier(answer)) => Ok(filed_redirect(
+            answer.body["reference"].as_str().unwrap_or_default(),
+        )),
+        Err(
+            FileError::Intake(IntakeError::Invalid(errors)) | FileError::UnknownReference(errors),
+        ) => form.refused(&state, &session, errors),
+        Err(FileError::IdempotencyKeyReused) => {
+            form.filing_key = ulid::Ulid::new().to_string();
+            form.refused(
+                &state,
+                &session,
+                vec![FieldError::new(
+                    "",
+                    "this form was already filed with other content; check the board, then file again if it is a new report",
+                )],
+            )
+        }
+        Err(e) => Err(PageError::internal(e)),
+    }
+}
+
+/// What an earlier filing with the same key is answered with.
+fn filed_answer(filed: &Filed) -> Answer {
+    Answer {
+        status: 201,
+        body: json!({ "incident_id": filed.incident_id, "reference": filed.reference }),
+    }
+}
+
+fn filed_redirect(reference: &str) -> Response {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("filed", reference)
+        .finish();
+    Redirect::to(&format!("/?{query}")).into_response()
+}
+
+struct Form {
+    values: Values,
+    errors: Vec<FieldError>,
+    filing_key: String,
+}
+
+impl Form {
+    fn render(
+        &self,
+        state: &WebState,
+        session: &Session,
+        preview: Option<Preview>,
+    ) -> Result<Html<String>, PageError> {
+        let affectable = affectable(&state.app.services);
+        let (sections, errors) = fields::view(&self.values, &self.errors, &affectable);
+        render(
+            "report.html",
+            Some(session),
+            context! {
+                title => "New report",
+                sections,
+                errors,
+                preview,
+                filing_key => self.filing_key,
+            },
+        )
+    }
+
+    /// The form again, with `errors` next to their fields.
+    fn refused(
+        mut self,
+        state: &WebState,
+        session: &Session,
+        errors: Vec<FieldError>,
+    ) -> Result<Response, PageError> {
+        self.errors = errors;
+        let html = self.render(state, session, None)?;
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+    }
+}
+
+/// A dry run as the preview shows it.
+#[derive(Serialize)]
+struct Preview {
+    /// Every client, or above `LISTED_CLIENTS` only those whose notice
+    /// would be held.
+    clients: Vec<PreviewClient>,
+    affected: usize,
+    held: usize,
+}
+
+#[derive(Serialize)]
+struct PreviewClient {
+    client_id: String,
+    held: bool,
+    notify_by: String,
+    /// Why a held notice fails its client's agreed profile: field and message.
+    errors: Vec<(String, String)>,
+    channels: Vec<&'static str>,
+    language: Option<&'static str>,
+    subject: Option<String>,
+    text: Option<String>,
+}
+
+impl Preview {
+    fn of(state: &WebState, filed: &Filed) -> Self {
+        let clients: Vec<PreviewClient> = filed
+            .clients
+            .listed
+            .iter()
+            .map(|c| {
+                let email = preview_email(&state.app.services, c);
+                let mut channels: Vec<&'static str> =
+                    c.deliveries.iter().map(|d| d.channel.as_str()).collect();
+                channels.dedup();
+                PreviewClient {
+                    client_id: c.client_id.to_string(),
+                    held: c.status == NoticeStatus::Held,
+                    notify_by: c.notify_by.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    errors: c
+                        .errors
+                        .iter()
+                        .map(|e| (e.path.clone(), e.message.clone()))
+                        .collect(),
+                    channels,
+                    language: email.as_ref().map(|e| e.language),
+                    subject: email.as_ref().map(|e| e.subject.clone()),
+                    text: email.map(|e| e.text),
+                }
+            })
+            .collect();
+        Preview {
+            affected: filed.clients.affected,
+            held: filed.clients.held,
+            clients,
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod errors;
 mod follow_ups;
 mod independent_verifiers;
 mod input;
+mod large_fan_out;
 mod layers;
 mod limits;
 mod monitoring;

@@ -169,7 +169,10 @@ impl Form {
 /// A dry run as the preview shows it.
 #[derive(Serialize)]
 struct Preview {
+    /// Every client, or above `LISTED_CLIENTS` only those whose notice
+    /// would be held.
     clients: Vec<PreviewClient>,
+    affected: usize,
     held: usize,
 }
 
@@ -190,6 +193,7 @@ impl Preview {
     fn of(state: &WebState, filed: &Filed) -> Self {
         let clients: Vec<PreviewClient> = filed
             .clients
+            .listed
             .iter()
             .map(|c| {
                 let email = preview_email(&state.app.services, c);
@@ -213,7 +217,8 @@ impl Preview {
             })
             .collect();
         Preview {
-            held: clients.iter().filter(|c| c.held).count(),
+            affected: filed.clients.affected,
+            held: filed.clients.held,
             clients,
         }
     }

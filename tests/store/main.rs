@@ -841,22 +841,96 @@ async fn sqlite_files_all_or_nothing_and_reads_back_exactly() {
     filings_are_all_or_nothing_and_read_back_exactly(store).await;
 }
 
-/// A database from before notices were compressed keeps its notices as they
-/// were, and their `sequence` (read from the body until then) is kept.
 #[tokio::test]
-async fn sqlite_migrates_plain_notices_and_their_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let older = dir.path().join("migrations");
+async fn postgres_files_all_or_nothing_and_reads_back_exactly() {
+    if let Some((store, _database)) = postgres_store().await {
+        filings_are_all_or_nothing_and_read_back_exactly(store).await;
+    }
+}
+
+/// The `dialect`'s migrations from before notices were compressed, copied
+/// into `dir`.
+fn migrations_before_compression(dialect: &str, dir: &Path) -> PathBuf {
+    let older = dir.join("migrations");
     std::fs::create_dir(&older).unwrap();
-    for entry in std::fs::read_dir(repo_path("migrations/sqlite")).unwrap() {
+    for entry in std::fs::read_dir(repo_path(&format!("migrations/{dialect}"))).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         if name.as_str() < "0011" {
             std::fs::copy(&path, older.join(name)).unwrap();
         }
     }
-    let body = br#"{"type":"breach.notice.update","data":{"sequence":2}}"#;
+    older
+}
+
+const PLAIN_INCIDENT: &str = "inc_01JD0000000000000000000000";
+const PLAIN_NOTICE: &str = "ntc_01JD0000000000000000000000";
+const PLAIN_BODY: &[u8] = br#"{"type":"breach.notice.update","data":{"sequence":2}}"#;
+
+/// The plain notice stored before compression reads back as it was, with
+/// the `sequence` its body gave it.
+async fn plain_notice_is_kept(url: &str) {
+    let store = store::open(url, &StoreOptions::default()).await.unwrap();
+    let id = NoticeId::parse(PLAIN_NOTICE).unwrap();
+    assert_eq!(store.notice(&id).await.unwrap().unwrap().body, PLAIN_BODY);
+    let incident = IncidentId::parse(PLAIN_INCIDENT).unwrap();
+    let detail = store.incident(&incident).await.unwrap().unwrap();
+    assert_eq!(detail.notices[0].sequence, 2);
+    store.close().await;
+}
+
+/// As on SQLite: PostgreSQL's generated `sequence` becomes a plain column,
+/// backfilled from the bodies.
+#[tokio::test]
+async fn postgres_migrates_plain_notices_and_their_sequence() {
+    let Some(server) = pg_database::server_url() else {
+        return;
+    };
+    let database = FreshDatabase::create(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let older = migrations_before_compression("postgres", dir.path());
+    {
+        use sqlx::ConnectOptions;
+        let mut db = sqlx::postgres::PgConnectOptions::from_str(&database.url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .unwrap()
+            .run(&mut db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
+             VALUES ($1, 'BG-2026-0001', 'open', 0, 's', '{}', 'staff', 0)",
+        )
+        .bind(PLAIN_INCIDENT)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, errors, notify_by, created_at, version)
+             VALUES ($1, $2, 'acme', 2, 'breach.notice.update', 'queued', $3, '[]', 0, 0, 1)",
+        )
+        .bind(PLAIN_NOTICE)
+        .bind(PLAIN_INCIDENT)
+        .bind(PLAIN_BODY)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    plain_notice_is_kept(&database.url).await;
+}
+
+/// A database from before notices were compressed keeps its notices as they
+/// were, and their `sequence` (read from the body until then) is kept.
+#[tokio::test]
+async fn sqlite_migrates_plain_notices_and_their_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let older = migrations_before_compression("sqlite", dir.path());
     {
         use sqlx::ConnectOptions;
         let mut db = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
@@ -873,27 +947,24 @@ async fn sqlite_migrates_plain_notices_and_their_sequence() {
             .unwrap();
         sqlx::query(
             "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
-             VALUES ('inc_01JD0000000000000000000000', 'BG-2026-0001', 'open', 0, 's', '{}', 'staff', 0)",
+             VALUES (?, 'BG-2026-0001', 'open', 0, 's', '{}', 'staff', 0)",
         )
+        .bind(PLAIN_INCIDENT)
         .execute(&mut db)
         .await
         .unwrap();
         sqlx::query(
             "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, errors, notify_by, created_at, version)
-             VALUES ('ntc_01JD0000000000000000000000', 'inc_01JD0000000000000000000000', 'acme', 2, 'breach.notice.update', 'queued', ?, '[]', 0, 0, 1)",
+             VALUES (?, ?, 'acme', 2, 'breach.notice.update', 'queued', ?, '[]', 0, 0, 1)",
         )
-        .bind(&body[..])
+        .bind(PLAIN_NOTICE)
+        .bind(PLAIN_INCIDENT)
+        .bind(PLAIN_BODY)
         .execute(&mut db)
         .await
         .unwrap();
     }
-    let store = store::open(&url, &StoreOptions::default()).await.unwrap();
-    let id = NoticeId::parse("ntc_01JD0000000000000000000000").unwrap();
-    assert_eq!(store.notice(&id).await.unwrap().unwrap().body, body);
-    let incident = IncidentId::parse("inc_01JD0000000000000000000000").unwrap();
-    let detail = store.incident(&incident).await.unwrap().unwrap();
-    assert_eq!(detail.notices[0].sequence, 2);
-    store.close().await;
+    plain_notice_is_kept(&url).await;
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Staff;
@@ -12,15 +14,16 @@ use super::body::{CsvBody, JsonBody};
 use super::error::ApiError;
 use super::reports::{answer, clients_json};
 use super::request;
-use super::views::{self, IncidentOut, IncidentSummaryOut};
+use super::views::{self, IncidentOut, IncidentSummaryOut, NoticeOut};
 use crate::app::App;
 use crate::domain::Caller;
-use crate::domain::{IncidentId, NoticeId};
+use crate::domain::{ClientId, IncidentId, NoticeId};
 use crate::service::incidents;
 use crate::service::reporting::{
     follow_up, Answer, FileError, FollowUp, FollowUpRequest, FollowedUp, Idempotency,
 };
 use crate::store::StoredNotice;
+use crate::validation::FieldError;
 use sha2::{Digest, Sha256};
 
 /// `GET /v1/incidents`
@@ -40,6 +43,67 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     Ok(Json(incident.into()))
+}
+
+/// How many clients a page of `GET /v1/incidents/{id}/clients` holds,
+/// unless the caller asks for fewer (or, up to the maximum, more).
+const CLIENTS_PER_PAGE: u32 = 500;
+const MAX_CLIENTS_PER_PAGE: u32 = 5_000;
+
+#[derive(Deserialize)]
+pub struct ClientsQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/incidents/{id}/clients?after=…&limit=…`: the clients' outcomes,
+/// a page at a time in client id order (keyset paging on the client id),
+/// each page with every notice of its clients; `next` links the next page
+/// until the last.
+pub async fn clients(
+    State(app): State<Arc<App>>,
+    _: Staff,
+    Path(id): Path<String>,
+    query: Result<Query<ClientsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = IncidentId::parse(&id).map_err(|_| ApiError::not_found("incident"))?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
+            .with_details(vec![FieldError::new("limit", e.body_text())])
+    })?;
+    let limit = query.limit.unwrap_or(CLIENTS_PER_PAGE);
+    if !(1..=MAX_CLIENTS_PER_PAGE).contains(&limit) {
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
+                .with_details(vec![FieldError::new(
+                    "limit",
+                    format!("must be between 1 and {MAX_CLIENTS_PER_PAGE}"),
+                )]),
+        );
+    }
+    let after = query
+        .after
+        .as_deref()
+        .map(ClientId::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "invalid query string")
+                .with_details(vec![FieldError::new("after", e.to_string())])
+        })?;
+    let notices = incidents::clients(&app.services, &id, after.as_ref(), limit)
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let mut clients: Vec<&str> = notices.iter().map(|n| n.client_id.as_str()).collect();
+    clients.dedup();
+    // A full page may be followed by more; a short one is the last.
+    let next = (clients.len() == limit as usize).then(|| {
+        format!(
+            "/v1/incidents/{id}/clients?after={}&limit={limit}",
+            clients.last().copied().unwrap_or_default()
+        )
+    });
+    let notices: Vec<NoticeOut> = views::list(notices);
+    Ok(Json(json!({ "notices": notices, "next": next })))
 }
 
 /// `GET /v1/incidents/{id}/notices/{notice_id}`: the exact bytes the client
@@ -171,7 +235,7 @@ fn followed_answer(followed: &FollowedUp) -> Answer {
         "reference": followed.reference,
         "version": followed.version,
         "status": followed.status,
-        "notices": followed.clients.len(),
+        "notices": followed.clients.affected,
     });
     json_patch::merge(&mut body, &clients_json(&followed.clients));
     Answer { status: 201, body }

@@ -83,6 +83,11 @@ pub fn routes() -> Vec<Route> {
         route(Method::GET, "/v1/incidents", incidents::list),
         route(Method::GET, "/v1/incidents/{id}", incidents::show),
         route(
+            Method::GET,
+            "/v1/incidents/{id}/clients",
+            incidents::clients,
+        ),
+        route(
             Method::POST,
             "/v1/incidents/{id}/updates",
             incidents::update,

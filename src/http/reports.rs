@@ -15,7 +15,7 @@ use super::request;
 use crate::app::App;
 use crate::intake::parse_report;
 use crate::service::reporting::{
-    file_report, held, Answer, ClientOutcome, Filed, Idempotency, Outcome,
+    file_report, Answer, ClientOutcome, ClientOutcomes, Filed, Idempotency, Outcome,
 };
 use crate::validation::FieldError;
 
@@ -74,45 +74,53 @@ fn filed_answer(filed: &Filed) -> Answer {
         "reference": filed.reference,
         "dry_run": filed.dry_run,
         "became_aware_at": filed.became_aware_at,
-        "affected_clients": filed.clients.len(),
+        "affected_clients": filed.clients.affected,
     });
     json_patch::merge(&mut body, &clients_json(&filed.clients));
+    if !filed.clients.every_client && !filed.dry_run {
+        body["clients_url"] = json!(format!("/v1/incidents/{}/clients", filed.incident_id));
+    }
     Answer {
         status: if filed.dry_run { 200 } else { 201 },
         body,
     }
 }
 
-/// The per-client part of an answer, with how many notices were queued and
-/// how many held.
-pub(super) fn clients_json(clients: &[ClientOutcome]) -> Value {
-    let held = held(clients);
-    let clients: Vec<Value> = clients
-        .iter()
-        .map(|c| {
-            let mut client = json!({
-                "client_id": c.client_id,
-                "notice_id": c.notice_id,
-                "type": c.kind,
-                "sequence": c.sequence,
-                "status": c.status,
-                "notify_by": c.notify_by,
-                "errors": c.errors,
-                "deliveries": c.deliveries.iter().map(|d| json!({
-                    "delivery_id": d.id,
-                    "channel": d.channel,
-                    "target": d.target,
-                })).collect::<Vec<_>>(),
-            });
-            if let Some(notice) = &c.notice {
-                client["notice"] = notice.clone();
-            }
-            client
-        })
-        .collect();
+/// The per-client part of an answer: how many notices were queued and how
+/// many held, and every client's outcome or, for a large fan-out, the held
+/// notices only (the rest are paged by `GET /v1/incidents/{id}/clients`).
+pub(super) fn clients_json(clients: &ClientOutcomes) -> Value {
+    let listed: Vec<Value> = clients.listed.iter().map(client_json).collect();
+    let list = if clients.every_client {
+        "clients"
+    } else {
+        "held_notices"
+    };
     json!({
-        "queued": clients.len() - held,
-        "held": held,
-        "clients": clients,
+        "queued": clients.queued(),
+        "held": clients.held,
+        list: listed,
     })
+}
+
+/// One client's outcome, its notice included on a dry run.
+fn client_json(c: &ClientOutcome) -> Value {
+    let mut client = json!({
+        "client_id": c.client_id,
+        "notice_id": c.notice_id,
+        "type": c.kind,
+        "sequence": c.sequence,
+        "status": c.status,
+        "notify_by": c.notify_by,
+        "errors": c.errors,
+        "deliveries": c.deliveries.iter().map(|d| json!({
+            "delivery_id": d.id,
+            "channel": d.channel,
+            "target": d.target,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(notice) = &c.notice {
+        client["notice"] = notice.clone();
+    }
+    client
 }

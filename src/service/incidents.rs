@@ -2,8 +2,8 @@
 //! versions, notices and deliveries, and a notice's exact signed bytes.
 
 use super::Services;
-use crate::domain::{IncidentId, NoticeId};
-use crate::store::{IncidentDetail, IncidentSummary, StoreError, StoredNotice};
+use crate::domain::{ClientId, IncidentId, NoticeId};
+use crate::store::{IncidentDetail, IncidentNotice, IncidentSummary, StoreError, StoredNotice};
 
 pub async fn list(services: &Services) -> Result<Vec<IncidentSummary>, StoreError> {
     services.store.incidents().await
@@ -14,6 +14,17 @@ pub async fn get(
     id: &IncidentId,
 ) -> Result<Option<IncidentDetail>, StoreError> {
     services.store.incident(id).await
+}
+
+/// One page of an incident's clients' outcomes: every notice of up to
+/// `limit` clients after `after`, in client order; none for no such incident.
+pub async fn clients(
+    services: &Services,
+    id: &IncidentId,
+    after: Option<&ClientId>,
+    limit: u32,
+) -> Result<Option<Vec<IncidentNotice>>, StoreError> {
+    services.store.incident_clients(id, after, limit).await
 }
 
 /// Notice `id` of incident `incident_id`, held or not; none for a notice of

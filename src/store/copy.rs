@@ -19,8 +19,8 @@ use crate::domain::audit;
 
 /// Every table of the schema, parents before the children whose foreign
 /// keys name them. Each is copied in SQLite's rowid order, the order it was
-/// written: a PostgreSQL serial column (`staff_mail.seq`) numbers the rows
-/// in that order again.
+/// written: a PostgreSQL serial column SQLite lacks (`staff_mail.seq`)
+/// numbers the rows in that order again.
 const TABLES: &[&str] = &[
     "agreement_docs",
     "webhook_secrets",
@@ -29,6 +29,7 @@ const TABLES: &[&str] = &[
     "idempotency_keys",
     "incidents",
     "incident_versions",
+    "notice_dictionaries",
     "notices",
     "deliveries",
     "delivery_attempts",
@@ -216,29 +217,36 @@ enum Value {
 }
 
 /// The columns the copy writes: the target's, less those PostgreSQL fills
-/// itself (generated columns and serials), in the target's order. They must
-/// be exactly the source's (SQLite's `table_info` leaves out its generated
-/// columns too).
+/// itself (generated columns, and serials SQLite does not have, such as
+/// `staff_mail.seq`), in the target's order. They must be exactly the
+/// source's (SQLite's `table_info` leaves out its generated columns too).
+/// A serial SQLite has (an `INTEGER PRIMARY KEY`) is copied as it is, and
+/// flagged so its sequence is moved past the copied values.
 async fn columns(
     from: &mut SqliteConnection,
     to: &mut PgConnection,
     table: &'static str,
-) -> Result<Vec<(String, Kind)>, CopyError> {
-    let target: Vec<(String, String)> = sqlx::query_as(
-        "SELECT column_name::text, data_type::text FROM information_schema.columns
-         WHERE table_schema = current_schema() AND table_name = $1
-           AND is_generated = 'NEVER' AND coalesce(column_default, '') NOT LIKE 'nextval(%'
-         ORDER BY ordinal_position",
-    )
-    .bind(table)
-    .fetch_all(&mut *to)
-    .await?;
+) -> Result<Vec<Column>, CopyError> {
     let mut source: Vec<String> =
         sqlx::query_scalar("SELECT name FROM pragma_table_info(?1) ORDER BY name")
             .bind(table)
             .fetch_all(&mut *from)
             .await?;
-    let mut names: Vec<String> = target.iter().map(|(name, _)| name.clone()).collect();
+    let target: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text,
+                coalesce(column_default, '') LIKE 'nextval(%'
+         FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'
+         ORDER BY ordinal_position",
+    )
+    .bind(table)
+    .fetch_all(&mut *to)
+    .await?;
+    let target: Vec<(String, String, bool)> = target
+        .into_iter()
+        .filter(|(name, _, serial)| !serial || source.contains(name))
+        .collect();
+    let mut names: Vec<String> = target.iter().map(|(name, _, _)| name.clone()).collect();
     names.sort();
     source.sort();
     if names != source {
@@ -250,7 +258,7 @@ async fn columns(
     }
     target
         .into_iter()
-        .map(|(column, kind)| {
+        .map(|(name, kind, serial)| {
             let kind = match kind.as_str() {
                 "bigint" | "integer" | "smallint" => Kind::Integer,
                 "text" => Kind::Text,
@@ -258,14 +266,42 @@ async fn columns(
                 _ => {
                     return Err(CopyError::UnknownType {
                         table,
-                        column,
+                        column: name,
                         kind,
                     })
                 }
             };
-            Ok((column, kind))
+            Ok(Column { name, kind, serial })
         })
         .collect()
+}
+
+struct Column {
+    name: String,
+    kind: Kind,
+    /// A serial whose values were copied: its sequence must follow them.
+    serial: bool,
+}
+
+/// Moves the sequence of each copied serial column of `table` past the
+/// largest value copied, so the next row PostgreSQL numbers is new.
+async fn advance_serials(
+    to: &mut PgConnection,
+    table: &'static str,
+    columns: &[Column],
+) -> Result<(), CopyError> {
+    for column in columns.iter().filter(|c| c.serial) {
+        let name = &column.name;
+        sqlx::query(&format!(
+            "SELECT setval(pg_get_serial_sequence($1, $2),
+                           (SELECT coalesce(max(\"{name}\"), 0) + 1 FROM {table}), false)"
+        ))
+        .bind(table)
+        .bind(name)
+        .execute(&mut *to)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Copies `table` in rowid order, a batch at a time; answers the rows copied.
@@ -277,7 +313,7 @@ async fn copy_table(
     let columns = columns(from, to, table).await?;
     let list = columns
         .iter()
-        .map(|(name, _)| format!("\"{name}\""))
+        .map(|column| format!("\"{}\"", column.name))
         .collect::<Vec<_>>()
         .join(", ");
     let select =
@@ -291,6 +327,7 @@ async fn copy_table(
             .fetch_all(&mut *from)
             .await?;
         let Some(last) = rows.last() else {
+            advance_serials(to, table, &columns).await?;
             return Ok(copied);
         };
         after = last.try_get(0)?;
@@ -314,12 +351,12 @@ async fn copy_table(
 }
 
 /// The row's values after its rowid, as `columns` say to read them.
-fn read_row(row: &SqliteRow, columns: &[(String, Kind)]) -> Result<Vec<Value>, sqlx::Error> {
+fn read_row(row: &SqliteRow, columns: &[Column]) -> Result<Vec<Value>, sqlx::Error> {
     columns
         .iter()
         .enumerate()
-        .map(|(i, (_, kind))| {
-            Ok(match kind {
+        .map(|(i, column)| {
+            Ok(match column.kind {
                 Kind::Integer => Value::Integer(row.try_get(i + 1)?),
                 Kind::Text => Value::Text(row.try_get(i + 1)?),
                 Kind::Bytes => Value::Bytes(row.try_get(i + 1)?),

@@ -23,11 +23,24 @@ pub trait IncidentStore: Send + Sync + 'static {
         token_id: &str,
         key: &str,
     ) -> Result<Option<StoredResponse>, StoreError>;
-    /// Writes the incident, its notices, their deliveries, the idempotency
-    /// record and the incident's audit entry in one transaction. A concurrent
-    /// use of the same idempotency key fails with
-    /// [`StoreError::IdempotencyConflict`] and writes nothing.
-    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError>;
+    /// Starts filing `incident`: its notices follow chunk by chunk, and
+    /// nothing of it is visible (to readers, workers or after a crash) until
+    /// [`IncidentFiling::commit`] has made all of it durable at once.
+    async fn begin_incident(
+        &self,
+        incident: &NewIncident,
+    ) -> Result<Box<dyn IncidentFiling>, StoreError>;
+    /// Files `incident` with all of its `notices` at once.
+    async fn record_incident(
+        &self,
+        incident: &NewIncident,
+        notices: Vec<NewNotice>,
+        close: FilingClose,
+    ) -> Result<(), StoreError> {
+        let mut filing = self.begin_incident(incident).await?;
+        filing.add_notices(notices).await?;
+        filing.commit(close).await
+    }
     /// The incident's latest facts and each client's series of notices.
     async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError>;
     /// Writes the new version, the incident's new facts and status, its
@@ -36,6 +49,16 @@ pub trait IncidentStore: Send + Sync + 'static {
     async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError>;
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentDetail>, StoreError>;
+    /// One page of an incident's clients, in client id order: up to
+    /// `limit` clients after `after` (keyset paging), each with all of its
+    /// notices, in series order, and their deliveries. None when there is no
+    /// such incident.
+    async fn incident_clients(
+        &self,
+        id: &IncidentId,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Option<Vec<IncidentNotice>>, StoreError>;
     /// A notice's exact signed bytes and its JWS (none while held).
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
     /// The breach register: every incident in the order reported, its
@@ -44,6 +67,30 @@ pub trait IncidentStore: Send + Sync + 'static {
     async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError>;
 }
 
+/// An incident being filed: one transaction, fed chunk by chunk, so the
+/// notices of a large fan-out need never all be in memory. Dropped without
+/// [`commit`](IncidentFiling::commit) (an error, a cancelled request, a
+/// crash), it leaves nothing behind.
+#[async_trait]
+pub trait IncidentFiling: Send {
+    /// Adds notices and their outbox rows. The first notice added is the
+    /// filing's compression dictionary (see `store::shared::pack_bodies`).
+    async fn add_notices(&mut self, notices: Vec<NewNotice>) -> Result<(), StoreError>;
+    /// Writes the idempotency record and the audit entry and makes the
+    /// whole incident durable. A concurrent use of the same idempotency key
+    /// fails with [`StoreError::IdempotencyConflict`] and writes nothing.
+    async fn commit(self: Box<Self>, close: FilingClose) -> Result<(), StoreError>;
+}
+
+/// What a filing is closed with, once every notice is in.
+#[derive(Clone)]
+pub struct FilingClose {
+    pub idempotency: Option<IdempotencyRecord>,
+    /// `report.filed`, written in the incident's own transaction.
+    pub audit: NewAuditEntry,
+}
+
+/// An incident's first version, without its notices.
 pub struct NewIncident {
     pub id: IncidentId,
     pub reference: String,
@@ -52,18 +99,18 @@ pub struct NewIncident {
     pub report: Value,
     pub reported_by: String,
     pub created_at: DateTime<Utc>,
-    pub notices: Vec<NewNotice>,
-    pub idempotency: Option<IdempotencyRecord>,
-    /// `report.filed`, written in the incident's own transaction.
-    pub audit: NewAuditEntry,
 }
 
+#[derive(Clone)]
 pub struct NewNotice {
     pub id: NoticeId,
     pub client_id: ClientId,
     /// Where the notice stands in its client's series, held notices
-    /// included; its `sequence` (the notices sent) is read from `body`.
+    /// included.
     pub position: u32,
+    /// The notice's own `data.sequence` (how many notices its client was
+    /// sent), stored beside the compressed body so it can be queried.
+    pub sequence: u32,
     pub kind: NoticeType,
     pub status: NoticeStatus,
     /// The exact bytes that are signed and delivered.
@@ -74,6 +121,7 @@ pub struct NewNotice {
     pub deliveries: Vec<NewDelivery>,
 }
 
+#[derive(Clone)]
 pub struct NewDelivery {
     pub id: String,
     pub channel: Channel,
@@ -131,6 +179,7 @@ pub struct NewVersion {
     pub audit: NewAuditEntry,
 }
 
+#[derive(Clone)]
 pub struct IdempotencyRecord {
     pub token_id: String,
     pub key: String,

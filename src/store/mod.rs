@@ -36,10 +36,10 @@ pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement
 pub use copy::{copy, CopyError, CopyReport};
 pub use files::create_private_dir;
 pub use incidents::{
-    ClientSeries, IdempotencyRecord, IncidentDetail, IncidentNotice, IncidentState, IncidentStore,
-    IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
-    NoticeDelivery, RegisterClient, RegisterDelivery, RegisterIncident, RegisterNotice,
-    StoredNotice, StoredResponse,
+    ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
+    IncidentState, IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident,
+    NewNotice, NewVersion, NoticeBody, NoticeDelivery, RegisterClient, RegisterDelivery,
+    RegisterIncident, RegisterNotice, StoredNotice, StoredResponse,
 };
 pub use outbox::{
     Alert, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest,

@@ -17,6 +17,7 @@ pub const ACCESS: &[(&str, &str, Option<Role>)] = &[
     ("POST", "/v1/reports", Some(Role::Staff)),
     ("GET", "/v1/incidents", Some(Role::Staff)),
     ("GET", "/v1/incidents/{id}", Some(Role::Staff)),
+    ("GET", "/v1/incidents/{id}/clients", Some(Role::Staff)),
     ("POST", "/v1/incidents/{id}/updates", Some(Role::Staff)),
     ("POST", "/v1/incidents/{id}/close", Some(Role::Staff)),
     ("POST", "/v1/incidents/{id}/per-client", Some(Role::Staff)),

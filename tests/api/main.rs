@@ -20,6 +20,7 @@ mod follow_ups;
 mod independent_verifiers;
 mod input;
 mod instances;
+mod large_fan_out;
 mod layers;
 mod limits;
 mod monitoring;

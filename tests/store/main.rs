@@ -8,6 +8,7 @@
 mod pg_database;
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 
 use breachgate::agreements::{check_dir, ClientAgreement};
@@ -17,9 +18,9 @@ use breachgate::domain::{
     NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
-    self, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, IdempotencyRecord,
-    NewDelivery, NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken, NewVersion,
-    RaisedAlert, Store, StoreError, StoreOptions,
+    self, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, FilingClose,
+    IdempotencyRecord, NewDelivery, NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken,
+    NewVersion, RaisedAlert, Store, StoreError, StoreOptions,
 };
 use chrono::{DateTime, Duration, Utc};
 use pg_database::FreshDatabase;
@@ -89,6 +90,42 @@ fn audit_entry(at: DateTime<Utc>, action: &str, subject: &str) -> NewAuditEntry 
     NewAuditEntry::new(at, "conformance story", action, subject, json!({}))
 }
 
+/// An incident as filed: its first version, its notices and what closes it.
+struct Reported {
+    incident: NewIncident,
+    notices: Vec<NewNotice>,
+    close: FilingClose,
+}
+
+impl Reported {
+    async fn record(&self, store: &dyn Store) -> Result<(), StoreError> {
+        store
+            .record_incident(&self.incident, self.notices.clone(), self.close.clone())
+            .await
+    }
+}
+
+/// A notice of `client` whose `body` goes to `target`.
+fn notice(client: &ClientId, target: &str, at: DateTime<Utc>, body: Vec<u8>) -> NewNotice {
+    NewNotice {
+        id: NoticeId::generate(),
+        client_id: client.clone(),
+        position: 1,
+        sequence: 1,
+        kind: NoticeType::Initial,
+        status: NoticeStatus::Queued,
+        body,
+        jws: Some("header..signature".into()),
+        errors: Vec::new(),
+        notify_by: at + Duration::hours(71),
+        deliveries: vec![NewDelivery {
+            id: format!("dlv_{}", ulid::Ulid::new()),
+            channel: Channel::Webhook,
+            target: target.to_owned(),
+        }],
+    }
+}
+
 /// A report about `client` whose one notice goes to `target`.
 async fn report(
     store: &dyn Store,
@@ -96,7 +133,21 @@ async fn report(
     target: &str,
     at: DateTime<Utc>,
     idempotency: Option<IdempotencyRecord>,
-) -> NewIncident {
+) -> Reported {
+    let incident = incident_head(store, at).await;
+    let body = br#"{"type":"breach.notice.initial","data":{"sequence":1}}"#.to_vec();
+    Reported {
+        notices: vec![notice(client, target, at, body)],
+        close: FilingClose {
+            idempotency,
+            audit: audit_entry(at, "report.filed", incident.id.as_str()),
+        },
+        incident,
+    }
+}
+
+/// A new incident's first version, without notices.
+async fn incident_head(store: &dyn Store, at: DateTime<Utc>) -> NewIncident {
     let id = IncidentId::generate();
     let number = store.next_reference(2026).await.unwrap();
     let facts = json!({"summary": "a lost laptop", "became_aware_at": "2026-11-22T07:30:00Z"});
@@ -107,24 +158,6 @@ async fn report(
         report: facts,
         reported_by: "story staff".into(),
         created_at: at,
-        notices: vec![NewNotice {
-            id: NoticeId::generate(),
-            client_id: client.clone(),
-            position: 1,
-            kind: NoticeType::Initial,
-            status: NoticeStatus::Queued,
-            body: br#"{"type":"breach.notice.initial","data":{"sequence":1}}"#.to_vec(),
-            jws: Some("header..signature".into()),
-            errors: Vec::new(),
-            notify_by: at + Duration::hours(71),
-            deliveries: vec![NewDelivery {
-                id: format!("dlv_{}", ulid::Ulid::new()),
-                channel: Channel::Webhook,
-                target: target.to_owned(),
-            }],
-        }],
-        idempotency,
-        audit: audit_entry(at, "report.filed", id.as_str()),
         id,
     }
 }
@@ -193,7 +226,7 @@ async fn story(store: Arc<dyn Store>) {
         Some(key(json!({"n": 1}))),
     )
     .await;
-    store.record_incident(&first).await.unwrap();
+    first.record(store.as_ref()).await.unwrap();
     let again = report(
         store.as_ref(),
         &client,
@@ -203,7 +236,7 @@ async fn story(store: Arc<dyn Store>) {
     )
     .await;
     assert!(matches!(
-        store.record_incident(&again).await,
+        again.record(store.as_ref()).await,
         Err(StoreError::IdempotencyConflict)
     ));
     let stored = store
@@ -234,7 +267,7 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(delivery.notice_id, first.notices[0].id.as_str());
     assert_eq!(delivery.body, first.notices[0].body);
     let later = report(store.as_ref(), &client, &target, now, None).await;
-    store.record_incident(&later).await.unwrap();
+    later.record(store.as_ref()).await.unwrap();
     store
         .record_attempts(&[gone(delivery, now + Duration::seconds(1))])
         .await
@@ -279,31 +312,35 @@ async fn story(store: Arc<dyn Store>) {
 
     // A follow-up that starts from a version another one already followed
     // is refused.
-    let state = store.incident_state(&first.id).await.unwrap().unwrap();
+    let state = store
+        .incident_state(&first.incident.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.version, 1);
     assert_eq!(state.clients.len(), 1);
     assert_eq!(state.clients[0].last.id, first.notices[0].id);
     let update = |follows| NewVersion {
-        incident_id: first.id.clone(),
+        incident_id: first.incident.id.clone(),
         follows,
         action: VersionAction::Update,
         status: IncidentStatus::Open,
         facts: json!({"summary": "a lost laptop, encrypted"}),
         submitted: json!({"summary": "a lost laptop, encrypted"}),
-        became_aware_at: first.became_aware_at,
+        became_aware_at: first.incident.became_aware_at,
         summary: "a lost laptop, encrypted".into(),
         created_by: "story staff".into(),
         created_at: now + Duration::hours(1),
         notices: Vec::new(),
         idempotency: None,
-        audit: audit_entry(now, "incident.updated", first.id.as_str()),
+        audit: audit_entry(now, "incident.updated", first.incident.id.as_str()),
     };
     store.record_version(&update(1)).await.unwrap();
     assert!(matches!(
         store.record_version(&update(1)).await,
         Err(StoreError::VersionConflict)
     ));
-    let incident = store.incident(&first.id).await.unwrap().unwrap();
+    let incident = store.incident(&first.incident.id).await.unwrap().unwrap();
     assert_eq!(incident.summary.version, 2);
     assert_eq!(incident.versions.len(), 2);
     assert_eq!(incident.notices[0].deliveries.len(), 1);
@@ -368,7 +405,7 @@ async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
     store.apply_agreements(&snapshot.to_docs()).await.unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
-    store.record_incident(&incident).await.unwrap();
+    incident.record(store.as_ref()).await.unwrap();
 
     let busy = [endpoint_key(&client, &target)];
     let claimed = store
@@ -413,7 +450,7 @@ async fn queues_are_measured(store: Arc<dyn Store>) {
     store.apply_agreements(&snapshot.to_docs()).await.unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
-    store.record_incident(&incident).await.unwrap();
+    incident.record(store.as_ref()).await.unwrap();
 
     let before_due = now - Duration::seconds(1);
     assert_eq!(
@@ -531,6 +568,95 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
     assert_eq!(store.token_count().await.unwrap(), 2);
     let actions = audit_actions(store.as_ref()).await;
     assert_eq!(actions, ["token.created", "token.revoked"]);
+    store.close().await;
+}
+
+/// A filing fed chunk by chunk: nothing of it exists until it commits, a
+/// filing dropped unfinished leaves nothing, the notices come back as the
+/// exact bytes filed (stored compressed), and the clients page by key.
+async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>) {
+    let now = start();
+    let snapshot = contracts();
+    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let (_, target) = webhook_client(&snapshot.clients);
+    let clients: Vec<ClientId> = (0..5)
+        .map(|i| ClientId::parse(&format!("client-{i}")).unwrap())
+        .collect();
+    let notices = |incident: &NewIncident| -> Vec<NewNotice> {
+        clients
+            .iter()
+            .map(|c| {
+                let body = json!({"type": "breach.notice.initial", "incident": incident.id.as_str(),
+                                  "data": {"sequence": 1, "client": c.as_str(), "facts": "shared ".repeat(200)}});
+                notice(c, &target, now, serde_json::to_vec(&body).unwrap())
+            })
+            .collect()
+    };
+    let close = |incident: &NewIncident| FilingClose {
+        idempotency: None,
+        audit: audit_entry(now, "report.filed", incident.id.as_str()),
+    };
+
+    let abandoned = incident_head(store.as_ref(), now).await;
+    let mut filing = store.begin_incident(&abandoned).await.unwrap();
+    filing.add_notices(notices(&abandoned)).await.unwrap();
+    drop(filing);
+    assert!(store.incident(&abandoned.id).await.unwrap().is_none());
+    assert!(store
+        .claim_deliveries(now, lease(), 10, 10, &[], 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let filed = incident_head(store.as_ref(), now).await;
+    let written = notices(&filed);
+    let mut filing = store.begin_incident(&filed).await.unwrap();
+    filing.add_notices(written[..2].to_vec()).await.unwrap();
+    filing.add_notices(written[2..].to_vec()).await.unwrap();
+    filing.commit(close(&filed)).await.unwrap();
+    for n in &written {
+        let stored = store.notice(&n.id).await.unwrap().unwrap();
+        assert_eq!(stored.body, n.body, "the exact bytes filed");
+        assert_eq!(stored.jws, n.jws);
+    }
+    let claimed = store
+        .claim_deliveries(now, lease(), 10, 10, &[], 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), written.len());
+    for delivery in &claimed {
+        let n = written
+            .iter()
+            .find(|n| n.id.as_str() == delivery.notice_id)
+            .unwrap();
+        assert_eq!(delivery.body, n.body);
+    }
+
+    let mut paged = Vec::new();
+    let mut after: Option<ClientId> = None;
+    loop {
+        let page = store
+            .incident_clients(&filed.id, after.as_ref(), 2)
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(ClientId::parse(&last.client_id).unwrap());
+        paged.extend(
+            page.into_iter()
+                .map(|n| (n.client_id, n.sequence, n.deliveries.len())),
+        );
+    }
+    let expected: Vec<(String, u32, usize)> = clients
+        .iter()
+        .map(|c| (c.as_str().to_owned(), 1, 1))
+        .collect();
+    assert_eq!(paged, expected);
+    assert!(store
+        .incident_clients(&abandoned.id, None, 2)
+        .await
+        .unwrap()
+        .is_none());
     store.close().await;
 }
 
@@ -710,6 +836,138 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
 }
 
 #[tokio::test]
+async fn sqlite_files_all_or_nothing_and_reads_back_exactly() {
+    let (store, _dir) = sqlite_store().await;
+    filings_are_all_or_nothing_and_read_back_exactly(store).await;
+}
+
+#[tokio::test]
+async fn postgres_files_all_or_nothing_and_reads_back_exactly() {
+    if let Some((store, _database)) = postgres_store().await {
+        filings_are_all_or_nothing_and_read_back_exactly(store).await;
+    }
+}
+
+/// The `dialect`'s migrations from before notices were compressed, copied
+/// into `dir`.
+fn migrations_before_compression(dialect: &str, dir: &Path) -> PathBuf {
+    let older = dir.join("migrations");
+    std::fs::create_dir(&older).unwrap();
+    for entry in std::fs::read_dir(repo_path(&format!("migrations/{dialect}"))).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0011" {
+            std::fs::copy(&path, older.join(name)).unwrap();
+        }
+    }
+    older
+}
+
+const PLAIN_INCIDENT: &str = "inc_01JD0000000000000000000000";
+const PLAIN_NOTICE: &str = "ntc_01JD0000000000000000000000";
+const PLAIN_BODY: &[u8] = br#"{"type":"breach.notice.update","data":{"sequence":2}}"#;
+
+/// The plain notice stored before compression reads back as it was, with
+/// the `sequence` its body gave it.
+async fn plain_notice_is_kept(url: &str) {
+    let store = store::open(url, &StoreOptions::default()).await.unwrap();
+    let id = NoticeId::parse(PLAIN_NOTICE).unwrap();
+    assert_eq!(store.notice(&id).await.unwrap().unwrap().body, PLAIN_BODY);
+    let incident = IncidentId::parse(PLAIN_INCIDENT).unwrap();
+    let detail = store.incident(&incident).await.unwrap().unwrap();
+    assert_eq!(detail.notices[0].sequence, 2);
+    store.close().await;
+}
+
+/// As on SQLite: PostgreSQL's generated `sequence` becomes a plain column,
+/// backfilled from the bodies.
+#[tokio::test]
+async fn postgres_migrates_plain_notices_and_their_sequence() {
+    let Some(server) = pg_database::server_url() else {
+        return;
+    };
+    let database = FreshDatabase::create(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let older = migrations_before_compression("postgres", dir.path());
+    {
+        use sqlx::ConnectOptions;
+        let mut db = sqlx::postgres::PgConnectOptions::from_str(&database.url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .unwrap()
+            .run(&mut db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
+             VALUES ($1, 'BG-2026-0001', 'open', 0, 's', '{}', 'staff', 0)",
+        )
+        .bind(PLAIN_INCIDENT)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, errors, notify_by, created_at, version)
+             VALUES ($1, $2, 'acme', 2, 'breach.notice.update', 'queued', $3, '[]', 0, 0, 1)",
+        )
+        .bind(PLAIN_NOTICE)
+        .bind(PLAIN_INCIDENT)
+        .bind(PLAIN_BODY)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    plain_notice_is_kept(&database.url).await;
+}
+
+/// A database from before notices were compressed keeps its notices as they
+/// were, and their `sequence` (read from the body until then) is kept.
+#[tokio::test]
+async fn sqlite_migrates_plain_notices_and_their_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let older = migrations_before_compression("sqlite", dir.path());
+    {
+        use sqlx::ConnectOptions;
+        let mut db = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .unwrap()
+            .run(&mut db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
+             VALUES (?, 'BG-2026-0001', 'open', 0, 's', '{}', 'staff', 0)",
+        )
+        .bind(PLAIN_INCIDENT)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, errors, notify_by, created_at, version)
+             VALUES (?, ?, 'acme', 2, 'breach.notice.update', 'queued', ?, '[]', 0, 0, 1)",
+        )
+        .bind(PLAIN_NOTICE)
+        .bind(PLAIN_INCIDENT)
+        .bind(PLAIN_BODY)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    plain_notice_is_kept(&url).await;
+}
+
+#[tokio::test]
 async fn sqlite_keeps_accounts() {
     let (store, _dir) = sqlite_store().await;
     accounts_keep_users_links_sessions_and_failures(store).await;
@@ -826,7 +1084,7 @@ async fn postgres_instances_share_the_endpoint_limit_and_the_audit_chain() {
     let (client, target) = webhook_client(&snapshot.clients);
     for _ in 0..12 {
         let incident = report(a.as_ref(), &client, &target, now, None).await;
-        a.record_incident(&incident).await.unwrap();
+        incident.record(a.as_ref()).await.unwrap();
     }
     let per_endpoint = 3;
     let claims = (0..8).map(|i| {

@@ -5,15 +5,15 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    held, outcomes, require_delay_reason, whole_second, ClientOutcome, Drafting, FileError,
-    Idempotency, Outcome, Remembered,
+    whole_second, ClientOutcomes, Drafting, FileError, Idempotency, Outcome, Remembered, Tally,
+    LISTED_CLIENTS,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, IncidentId, Report};
 use crate::enrichment::{affected_clients, draft_notice};
 use crate::metrics::FILED_REPORT;
 use crate::service::Services;
-use crate::store::NewIncident;
+use crate::store::{FilingClose, NewIncident};
 
 /// A filed report (or, on a dry run, what filing it would do).
 pub struct Filed {
@@ -21,13 +21,15 @@ pub struct Filed {
     pub reference: String,
     pub dry_run: bool,
     pub became_aware_at: DateTime<Utc>,
-    pub clients: Vec<ClientOutcome>,
+    pub clients: ClientOutcomes,
 }
 
 /// Files `report` (as staff sent it: `facts`) for `caller`: drafts, checks
-/// and signs each affected client's initial notice and stores the incident
-/// with its outbox in one transaction. A dry run stores nothing and keeps
-/// each notice in the outcome as a preview.
+/// and signs each affected client's initial notice, a chunk at a time, and
+/// stores each chunk with its outbox rows into the incident's one filing,
+/// committed (durable, and visible to the workers) only once every notice
+/// is in. A dry run stores nothing and keeps each notice in the outcome as
+/// a preview.
 #[tracing::instrument(skip_all, fields(incident = tracing::field::Empty))]
 pub async fn file_report(
     services: &Services,
@@ -69,30 +71,61 @@ pub async fn file_report(
         now,
         affected_clients: affected.len(),
     };
+    let drafting_clients = affected.len();
+    let mut tally = Tally::new(now, drafting_clients <= LISTED_CLIENTS);
+    let mut filing = if dry_run {
+        None
+    } else {
+        let incident = NewIncident {
+            id: incident_id.clone(),
+            reference: reference.clone(),
+            became_aware_at: report.became_aware_at,
+            summary: report.summary.clone(),
+            report: facts,
+            reported_by: caller.name.clone(),
+            created_at: now,
+        };
+        Some(services.store.begin_incident(&incident).await?)
+    };
     let drafted = report.clone();
-    let prepared = drafting
-        .prepare_all(
-            affected.into_iter().collect(),
-            dry_run,
-            move |(client_id, systems), ctx, registry| {
-                let client = registry.client(&client_id)?;
-                let notice = draft_notice(&drafted, client, &systems, registry, ctx);
-                Some((notice, 1, client.clone()))
-            },
-        )
-        .await?;
-    require_delay_reason(&prepared, &report, now)?;
+    let mut chunks = drafting.prepare_chunks(
+        affected.into_iter().collect(),
+        dry_run,
+        move |(client_id, systems), ctx, registry| {
+            let client = registry.client(&client_id)?;
+            let notice = draft_notice(&drafted, client, &systems, registry, ctx);
+            Some((notice, 1, client.clone()))
+        },
+    );
+    while let Some(chunk) = chunks.next().await {
+        tally.add(&chunk);
+        if let Some(filing) = filing.as_mut() {
+            filing
+                .add_notices(chunk.into_iter().map(|p| p.notice).collect())
+                .await?;
+            // A long filing shows its progress; none of it is durable or
+            // visible before the commit below.
+            tracing::info!(
+                incident_id = incident_id.as_str(),
+                notices = tally.outcomes.affected,
+                of = drafting_clients,
+                "filing: notices written, not yet committed"
+            );
+        }
+    }
+    chunks.finish().await?;
+    tally.require_delay_reason(&report)?;
 
     let filed = Filed {
         incident_id: incident_id.clone(),
         reference: reference.clone(),
         dry_run,
         became_aware_at: report.became_aware_at,
-        clients: outcomes(&prepared),
+        clients: tally.into_outcomes(),
     };
-    if dry_run {
+    let Some(filing) = filing else {
         return Ok(Outcome::Done(filed));
-    }
+    };
 
     let audit = NewAuditEntry {
         at: now,
@@ -101,28 +134,23 @@ pub async fn file_report(
         subject: incident_id.as_str().to_owned(),
         details: json!({
             "reference": reference,
-            "affected_clients": filed.clients.len(),
-            "held": held(&filed.clients),
+            "affected_clients": filed.clients.affected,
+            "held": filed.clients.held,
         }),
     };
-    let incident = NewIncident {
-        id: incident_id,
-        reference,
-        became_aware_at: report.became_aware_at,
-        summary: report.summary.clone(),
-        report: facts,
-        reported_by: caller.name.clone(),
-        created_at: now,
-        notices: prepared.into_iter().map(|p| p.notice).collect(),
+    let close = FilingClose {
         idempotency: remembered.remember(&filed),
         audit,
     };
-    let stored = services.store.record_incident(&incident).await;
+    let stored = filing.commit(close).await;
     if stored.is_ok() {
-        let (took, held) = (started.elapsed(), held(&filed.clients));
-        services
-            .metrics
-            .filed(FILED_REPORT, took, incident.notices.len(), held);
+        let clients = &filed.clients;
+        services.metrics.filed(
+            FILED_REPORT,
+            started.elapsed(),
+            clients.affected,
+            clients.held,
+        );
     }
     remembered.answer(services, stored, filed).await
 }

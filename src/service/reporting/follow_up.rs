@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    changes, held, outcomes, require_delay_reason, whole_second, ClientOutcome, Drafting,
-    FileError, Idempotency, Outcome, Remembered,
+    changes, whole_second, ClientOutcomes, Drafting, FileError, Idempotency, Outcome, Remembered,
+    Tally,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Notice;
@@ -123,7 +123,7 @@ pub struct FollowedUp {
     pub reference: String,
     pub version: u32,
     pub status: IncidentStatus,
-    pub clients: Vec<ClientOutcome>,
+    pub clients: ClientOutcomes,
 }
 
 /// A client's series so far, parsed.
@@ -236,7 +236,10 @@ pub async fn follow_up(
             },
         )
         .await?;
-    require_delay_reason(&prepared, &report, now)?;
+    // A follow-up's answer lists every client: it is prepared whole.
+    let mut tally = Tally::new(now, true);
+    tally.add(&prepared);
+    tally.require_delay_reason(&report)?;
 
     let version = state.version + 1;
     let status = request.status_after();
@@ -245,7 +248,7 @@ pub async fn follow_up(
         reference: state.reference.clone(),
         version,
         status,
-        clients: outcomes(&prepared),
+        clients: tally.into_outcomes(),
     };
     if dry_run {
         return Ok(Outcome::Done(followed));
@@ -259,7 +262,7 @@ pub async fn follow_up(
             "reference": state.reference,
             "version": version,
             "notices": prepared.len(),
-            "held": held(&followed.clients),
+            "held": followed.clients.held,
         }),
     };
     let record = NewVersion {
@@ -279,7 +282,8 @@ pub async fn follow_up(
     };
     let stored = services.store.record_version(&record).await;
     if stored.is_ok() {
-        let (took, held) = (started.elapsed(), held(&followed.clients));
+        let took = started.elapsed();
+        let held = followed.clients.held;
         services
             .metrics
             .filed(record.action.as_str(), took, record.notices.len(), held);

@@ -97,33 +97,118 @@ pub struct QueuedDelivery {
     pub target: String,
 }
 
-/// The clients' outcomes, by client id.
-fn outcomes(prepared: &[Prepared]) -> Vec<ClientOutcome> {
-    let mut outcomes: Vec<ClientOutcome> = prepared
-        .iter()
-        .map(|p| ClientOutcome {
-            client_id: p.notice.client_id.clone(),
-            notice_id: p.notice.id.clone(),
-            kind: p.notice.kind,
-            sequence: p.sequence,
-            status: p.notice.status,
-            notify_by: p.notice.notify_by,
-            errors: p.notice.errors.clone(),
-            deliveries: p
-                .notice
-                .deliveries
-                .iter()
-                .map(|d| QueuedDelivery {
-                    id: d.id.clone(),
-                    channel: d.channel,
-                    target: d.target.clone(),
-                })
-                .collect(),
-            notice: p.preview.clone(),
-        })
-        .collect();
-    outcomes.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    outcomes
+/// Above this many affected clients, an answer counts the clients' outcomes
+/// and lists only the held notices; the rest are read page by page
+/// (`GET /v1/incidents/{id}/clients`). At or below it, every client's
+/// outcome is in the answer.
+pub const LISTED_CLIENTS: usize = 1_000;
+
+/// What the notices of a filing or follow-up came to.
+pub struct ClientOutcomes {
+    /// How many clients a notice was drafted for.
+    pub affected: usize,
+    /// How many of those notices were held.
+    pub held: usize,
+    /// By client id: every client's outcome when `every_client`, else only
+    /// the held notices'.
+    pub listed: Vec<ClientOutcome>,
+    pub every_client: bool,
+}
+
+impl ClientOutcomes {
+    /// How many notices were queued for delivery.
+    pub fn queued(&self) -> usize {
+        self.affected - self.held
+    }
+}
+
+/// The clients' outcomes, gathered chunk by chunk as their notices are
+/// prepared, so that only what the answer lists is kept.
+struct Tally {
+    now: chrono::DateTime<chrono::Utc>,
+    outcomes: ClientOutcomes,
+    /// Clients whose initial notice is past its deadline.
+    late: Vec<String>,
+}
+
+impl Tally {
+    fn new(now: chrono::DateTime<chrono::Utc>, every_client: bool) -> Self {
+        Self {
+            now,
+            outcomes: ClientOutcomes {
+                affected: 0,
+                held: 0,
+                listed: Vec::new(),
+                every_client,
+            },
+            late: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, chunk: &[Prepared]) {
+        for p in chunk {
+            let held = p.notice.status == NoticeStatus::Held;
+            self.outcomes.affected += 1;
+            self.outcomes.held += usize::from(held);
+            if p.notice.kind == NoticeType::Initial && p.notice.notify_by < self.now {
+                self.late.push(p.notice.client_id.as_str().to_owned());
+            }
+            if held || self.outcomes.every_client {
+                self.outcomes.listed.push(outcome(p));
+            }
+        }
+    }
+
+    /// A late initial notice (one filed after its deadline, or a held one
+    /// that only now goes out) needs staff's reason for the delay: the
+    /// controller must give its own reasons for delay to its authority
+    /// (Art. 33(1)).
+    fn require_delay_reason(&self, report: &crate::domain::Report) -> Result<(), FileError> {
+        if self.late.is_empty() || report.delay_reason.is_some() {
+            return Ok(());
+        }
+        Err(FileError::Intake(IntakeError::Invalid(vec![
+            FieldError::new(
+                "/delay_reason",
+                format!(
+                    "required: the initial notice to {} is past the agreement's deadline",
+                    self.late.join(", ")
+                ),
+            ),
+        ])))
+    }
+
+    fn into_outcomes(self) -> ClientOutcomes {
+        let mut outcomes = self.outcomes;
+        outcomes
+            .listed
+            .sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        outcomes
+    }
+}
+
+/// One client's outcome.
+fn outcome(p: &Prepared) -> ClientOutcome {
+    ClientOutcome {
+        client_id: p.notice.client_id.clone(),
+        notice_id: p.notice.id.clone(),
+        kind: p.notice.kind,
+        sequence: p.notice.sequence,
+        status: p.notice.status,
+        notify_by: p.notice.notify_by,
+        errors: p.notice.errors.clone(),
+        deliveries: p
+            .notice
+            .deliveries
+            .iter()
+            .map(|d| QueuedDelivery {
+                id: d.id.clone(),
+                channel: d.channel,
+                target: d.target.clone(),
+            })
+            .collect(),
+        notice: p.preview.clone(),
+    }
 }
 
 /// The email a dry run's notice would reach its client as, in the
@@ -173,14 +258,6 @@ pub fn affectable(services: &Services) -> Affectable {
     }
 }
 
-/// How many of `clients`' notices were held.
-pub fn held(clients: &[ClientOutcome]) -> usize {
-    clients
-        .iter()
-        .filter(|c| c.status == NoticeStatus::Held)
-        .count()
-}
-
 /// Now, to the whole second: notices carry it as their `timestamp` and
 /// their deliveries are due from it.
 fn whole_second(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
@@ -189,39 +266,9 @@ fn whole_second(clock: &dyn Clock) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or(now)
 }
 
-/// A late initial notice (one filed after its deadline, or a held one that
-/// only now goes out) needs staff's reason for the delay: the controller
-/// must give its own reasons for delay to its authority (Art. 33(1)).
-fn require_delay_reason(
-    prepared: &[Prepared],
-    report: &crate::domain::Report,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), FileError> {
-    let late = prepared
-        .iter()
-        .filter(|p| p.notice.kind == NoticeType::Initial && p.notice.notify_by < now)
-        .map(|p| p.notice.client_id.as_str())
-        .collect::<Vec<_>>();
-    if late.is_empty() || report.delay_reason.is_some() {
-        return Ok(());
-    }
-    Err(FileError::Intake(IntakeError::Invalid(vec![
-        FieldError::new(
-            "/delay_reason",
-            format!(
-                "required: the initial notice to {} is past the agreement's deadline",
-                late.join(", ")
-            ),
-        ),
-    ])))
-}
-
 /// One client's notice, ready to store.
 struct Prepared {
     notice: NewNotice,
-    /// The notice's own `sequence`: how many notices its client was sent,
-    /// this one included if it is sent.
-    sequence: u32,
     /// The full notice, kept only for a dry run's preview.
     preview: Option<Value>,
 }
@@ -304,10 +351,64 @@ struct Drafting {
     affected_clients: usize,
 }
 
+/// Notices are prepared and stored this many at a time, so a fan-out holds
+/// a few chunks in memory (one being stored, one waiting, one being
+/// prepared), whatever its number of clients.
+const CHUNK: usize = 1_000;
+
 impl Drafting {
-    /// Drafts, checks and signs the notice of each of `clients` in parallel
-    /// on the blocking pool: `draft` gives a client's notice, its position in
-    /// the client's series and its agreement, or none.
+    /// Drafts, checks and signs the notice of each of `clients` on the
+    /// blocking pool, a chunk at a time and each chunk in parallel: `draft`
+    /// gives a client's notice, its position in the client's series and its
+    /// agreement, or none. The chunks come out in order, preparation
+    /// keeping at most one chunk ahead of whoever takes them.
+    fn prepare_chunks<T, F>(self, clients: Vec<T>, keep_preview: bool, draft: F) -> Chunks
+    where
+        T: Send + 'static,
+        F: Fn(T, &NoticeContext<'_>, &Registry) -> Option<(Notice, u32, Arc<ClientAgreement>)>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let task = tokio::task::spawn_blocking(move || {
+            let ctx = NoticeContext {
+                incident_id: &self.incident_id,
+                reference: &self.reference,
+                processor: &self.processor,
+                now: self.now,
+                affected_clients: self.affected_clients,
+            };
+            let mut clients = clients.into_iter();
+            loop {
+                let chunk: Vec<T> = clients.by_ref().take(CHUNK).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                let prepared: Vec<Prepared> = chunk
+                    .into_par_iter()
+                    .filter_map(|client| {
+                        let (notice, position, agreement) = draft(client, &ctx, &self.registry)?;
+                        Some(prepare(
+                            notice,
+                            position,
+                            &agreement,
+                            &self.registry,
+                            &self.signer,
+                            keep_preview,
+                        ))
+                    })
+                    .collect();
+                // No one takes the chunks any more: the filing failed.
+                if sender.blocking_send(prepared).is_err() {
+                    break;
+                }
+            }
+        });
+        Chunks { receiver, task }
+    }
+
+    /// Every client's notice (see [`Drafting::prepare_chunks`]), all at once.
     async fn prepare_all<T, F>(
         self,
         clients: Vec<T>,
@@ -321,30 +422,31 @@ impl Drafting {
             + Sync
             + 'static,
     {
-        tokio::task::spawn_blocking(move || {
-            let ctx = NoticeContext {
-                incident_id: &self.incident_id,
-                reference: &self.reference,
-                processor: &self.processor,
-                now: self.now,
-                affected_clients: self.affected_clients,
-            };
-            clients
-                .into_par_iter()
-                .filter_map(|client| {
-                    let (notice, position, agreement) = draft(client, &ctx, &self.registry)?;
-                    Some(prepare(
-                        notice,
-                        position,
-                        &agreement,
-                        &self.registry,
-                        &self.signer,
-                        keep_preview,
-                    ))
-                })
-                .collect()
-        })
-        .await
+        let mut chunks = self.prepare_chunks(clients, keep_preview, draft);
+        let mut prepared = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            prepared.extend(chunk);
+        }
+        chunks.finish().await?;
+        Ok(prepared)
+    }
+}
+
+/// Chunks of prepared notices, in order.
+struct Chunks {
+    receiver: tokio::sync::mpsc::Receiver<Vec<Prepared>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Chunks {
+    async fn next(&mut self) -> Option<Vec<Prepared>> {
+        self.receiver.recv().await
+    }
+
+    /// Whether the chunks ended because every notice was prepared, rather
+    /// than because preparing one panicked.
+    async fn finish(self) -> Result<(), tokio::task::JoinError> {
+        self.task.await
     }
 }
 
@@ -376,6 +478,7 @@ fn prepare(
             id: notice.data.notice_id,
             client_id: client.id.clone(),
             position,
+            sequence: notice.data.sequence,
             kind: notice.kind,
             status: if held {
                 NoticeStatus::Held
@@ -388,7 +491,6 @@ fn prepare(
             notify_by: notice.data.deadline.processor_notify_by,
             deliveries,
         },
-        sequence: notice.data.sequence,
         preview: keep_preview.then_some(value),
     }
 }

@@ -32,8 +32,9 @@ impl ClientStore for PostgresStore {
         id: &NoticeId,
     ) -> Result<Option<StoredNotice>, StoreError> {
         let row: Option<StoredNoticeRow> = sqlx::query_as(
-            "SELECT id, incident_id, client_id, status, body, jws FROM notices
-             WHERE id = $1 AND client_id = $2 AND status = 'queued'",
+            "SELECT n.id, n.incident_id, n.client_id, n.status, n.body, d.content AS dictionary, n.jws
+             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+             WHERE n.id = $1 AND n.client_id = $2 AND n.status = 'queued'",
         )
         .bind(id.as_str())
         .bind(client_id.as_str())

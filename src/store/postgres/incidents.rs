@@ -1,20 +1,27 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use rayon::prelude::*;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::audit::append_audit_in;
 use super::PostgresStore;
-use crate::domain::{IncidentId, NoticeId};
+use crate::domain::{ClientId, IncidentId, NoticeId};
 use crate::store::shared::rows::{
-    incident_from_rows, register_from_rows, ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow,
-    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
-    RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
+    incident_from_rows, records, register_from_rows, ClientSeriesRow, IncidentHeadRow,
+    IncidentNoticeRow, IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow,
+    RegisterDeliveryRow, RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow,
+    StoredResponseRow, VersionRow,
 };
-use crate::store::shared::{millis, series_notice_ids, SeriesRow, BATCH_ROWS};
+use crate::store::shared::{
+    millis, pack_bodies, pack_notices, series_notice_ids, with_deliveries, Dictionary, SeriesRow,
+    BATCH_ROWS,
+};
 use crate::store::{
-    IdempotencyRecord, IncidentDetail, IncidentState, IncidentStore, IncidentSummary,
-    IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterIncident, StoreError,
-    StoredNotice, StoredResponse,
+    FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice, IncidentState,
+    IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice,
+    NewVersion, RegisterIncident, StoreError, StoredNotice, StoredResponse,
 };
 
 #[async_trait]
@@ -46,13 +53,15 @@ impl IncidentStore for PostgresStore {
         row.map(StoredResponseRow::into_record).transpose()
     }
 
-    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError> {
+    async fn begin_incident(
+        &self,
+        incident: &NewIncident,
+    ) -> Result<Box<dyn IncidentFiling>, StoreError> {
+        // One transaction from the incident's row to the commit: no other
+        // session sees any of it until then, and a crash before the commit
+        // leaves nothing of it in the database.
         let mut tx = self.pool.begin().await?;
         let created_at = millis(incident.created_at);
-        if let Some(idem) = &incident.idempotency {
-            insert_idempotency(&mut tx, idem, created_at).await?;
-        }
-        let report = incident.report.to_string();
         sqlx::query(
             "WITH incident AS (
                  INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
@@ -64,15 +73,17 @@ impl IncidentStore for PostgresStore {
         .bind(&incident.reference)
         .bind(millis(incident.became_aware_at))
         .bind(&incident.summary)
-        .bind(&report)
+        .bind(incident.report.to_string())
         .bind(&incident.reported_by)
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        insert_notices(&mut tx, &incident.id, 1, &incident.notices, created_at).await?;
-        append_audit_in(&mut tx, &incident.audit).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(Box::new(PostgresFiling {
+            tx,
+            incident_id: incident.id.clone(),
+            created_at,
+            dictionary: None,
+        }))
     }
 
     async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError> {
@@ -99,11 +110,14 @@ impl IncidentStore for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
-        let bodies: Vec<NoticeBodyRow> =
-            sqlx::query_as("SELECT id, body FROM notices WHERE id = ANY($1)")
-                .bind(series_notice_ids(&series))
-                .fetch_all(&mut *tx)
-                .await?;
+        let bodies: Vec<NoticeBodyRow> = sqlx::query_as(
+            "SELECT n.id, n.body, d.content AS dictionary
+             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+             WHERE n.id = ANY($1)",
+        )
+        .bind(series_notice_ids(&series))
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         head.into_state(id, series, bodies).map(Some)
     }
@@ -146,14 +160,21 @@ impl IncidentStore for PostgresStore {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        insert_notices(
-            &mut tx,
-            &version.incident_id,
-            number,
-            &version.notices,
-            created_at,
-        )
-        .await?;
+        if let Some(first) = version.notices.first() {
+            let dictionary =
+                insert_dictionary(&mut tx, &version.incident_id, first.body.clone()).await?;
+            let packed = pack_bodies(
+                &dictionary.content,
+                version.notices.par_iter().map(|n| n.body.as_slice()),
+            )?;
+            let written = Written {
+                incident_id: &version.incident_id,
+                version: number,
+                dictionary_id: dictionary.id,
+                created_at,
+            };
+            insert_notices(&mut tx, &written, &version.notices, &packed).await?;
+        }
         append_audit_in(&mut tx, &version.audit).await?;
         tx.commit().await?;
         Ok(())
@@ -212,9 +233,56 @@ impl IncidentStore for PostgresStore {
         incident_from_rows(row, versions, notices, deliveries).map(Some)
     }
 
+    async fn incident_clients(
+        &self,
+        id: &IncidentId,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Option<Vec<IncidentNotice>>, StoreError> {
+        // One snapshot, so the page's notices and deliveries agree.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM incidents WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let notices: Vec<IncidentNoticeRow> = sqlx::query_as(
+            "SELECT id, client_id, kind, sequence, status, notify_by, errors FROM notices
+             WHERE incident_id = $1 AND client_id IN (
+                 SELECT DISTINCT client_id FROM notices
+                 WHERE incident_id = $1 AND client_id > $2
+                 ORDER BY client_id LIMIT $3)
+             ORDER BY client_id, position",
+        )
+        .bind(id.as_str())
+        .bind(after.map_or("", ClientId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let notices = records(notices, IncidentNoticeRow::into_record)?;
+        let ids: Vec<&str> = notices.iter().map(|n| n.notice_id.as_str()).collect();
+        let deliveries: Vec<NoticeDeliveryRow> = sqlx::query_as(
+            "SELECT id, notice_id, channel, target, status, attempts FROM deliveries
+             WHERE notice_id = ANY($1) ORDER BY id",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let deliveries = records(deliveries, NoticeDeliveryRow::into_record)?;
+        Ok(Some(with_deliveries(notices, deliveries)))
+    }
+
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
         let row: Option<StoredNoticeRow> = sqlx::query_as(
-            "SELECT id, incident_id, client_id, status, body, jws FROM notices WHERE id = $1",
+            "SELECT n.id, n.incident_id, n.client_id, n.status, n.body, d.content AS dictionary, n.jws
+             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+             WHERE n.id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -297,37 +365,113 @@ async fn insert_idempotency(
     Ok(())
 }
 
-/// Inserts notices of one incident version and their outbox rows, due at
-/// once: each column goes in as one array, unnested into rows.
-async fn insert_notices(
+/// An incident being filed: the open transaction and, once the first
+/// notice is in, the filing's compression dictionary.
+struct PostgresFiling {
+    tx: Transaction<'static, Postgres>,
+    incident_id: IncidentId,
+    created_at: i64,
+    dictionary: Option<Dictionary>,
+}
+
+#[async_trait]
+impl IncidentFiling for PostgresFiling {
+    async fn add_notices(&mut self, notices: Vec<NewNotice>) -> Result<(), StoreError> {
+        let Some(first) = notices.first() else {
+            return Ok(());
+        };
+        let dictionary = match &self.dictionary {
+            Some(dictionary) => dictionary.clone(),
+            None => {
+                let dictionary =
+                    insert_dictionary(&mut self.tx, &self.incident_id, first.body.clone()).await?;
+                self.dictionary.insert(dictionary).clone()
+            }
+        };
+        let (notices, packed) = pack_notices(&dictionary, notices).await?;
+        let written = Written {
+            incident_id: &self.incident_id,
+            version: 1,
+            dictionary_id: dictionary.id,
+            created_at: self.created_at,
+        };
+        insert_notices(&mut self.tx, &written, &notices, &packed).await
+    }
+
+    async fn commit(mut self: Box<Self>, close: FilingClose) -> Result<(), StoreError> {
+        if let Some(idem) = &close.idempotency {
+            insert_idempotency(&mut self.tx, idem, self.created_at).await?;
+        }
+        // Last: the audit chain's lock is held until the commit just after.
+        append_audit_in(&mut self.tx, &close.audit).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Stores `content` as a compression dictionary of `incident_id`'s notices.
+async fn insert_dictionary(
     conn: &mut PgConnection,
     incident_id: &IncidentId,
+    content: Vec<u8>,
+) -> Result<Dictionary, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO notice_dictionaries (incident_id, content) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(incident_id.as_str())
+    .bind(&content[..])
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Dictionary {
+        id,
+        content: Arc::new(content),
+    })
+}
+
+/// Where notices are written: which incident version, against which
+/// dictionary, when.
+struct Written<'a> {
+    incident_id: &'a IncidentId,
     version: u32,
-    notices: &[NewNotice],
+    dictionary_id: i64,
     created_at: i64,
+}
+
+/// Inserts notices of one incident version (their bodies `packed`, in the
+/// same order) and their outbox rows, due at once: each column goes in as
+/// one array, unnested into rows.
+async fn insert_notices(
+    conn: &mut PgConnection,
+    written: &Written<'_>,
+    notices: &[NewNotice],
+    packed: &[Vec<u8>],
 ) -> Result<(), StoreError> {
-    for chunk in notices.chunks(BATCH_ROWS) {
+    let created_at = written.created_at;
+    let rows: Vec<(&NewNotice, &Vec<u8>)> = notices.iter().zip(packed).collect();
+    for chunk in rows.chunks(BATCH_ROWS) {
         sqlx::query(
-            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, jws, errors, notify_by, created_at, version)
-             SELECT id, $1, client_id, position, kind, status, body, jws, errors, notify_by, $2, $3
-             FROM UNNEST($4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bytea[],
-                         $10::text[], $11::text[], $12::bigint[])
-                  AS n (id, client_id, position, kind, status, body, jws, errors, notify_by)",
+            "INSERT INTO notices (id, incident_id, client_id, position, sequence, kind, status, body, dictionary_id, jws, errors, notify_by, created_at, version)
+             SELECT id, $1, client_id, position, sequence, kind, status, body, $2, jws, errors, notify_by, $3, $4
+             FROM UNNEST($5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
+                         $11::bytea[], $12::text[], $13::text[], $14::bigint[])
+                  AS n (id, client_id, position, sequence, kind, status, body, jws, errors, notify_by)",
         )
-        .bind(incident_id.as_str())
+        .bind(written.incident_id.as_str())
+        .bind(written.dictionary_id)
         .bind(created_at)
-        .bind(i64::from(version))
-        .bind(column(chunk, |n| n.id.as_str()))
-        .bind(column(chunk, |n| n.client_id.as_str()))
-        .bind(column(chunk, |n| i64::from(n.position)))
-        .bind(column(chunk, |n| n.kind.as_str()))
-        .bind(column(chunk, |n| n.status.as_str()))
-        .bind(column(chunk, |n| &n.body[..]))
-        .bind(column(chunk, |n| n.jws.as_deref()))
-        .bind(column(chunk, |n| {
+        .bind(i64::from(written.version))
+        .bind(column(chunk, |(n, _)| n.id.as_str()))
+        .bind(column(chunk, |(n, _)| n.client_id.as_str()))
+        .bind(column(chunk, |(n, _)| i64::from(n.position)))
+        .bind(column(chunk, |(n, _)| i64::from(n.sequence)))
+        .bind(column(chunk, |(n, _)| n.kind.as_str()))
+        .bind(column(chunk, |(n, _)| n.status.as_str()))
+        .bind(column(chunk, |(_, body)| &body[..]))
+        .bind(column(chunk, |(n, _)| n.jws.as_deref()))
+        .bind(column(chunk, |(n, _)| {
             serde_json::to_string(&n.errors).expect("field errors serialize")
         }))
-        .bind(column(chunk, |n| millis(n.notify_by)))
+        .bind(column(chunk, |(n, _)| millis(n.notify_by)))
         .execute(&mut *conn)
         .await?;
     }

@@ -85,12 +85,13 @@ impl OutboxStore for PostgresStore {
         }
         let notice_ids: Vec<&str> = rows.iter().map(|r| r.notice_id.as_str()).collect();
         let payloads: Vec<NoticePayloadRow> = sqlx::query_as(
-            "SELECT n.id, n.incident_id, n.body, n.jws,
+            "SELECT n.id, n.incident_id, n.body, d.content AS dictionary, n.jws,
                     (SELECT f.id FROM notices f
                      WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
                        AND f.status = 'queued' AND f.position < n.position
                      ORDER BY f.position LIMIT 1) AS thread
-             FROM notices n WHERE n.id = ANY($1)",
+             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+             WHERE n.id = ANY($1)",
         )
         .bind(&notice_ids)
         .fetch_all(&mut *tx)

@@ -64,20 +64,28 @@ pub fn incident_detail(
     notices: Vec<IncidentNotice>,
     deliveries: Vec<(String, NoticeDelivery)>,
 ) -> IncidentDetail {
+    IncidentDetail {
+        summary,
+        reported_by,
+        versions,
+        notices: with_deliveries(notices, deliveries),
+    }
+}
+
+/// `notices` (read without deliveries), each with its own from `deliveries`
+/// (by notice id).
+pub fn with_deliveries(
+    notices: Vec<IncidentNotice>,
+    deliveries: Vec<(String, NoticeDelivery)>,
+) -> Vec<IncidentNotice> {
     let mut deliveries = by_parent(deliveries);
-    let notices = notices
+    notices
         .into_iter()
         .map(|n| IncidentNotice {
             deliveries: deliveries.remove(&n.notice_id).unwrap_or_default(),
             ..n
         })
-        .collect();
-    IncidentDetail {
-        summary,
-        reported_by,
-        versions,
-        notices,
-    }
+        .collect()
 }
 
 /// A notice of the register as read, before its deliveries are attached.

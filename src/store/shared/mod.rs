@@ -8,6 +8,7 @@ pub mod account_rows;
 mod agreements;
 mod attempts;
 mod incidents;
+mod notice_bodies;
 pub mod queue_rows;
 pub mod rows;
 
@@ -18,8 +19,10 @@ use chrono::{DateTime, Utc};
 pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub use incidents::{
-    client_series, incident_detail, register, series_notice_ids, RegisterNoticeRow, SeriesRow,
+    client_series, incident_detail, register, series_notice_ids, with_deliveries,
+    RegisterNoticeRow, SeriesRow,
 };
+pub use notice_bodies::{pack_bodies, pack_notices, unpack_body, Dictionary};
 
 use super::StoreError;
 use crate::domain::{ClientId, NoticeId};

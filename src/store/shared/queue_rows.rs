@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::json_column;
 use super::rows::optional_millis;
 use crate::domain::{AttemptOutcome, Channel, DeliveryStatus, NoticeStatus};
-use crate::store::shared::{decode, from_millis, parse_client, parse_notice_id};
+use crate::store::shared::{decode, from_millis, parse_client, parse_notice_id, unpack_body};
 use crate::store::{
     Alert, AlertKind, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt, DeliveryDetail,
     LatestNotice, StaffMail, StoreError, UndeliveredNotice, WebhookTest, WebhookTestStatus,
@@ -24,7 +24,7 @@ pub(in crate::store) fn claimed(
     let payloads: HashMap<String, NoticePayload> = payloads
         .into_iter()
         .map(NoticePayloadRow::into_payload)
-        .collect();
+        .collect::<Result<_, _>>()?;
     rows.into_iter()
         .map(|row| row.into_record(&payloads))
         .collect()
@@ -78,6 +78,7 @@ pub(in crate::store) struct NoticePayloadRow {
     pub(in crate::store) id: String,
     pub(in crate::store) incident_id: String,
     pub(in crate::store) body: Vec<u8>,
+    pub(in crate::store) dictionary: Option<Vec<u8>>,
     pub(in crate::store) jws: Option<String>,
     pub(in crate::store) thread: Option<String>,
 }
@@ -92,16 +93,16 @@ struct NoticePayload {
 }
 
 impl NoticePayloadRow {
-    fn into_payload(self) -> (String, NoticePayload) {
-        (
+    fn into_payload(self) -> Result<(String, NoticePayload), StoreError> {
+        Ok((
             self.id,
             NoticePayload {
                 incident_id: self.incident_id,
-                body: Bytes::from(self.body),
+                body: Bytes::from(unpack_body(self.body, self.dictionary.as_deref())?),
                 jws: self.jws.unwrap_or_default(),
                 thread: self.thread,
             },
-        )
+        ))
     }
 }
 

@@ -14,7 +14,9 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::{
     Caller, Channel, DeliveryStatus, IncidentId, IncidentStatus, NoticeStatus, NoticeType, Role,
 };
-use crate::store::shared::{decode, from_millis, parse_client, RegisterNoticeRow, SeriesRow};
+use crate::store::shared::{
+    decode, from_millis, parse_client, unpack_body, RegisterNoticeRow, SeriesRow,
+};
 use crate::store::{
     Acknowledgement, ClientNotice, IncidentDetail, IncidentNotice, IncidentState, IncidentSummary,
     IncidentVersion, NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice,
@@ -167,7 +169,10 @@ impl IncidentHeadRow {
         series: Vec<SeriesRow>,
         bodies: Vec<NoticeBodyRow>,
     ) -> Result<IncidentState, StoreError> {
-        let bodies: HashMap<String, Vec<u8>> = bodies.into_iter().map(|r| (r.id, r.body)).collect();
+        let bodies: HashMap<String, Vec<u8>> = bodies
+            .into_iter()
+            .map(NoticeBodyRow::into_body)
+            .collect::<Result<_, _>>()?;
         Ok(IncidentState {
             id: id.clone(),
             reference: self.reference,
@@ -200,8 +205,16 @@ impl From<ClientSeriesRow> for SeriesRow {
 
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct NoticeBodyRow {
-    pub(in crate::store) id: String,
-    pub(in crate::store) body: Vec<u8>,
+    id: String,
+    body: Vec<u8>,
+    dictionary: Option<Vec<u8>>,
+}
+
+impl NoticeBodyRow {
+    /// The notice's id and its body as signed.
+    fn into_body(self) -> Result<(String, Vec<u8>), StoreError> {
+        Ok((self.id, unpack_body(self.body, self.dictionary.as_deref())?))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -336,6 +349,7 @@ pub(in crate::store) struct StoredNoticeRow {
     client_id: String,
     status: String,
     body: Vec<u8>,
+    dictionary: Option<Vec<u8>>,
     jws: Option<String>,
 }
 
@@ -346,7 +360,7 @@ impl StoredNoticeRow {
             incident_id: self.incident_id,
             client_id: parse_client(self.client_id)?,
             status: notice_status(&self.status)?,
-            body: self.body,
+            body: unpack_body(self.body, self.dictionary.as_deref())?,
             jws: self.jws,
         })
     }

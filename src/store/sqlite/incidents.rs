@@ -1,20 +1,27 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use rayon::prelude::*;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
 use super::audit::append_audit_in;
 use super::SqliteStore;
-use crate::domain::{IncidentId, NoticeId};
+use crate::domain::{ClientId, IncidentId, NoticeId};
 use crate::store::shared::rows::{
-    incident_from_rows, register_from_rows, ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow,
-    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
-    RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow, StoredResponseRow, VersionRow,
+    incident_from_rows, records, register_from_rows, ClientSeriesRow, IncidentHeadRow,
+    IncidentNoticeRow, IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow,
+    RegisterDeliveryRow, RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow,
+    StoredResponseRow, VersionRow,
 };
-use crate::store::shared::{json_list, millis, series_notice_ids, SeriesRow, BATCH_ROWS};
+use crate::store::shared::{
+    json_list, millis, pack_bodies, pack_notices, series_notice_ids, with_deliveries, Dictionary,
+    SeriesRow, BATCH_ROWS,
+};
 use crate::store::{
-    IdempotencyRecord, IncidentDetail, IncidentState, IncidentStore, IncidentSummary,
-    IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterIncident, StoreError,
-    StoredNotice, StoredResponse,
+    FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice, IncidentState,
+    IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice,
+    NewVersion, RegisterIncident, StoreError, StoredNotice, StoredResponse,
 };
 
 #[async_trait]
@@ -43,12 +50,15 @@ impl IncidentStore for SqliteStore {
         row.map(StoredResponseRow::into_record).transpose()
     }
 
-    async fn record_incident(&self, incident: &NewIncident) -> Result<(), StoreError> {
+    async fn begin_incident(
+        &self,
+        incident: &NewIncident,
+    ) -> Result<Box<dyn IncidentFiling>, StoreError> {
+        // One write transaction from the incident's row to the commit: SQLite
+        // keeps it out of every reader's snapshot until then, and a crash
+        // before the commit leaves nothing of it in the database.
         let mut tx = self.pool.begin().await?;
         let created_at = millis(incident.created_at);
-        if let Some(idem) = &incident.idempotency {
-            insert_idempotency(&mut tx, idem, created_at).await?;
-        }
         sqlx::query(
             "INSERT INTO incidents (id, reference, status, became_aware_at, summary, report, reported_by, created_at)
              VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
@@ -72,10 +82,12 @@ impl IncidentStore for SqliteStore {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        insert_notices(&mut tx, &incident.id, 1, &incident.notices, created_at).await?;
-        append_audit_in(&mut tx, &incident.audit).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(Box::new(SqliteFiling {
+            tx,
+            incident_id: incident.id.clone(),
+            created_at,
+            dictionary: None,
+        }))
     }
 
     async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError> {
@@ -105,7 +117,9 @@ impl IncidentStore for SqliteStore {
         .await?;
         let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
         let bodies: Vec<NoticeBodyRow> = sqlx::query_as(
-            "SELECT id, body FROM notices WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT n.id, n.body, d.content AS dictionary
+             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+             WHERE n.id IN (SELECT value FROM json_each(?))",
         )
         .bind(json_list(&series_notice_ids(&series)))
         .fetch_all(&mut *tx)
@@ -150,14 +164,21 @@ impl IncidentStore for SqliteStore {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        insert_notices(
-            &mut tx,
-            &version.incident_id,
-            number,
-            &version.notices,
-            created_at,
-        )
-        .await?;
+        if let Some(first) = version.notices.first() {
+            let dictionary =
+                insert_dictionary(&mut tx, &version.incident_id, first.body.clone()).await?;
+            let packed = pack_bodies(
+                &dictionary.content,
+                version.notices.par_iter().map(|n| n.body.as_slice()),
+            )?;
+            let notices = Written {
+                incident_id: &version.incident_id,
+                version: number,
+                dictionary_id: dictionary.id,
+                created_at,
+            };
+            notices.insert(&mut tx, &version.notices, &packed).await?;
+        }
         append_audit_in(&mut tx, &version.audit).await?;
         tx.commit().await?;
         Ok(())
@@ -213,9 +234,52 @@ impl IncidentStore for SqliteStore {
         incident_from_rows(row, versions, notices, deliveries).map(Some)
     }
 
+    async fn incident_clients(
+        &self,
+        id: &IncidentId,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Option<Vec<IncidentNotice>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM incidents WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let notices: Vec<IncidentNoticeRow> = sqlx::query_as(
+            "SELECT id, client_id, kind, sequence, status, notify_by, errors FROM notices
+             WHERE incident_id = ?1 AND client_id IN (
+                 SELECT DISTINCT client_id FROM notices
+                 WHERE incident_id = ?1 AND client_id > ?2
+                 ORDER BY client_id LIMIT ?3)
+             ORDER BY client_id, position",
+        )
+        .bind(id.as_str())
+        .bind(after.map_or("", ClientId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let notices = records(notices, IncidentNoticeRow::into_record)?;
+        let ids: Vec<&str> = notices.iter().map(|n| n.notice_id.as_str()).collect();
+        let deliveries: Vec<NoticeDeliveryRow> = sqlx::query_as(
+            "SELECT id, notice_id, channel, target, status, attempts FROM deliveries
+             WHERE notice_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        )
+        .bind(json_list(&ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let deliveries = records(deliveries, NoticeDeliveryRow::into_record)?;
+        Ok(Some(with_deliveries(notices, deliveries)))
+    }
+
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError> {
         let row: Option<StoredNoticeRow> = sqlx::query_as(
-            "SELECT id, incident_id, client_id, status, body, jws FROM notices WHERE id = ?",
+            "SELECT n.id, n.incident_id, n.client_id, n.status, n.body, d.content AS dictionary, n.jws
+             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+             WHERE n.id = ?",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -294,55 +358,132 @@ async fn insert_idempotency(
     Ok(())
 }
 
-/// Inserts notices of one incident version and their outbox rows in
-/// multi-row statements, due at once.
-async fn insert_notices(
-    tx: &mut SqliteConnection,
-    incident_id: &IncidentId,
-    version: u32,
-    notices: &[NewNotice],
+/// An incident being filed: the open write transaction and, once the first
+/// notice is in, the filing's compression dictionary.
+struct SqliteFiling {
+    tx: Transaction<'static, Sqlite>,
+    incident_id: IncidentId,
     created_at: i64,
-) -> Result<(), StoreError> {
-    for chunk in notices.chunks(BATCH_ROWS) {
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO notices (id, incident_id, client_id, position, kind, status, body, jws, errors, notify_by, created_at, version) ",
-        );
-        insert.push_values(chunk, |mut row, notice| {
-            row.push_bind(notice.id.as_str())
-                .push_bind(incident_id.as_str())
-                .push_bind(notice.client_id.as_str())
-                .push_bind(i64::from(notice.position))
-                .push_bind(notice.kind.as_str())
-                .push_bind(notice.status.as_str())
-                .push_bind(&notice.body[..])
-                .push_bind(notice.jws.as_deref())
-                .push_bind(serde_json::to_string(&notice.errors).expect("field errors serialize"))
-                .push_bind(millis(notice.notify_by))
-                .push_bind(created_at)
-                .push_bind(i64::from(version));
-        });
-        insert.build().execute(&mut *tx).await?;
+    dictionary: Option<Dictionary>,
+}
+
+#[async_trait]
+impl IncidentFiling for SqliteFiling {
+    async fn add_notices(&mut self, notices: Vec<NewNotice>) -> Result<(), StoreError> {
+        let Some(first) = notices.first() else {
+            return Ok(());
+        };
+        let dictionary = match &self.dictionary {
+            Some(dictionary) => dictionary.clone(),
+            None => {
+                let dictionary =
+                    insert_dictionary(&mut self.tx, &self.incident_id, first.body.clone()).await?;
+                self.dictionary.insert(dictionary).clone()
+            }
+        };
+        let (notices, packed) = pack_notices(&dictionary, notices).await?;
+        let written = Written {
+            incident_id: &self.incident_id,
+            version: 1,
+            dictionary_id: dictionary.id,
+            created_at: self.created_at,
+        };
+        written.insert(&mut self.tx, &notices, &packed).await
     }
 
-    let deliveries: Vec<(&NewNotice, &NewDelivery)> = notices
-        .iter()
-        .flat_map(|n| n.deliveries.iter().map(move |d| (n, d)))
-        .collect();
-    for chunk in deliveries.chunks(BATCH_ROWS) {
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO deliveries (id, notice_id, client_id, channel, target, status, next_attempt_at, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, (notice, delivery)| {
-            row.push_bind(&delivery.id)
-                .push_bind(notice.id.as_str())
-                .push_bind(notice.client_id.as_str())
-                .push_bind(delivery.channel.as_str())
-                .push_bind(&delivery.target)
-                .push_bind("pending")
-                .push_bind(created_at)
-                .push_bind(created_at);
-        });
-        insert.build().execute(&mut *tx).await?;
+    async fn commit(mut self: Box<Self>, close: FilingClose) -> Result<(), StoreError> {
+        if let Some(idem) = &close.idempotency {
+            insert_idempotency(&mut self.tx, idem, self.created_at).await?;
+        }
+        append_audit_in(&mut self.tx, &close.audit).await?;
+        self.tx.commit().await?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// Stores `content` as a compression dictionary of `incident_id`'s notices.
+async fn insert_dictionary(
+    tx: &mut SqliteConnection,
+    incident_id: &IncidentId,
+    content: Vec<u8>,
+) -> Result<Dictionary, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO notice_dictionaries (incident_id, content) VALUES (?, ?) RETURNING id",
+    )
+    .bind(incident_id.as_str())
+    .bind(&content[..])
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(Dictionary {
+        id,
+        content: Arc::new(content),
+    })
+}
+
+/// Where notices are written: which incident version, against which
+/// dictionary, when.
+struct Written<'a> {
+    incident_id: &'a IncidentId,
+    version: u32,
+    dictionary_id: i64,
+    created_at: i64,
+}
+
+impl Written<'_> {
+    /// Inserts `notices` (their bodies `packed`, in the same order) and
+    /// their outbox rows in multi-row statements, due at once.
+    async fn insert(
+        &self,
+        tx: &mut SqliteConnection,
+        notices: &[NewNotice],
+        packed: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let rows: Vec<(&NewNotice, &Vec<u8>)> = notices.iter().zip(packed).collect();
+        for chunk in rows.chunks(BATCH_ROWS) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO notices (id, incident_id, client_id, position, sequence, kind, status, body, dictionary_id, jws, errors, notify_by, created_at, version) ",
+            );
+            insert.push_values(chunk, |mut row, (notice, body)| {
+                row.push_bind(notice.id.as_str())
+                    .push_bind(self.incident_id.as_str())
+                    .push_bind(notice.client_id.as_str())
+                    .push_bind(i64::from(notice.position))
+                    .push_bind(i64::from(notice.sequence))
+                    .push_bind(notice.kind.as_str())
+                    .push_bind(notice.status.as_str())
+                    .push_bind(&body[..])
+                    .push_bind(self.dictionary_id)
+                    .push_bind(notice.jws.as_deref())
+                    .push_bind(
+                        serde_json::to_string(&notice.errors).expect("field errors serialize"),
+                    )
+                    .push_bind(millis(notice.notify_by))
+                    .push_bind(self.created_at)
+                    .push_bind(i64::from(self.version));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+
+        let deliveries: Vec<(&NewNotice, &NewDelivery)> = notices
+            .iter()
+            .flat_map(|n| n.deliveries.iter().map(move |d| (n, d)))
+            .collect();
+        for chunk in deliveries.chunks(BATCH_ROWS) {
+            let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO deliveries (id, notice_id, client_id, channel, target, status, next_attempt_at, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, (notice, delivery)| {
+                row.push_bind(&delivery.id)
+                    .push_bind(notice.id.as_str())
+                    .push_bind(notice.client_id.as_str())
+                    .push_bind(delivery.channel.as_str())
+                    .push_bind(&delivery.target)
+                    .push_bind("pending")
+                    .push_bind(self.created_at)
+                    .push_bind(self.created_at);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
 }

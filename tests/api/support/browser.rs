@@ -88,8 +88,41 @@ impl Browser {
         field.send_keys(text).await.expect("typed");
     }
 
+    /// Clicks `css`. A click on anything but a checkbox or radio button
+    /// (a link, a form's button) leads to another page: it returns once
+    /// that page has loaded, so what follows reads the new page.
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.expect("clicked");
+        let element = self.find(css).await;
+        let kind = element.attr("type").await.expect("an attribute");
+        if matches!(kind.as_deref(), Some("checkbox" | "radio")) {
+            element.click().await.expect("clicked");
+            return;
+        }
+        self.client
+            .execute("window.__left = false;", vec![])
+            .await
+            .expect("a script");
+        element.click().await.expect("clicked");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__left === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .map(|v| v.as_bool() == Some(true))
+                .unwrap_or(false);
+            if loaded {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "clicking {css} led to no new page"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn select(&self, css: &str, value: &str) {

@@ -19,7 +19,7 @@ use crate::domain::NoticeStatus;
 use crate::intake::{parse_report, IntakeError};
 use crate::service::accounts::Session;
 use crate::service::reporting::{
-    affectable, file_report, preview_email, Answer, ClientOutcome, FileError, Filed, Idempotency,
+    affectable, file_report, preview_email, Answer, ClientOutcomes, FileError, Filed, Idempotency,
     Outcome,
 };
 use crate::validation::FieldError;
@@ -171,7 +171,10 @@ impl Form {
 /// the incident page.
 #[derive(Serialize)]
 pub struct Preview {
+    /// Every client, or above `LISTED_CLIENTS` only those whose notice
+    /// would be held.
     clients: Vec<PreviewClient>,
+    affected: usize,
     held: usize,
 }
 
@@ -189,8 +192,9 @@ struct PreviewClient {
 }
 
 impl Preview {
-    pub fn of(state: &WebState, outcomes: &[ClientOutcome]) -> Self {
+    pub fn of(state: &WebState, outcomes: &ClientOutcomes) -> Self {
         let clients: Vec<PreviewClient> = outcomes
+            .listed
             .iter()
             .map(|c| {
                 let email = preview_email(&state.app.services, c);
@@ -214,7 +218,8 @@ impl Preview {
             })
             .collect();
         Preview {
-            held: clients.iter().filter(|c| c.held).count(),
+            affected: outcomes.affected,
+            held: outcomes.held,
             clients,
         }
     }

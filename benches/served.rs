@@ -1,0 +1,274 @@
+//! Fan-out through the served binary, as an operator runs it: `breachgate
+//! serve` on N generated agreements (one loopback webhook each) and a
+//! separate single-threaded receiver process; one staff report over HTTP,
+//! timed from the request until the receiver has seen every client. In the
+//! same run a bare hyper client posts N bodies of the notice's size to the
+//! same receiver, for comparison; the gateway's peak RSS is read from
+//! /proc at the end.
+//!
+//!     cargo bench --bench served -- --clients 100000 --concurrency 128
+
+#[path = "../tests/api/support/synthetic.rs"]
+#[allow(dead_code)]
+mod synthetic;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use synthetic::arg;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn main() {
+    if std::env::args().any(|a| a == "--receiver") {
+        return receiver(arg("--receiver", 0));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}
+
+/// The receiver process: one thread, answers 200 to everything, and prints
+/// `done <bytes>` (the last webhook body's size) once `expected` webhooks
+/// (paths under `/hook/`) have arrived.
+fn receiver(expected: usize) {
+    #[derive(Clone)]
+    struct Seen {
+        webhooks: Arc<AtomicUsize>,
+        expected: usize,
+    }
+    async fn receive(
+        State(seen): State<Seen>,
+        axum::extract::Path(path): axum::extract::Path<String>,
+        body: Bytes,
+    ) -> &'static str {
+        if path.starts_with("hook/")
+            && seen.webhooks.fetch_add(1, Ordering::Relaxed) + 1 == seen.expected
+        {
+            println!("done {}", body.len());
+            std::io::stdout().flush().unwrap();
+        }
+        "ok"
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("{}", listener.local_addr().unwrap());
+            std::io::stdout().flush().unwrap();
+            let seen = Seen {
+                webhooks: Arc::default(),
+                expected,
+            };
+            let router = axum::Router::new()
+                .route("/{*path}", post(receive))
+                .with_state(seen);
+            axum::serve(listener, router).await.unwrap();
+        });
+}
+
+/// A line of `out`, blocking.
+fn line(out: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    line.trim().to_owned()
+}
+
+/// Starts `breachgate serve` and returns it with its address, read from its
+/// JSON log once it serves.
+fn serve(config: &std::path::Path) -> (Child, String) {
+    // Another build (main's, say) for a before/after comparison.
+    let binary = std::env::args()
+        .skip_while(|a| a != "--gateway")
+        .nth(1)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_breachgate").to_owned());
+    let mut gateway = Command::new(binary)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("BREACHGATE_BENCH_SECRET", SECRET)
+        .env("BREACHGATE_LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
+    let address = loop {
+        let log: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if log["fields"]["message"] == "serving" {
+            break log["fields"]["address"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log, so the gateway never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (gateway, format!("http://{address}"))
+}
+
+/// The peak resident set of process `pid` (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Posts `count` copies of `body` to `url` from `concurrency` tasks.
+async fn bare_client(url: &str, body: Bytes, count: usize, concurrency: usize) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, next, body, url) =
+            (client.clone(), next.clone(), body.clone(), url.to_owned());
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let request = hyper::Request::post(&url)
+                    .header("content-type", "application/json")
+                    .body(Full::new(body.clone()))
+                    .unwrap();
+                let response = client.request(request).await.unwrap();
+                assert!(response.status().is_success());
+                http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn bench() {
+    let clients = arg("--clients", 100_000);
+    let concurrency = arg("--concurrency", 128);
+
+    let mut receiver = Command::new(std::env::current_exe().unwrap())
+        .args(["--receiver", &clients.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut received = BufReader::new(receiver.stdout.take().unwrap());
+    let receiver_base = format!("http://{}", line(&mut received));
+
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Instant::now();
+    synthetic::write_contracts(
+        &dir.path().join("contracts"),
+        clients,
+        Some(&format!("{receiver_base}/hook")),
+        0,
+    );
+    let config = dir.path().join("breachgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+[paths]
+data_dir = "{data}"
+contracts = "{contracts}"
+schemas = "{schemas}"
+[log]
+filter = "breachgate=warn"
+[delivery]
+concurrency = {concurrency}
+allow_private = ["127.0.0.1/32"]
+"#,
+            data = dir.path().join("data").display(),
+            contracts = dir.path().join("contracts").display(),
+            schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas"),
+        ),
+    )
+    .unwrap();
+    let (mut gateway, base) = serve(&config);
+    let staff = std::fs::read_to_string(dir.path().join("data/initial-tokens.txt"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("staff ").map(str::to_owned))
+        .unwrap();
+    println!(
+        "setup: {clients} agreements written and loaded by the gateway in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    let answer = http
+        .post(format!("{base}/v1/reports"))
+        .bearer_auth(&staff)
+        .json(&synthetic::report())
+        .send()
+        .await
+        .unwrap();
+    let answered = Instant::now();
+    assert_eq!(answer.status(), 201);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["queued"], clients, "every notice queued");
+    let waiting = tokio::task::spawn_blocking(move || (line(&mut received), Instant::now()));
+    let (done, last_webhook) = waiting.await.unwrap();
+    let notice_bytes: usize = done.strip_prefix("done ").unwrap().parse().unwrap();
+    let rss = peak_rss_mib(gateway.id());
+
+    // A graceful stop folds SQLite's write-ahead log into the database file.
+    Command::new("kill")
+        .args(["-INT", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    gateway.wait().unwrap();
+    let database_mib = std::fs::metadata(dir.path().join("data/breachgate.db"))
+        .map_or(f64::NAN, |m| m.len() as f64)
+        / (1024.0 * 1024.0);
+
+    // The bare client's body: the size of a notice.
+    let notice = Bytes::from(vec![b' '; notice_bytes]);
+    let bare = Instant::now();
+    bare_client(
+        &format!("{receiver_base}/bare"),
+        notice.clone(),
+        clients,
+        concurrency,
+    )
+    .await;
+    let bare_total = bare.elapsed().as_secs_f64();
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+
+    let filing = (answered - start).as_secs_f64();
+    let delivery = (last_webhook - answered).as_secs_f64();
+    let end_to_end = (last_webhook - start).as_secs_f64();
+    let bare_rate = clients as f64 / bare_total;
+    println!("filing answered after {filing:.2} s");
+    println!("last webhook {delivery:.2} s after the answer");
+    println!(
+        "end to end {end_to_end:.2} s = {:.0} webhooks/s",
+        clients as f64 / end_to_end
+    );
+    println!(
+        "bare hyper client: {clients} posts of {} bytes in {bare_total:.2} s = {bare_rate:.0}/s",
+        notice.len()
+    );
+    println!(
+        "ratio end to end / bare: {:.2}; delivery phase / bare: {:.2}",
+        clients as f64 / end_to_end / bare_rate,
+        clients as f64 / delivery / bare_rate
+    );
+    println!("gateway peak RSS (VmHWM): {rss:.0} MiB");
+    println!("database file after delivery, stopped gracefully: {database_mib:.1} MiB");
+    println!(
+        "reproduce: cargo bench --bench served -- --clients {clients} --concurrency {concurrency}"
+    );
+}

@@ -182,3 +182,25 @@ async fn security_headers(mut response: Response) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::email::Portal;
+    use crate::domain::NoticeId;
+
+    #[test]
+    fn the_portal_link_of_notice_emails_is_the_portal_s_notice_page() {
+        let id = NoticeId::generate();
+        let url = Portal::new("https://breach.example")
+            .expect("a portal")
+            .notice_url(&id);
+        let path = url.strip_prefix("https://breach.example").expect("based");
+        assert!(
+            routes()
+                .iter()
+                .any(|p| p.method == Method::GET && p.path.replace("{id}", id.as_str()) == path),
+            "{path} is no page"
+        );
+    }
+}

@@ -88,6 +88,16 @@ pub fn routes() -> Vec<Page> {
         page(Method::POST, "/reports/new", report::submit),
         page(Method::GET, "/incidents/{id}", incident::show),
         page(
+            Method::GET,
+            "/incidents/{id}/update",
+            incident::update::show,
+        ),
+        page(
+            Method::POST,
+            "/incidents/{id}/update",
+            incident::update::submit,
+        ),
+        page(
             Method::POST,
             "/incidents/{id}/facts",
             incident::supply_facts,

@@ -1329,13 +1329,7 @@ async fn notice_emails_through_smtp_link_to_their_own_notice_s_portal_page() {
     let mut kinds = std::collections::BTreeSet::new();
     for mail in &received {
         let message = Part::parse(&mail.data);
-        let notice: Notice = serde_json::from_slice(
-            &message
-                .find_file("notice.json")
-                .expect("notice.json")
-                .decoded(),
-        )
-        .expect("a notice");
+        let notice: Notice = message.notice();
         kinds.insert(notice.kind);
         let url = format!("{PUBLIC_URL}/portal/notices/{}", notice.data.notice_id);
         let text = message

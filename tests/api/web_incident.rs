@@ -431,14 +431,7 @@ async fn staff_update_the_facts_from_the_incident_page_previewed_before_sending(
     let mailed_updates = sink.received()[emails..]
         .iter()
         .map(|mail| {
-            let message = Part::parse(&mail.data);
-            let notice: Value = serde_json::from_slice(
-                &message
-                    .find_file("notice.json")
-                    .expect("notice.json")
-                    .decoded(),
-            )
-            .unwrap();
+            let notice: Value = Part::parse(&mail.data).notice();
             (
                 notice["type"].as_str().unwrap().to_owned(),
                 notice["data"]["controller"]["client_id"]

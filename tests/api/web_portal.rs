@@ -36,28 +36,68 @@ async fn fetch_text(browser: &Browser, path: &str) -> String {
     text.as_str().expect("text").to_owned()
 }
 
+/// `path` fetched with the browser's session: its status and body.
+async fn signed_get(gateway: &Gateway, browser: &Browser, path: &str) -> (u16, String) {
+    let cookie = format!("bg_session={}", browser.cookie("bg_session").await.value());
+    let response = gateway
+        .http
+        .get(gateway.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// A gateway whose public URL is its own address, delivering to a loopback
+/// receiver and SMTP sink, once the LMS report is filed and its notices sent.
+struct Filed {
+    gateway: Gateway,
+    answer: Value,
+    sink: SmtpSink,
+    dir: tempfile::TempDir,
+    _receiver: Receiver,
+}
+
+impl Filed {
+    async fn new() -> Self {
+        let receiver = Receiver::start().await;
+        let (smtp, sink) = SmtpSink::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = delivery_config(dir.path(), &receiver.base, smtp);
+        let gateway = Gateway::start_linked(config).await;
+        let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
+        let (status, answer) = gateway
+            .post_report(&gateway.staff, &fixture("report-lms.json"))
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        worker.run_once().await.unwrap();
+        Self {
+            gateway,
+            answer,
+            sink,
+            dir,
+            _receiver: receiver,
+        }
+    }
+
+    /// The id of `client_id`'s notice.
+    fn notice_of(&self, client_id: &str) -> String {
+        client_outcome(&self.answer, client_id)["notice_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
 #[tokio::test]
 async fn a_dpo_reads_downloads_verifies_and_acknowledges_only_its_own_notice() {
-    let receiver = Receiver::start().await;
-    let (smtp, _sink) = SmtpSink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
-    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
-    let (status, answer) = gateway
-        .post_report(&gateway.staff, &fixture("report-lms.json"))
-        .await;
-    assert_eq!(status, 201, "{answer}");
-    worker.run_once().await.unwrap();
+    let filed = Filed::new().await;
+    let (gateway, answer, dir) = (&filed.gateway, &filed.answer, &filed.dir);
     let incident_id = answer["incident_id"].as_str().unwrap();
     let reference = answer["reference"].as_str().unwrap();
-    let own = client_outcome(&answer, CLIENT)["notice_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = client_outcome(&answer, OTHER)["notice_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let own = filed.notice_of(CLIENT);
+    let other = filed.notice_of(OTHER);
 
     let (email, password) = gateway.account(Role::Client, Some(CLIENT)).await;
     let browser = Browser::start(&gateway.base).await;
@@ -123,22 +163,21 @@ async fn a_dpo_reads_downloads_verifies_and_acknowledges_only_its_own_notice() {
         .contains("acknowledged"));
 
     // Another client's notice answers as an unknown one does.
-    let cookie = format!("bg_session={}", browser.cookie("bg_session").await.value());
-    let get = |path: String| {
-        let request = gateway
-            .http
-            .get(gateway.url(&path))
-            .header("cookie", &cookie);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
     let unknown = NoticeId::generate();
     let unknown = unknown.as_str();
     for suffix in ["", "/notice.json", "/notice.jws"] {
-        let theirs = get(format!("/portal/notices/{other}{suffix}")).await;
-        let nobody = get(format!("/portal/notices/{unknown}{suffix}")).await;
+        let theirs = signed_get(
+            gateway,
+            &browser,
+            &format!("/portal/notices/{other}{suffix}"),
+        )
+        .await;
+        let nobody = signed_get(
+            gateway,
+            &browser,
+            &format!("/portal/notices/{unknown}{suffix}"),
+        )
+        .await;
         assert_eq!(theirs.0, 404, "{suffix}");
         assert_eq!(theirs, nobody, "{suffix}");
     }
@@ -146,7 +185,7 @@ async fn a_dpo_reads_downloads_verifies_and_acknowledges_only_its_own_notice() {
     browser.check_accessibility().await;
 
     browser.stop().await;
-    gateway.stop().await;
+    filed.gateway.stop().await;
 }
 
 /// The link in `client_id`'s email about the notice it carries, and that
@@ -156,13 +195,7 @@ fn portal_link(sink: &SmtpSink, base: &str, client_id: &str) -> (String, String)
         .iter()
         .map(|mail| Part::parse(&mail.data))
         .find_map(|message| {
-            let notice: Notice = serde_json::from_slice(
-                &message
-                    .find_file("notice.json")
-                    .expect("notice.json")
-                    .decoded(),
-            )
-            .expect("a notice");
+            let notice: Notice = message.notice();
             (notice.data.controller.client_id.as_str() == client_id).then(|| {
                 let text = message
                     .find_type("text/plain")
@@ -181,21 +214,10 @@ fn portal_link(sink: &SmtpSink, base: &str, client_id: &str) -> (String, String)
 
 #[tokio::test]
 async fn a_dpo_follows_the_email_s_link_signs_in_and_lands_on_the_notice() {
-    let receiver = Receiver::start().await;
-    let (smtp, sink) = SmtpSink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let gateway = Gateway::start_linked(delivery_config(dir.path(), &receiver.base, smtp)).await;
-    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
-    let (status, answer) = gateway
-        .post_report(&gateway.staff, &fixture("report-lms.json"))
-        .await;
-    assert_eq!(status, 201, "{answer}");
-    worker.run_once().await.unwrap();
-    let own = client_outcome(&answer, CLIENT)["notice_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (link, carried) = portal_link(&sink, &gateway.base, CLIENT);
+    let filed = Filed::new().await;
+    let gateway = &filed.gateway;
+    let own = filed.notice_of(CLIENT);
+    let (link, carried) = portal_link(&filed.sink, &gateway.base, CLIENT);
     assert_eq!(carried, own);
     assert_eq!(link, format!("{}/portal/notices/{own}", gateway.base));
 
@@ -228,22 +250,12 @@ async fn a_dpo_follows_the_email_s_link_signs_in_and_lands_on_the_notice() {
     assert_eq!(browser.path().await, format!("/portal/notices/{own}"));
     assert_eq!(browser.text("h1").await, "Not found");
     assert!(!browser.text("main").await.contains(CLIENT));
-    let cookie = format!("bg_session={}", browser.cookie("bg_session").await.value());
-    let get = |path: String| {
-        let request = gateway
-            .http
-            .get(gateway.url(&path))
-            .header("cookie", &cookie);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
-    let theirs = get(format!("/portal/notices/{own}")).await;
-    let unknown = get(format!("/portal/notices/{}", NoticeId::generate().as_str())).await;
+    let theirs = signed_get(gateway, &browser, &format!("/portal/notices/{own}")).await;
+    let unknown = NoticeId::generate();
+    let unknown = signed_get(gateway, &browser, &format!("/portal/notices/{unknown}")).await;
     assert_eq!(theirs.0, 404);
     assert_eq!(theirs, unknown);
 
     browser.stop().await;
-    gateway.stop().await;
+    filed.gateway.stop().await;
 }

@@ -88,6 +88,16 @@ pub fn routes() -> Vec<Page> {
         page(Method::POST, "/reports/new", report::submit),
         page(Method::GET, "/incidents/{id}", incident::show),
         page(
+            Method::GET,
+            "/incidents/{id}/update",
+            incident::update::show,
+        ),
+        page(
+            Method::POST,
+            "/incidents/{id}/update",
+            incident::update::submit,
+        ),
+        page(
             Method::POST,
             "/incidents/{id}/facts",
             incident::supply_facts,
@@ -181,4 +191,26 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::email::Portal;
+    use crate::domain::NoticeId;
+
+    #[test]
+    fn the_portal_link_of_notice_emails_is_the_portal_s_notice_page() {
+        let id = NoticeId::generate();
+        let url = Portal::new("https://breach.example")
+            .expect("a portal")
+            .notice_url(&id);
+        let path = url.strip_prefix("https://breach.example").expect("based");
+        assert!(
+            routes()
+                .iter()
+                .any(|p| p.method == Method::GET && p.path.replace("{id}", id.as_str()) == path),
+            "{path} is no page"
+        );
+    }
 }

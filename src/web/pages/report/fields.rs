@@ -479,6 +479,139 @@ pub fn patch_of(fields: &[&'static Field], values: &Values) -> Value {
     facts_of(fields.iter().copied(), values)
 }
 
+/// The form's values showing `facts` (an incident's current report): what
+/// the update form starts from.
+pub fn values_from(facts: &Value) -> Values {
+    let mut values = Values::new();
+    for field in fields() {
+        let shown: Vec<String> = match facts.pointer(field.pointer) {
+            Some(Value::String(text)) => vec![text.clone()],
+            Some(Value::Number(number)) => vec![number.to_string()],
+            Some(Value::Bool(true)) => vec!["yes".to_owned()],
+            Some(Value::Array(items)) => {
+                let items = items.iter().map(|item| match item {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                });
+                match field.kind {
+                    Kind::Lines { .. } => vec![items.collect::<Vec<_>>().join("\n")],
+                    Kind::Codes => vec![items.collect::<Vec<_>>().join(", ")],
+                    _ => items.collect(),
+                }
+            }
+            _ => Vec::new(),
+        };
+        if !shown.is_empty() {
+            values.insert(field.pointer.to_owned(), shown);
+        }
+    }
+    values
+}
+
+/// The merge patch an update sends when the form shown from `facts` (see
+/// [`values_from`]) comes back as `posted`: just the fields changed on the
+/// form, each set to its new value or, emptied, removed. What the form does
+/// not show (`affected.per_client`, parties beyond its rows) stays, and a
+/// list of objects (the parties) is sent whole, as a merge patch replaces
+/// lists.
+pub fn update_patch(facts: &Value, posted: &Values) -> Value {
+    let shown = values_from(facts);
+    let changed: Vec<(&Field, Option<Value>)> = fields()
+        .map(|field| (field, value_of(field, posted)))
+        .filter(|(field, value)| *value != value_of(field, &shown))
+        .collect();
+    let mut updated = facts.clone();
+    for (field, value) in &changed {
+        match value {
+            Some(value) => set(&mut updated, field.pointer, value.clone()),
+            None => remove(&mut updated, field.pointer),
+        }
+    }
+    let mut groups: Vec<&str> = changed
+        .iter()
+        .flat_map(|(field, _)| ancestors(field.pointer))
+        .collect();
+    // Deepest first, so a row emptied is gone before its list is tidied.
+    groups.sort_by_key(|p| (std::cmp::Reverse(p.matches('/').count()), *p));
+    groups.dedup();
+    for pointer in groups {
+        tidy(&mut updated, pointer);
+    }
+    merge_patch(facts, &updated)
+}
+
+/// The groups holding the fact at `pointer`: `/a/0/b` is held by `/a/0`
+/// and `/a`.
+fn ancestors(pointer: &str) -> impl Iterator<Item = &str> {
+    pointer
+        .char_indices()
+        .filter(|&(i, c)| c == '/' && i > 0)
+        .map(move |(i, _)| &pointer[..i])
+}
+
+fn remove(target: &mut Value, pointer: &str) {
+    let Some((parent, key)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    if let Some(Value::Object(map)) = target.pointer_mut(parent) {
+        map.remove(key);
+    }
+}
+
+/// Drops the group at `pointer` if emptying its fields left nothing in it,
+/// and the gaps (rows emptied or never filled) from a list.
+fn tidy(target: &mut Value, pointer: &str) {
+    let empty = match target.pointer_mut(pointer) {
+        Some(Value::Object(map)) => map.is_empty(),
+        Some(Value::Array(items)) => {
+            items.retain(|item| !item.is_null());
+            items.is_empty()
+        }
+        _ => false,
+    };
+    if !empty {
+        return;
+    }
+    let Some((parent, key)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    match target.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.remove(key);
+        }
+        // Left as a gap for the list's own turn, so later rows keep their place.
+        Some(Value::Array(items)) => {
+            if let Some(item) = key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = Value::Null;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The JSON merge patch (RFC 7396) that turns `old` into `new`.
+fn merge_patch(old: &Value, new: &Value) -> Value {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return new.clone();
+    };
+    let mut patch = Map::new();
+    for (key, value) in new {
+        match old.get(key) {
+            Some(before) if before == value => {}
+            Some(before) => {
+                patch.insert(key.clone(), merge_patch(before, value));
+            }
+            None => {
+                patch.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    for key in old.keys().filter(|key| !new.contains_key(*key)) {
+        patch.insert(key.clone(), Value::Null);
+    }
+    Value::Object(patch)
+}
+
 fn facts_of<'a>(fields: impl Iterator<Item = &'a Field>, values: &Values) -> Value {
     let mut facts = Value::Object(Map::new());
     for field in fields {
@@ -915,5 +1048,76 @@ mod tests {
         assert_eq!(systems.error.as_deref(), Some("name at least one"));
         assert_eq!(summary.len(), 3);
         assert_eq!(summary[2].field_id, None);
+    }
+
+    fn facts() -> Value {
+        serde_json::json!({
+            "summary": "A bucket was public.",
+            "became_aware_at": "2026-11-22T07:30:00Z",
+            "nature": {"confidentiality": true, "integrity": false, "availability": false},
+            "occurred": {"from": "2026-11-21T22:00:00Z", "to": "2026-11-22T06:00:00Z", "ongoing": false},
+            "affected": {"systems": ["lms"], "per_client": {"formavenir": {"data_subjects": {"min": 1, "max": 1}}}},
+            "data_subjects": {"categories": "not_yet_known", "countries": ["NL", "BE"]},
+            "personal_data": {"categories": ["contact"], "records": {"min": 10, "max": 40, "precision": "approximate"}},
+            "likely_consequences": [],
+            "measures": {"taken": ["Closed it.", "Rotated keys."], "proposed": []},
+            "notified_parties": [
+                {"type": "police", "name": "Politie"},
+                {"type": "csirt", "name": "NCSC"},
+                {"type": "other", "name": "Insurer"}
+            ]
+        })
+    }
+
+    #[test]
+    fn the_update_form_shows_the_facts_and_sends_nothing_unchanged() {
+        let facts = facts();
+        let shown = values_from(&facts);
+        assert_eq!(shown["/measures/taken"], ["Closed it.\nRotated keys."]);
+        assert_eq!(shown["/data_subjects/countries"], ["NL, BE"]);
+        assert_eq!(shown["/data_subjects/categories"], ["not_yet_known"]);
+        assert_eq!(shown["/nature/confidentiality"], ["yes"]);
+        assert!(!shown.contains_key("/nature/integrity"));
+        assert_eq!(shown["/personal_data/records/min"], ["10"]);
+        assert_eq!(update_patch(&facts, &shown), serde_json::json!({}));
+    }
+
+    #[test]
+    fn the_update_patch_carries_only_what_changed_on_the_form() {
+        let facts = facts();
+        let mut posted = values_from(&facts);
+        posted.insert(
+            "/summary".into(),
+            vec!["The bucket was public for a day.".into()],
+        );
+        posted.insert("/personal_data/records/max".into(), vec!["60".into()]);
+        posted.insert(
+            "/measures/taken".into(),
+            vec!["Closed it.\r\nRotated keys.\r\nTold staff.".into()],
+        );
+        // Emptied: withdrawn; a row of parties emptied: gone from the list.
+        posted.remove("/occurred/to");
+        posted.remove("/notified_parties/1/type");
+        posted.remove("/notified_parties/1/name");
+        let patch = update_patch(&facts, &posted);
+        assert_eq!(
+            patch,
+            serde_json::json!({
+                "summary": "The bucket was public for a day.",
+                "personal_data": {"records": {"max": 60}},
+                "measures": {"taken": ["Closed it.", "Rotated keys.", "Told staff."]},
+                "occurred": {"to": null},
+                "notified_parties": [
+                    {"type": "police", "name": "Politie"},
+                    {"type": "other", "name": "Insurer"}
+                ]
+            })
+        );
+        let mut merged = facts.clone();
+        json_patch::merge(&mut merged, &patch);
+        assert_eq!(
+            merged["affected"]["per_client"], facts["affected"]["per_client"],
+            "what the form does not show stays"
+        );
     }
 }

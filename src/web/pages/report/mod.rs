@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::domain::NoticeStatus;
+use crate::domain::{NoticeStatus, NoticeType};
 use crate::intake::{parse_report, IntakeError};
 use crate::service::accounts::Session;
 use crate::service::reporting::{
@@ -181,6 +181,8 @@ pub struct Preview {
 #[derive(Serialize)]
 struct PreviewClient {
     client_id: String,
+    /// Which notice the client would get.
+    notice: &'static str,
     held: bool,
     notify_by: String,
     /// Why a held notice fails its client's agreed profile: field and message.
@@ -203,6 +205,12 @@ impl Preview {
                 channels.dedup();
                 PreviewClient {
                     client_id: c.client_id.to_string(),
+                    notice: match c.kind {
+                        NoticeType::Initial => "First notice",
+                        NoticeType::Update => "Update",
+                        NoticeType::Final => "Final notice",
+                        NoticeType::Retraction => "Retraction",
+                    },
                     held: c.status == NoticeStatus::Held,
                     notify_by: c.notify_by.format("%Y-%m-%d %H:%M UTC").to_string(),
                     errors: c

@@ -200,10 +200,13 @@ async fn story(store: Arc<dyn Store>) {
 
     // Agreements: the first apply adds every document, the second changes nothing.
     let snapshot = contracts();
-    let applied = store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let applied = store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     assert!(!applied.added.is_empty() && applied.changed.is_empty());
     assert!(store
-        .apply_agreements(&snapshot.to_docs())
+        .apply_agreements(&snapshot.clone().into_docs())
         .await
         .unwrap()
         .is_empty());
@@ -402,7 +405,10 @@ async fn story(store: Arc<dyn Store>) {
 async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
     incident.record(store.as_ref()).await.unwrap();
@@ -447,7 +453,10 @@ async fn queues_are_measured(store: Arc<dyn Store>) {
         backlog([0, 0], None)
     );
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
     incident.record(store.as_ref()).await.unwrap();
@@ -499,7 +508,10 @@ async fn queues_are_measured(store: Arc<dyn Store>) {
 async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let client = snapshot.clients[0].id.clone();
     let token = |id: &str, client_id: Option<ClientId>| NewToken {
         id: id.into(),
@@ -549,7 +561,10 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
 
     let mut without = snapshot.clone();
     without.clients.retain(|c| c.id != client);
-    store.apply_agreements(&without.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&without.clone().into_docs())
+        .await
+        .unwrap();
     assert!(store.token_by_id("tok_desk").await.unwrap().is_none());
     let listed: Vec<(String, bool)> = store
         .tokens()
@@ -577,7 +592,10 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
 async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>) {
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (_, target) = webhook_client(&snapshot.clients);
     let clients: Vec<ClientId> = (0..5)
         .map(|i| ClientId::parse(&format!("client-{i}")).unwrap())
@@ -666,7 +684,10 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
     use breachgate::store::{NewPasswordSetup, NewSession, NewUser, User};
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let hash = breachgate::service::tokens::hash;
     let user = |id: &str, email: &str, client_id: Option<ClientId>| NewUser {
         user: User {
@@ -1080,7 +1101,9 @@ async fn postgres_instances_share_the_endpoint_limit_and_the_audit_chain() {
         .unwrap();
     let now = start();
     let snapshot = contracts();
-    a.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    a.apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     for _ in 0..12 {
         let incident = report(a.as_ref(), &client, &target, now, None).await;
@@ -1144,7 +1167,7 @@ async fn an_unknown_url_scheme_is_refused_by_name() {
 /// by id or name, ASCII case-insensitive.
 async fn clients_are_paged_and_searched(store: Arc<dyn Store>) {
     store
-        .apply_agreements(&contracts().to_docs())
+        .apply_agreements(&contracts().into_docs())
         .await
         .expect("agreements stored");
     let ids = |page: &[store::ClientListing]| page.iter().map(|c| c.id.clone()).collect::<Vec<_>>();

@@ -86,6 +86,11 @@ pub fn routes() -> Vec<Page> {
         page(Method::GET, "/", board::show),
         page(Method::GET, "/reports/new", report::show),
         page(Method::POST, "/reports/new", report::submit),
+        page(
+            Method::POST,
+            "/reports/drafts/{id}/discard",
+            report::drafts::discard,
+        ),
         page(Method::GET, "/incidents/{id}", incident::show),
         page(
             Method::POST,
@@ -155,6 +160,7 @@ pub fn router(app: Arc<App>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, p| router.route(p.path, p.handler))
+        .fallback(|| async { PageError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

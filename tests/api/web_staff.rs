@@ -264,9 +264,12 @@ async fn a_draft_saved_part_way_is_resumed_after_signing_in_again_and_goes_once_
         1
     );
 
-    // Signed out and in again, the draft is listed and fills the form as typed.
+    // Signed out and in again, the draft is on the board and on the New
+    // report page, and fills the form as typed.
     browser.click("form.sign-out button").await;
     browser.sign_in(&email, &password).await;
+    assert!(browser.text("#board-drafts").await.contains(summary));
+    browser.check_accessibility().await;
     browser.click("header nav a[href='/reports/new']").await;
     let row = format!("#draft-list tr[data-draft='{draft}']");
     assert!(browser.text(&row).await.contains(summary));
@@ -329,8 +332,12 @@ async fn a_draft_saved_part_way_is_resumed_after_signing_in_again_and_goes_once_
         browser.path().await
     );
     assert_eq!(gateway.incident_count().await, 1);
+    assert!(
+        !browser.has("#board-drafts").await,
+        "the filed draft is gone"
+    );
     browser.open("/reports/new").await;
-    assert!(!browser.has("#draft-list").await, "the filed draft is gone");
+    assert!(!browser.has("#draft-list").await);
     browser.open(&format!("/reports/new?draft={draft}")).await;
     assert!(browser.text("main").await.contains("there is no such page"));
 
@@ -379,4 +386,66 @@ async fn fill_how_and_who(browser: &Browser, texts: [&str; 4]) {
         .await;
     browser.fill("#f-measures-proposed", proposed).await;
     browser.fill("#f-reporter-name", "Sanne de Wit").await;
+}
+
+/// Two members of staff on one draft: the second save from the same
+/// revision keeps both versions, and a stale discard does nothing.
+#[tokio::test]
+async fn a_draft_saved_over_by_a_colleague_meanwhile_is_kept_beside_theirs() {
+    use breachgate::service::{accounts, drafts};
+    let dir = crate::support::test_dir();
+    let gateway = Gateway::start(dir.path()).await;
+    let services = &gateway.app.services;
+    let mut callers = Vec::new();
+    for _ in 0..2 {
+        let (email, password) = gateway.account(Role::Staff, None).await;
+        let settings = &gateway.app.config.accounts;
+        let signed_in = accounts::sign_in(services, settings, &email, &password, "::1")
+            .await
+            .unwrap();
+        callers.push(signed_in.session.caller);
+    }
+    let typed = |summary: &str| [("/summary".to_owned(), vec![summary.to_owned()])].into();
+    let key = ulid::Ulid::new().to_string();
+    let first = drafts::save(services, &callers[0], None, typed("Ana's start"), &key)
+        .await
+        .unwrap();
+    assert!(!first.separate);
+    let opened = drafts::DraftRevision {
+        id: first.id.clone(),
+        revision: 1,
+    };
+    let bo = drafts::save(
+        services,
+        &callers[1],
+        Some(&opened),
+        typed("Bo's take"),
+        &key,
+    )
+    .await
+    .unwrap();
+    assert_eq!((bo.id.as_str(), bo.separate), (first.id.as_str(), false));
+    let ana = drafts::save(
+        services,
+        &callers[0],
+        Some(&opened),
+        typed("Ana's end"),
+        &key,
+    )
+    .await
+    .unwrap();
+    assert!(ana.separate);
+    assert_ne!(ana.id, first.id);
+    let listed = drafts::list(services).await.unwrap();
+    let summaries: Vec<&str> = listed
+        .iter()
+        .map(|d| d.fields["/summary"][0].as_str())
+        .collect();
+    assert_eq!(summaries, ["Ana's end", "Bo's take"]);
+    assert!(
+        !drafts::delete(services, &opened).await.unwrap(),
+        "Bo saved it since"
+    );
+    assert_eq!(drafts::list(services).await.unwrap().len(), 2);
+    gateway.stop().await;
 }

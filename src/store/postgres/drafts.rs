@@ -43,10 +43,11 @@ impl DraftStore for PostgresStore {
     }
 
     async fn drafts(&self) -> Result<Vec<Draft>, StoreError> {
-        let rows: Vec<DraftRow> =
-            sqlx::query_as(&format!("{DRAFT_COLUMNS} ORDER BY d.saved_at DESC, d.id"))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<DraftRow> = sqlx::query_as(&format!(
+            "{DRAFT_COLUMNS} ORDER BY d.saved_at DESC, d.id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(DraftRow::into_record).collect()
     }
 

@@ -15,7 +15,9 @@
 //! Adding a page: a handler in `pages/` taking the session extractor of the
 //! role it is for ([`session::StaffSession`], [`session::AdminSession`] or
 //! [`session::Signed`]), a template in `templates/` registered in
-//! `templates.rs`, and a line in [`routes`].
+//! `templates.rs`, and a line in [`routes`], under a path the API does not
+//! answer ([`crate::http::owns`]). Any other path is answered with an HTML
+//! 404 page.
 
 mod error;
 mod form;

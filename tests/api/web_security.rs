@@ -232,6 +232,13 @@ async fn failed_sign_ins_count_for_their_window_and_are_then_forgotten() {
 
 #[tokio::test]
 async fn unknown_pages_get_an_html_404_and_unknown_api_paths_the_json_one() {
+    for page in breachgate::web::routes() {
+        assert!(
+            !breachgate::http::owns(page.path),
+            "{} is under the API's paths, so the API would answer it",
+            page.path
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let gateway = Gateway::start(dir.path()).await;
     let (email, password) = gateway.account(Role::Staff, None).await;

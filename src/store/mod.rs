@@ -11,6 +11,7 @@ mod agreements;
 mod audit;
 mod clients;
 mod copy;
+mod drafts;
 mod files;
 mod incidents;
 mod outbox;
@@ -34,6 +35,7 @@ pub use agreements::{
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
 pub use copy::{copy, CopyError, CopyReport};
+pub use drafts::{Draft, DraftFields, DraftStore, NewDraft};
 pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
@@ -96,6 +98,7 @@ pub trait Store:
     + AuditStore
     + ScheduleStore
     + AccountStore
+    + DraftStore
 {
 }
 
@@ -109,6 +112,7 @@ impl<T> Store for T where
         + AuditStore
         + ScheduleStore
         + AccountStore
+        + DraftStore
         + ?Sized
 {
 }

@@ -821,13 +821,15 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         .unwrap();
     assert!(store.session(&hash("session-2")).await.unwrap().is_none());
 
+    // Each failure forgets those before the window it is counted in.
+    let window = Duration::minutes(15);
     for (at, email, address) in [
         (now, "ana@example.org", "192.0.2.1"),
         (later, "ana@example.org", "192.0.2.2"),
         (later, "bob@example.org", "192.0.2.1"),
     ] {
         store
-            .record_failed_sign_in(email, address, at)
+            .record_failed_sign_in(email, address, at, at - window)
             .await
             .unwrap();
     }
@@ -841,6 +843,25 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         .await
         .unwrap();
     assert_eq!((recent.for_email, recent.from_address), (1, 1));
+    let much_later = now + Duration::minutes(17);
+    store
+        .record_failed_sign_in(
+            "ana@example.org",
+            "192.0.2.9",
+            much_later,
+            much_later - window,
+        )
+        .await
+        .unwrap();
+    let ever = store
+        .failed_sign_ins("ana@example.org", "192.0.2.1", now - Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ever.for_email, ever.from_address),
+        (2, 1),
+        "the failure at the start left the table; those at +5 minutes stay"
+    );
     let actions = audit_actions(store.as_ref()).await;
     assert_eq!(
         actions,
@@ -854,6 +875,129 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         ]
     );
     store.close().await;
+}
+
+/// Report drafts: kept as posted, listed last saved first with who saved
+/// them, replaced and deleted only at the revision the caller loaded.
+async fn drafts_are_saved_over_and_deleted_at_their_revision(store: Arc<dyn Store>) {
+    use breachgate::store::{DraftFields, NewDraft, NewPasswordSetup, NewUser, User};
+    let now = start();
+    for (id, email) in [("usr_ana", "ana@example.org"), ("usr_bo", "bo@example.org")] {
+        let user = NewUser {
+            user: User {
+                id: id.into(),
+                email: email.into(),
+                role: Role::Staff,
+                client_id: None,
+            },
+            created_at: now,
+        };
+        let setup = NewPasswordSetup {
+            token_hash: breachgate::service::tokens::hash(id),
+            created_at: now,
+            expires_at: now + Duration::hours(1),
+        };
+        store
+            .create_user(&user, &setup, &audit_entry(now, "user.created", id))
+            .await
+            .unwrap();
+    }
+    let fields = |pairs: &[(&str, &[&str])]| -> DraftFields {
+        pairs
+            .iter()
+            .map(|(name, values)| {
+                let values = values.iter().map(|v| (*v).to_owned()).collect();
+                ((*name).to_owned(), values)
+            })
+            .collect()
+    };
+    // Unchecked input is kept as typed, odd characters and all.
+    let typed = fields(&[
+        (
+            "/summary",
+            &["A bucket was \"public\" \u{1F4A5}\n\tsince Monday"],
+        ),
+        ("/became_aware_at", &["yesterday-ish"]),
+        ("/affected/systems", &["lms", "crm"]),
+        ("/personal_data/records/min", &["-3"]),
+    ]);
+    let draft = |id: &str, fields: DraftFields, by: &str, at| NewDraft {
+        id: id.into(),
+        fields,
+        filing_key: "01JDRAFTFILINGKEY0000000000".into(),
+        saved_by: by.into(),
+        saved_at: at,
+    };
+    store
+        .create_draft(&draft("drf_1", typed.clone(), "usr_ana", now))
+        .await
+        .unwrap();
+    let later = now + Duration::minutes(10);
+    store
+        .create_draft(&draft("drf_2", DraftFields::new(), "usr_bo", later))
+        .await
+        .unwrap();
+    let listed = store.drafts().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["drf_2", "drf_1"]
+    );
+    let first = store.draft("drf_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            first.revision,
+            &first.fields,
+            first.saved_by.as_str(),
+            first.saved_at
+        ),
+        (1, &typed, "ana@example.org", now)
+    );
+    assert_eq!(first.filing_key, "01JDRAFTFILINGKEY0000000000");
+    assert!(store.draft("drf_none").await.unwrap().is_none());
+    assert!(store.draft("drf_\0").await.unwrap().is_none());
+
+    // Bo saves over Ana's draft at revision 1; Ana's later save from
+    // revision 1 is refused and changes nothing.
+    let edited = fields(&[("/summary", &["Bo's version"])]);
+    let latest = now + Duration::minutes(20);
+    assert!(store
+        .replace_draft(&draft("drf_1", edited.clone(), "usr_bo", latest), 1)
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_draft(&draft("drf_1", typed.clone(), "usr_ana", latest), 1)
+        .await
+        .unwrap());
+    let replaced = store.draft("drf_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            replaced.revision,
+            &replaced.fields,
+            replaced.saved_by.as_str()
+        ),
+        (2, &edited, "bo@example.org")
+    );
+    assert_eq!(store.drafts().await.unwrap()[0].id, "drf_1");
+
+    assert!(!store.delete_draft("drf_1", 1).await.unwrap());
+    assert!(store.delete_draft("drf_1", 2).await.unwrap());
+    assert!(!store.delete_draft("drf_1", 2).await.unwrap());
+    assert!(store.draft("drf_1").await.unwrap().is_none());
+    assert_eq!(store.drafts().await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_drafts() {
+    let (store, _dir) = sqlite_store().await;
+    drafts_are_saved_over_and_deleted_at_their_revision(store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_drafts() {
+    if let Some((store, _database)) = postgres_store().await {
+        drafts_are_saved_over_and_deleted_at_their_revision(store).await;
+    }
 }
 
 #[tokio::test]

@@ -201,7 +201,12 @@ impl AccountStore for PostgresStore {
         email: &str,
         address: &str,
         at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM failed_sign_ins WHERE at < $1")
+            .bind(millis(forget_before))
+            .execute(&self.pool)
+            .await?;
         sqlx::query("INSERT INTO failed_sign_ins (at, email, address) VALUES ($1, $2, $3)")
             .bind(millis(at))
             .bind(email)

@@ -7,6 +7,7 @@
 pub mod account_rows;
 mod agreements;
 mod attempts;
+pub mod draft_rows;
 mod incidents;
 mod notice_bodies;
 pub mod queue_rows;

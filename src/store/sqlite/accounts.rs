@@ -192,7 +192,12 @@ impl AccountStore for SqliteStore {
         email: &str,
         address: &str,
         at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM failed_sign_ins WHERE at < ?")
+            .bind(millis(forget_before))
+            .execute(&self.pool)
+            .await?;
         sqlx::query("INSERT INTO failed_sign_ins (at, email, address) VALUES (?, ?, ?)")
             .bind(millis(at))
             .bind(email)

@@ -3,10 +3,15 @@
 //! and of the register fit together, whether a deadline was met, and what a
 //! finished attempt leads to. A backend reads and writes rows; these take
 //! rows (already decoded into records) and return records.
+//!
+//! And the statements that are the same on every backend, with the code
+//! that binds and reads them, written once (see [`dialect`]).
 
 pub mod account_rows;
 mod agreements;
 mod attempts;
+mod audit;
+pub mod dialect;
 mod incidents;
 mod notice_bodies;
 pub mod queue_rows;
@@ -18,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
+pub(in crate::store) use audit::audit_store;
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,
     RegisterNoticeRow, SeriesRow,

@@ -9,6 +9,7 @@
 
 use sqlx::{Database, Pool, Transaction};
 
+use crate::domain::audit::{AuditEntry, NewAuditEntry};
 use crate::store::StoreError;
 
 /// The connection a backend's transactions run on.
@@ -25,7 +26,19 @@ pub(in crate::store) trait Dialect {
     /// head, a row it then changes), so that no other writer comes between.
     async fn begin_write(&self) -> Result<Transaction<'_, Self::Database>, StoreError>;
 
+    /// Begins a transaction that gives access (a token, an account), maybe
+    /// to a client: until it ends the stored clients do not change and no
+    /// other grant runs, so a client removed meanwhile is given nothing and
+    /// two accounts cannot take one email.
+    async fn begin_grant(&self) -> Result<Transaction<'_, Self::Database>, StoreError>;
+
     /// Holds the audit chain for the rest of `conn`'s transaction, so that
     /// the head it reads is still the head when it appends.
     async fn lock_audit_chain(conn: &mut Connection<Self>) -> Result<(), StoreError>;
+
+    /// Chains `entry` to the audit log within `conn`'s transaction.
+    async fn append_audit_in(
+        conn: &mut Connection<Self>,
+        entry: &NewAuditEntry,
+    ) -> Result<AuditEntry, StoreError>;
 }

@@ -16,6 +16,7 @@ mod incidents;
 mod notice_bodies;
 pub mod queue_rows;
 pub mod rows;
+mod tokens;
 
 use std::collections::HashMap;
 
@@ -29,6 +30,7 @@ pub use incidents::{
     RegisterNoticeRow, SeriesRow,
 };
 pub use notice_bodies::{pack_bodies, pack_notices, unpack_body, Dictionary};
+pub(in crate::store) use tokens::token_store;
 
 use super::StoreError;
 use crate::domain::{ClientId, NoticeId};

@@ -29,6 +29,7 @@ use super::files::{create_private_file, restrict};
 use super::shared::dialect::Dialect;
 use super::shared::require_migrated;
 use super::{Backend, Change, StoreError};
+use crate::domain::audit::{AuditEntry, NewAuditEntry};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -129,10 +130,21 @@ impl Dialect for SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    async fn begin_grant(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        self.begin_write().await
+    }
+
     /// The caller's transaction holds the write lock already: a write
     /// earlier in it, or `BEGIN IMMEDIATE`.
     async fn lock_audit_chain(_: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn append_audit_in(
+        conn: &mut SqliteConnection,
+        entry: &NewAuditEntry,
+    ) -> Result<AuditEntry, StoreError> {
+        audit::append_audit_in(conn, entry).await
     }
 }
 

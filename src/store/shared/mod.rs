@@ -11,6 +11,7 @@ pub mod account_rows;
 mod agreements;
 mod attempts;
 mod audit;
+mod clients;
 pub mod dialect;
 mod incidents;
 mod notice_bodies;
@@ -25,6 +26,7 @@ use chrono::{DateTime, Utc};
 pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub(in crate::store) use audit::audit_store;
+pub(in crate::store) use clients::client_store;
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,
     RegisterNoticeRow, SeriesRow,

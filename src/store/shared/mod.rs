@@ -8,6 +8,7 @@
 //! that binds and reads them, written once (see [`dialect`]).
 
 pub mod account_rows;
+mod accounts;
 mod agreements;
 mod attempts;
 mod audit;
@@ -23,6 +24,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+pub(in crate::store) use accounts::account_store;
 pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub(in crate::store) use audit::audit_store;

@@ -18,6 +18,7 @@ mod incidents;
 mod notice_bodies;
 pub mod queue_rows;
 pub mod rows;
+mod schedule;
 mod tokens;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ pub use incidents::{
     RegisterNoticeRow, SeriesRow,
 };
 pub use notice_bodies::{pack_bodies, pack_notices, unpack_body, Dictionary};
+pub(in crate::store) use schedule::schedule_store;
 pub(in crate::store) use tokens::token_store;
 
 use super::StoreError;

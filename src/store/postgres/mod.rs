@@ -26,7 +26,6 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use super::shared::dialect::Dialect;
 use super::shared::require_migrated;
 use super::{Backend, Change, StoreError, StoreOptions};
-use crate::domain::audit::{AuditEntry, NewAuditEntry};
 
 /// Keys of the transaction-scoped advisory locks (`pg_advisory_xact_lock`)
 /// that serialise what must happen one at a time across instances. The
@@ -102,13 +101,6 @@ impl Dialect for PostgresStore {
     /// Taken last in every transaction that appends, so it is held briefly.
     async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
         serialise(conn, Serialised::AuditChain).await
-    }
-
-    async fn append_audit_in(
-        conn: &mut PgConnection,
-        entry: &NewAuditEntry,
-    ) -> Result<AuditEntry, StoreError> {
-        audit::append_audit_in(conn, entry).await
     }
 }
 

@@ -10,6 +10,7 @@ macro_rules! account_store {
             use $crate::domain::audit::NewAuditEntry;
             use $crate::store::shared::account_rows::{SessionRow, StoredUserRow, UserRow};
             use $crate::store::shared::dialect::Dialect;
+            use $crate::store::shared::AuditChain;
             use $crate::store::shared::{millis, names_nothing};
             use $crate::store::{
                 AccountStore, FailedSignIns, NewPasswordSetup, NewSession, NewUser, StoreError,

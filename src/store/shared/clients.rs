@@ -7,6 +7,7 @@ macro_rules! client_store {
         const _: () = {
             use $crate::domain::{AcknowledgementNote, ClientId, NoticeId};
             use $crate::store::shared::dialect::Dialect;
+            use $crate::store::shared::AuditChain;
             use $crate::store::shared::millis;
             use $crate::store::shared::rows::{
                 AcknowledgementRow, ClientNoticeRow, StoredNoticeRow,

@@ -9,7 +9,6 @@
 
 use sqlx::{Database, Pool, Transaction};
 
-use crate::domain::audit::{AuditEntry, NewAuditEntry};
 use crate::store::StoreError;
 
 /// The connection a backend's transactions run on.
@@ -35,10 +34,4 @@ pub(in crate::store) trait Dialect {
     /// Holds the audit chain for the rest of `conn`'s transaction, so that
     /// the head it reads is still the head when it appends.
     async fn lock_audit_chain(conn: &mut Connection<Self>) -> Result<(), StoreError>;
-
-    /// Chains `entry` to the audit log within `conn`'s transaction.
-    async fn append_audit_in(
-        conn: &mut Connection<Self>,
-        entry: &NewAuditEntry,
-    ) -> Result<AuditEntry, StoreError>;
 }

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 pub(in crate::store) use accounts::account_store;
 pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
-pub(in crate::store) use audit::audit_store;
+pub(in crate::store) use audit::{audit_store, AuditChain};
 pub(in crate::store) use clients::client_store;
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,

@@ -9,6 +9,7 @@ macro_rules! token_store {
             use $crate::domain::audit::NewAuditEntry;
             use $crate::domain::ClientId;
             use $crate::store::shared::dialect::Dialect;
+            use $crate::store::shared::AuditChain;
             use $crate::store::shared::rows::{TokenListingRow, TokenWithHashRow};
             use $crate::store::shared::{millis, names_nothing};
             use $crate::store::{NewToken, StoreError, StoredToken, TokenListing, TokenStore};

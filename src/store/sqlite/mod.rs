@@ -29,7 +29,6 @@ use super::files::{create_private_file, restrict};
 use super::shared::dialect::Dialect;
 use super::shared::require_migrated;
 use super::{Backend, Change, StoreError};
-use crate::domain::audit::{AuditEntry, NewAuditEntry};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -138,13 +137,6 @@ impl Dialect for SqliteStore {
     /// earlier in it, or `BEGIN IMMEDIATE`.
     async fn lock_audit_chain(_: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    async fn append_audit_in(
-        conn: &mut SqliteConnection,
-        entry: &NewAuditEntry,
-    ) -> Result<AuditEntry, StoreError> {
-        audit::append_audit_in(conn, entry).await
     }
 }
 

@@ -21,8 +21,9 @@ pub(in crate::store) trait Dialect {
     /// fsyncing one), which the copy to another backend reads too.
     fn pool(&self) -> &Pool<Self::Database>;
 
-    /// Begins a transaction that reads and then writes (the audit chain's
-    /// head, a row it then changes), so that no other writer comes between.
+    /// Begins a transaction that reads before it writes (the audit chain's
+    /// head, a row it then changes). A backend whose writers share one lock
+    /// takes it here, before the read, so no other writer comes between.
     async fn begin_write(&self) -> Result<Transaction<'_, Self::Database>, StoreError>;
 
     /// Begins a transaction that gives access (a token, an account), maybe

@@ -183,7 +183,7 @@ data_dir = "{data}"
 contracts = "{contracts}"
 schemas = "{schemas}"
 [log]
-filter = "breachgate=warn"
+filter = "breachgate=info"
 [delivery]
 concurrency = {concurrency}
 allow_private = ["127.0.0.1/32"]

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::agreements::LiveRegistry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ApplyContracts, Config};
-use crate::delivery::email::Secret;
+use crate::delivery::email::{Portal, Secret};
 use crate::domain::audit;
 use crate::domain::Role;
 use crate::metrics::Metrics;
@@ -46,7 +46,7 @@ impl App {
 
         let apply = match config.paths.apply_contracts {
             ApplyContracts::Always => true,
-            ApplyContracts::IfEmpty => store.agreements().await?.is_empty(),
+            ApplyContracts::IfEmpty => !store.has_agreements().await?,
         };
         if !config.paths.contracts.as_os_str().is_empty() && !apply {
             tracing::info!(
@@ -129,6 +129,12 @@ impl App {
                 delivery: self.config.delivery.clone(),
                 webhooks: self.config.webhook_client(),
                 email: self.config.email_config(),
+                portal: self
+                    .config
+                    .server
+                    .public_url()
+                    .map(Portal::new)
+                    .transpose()?,
                 alerts_to: self.config.processor.contact_email.clone(),
             },
         )

@@ -41,9 +41,13 @@ body_timeout_ms = 30000
 # process's file descriptor limit (raised to its hard limit where allowed).
 max_connections = 4096
 max_connections_per_address = 256
-# Where people reach the gateway: the base of the links it prints (password
-# setup) and sends. Starting with https:// marks session cookies Secure.
-public_url = "http://127.0.0.1:8080"
+# Where people reach the gateway, e.g. "https://breach.processor.example":
+# the base of the links it prints (password setup) and of the link to the
+# client portal every notice email carries. Starting with https:// marks
+# session cookies Secure. Empty: printed links use http://LISTEN, which only
+# the gateway's own host can be relied on to reach, and notice emails carry
+# no portal link.
+public_url = ""
 
 [accounts]
 # A signed-in session ends after this long without a request, and this long
@@ -178,11 +182,25 @@ pub struct ServerConfig {
     pub body_timeout_ms: u64,
     pub max_connections: u32,
     pub max_connections_per_address: u32,
-    /// The base URL of links to pages, without a trailing slash.
+    /// The base URL of links to pages, without a trailing slash; empty when
+    /// not configured.
     pub public_url: String,
 }
 
 impl ServerConfig {
+    /// Where people reach the gateway, if configured: what links sent to
+    /// clients (the portal link in notice emails) are based on.
+    pub fn public_url(&self) -> Option<&str> {
+        Some(self.public_url.as_str()).filter(|url| !url.is_empty())
+    }
+
+    /// The base of links shown to people: [`Self::public_url`] or, when not
+    /// configured, the listen address.
+    pub fn link_base(&self) -> String {
+        self.public_url()
+            .map_or_else(|| format!("http://{}", self.listen), str::to_owned)
+    }
+
     /// Whether people reach the gateway over TLS, so cookies must be `Secure`.
     pub fn behind_tls(&self) -> bool {
         self.public_url.starts_with("https://")
@@ -336,11 +354,12 @@ impl Config {
                     .to_owned(),
             );
         }
-        let public_url = server.public_url.as_str();
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-            || public_url.ends_with('/')
-            || url::Url::parse(public_url).is_err()
-        {
+        let bad_url = |url: &str| {
+            !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.ends_with('/')
+                || url::Url::parse(url).is_err()
+        };
+        if server.public_url().is_some_and(bad_url) {
             problems.push(
                 "server.public_url must be an http(s) URL without a trailing slash".to_owned(),
             );
@@ -514,6 +533,23 @@ mod tests {
                 err.contains("server.max_connections_per_address must not exceed"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_public_url_is_optional_but_checked_when_given() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).expect("loads");
+            assert_eq!(config.server.public_url(), None);
+            assert_eq!(config.server.link_base(), "http://127.0.0.1:8080");
+            jail.set_env("BREACHGATE_SERVER__PUBLIC_URL", "https://breach.example");
+            let config = Config::load(None).expect("loads");
+            assert_eq!(config.server.public_url(), Some("https://breach.example"));
+            assert_eq!(config.server.link_base(), "https://breach.example");
+            jail.set_env("BREACHGATE_SERVER__PUBLIC_URL", "https://breach.example/");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("server.public_url"), "{err}");
             Ok(())
         });
     }

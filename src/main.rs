@@ -108,8 +108,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum UsersAction {
-    /// Create an account and print a one-time link (server.public_url plus
-    /// its path) where its holder sets a password; the link expires after
+    /// Create an account and print a one-time link (server.public_url, or
+    /// http://LISTEN without it, plus its path) where its holder sets a password; the link expires after
     /// accounts.setup_link_hours. Give it to the person over a trusted channel.
     Create {
         #[arg(long, value_parser = ["staff", "admin", "client"])]
@@ -527,7 +527,7 @@ async fn users(action: UsersAction) -> anyhow::Result<ExitCode> {
     let created = created.with_context(|| format!("cannot create an account for {email}"))?;
     println!(
         "{}{}",
-        config.server.public_url,
+        config.server.link_base(),
         accounts::setup_path(&created.setup_secret)
     );
     Ok(ExitCode::SUCCESS)

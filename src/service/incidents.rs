@@ -16,6 +16,19 @@ pub async fn get(
     services.store.incident(id).await
 }
 
+/// The incident's facts as its latest version left them (the report with
+/// every update merged in), and that version; none for no such incident.
+pub async fn facts(
+    services: &Services,
+    id: &IncidentId,
+) -> Result<Option<(u32, serde_json::Value)>, StoreError> {
+    Ok(services
+        .store
+        .incident_state(id)
+        .await?
+        .map(|state| (state.version, state.facts)))
+}
+
 /// One page of an incident's clients' outcomes: every notice of up to
 /// `limit` clients after `after`, in client order; none for no such incident.
 pub async fn clients(

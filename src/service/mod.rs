@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agreements;
 pub mod client_notices;
 pub mod deliveries;
+pub mod drafts;
 pub mod incidents;
 pub mod monitoring;
 pub mod register;

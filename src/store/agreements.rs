@@ -14,6 +14,8 @@ pub trait AgreementStore: Send + Sync + 'static {
     /// Replaces the stored agreements with `docs`, reporting what changed.
     async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError>;
     async fn agreements(&self) -> Result<Vec<AgreementDoc>, StoreError>;
+    /// Whether any agreement document is stored, without reading them.
+    async fn has_agreements(&self) -> Result<bool, StoreError>;
     /// Replaces the stored agreements with `change.docs` as
     /// [`AgreementStore::apply_agreements`] does, stores the new secrets and
     /// appends the audit entry, in one transaction.

@@ -46,6 +46,7 @@ const TABLES: &[&str] = &[
     "password_setups",
     "sessions",
     "failed_sign_ins",
+    "report_drafts",
 ];
 
 /// Rows sent in one INSERT (PostgreSQL takes at most 65,535 parameters).

@@ -12,6 +12,7 @@ mod agreements;
 mod audit;
 mod clients;
 mod copy;
+mod drafts;
 mod files;
 mod incidents;
 mod outbox;
@@ -35,6 +36,7 @@ pub use agreements::{
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
 pub use copy::{copy, CopyError, CopyReport};
+pub use drafts::{Draft, DraftFields, DraftStore, NewDraft};
 pub use files::create_private_dir;
 pub use incidents::{
     ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
@@ -97,6 +99,7 @@ pub trait Store:
     + AuditStore
     + ScheduleStore
     + AccountStore
+    + DraftStore
 {
 }
 
@@ -110,6 +113,7 @@ impl<T> Store for T where
         + AuditStore
         + ScheduleStore
         + AccountStore
+        + DraftStore
         + ?Sized
 {
 }

@@ -5,9 +5,10 @@ use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
-    /// No valid session: the browser is sent to sign in.
+    /// No valid session: the browser is sent to sign in, and then on to
+    /// the page it asked for (`back_to`, a path on this site), if any.
     #[error("sign in first")]
-    SignIn,
+    SignIn { back_to: Option<String> },
     #[error("this page is not for your role")]
     Forbidden,
     #[error("there is no such page")]
@@ -28,7 +29,7 @@ impl PageError {
 
     fn status(&self) -> StatusCode {
         match self {
-            PageError::SignIn => StatusCode::SEE_OTHER,
+            PageError::SignIn { .. } => StatusCode::SEE_OTHER,
             PageError::Forbidden | PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::BadForm => StatusCode::BAD_REQUEST,
             PageError::NotFound => StatusCode::NOT_FOUND,
@@ -42,8 +43,17 @@ impl IntoResponse for PageError {
         if let PageError::Internal(e) = &self {
             tracing::error!(error = format!("{e:#}"), "page failed");
         }
-        if let PageError::SignIn = self {
-            return (self.status(), [(header::LOCATION, "/sign-in")]).into_response();
+        if let PageError::SignIn { back_to } = &self {
+            let location = match back_to {
+                Some(path) => {
+                    let query: String = url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("next", path)
+                        .finish();
+                    format!("/sign-in?{query}")
+                }
+                None => "/sign-in".to_owned(),
+            };
+            return (self.status(), [(header::LOCATION, location)]).into_response();
         }
         let title = match self.status() {
             StatusCode::NOT_FOUND => "Not found",

@@ -15,7 +15,9 @@
 //! Adding a page: a handler in `pages/` taking the session extractor of the
 //! role it is for ([`session::StaffSession`], [`session::AdminSession`] or
 //! [`session::Signed`]), a template in `templates/` registered in
-//! `templates.rs`, and a line in [`routes`].
+//! `templates.rs`, and a line in [`routes`], under a path the API does not
+//! answer ([`crate::http::owns`]). Any other path is answered with an HTML
+//! 404 page.
 
 mod error;
 mod form;
@@ -86,7 +88,22 @@ pub fn routes() -> Vec<Page> {
         page(Method::GET, "/", board::show),
         page(Method::GET, "/reports/new", report::show),
         page(Method::POST, "/reports/new", report::submit),
+        page(
+            Method::POST,
+            "/reports/drafts/{id}/discard",
+            report::drafts::discard,
+        ),
         page(Method::GET, "/incidents/{id}", incident::show),
+        page(
+            Method::GET,
+            "/incidents/{id}/update",
+            incident::update::show,
+        ),
+        page(
+            Method::POST,
+            "/incidents/{id}/update",
+            incident::update::submit,
+        ),
         page(
             Method::POST,
             "/incidents/{id}/facts",
@@ -155,6 +172,7 @@ pub fn router(app: Arc<App>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, p| router.route(p.path, p.handler))
+        .fallback(|| async { PageError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -181,4 +199,26 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::email::Portal;
+    use crate::domain::NoticeId;
+
+    #[test]
+    fn the_portal_link_of_notice_emails_is_the_portal_s_notice_page() {
+        let id = NoticeId::generate();
+        let url = Portal::new("https://breach.example")
+            .expect("a portal")
+            .notice_url(&id);
+        let path = url.strip_prefix("https://breach.example").expect("based");
+        assert!(
+            routes()
+                .iter()
+                .any(|p| p.method == Method::GET && p.path.replace("{id}", id.as_str()) == path),
+            "{path} is no page"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq;
 
@@ -30,14 +30,31 @@ impl FromRequestParts<WebState> for Signed {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, PageError> {
-        let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or(PageError::SignIn)?;
+        // A page followed from a link (a notice email's) is shown after
+        // sign-in; a form's target is not, its form has to be filled again.
+        let sign_in = || PageError::SignIn {
+            back_to: (parts.method == Method::GET)
+                .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+                .flatten(),
+        };
+        let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(sign_in)?;
         let app = &state.app;
         accounts::session(&app.services, &app.config.accounts, &secret)
             .await
             .map_err(PageError::internal)?
             .map(Signed)
-            .ok_or(PageError::SignIn)
+            .ok_or_else(sign_in)
     }
+}
+
+/// `path` if it is a page of this site to go on to after sign-in: a local
+/// path, never another site (`//host`, `/\host`) an attacker's link names.
+pub fn local_path(path: &str) -> Option<&str> {
+    let local = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control);
+    local.then_some(path)
 }
 
 /// A signed-in member of staff; anyone else gets 403.
@@ -159,5 +176,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_a_local_path_is_gone_on_to_after_sign_in() {
+        assert_eq!(
+            local_path("/portal/notices/ntc_1?x=1"),
+            Some("/portal/notices/ntc_1?x=1")
+        );
+        for other_site in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "",
+        ] {
+            assert_eq!(local_path(other_site), None, "{other_site:?}");
+        }
     }
 }

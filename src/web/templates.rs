@@ -24,7 +24,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("report.html", include_str!("templates/report.html")),
     ("field.html", include_str!("templates/field.html")),
     ("preview.html", include_str!("templates/preview.html")),
+    ("sections.html", include_str!("templates/sections.html")),
     ("incident.html", include_str!("templates/incident.html")),
+    (
+        "incident_update.html",
+        include_str!("templates/incident_update.html"),
+    ),
     ("register.html", include_str!("templates/register.html")),
     ("admin.html", include_str!("templates/admin.html")),
     (

@@ -25,7 +25,7 @@ use secrets::endpoint_secrets;
 use crate::agreements::model::{SignatureVersion, WebhookEndpoint};
 use crate::agreements::LiveRegistry;
 use crate::clock::Clock;
-use crate::delivery::email::{render, EmailConfig, MailTransport, Sender};
+use crate::delivery::email::{render, EmailConfig, MailTransport, Portal, Sender};
 use crate::delivery::retry::Decision;
 use crate::delivery::webhook::{
     signature_header, Outcome, WebhookClient, WebhookClientConfig, HEADER_ID, HEADER_SIGNATURE,
@@ -73,6 +73,8 @@ pub struct WorkerSettings {
     pub delivery: DeliveryConfig,
     pub webhooks: WebhookClientConfig,
     pub email: EmailConfig,
+    /// The client portal notice emails link to, if clients can reach it.
+    pub portal: Option<Portal>,
     /// Where alerts (dead letters, disabled endpoints) are mailed.
     pub alerts_to: String,
 }
@@ -143,7 +145,7 @@ impl Worker {
     pub fn new(handles: WorkerHandles, settings: WorkerSettings) -> anyhow::Result<Arc<Self>> {
         let webhooks = WebhookClient::new(settings.webhooks)?;
         let mail = MailTransport::new(&settings.email)?;
-        let sender = Sender::from_config(&settings.email)?;
+        let sender = Sender::from_config(&settings.email)?.linking_to(settings.portal);
         let WorkerHandles {
             outbox,
             agreements,

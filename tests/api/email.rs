@@ -5,7 +5,8 @@ use serde_json::json;
 
 use breachgate::agreements::ClientAgreement;
 use breachgate::delivery::email::{
-    render, EmailConfig, EmailError, MailTransport, Rendered, Sender, TlsMode, TransportKind,
+    render, EmailConfig, EmailError, MailTransport, Portal, Rendered, Sender, TlsMode,
+    TransportKind,
 };
 use breachgate::domain::{AssumedInput, Change, Language, Notice, NoticeId, NoticeType};
 
@@ -1219,4 +1220,126 @@ fn the_checklist_holds_a_back_while_a_count_basis_is_unknown_and_counts_service_
         ),
         "{text}"
     );
+}
+
+const PUBLIC_URL: &str = "https://breach.werkwijs.example";
+
+/// The portal link's href in an HTML part, unescaped.
+fn portal_hrefs(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&#x2f;", "/").replace("&amp;", "&"))
+        .filter(|href| href.contains("/portal/"))
+        .collect()
+}
+
+#[test]
+fn every_language_links_each_notice_to_its_portal_page() {
+    let portal = Portal::new(PUBLIC_URL).expect("a portal");
+    let linking = sender().linking_to(Some(portal));
+    for language in Language::ALL {
+        for notice in [notice(), update_notice()] {
+            let rendered = render(
+                &notice,
+                FIXTURE.as_bytes(),
+                JWS,
+                &client(*language),
+                &linking,
+                None,
+            )
+            .expect("render");
+            let (_, text, html) = parts(&rendered);
+            let url = format!("{PUBLIC_URL}/portal/notices/{}", notice.data.notice_id);
+            assert!(text.contains(&url), "{language:?}\n{text}");
+            assert_eq!(
+                portal_hrefs(&html),
+                vec![url.as_str()],
+                "{language:?}\n{html}"
+            );
+            // The sentence before the link is the language's own.
+            let line_before = text
+                .lines()
+                .take_while(|l| *l != url)
+                .last()
+                .expect("a sentence before the link");
+            assert!(line_before.ends_with(':'), "{language:?}: {line_before}");
+            if *language != Language::En {
+                assert!(!line_before.contains("client portal"), "{language:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_public_url_an_email_has_no_portal_link() {
+    let (_, text, html) = parts(&render_en(&notice()));
+    assert!(!text.contains("/portal/"), "{text}");
+    assert!(portal_hrefs(&html).is_empty(), "{html}");
+}
+
+#[test]
+fn a_portal_needs_an_http_url_without_a_trailing_slash() {
+    for bad in [
+        "breach.werkwijs.example",
+        "ftp://breach.werkwijs.example",
+        "https://breach.werkwijs.example/",
+    ] {
+        assert!(Portal::new(bad).is_err(), "{bad}");
+    }
+}
+
+/// Through a gateway whose `server.public_url` is set: every notice email
+/// the SMTP sink receives, the first and the update, links to the page of
+/// the notice it carries.
+#[tokio::test]
+async fn notice_emails_through_smtp_link_to_their_own_notice_s_portal_page() {
+    let (smtp, sink) = SmtpSink::start().await;
+    let receiver = crate::support::receiver::Receiver::start().await;
+    let dir = crate::support::test_dir();
+    let mut config = crate::support::delivery_config(dir.path(), &receiver.base, smtp);
+    config.server.public_url = PUBLIC_URL.into();
+    let gateway = crate::support::Gateway::start_with(config).await;
+    let worker = gateway
+        .app
+        .worker(std::sync::Arc::new(breachgate::clock::SystemClock))
+        .expect("worker");
+    let (status, filed) = gateway
+        .post_report(&gateway.staff, &crate::support::fixture("report-lms.json"))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    worker.run_once().await.expect("delivered");
+    let first = sink.count();
+    assert!(first > 0, "the report's emails arrived");
+
+    let incident = filed["incident_id"].as_str().expect("incident id");
+    let update = gateway
+        .http
+        .post(gateway.url(&format!("/v1/incidents/{incident}/updates")))
+        .bearer_auth(&gateway.staff)
+        .json(&json!({"summary": "The bucket was public for a day; it is closed now."}))
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(update.status(), 201);
+    worker.run_once().await.expect("delivered");
+    let received = sink.received();
+    assert!(received.len() > first, "the update's emails arrived");
+
+    let mut kinds = std::collections::BTreeSet::new();
+    for mail in &received {
+        let message = Part::parse(&mail.data);
+        let notice: Notice = message.notice();
+        kinds.insert(notice.kind);
+        let url = format!("{PUBLIC_URL}/portal/notices/{}", notice.data.notice_id);
+        let text = message
+            .find_type("text/plain")
+            .expect("text")
+            .decoded_text();
+        let html = message.find_type("text/html").expect("html").decoded_text();
+        assert!(text.contains(&url), "{text}");
+        assert_eq!(portal_hrefs(&html), [url]);
+    }
+    assert!(kinds.contains(&NoticeType::Initial) && kinds.contains(&NoticeType::Update));
+    gateway.stop().await;
 }

@@ -143,13 +143,7 @@ impl Desk {
             .iter()
             .map(|mail| {
                 let message = Part::parse(&mail.data);
-                let notice: Value = serde_json::from_slice(
-                    &message
-                        .find_file("notice.json")
-                        .expect("notice.json")
-                        .decoded(),
-                )
-                .unwrap();
+                let notice: Value = message.notice();
                 Email {
                     message_id: message.header("Message-ID").unwrap().to_owned(),
                     in_reply_to: message.header("In-Reply-To").map(str::to_owned),

@@ -166,7 +166,7 @@ async fn an_admin_adds_an_endpoint_rotates_its_secret_and_sends_a_test_delivery(
     assert!(
         link.starts_with(&format!(
             "{}/account/setup/",
-            gateway.app.config.server.public_url
+            gateway.app.config.server.link_base()
         )),
         "{link}"
     );

@@ -5,18 +5,21 @@
 //! previews, sends, and the held client's notice reaches its webhook signed
 //! (checked by jwcrypto); closing is previewed and sent from the page; the
 //! register shows the incident, filters by client
-//! and downloads the same CSV as the API. A client session cannot open
-//! these pages. Every page on the way passes axe-core.
+//! and downloads the same CSV as the API. Staff update the facts from the
+//! incident's update form (an error next to its field, the preview, then
+//! the update reaching the webhook and the mailbox). A client session
+//! cannot open these pages. Every page on the way passes axe-core.
 
 use std::sync::Arc;
 
-use breachgate::clock::ManualClock;
+use breachgate::clock::{ManualClock, SystemClock};
 use breachgate::domain::Role;
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
 use crate::independent_verifiers::python;
 use crate::support::browser::Browser;
+use crate::support::mime::Part;
 use crate::support::receiver::Receiver;
 use crate::support::smtp_sink::SmtpSink;
 use crate::support::{delivery_config, fixture, Gateway};
@@ -311,6 +314,136 @@ async fn a_client_session_cannot_open_the_staff_pages() {
         assert_eq!(browser.text("h1").await, "Not allowed", "{page}");
         assert!(!browser.text("main").await.contains(incident), "{page}");
     }
+    browser.stop().await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn staff_update_the_facts_from_the_incident_page_previewed_before_sending() {
+    let receiver = Receiver::start().await;
+    let (smtp, sink) = SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
+    let (status, filed) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let incident = filed["incident_id"].as_str().unwrap().to_owned();
+    worker.run_once().await.unwrap();
+    let (webhooks, emails) = (receiver.all_requests().len(), sink.count());
+
+    let (email, password) = gateway.account(Role::Staff, None).await;
+    let browser = Browser::start(&gateway.base).await;
+    browser.sign_in(&email, &password).await;
+    browser.open(&format!("/incidents/{incident}")).await;
+    browser.click("#update-link").await;
+    assert_eq!(
+        browser.path().await,
+        format!("/incidents/{incident}/update")
+    );
+    // The form starts from the facts as they stand.
+    let summary = browser
+        .find("#f-summary")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.as_deref(),
+        fixture("report-lms.json")["summary"].as_str()
+    );
+    browser.check_accessibility().await;
+
+    // A count that is no number is refused next to its field, input kept.
+    browser.fill("#f-data_subjects-count-min", "many").await;
+    browser.click("#update-form button[value=preview]").await;
+    assert!(
+        browser.has("#f-data_subjects-count-min-error").await,
+        "{}",
+        browser.text("main").await
+    );
+    let kept = browser
+        .find("#f-data_subjects-count-min")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("many"));
+    browser.check_accessibility().await;
+
+    // Revised counts and a measure taken: previewed, nothing sent yet.
+    browser.fill("#f-data_subjects-count-min", "40").await;
+    browser.fill("#f-data_subjects-count-max", "60").await;
+    browser
+        .select("#f-data_subjects-count-precision", "approximate")
+        .await;
+    let taken = browser
+        .find("#f-measures-taken")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    browser
+        .fill(
+            "#f-measures-taken",
+            &format!("{taken}\nEvery affected user was asked to reset their password."),
+        )
+        .await;
+    browser.click("#update-form button[value=preview]").await;
+    assert!(
+        browser.has("#preview-formavenir .badge.ok").await,
+        "{}",
+        browser.text("main").await
+    );
+    assert!(browser.has(&format!("#preview-{STRICT} .badge.held")).await);
+    assert!(browser
+        .text("#preview-formavenir")
+        .await
+        .contains("Update."));
+    assert_eq!(
+        latest_notice(&gateway, &incident, "formavenir").await["type"],
+        "breach.notice.initial",
+        "a preview sends nothing"
+    );
+    browser.check_accessibility().await;
+    browser.screenshot("incident-update-preview").await;
+
+    browser.click("#file").await;
+    confirmed(&browser, &incident, "updated").await;
+    browser.check_accessibility().await;
+    let update = latest_notice(&gateway, &incident, "formavenir").await;
+    assert_eq!(update["type"], "breach.notice.update", "{update}");
+
+    // The follow-up reaches the webhook and the mailbox.
+    worker.run_once().await.unwrap();
+    let updates = receiver
+        .requests("formavenir/siem")
+        .into_iter()
+        .filter(|r| {
+            let notice: Value = serde_json::from_slice(&r.body).unwrap();
+            notice["type"] == "breach.notice.update"
+        })
+        .count();
+    assert_eq!(updates, 1);
+    assert!(receiver.all_requests().len() > webhooks);
+    let mailed_updates = sink.received()[emails..]
+        .iter()
+        .map(|mail| {
+            let notice: Value = Part::parse(&mail.data).notice();
+            (
+                notice["type"].as_str().unwrap().to_owned(),
+                notice["data"]["controller"]["client_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .filter(|(kind, client)| kind == "breach.notice.update" && client == "formavenir")
+        .count();
+    assert_eq!(mailed_updates, 1);
+
     browser.stop().await;
     gateway.stop().await;
 }

@@ -18,7 +18,7 @@ mod view;
 
 use std::path::PathBuf;
 
-pub use render::{preview, render, summary, Rendered, Sender};
+pub use render::{preview, render, summary, Portal, Rendered, Sender};
 pub use staff::staff_message;
 pub use transport::{EmailConfig, MailTransport, Secret, SendError, TlsMode, TransportKind};
 

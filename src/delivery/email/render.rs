@@ -12,12 +12,15 @@ use crate::domain::NoticeId;
 use super::transport::EmailConfig;
 use super::{headers, i18n, templates, view, EmailError};
 
-/// Who the emails come from, checked once at start.
+/// Who the emails come from and where they send their readers, checked
+/// once at start.
 #[derive(Debug, Clone)]
 pub struct Sender {
     pub from: Mailbox,
     /// The right-hand side of generated Message-IDs, e.g. `mail.processor.example`.
     pub message_id_domain: String,
+    /// The client portal every notice email links to; none, no link.
+    pub portal: Option<Portal>,
 }
 
 impl Sender {
@@ -25,11 +28,46 @@ impl Sender {
         Ok(Self {
             from: headers::mailbox("from", from)?,
             message_id_domain: headers::domain("message_id_domain", message_id_domain)?,
+            portal: None,
         })
     }
 
     pub fn from_config(config: &EmailConfig) -> Result<Self, EmailError> {
         Self::new(&config.from, &config.message_id_domain)
+    }
+
+    /// The same sender, its notice emails linking to `portal`.
+    pub fn linking_to(self, portal: Option<Portal>) -> Self {
+        Self { portal, ..self }
+    }
+}
+
+/// Where clients' DPOs read their notices: the gateway's pages at
+/// `server.public_url`. A link is only sent where clients can follow it,
+/// so there is no portal without a configured public address.
+#[derive(Debug, Clone)]
+pub struct Portal {
+    base: String,
+}
+
+impl Portal {
+    /// The portal at `public_url`, an http(s) URL without a trailing slash.
+    pub fn new(public_url: &str) -> Result<Self, EmailError> {
+        let parsed = url::Url::parse(public_url)
+            .map_err(|e| EmailError::Config(format!("server.public_url: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || public_url.ends_with('/') {
+            return Err(EmailError::Config(
+                "server.public_url must be an http(s) URL without a trailing slash".into(),
+            ));
+        }
+        Ok(Self {
+            base: public_url.to_owned(),
+        })
+    }
+
+    /// The page of notice `id` (the web route `/portal/notices/{id}`).
+    pub fn notice_url(&self, id: &NoticeId) -> String {
+        format!("{}/portal/notices/{id}", self.base)
     }
 }
 
@@ -97,7 +135,11 @@ pub fn render(
         builder = builder.in_reply_to(first.clone()).references(first);
     }
 
-    let (text, html) = templates::render(&view::body(notice, client, texts))?;
+    let portal = sender
+        .portal
+        .as_ref()
+        .map(|p| p.notice_url(&notice.data.notice_id));
+    let (text, html) = templates::render(&view::body(notice, client, texts, portal))?;
     let message = builder.multipart(
         MultiPart::mixed()
             .multipart(MultiPart::alternative_plain_html(text, html))
@@ -133,24 +175,26 @@ fn subject(
 }
 
 /// What `client` would read: the subject and the plain-text body of the
-/// email for `notice`, as [`render`] makes them (a preview before filing).
+/// email for `notice`, as [`render`] makes them (a preview before filing),
+/// but for the portal link: the notice is not filed, so it has no page yet.
 pub fn preview(notice: &Notice, client: &ClientAgreement) -> Result<(String, String), EmailError> {
     let texts = i18n::texts(client.language)?;
     let subject = subject(notice, client, &texts)?;
-    let (text, _html) = templates::render(&view::body(notice, client, texts))?;
+    let (text, _html) = templates::render(&view::body(notice, client, texts, None))?;
     Ok((subject, text))
 }
 
 /// What `client` reads in the email for `notice`, as data: the subject and
 /// the body's title, intro, headed sections of labelled rows and closing,
-/// for a page that shows the notice as the email does.
+/// for a page that shows the notice as the email does (the portal's own
+/// page, so without the link to it).
 pub fn summary(
     notice: &Notice,
     client: &ClientAgreement,
 ) -> Result<(String, serde_json::Value), EmailError> {
     let texts = i18n::texts(client.language)?;
     let subject = subject(notice, client, &texts)?;
-    let body = serde_json::to_value(view::body(notice, client, texts))
+    let body = serde_json::to_value(view::body(notice, client, texts, None))
         .map_err(|e| EmailError::Templates(e.to_string()))?;
     Ok((subject, body))
 }

@@ -21,8 +21,17 @@ pub(super) struct Body {
     pub lang: &'static str,
     pub title: String,
     pub intro: Vec<String>,
+    /// Where the client reads, downloads and acknowledges this notice.
+    pub portal: Option<PortalLink>,
     pub sections: Vec<Section>,
     pub closing: Vec<String>,
+}
+
+/// The notice's page in the client portal, with the sentence introducing it.
+#[derive(Debug, Serialize)]
+pub(super) struct PortalLink {
+    pub text: String,
+    pub url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -247,7 +256,14 @@ fn lookup(table: &[(&str, &'static str)], path: &str) -> Option<&'static str> {
 }
 
 /// Builds the body of one client's email.
-pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body {
+/// What `notice`'s email to `client` says; `portal` is the notice's page in
+/// the client portal, if the email links to it.
+pub(super) fn body(
+    notice: &Notice,
+    client: &ClientAgreement,
+    t: Texts,
+    portal: Option<String>,
+) -> Body {
     let w = Writer {
         t,
         zone: local_zone(client),
@@ -338,6 +354,10 @@ pub(super) fn body(notice: &Notice, client: &ClientAgreement, t: Texts) -> Body 
         lang: t.language().as_str(),
         title: t.fill("title", kind, &args),
         intro,
+        portal: portal.map(|url| PortalLink {
+            text: t.get("intro", "portal").to_owned(),
+            url,
+        }),
         sections,
         closing,
     }

@@ -161,7 +161,7 @@ async fn store_change(
     let changes = services
         .store
         .change_agreements(&AgreementChange {
-            docs: snapshot.to_docs(),
+            docs: snapshot.into_docs(),
             new_secrets,
             audit: NewAuditEntry::new(
                 services.clock.now(),

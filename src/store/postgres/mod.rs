@@ -11,6 +11,7 @@ mod agreements;
 mod audit;
 mod changes;
 mod clients;
+mod drafts;
 mod incidents;
 mod outbox;
 mod schedule;

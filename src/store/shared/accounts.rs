@@ -223,7 +223,12 @@ macro_rules! account_store {
                     email: &str,
                     address: &str,
                     at: DateTime<Utc>,
+                    forget_before: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM failed_sign_ins WHERE at < $1")
+                        .bind(millis(forget_before))
+                        .execute(self.pool())
+                        .await?;
                     sqlx::query(
                         "INSERT INTO failed_sign_ins (at, email, address) VALUES ($1, $2, $3)",
                     )

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 use crate::agreements::{AgreementDoc, AppliedChanges};
 
 /// What an agreement document is compared by: its body as stored.
-pub fn agreement_digest(body: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+pub fn agreement_digest(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
 }
 
 /// One stored agreement document: `(kind, id)` as stored.
@@ -37,7 +37,7 @@ pub fn diff_agreements<'a>(
     let mut wanted = HashSet::new();
     for doc in docs {
         let key = (doc.kind.as_str().to_owned(), doc.id.clone());
-        let digest = agreement_digest(&doc.body);
+        let digest = agreement_digest(doc.body.get());
         let label = format!("{} {}", doc.kind.as_str(), doc.id);
         match stored.get(&key) {
             Some(old) if *old == digest => {}
@@ -76,7 +76,7 @@ mod tests {
         AgreementDoc {
             kind,
             id: id.into(),
-            body,
+            body: serde_json::value::to_raw_value(&body).unwrap(),
         }
     }
 
@@ -88,11 +88,11 @@ mod tests {
         let stored: HashMap<DocKey, String> = [
             (
                 ("system".into(), "crm".into()),
-                agreement_digest(&kept.body),
+                agreement_digest(kept.body.get()),
             ),
             (
                 ("client".into(), "acme".into()),
-                agreement_digest(&json!({"v": 1})),
+                agreement_digest(r#"{"v":1}"#),
             ),
             (("subprocessor".into(), "zeta".into()), "x".into()),
             (("client".into(), "gone".into()), "y".into()),
@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(diff.changes.removed, ["client gone", "subprocessor zeta"]);
         let written: Vec<&str> = diff.upserts.iter().map(|(d, _)| d.id.as_str()).collect();
         assert_eq!(written, ["acme", "de"]);
-        assert_eq!(diff.upserts[0].1, agreement_digest(&json!({"v": 2})));
+        assert_eq!(diff.upserts[0].1, agreement_digest(r#"{"v":2}"#));
         let mut removed = diff.removals.clone();
         removed.sort();
         assert_eq!(

@@ -14,6 +14,7 @@ mod attempts;
 mod audit;
 mod clients;
 pub mod dialect;
+pub mod draft_rows;
 mod incidents;
 mod notice_bodies;
 pub mod queue_rows;

@@ -41,7 +41,8 @@ impl AgreementDocRow {
         Ok(AgreementDoc {
             kind: decode("agreement kind", &self.kind, DocKind::parse)?,
             id: self.id,
-            body: json_column(&self.body)?,
+            body: serde_json::value::RawValue::from_string(self.body)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         })
     }
 }

@@ -34,6 +34,14 @@ impl AgreementStore for SqliteStore {
         rows.into_iter().map(AgreementDocRow::into_record).collect()
     }
 
+    async fn has_agreements(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agreement_docs)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn change_agreements(
         &self,
         change: &AgreementChange,
@@ -213,7 +221,7 @@ async fn apply_docs_in(
         )
         .bind(doc.kind.as_str())
         .bind(&doc.id)
-        .bind(doc.body.to_string())
+        .bind(doc.body.get())
         .bind(digest)
         .bind(now)
         .execute(&mut *conn)

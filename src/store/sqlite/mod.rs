@@ -8,6 +8,7 @@ mod agreements;
 mod audit;
 mod backup;
 mod clients;
+mod drafts;
 mod incidents;
 mod outbox;
 mod readiness;

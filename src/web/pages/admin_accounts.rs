@@ -61,7 +61,7 @@ pub async fn submit(
         Ok(created) => {
             let link = format!(
                 "{}{}",
-                app.config.server.public_url,
+                app.config.server.link_base(),
                 accounts::setup_path(&created.setup_secret)
             );
             let done = context! { email => created.user.email, role => role.as_str(), link };

@@ -1,7 +1,8 @@
 //! The incident board, staff's home page: every open incident and, per
 //! affected client, the time left to its deadline, coloured at the
 //! watchdog's thresholds (`schedule.deadline_fractions`), with held notices
-//! and dead deliveries flagged; and the open alerts. `static/board.js`
+//! and dead deliveries flagged; the report drafts being written (for
+//! whoever takes over); and the open alerts. `static/board.js`
 //! refreshes it; without script, the Refresh link does.
 
 use axum::extract::{Query, State};
@@ -11,8 +12,9 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeliveryStatus, IncidentStatus, NoticeStatus, NoticeType};
-use crate::service::{deliveries, incidents};
+use crate::service::{deliveries, drafts as saved_drafts, incidents};
 use crate::store::IncidentDetail;
+use crate::web::pages::report::drafts::DraftView;
 use crate::web::session::StaffSession;
 use crate::web::templates::render;
 use crate::web::{PageError, WebState};
@@ -47,6 +49,12 @@ pub async fn show(
             board.push(BoardIncident::of(&detail, now, thresholds));
         }
     }
+    let drafts: Vec<DraftView> = saved_drafts::list(services)
+        .await
+        .map_err(PageError::internal)?
+        .iter()
+        .map(DraftView::of)
+        .collect();
     let alerts: Vec<BoardAlert> = deliveries::alerts(services)
         .await
         .map_err(PageError::internal)?
@@ -64,6 +72,7 @@ pub async fn show(
         context! {
             title => "Incident board",
             incidents => board,
+            drafts,
             alerts,
             filed => query.filed,
             now => now.format("%Y-%m-%d %H:%M UTC").to_string(),

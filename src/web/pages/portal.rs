@@ -74,7 +74,7 @@ pub async fn notice(
             acknowledged_at => listed.acknowledged_at.map(|t| t.format(TIME).to_string()),
             just_acknowledged => query.acknowledged.is_some(),
             signed => readable.notice.jws.is_some(),
-            public_url => state.app.config.server.public_url,
+            public_url => state.app.config.server.link_base(),
         },
     )
 }

@@ -1,4 +1,5 @@
-//! Signing in and out.
+//! Signing in and out. A page asked for without a session (a notice
+//! email's portal link, say) leads here and, once signed in, on to that page.
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,6 +19,8 @@ pub struct SignInQuery {
     /// Set after a password was set, to say so.
     #[serde(default)]
     password_set: bool,
+    /// The page to go on to after sign-in, when a link led here.
+    next: Option<String>,
 }
 
 /// `GET /sign-in`
@@ -29,7 +32,17 @@ pub async fn show(
     let notice = query
         .password_set
         .then_some("Your password is set. Sign in with it.");
-    sign_in_page(&state, &headers, StatusCode::OK, "", None, notice)
+    let form = SignInForm {
+        email: "",
+        next: query.next.as_deref().and_then(session::local_path),
+    };
+    sign_in_page(&state, &headers, StatusCode::OK, form, None, notice)
+}
+
+/// What the sign-in form keeps: the email typed and the page to go on to.
+struct SignInForm<'a> {
+    email: &'a str,
+    next: Option<&'a str>,
 }
 
 /// `POST /sign-in`
@@ -42,6 +55,10 @@ pub async fn submit(
     session::check_visitor_csrf(&headers, &form)?;
     let email = form.get("email").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
+    let kept = SignInForm {
+        email,
+        next: form.get("next").and_then(session::local_path),
+    };
     let app = &state.app;
     match accounts::sign_in(
         &app.services,
@@ -54,8 +71,10 @@ pub async fn submit(
     {
         Ok(signed_in) => {
             let cookie = session::set_cookie(&state, SESSION_COOKIE, signed_in.secret);
-            let home = home(signed_in.session.caller.role);
-            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(home)).into_response())
+            let to = kept
+                .next
+                .unwrap_or_else(|| home(signed_in.session.caller.role));
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response())
         }
         Err(e @ AccountError::WrongCredentials) => {
             let message = e.to_string();
@@ -63,7 +82,7 @@ pub async fn submit(
                 &state,
                 &headers,
                 StatusCode::UNAUTHORIZED,
-                email,
+                kept,
                 Some(&message),
                 None,
             )
@@ -74,7 +93,7 @@ pub async fn submit(
                 &state,
                 &headers,
                 StatusCode::TOO_MANY_REQUESTS,
-                email,
+                kept,
                 Some(&message),
                 None,
             )
@@ -110,7 +129,7 @@ fn sign_in_page(
     state: &WebState,
     headers: &HeaderMap,
     status: StatusCode,
-    email: &str,
+    form: SignInForm,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Response, PageError> {
@@ -118,7 +137,14 @@ fn sign_in_page(
     let html = render(
         "sign_in.html",
         None,
-        context! { title => "Sign in", csrf, email, error, notice },
+        context! {
+            title => "Sign in",
+            csrf,
+            email => form.email,
+            next => form.next,
+            error,
+            notice,
+        },
     )?;
     with_visitor_cookie(state, (status, html).into_response(), new_cookie)
 }

@@ -128,6 +128,12 @@ impl Part {
             .into_iter()
             .find(|p| p.filename().as_deref() == Some(name))
     }
+
+    /// The notice a notice email carries: its `notice.json`, parsed.
+    pub fn notice<T: serde::de::DeserializeOwned>(&self) -> T {
+        let file = self.find_file("notice.json").expect("notice.json");
+        serde_json::from_slice(&file.decoded()).expect("notice.json is a notice")
+    }
 }
 
 fn quoted_printable(text: &str) -> Vec<u8> {

@@ -291,6 +291,22 @@ impl Gateway {
         config: Config,
         clock: Arc<dyn breachgate::clock::Clock>,
     ) -> Self {
+        Self::start_on(bind().await, config, clock).await
+    }
+
+    /// A gateway whose `server.public_url` is its own address, so the links
+    /// it sends (a notice email's portal link) lead to it.
+    pub async fn start_linked(mut config: Config) -> Self {
+        let listener = bind().await;
+        config.server.public_url = format!("http://{}", listener.local_addr().expect("address"));
+        Self::start_on(listener, config, Arc::new(breachgate::clock::SystemClock)).await
+    }
+
+    async fn start_on(
+        listener: tokio::net::TcpListener,
+        config: Config,
+        clock: Arc<dyn breachgate::clock::Clock>,
+    ) -> Self {
         let app = App::start_with_clock(config, clock)
             .await
             .expect("gateway starts");
@@ -310,9 +326,6 @@ impl Gateway {
         )
         .await
         .expect("token");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(breachgate::serve(app.clone(), listener, shutdown.clone()));
@@ -446,6 +459,13 @@ impl Gateway {
         assert_eq!(status, 200);
         body["incidents"].as_array().expect("list").len()
     }
+}
+
+/// A listener on a free loopback port.
+async fn bind() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
 }
 
 /// The value of one series (`name` or `name{labels}`, labels as the

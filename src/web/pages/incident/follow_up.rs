@@ -3,6 +3,7 @@
 //! `preview` (a dry run, shown with the New report form's preview) or
 //! `send`. Supplying a held notice's missing facts is an update whose merge
 //! patch sets just those facts; the held client's notice then goes out.
+//! [`run`] is shared with the update form ([`super::update`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use serde_json::json;
 
 use super::{held_notices, load, missing_fields, page, Forms};
 use crate::domain::IncidentId;
+use crate::service::accounts::Session;
 use crate::service::reporting::{follow_up, FileError, FollowUp, FollowUpRequest, Outcome};
 use crate::validation::FieldError;
 use crate::web::form::PostedForm;
@@ -84,14 +86,56 @@ pub async fn retract(
 /// be sent), showing the page again with the preview or the errors.
 async fn submit(
     state: WebState,
-    session: crate::service::accounts::Session,
+    session: Session,
     id: String,
     kind: FollowUp,
     body: &serde_json::Value,
     posted: &PostedForm,
     mut forms: Forms,
 ) -> Result<Response, PageError> {
-    let incident_id = IncidentId::parse(&id).map_err(|_| PageError::NotFound)?;
+    let status = match run(&state, &session, &id, kind, body, posted).await? {
+        Submitted::Sent => {
+            let done = match kind {
+                FollowUp::Update => "sent",
+                FollowUp::Close => "closed",
+                FollowUp::Retract => "retracted",
+            };
+            return Ok(Redirect::to(&format!("/incidents/{id}?done={done}")).into_response());
+        }
+        Submitted::Previewed(preview) => {
+            forms.preview = Some(preview);
+            StatusCode::OK
+        }
+        Submitted::Refused(errors) => {
+            forms.errors = errors;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    let detail = load(&state, &id).await?;
+    let html = page(&state, &session, &detail, forms).await?;
+    Ok((status, html).into_response())
+}
+
+/// What a follow-up form came to.
+pub(super) enum Submitted {
+    Sent,
+    Previewed(Preview),
+    /// Refused, with what to correct.
+    Refused(Vec<FieldError>),
+}
+
+/// Runs the follow-up `kind` of incident `id` with `body` through the same
+/// use case as the API: a dry run when `action` is `preview`, for real when
+/// it is `send`.
+pub(super) async fn run(
+    state: &WebState,
+    session: &Session,
+    id: &str,
+    kind: FollowUp,
+    body: &serde_json::Value,
+    posted: &PostedForm,
+) -> Result<Submitted, PageError> {
+    let incident_id = IncidentId::parse(id).map_err(|_| PageError::NotFound)?;
     let sending = posted.get("action") == Some("send");
     let bytes = serde_json::to_vec(body).map_err(PageError::internal)?;
     let outcome = match FollowUpRequest::parse(kind, &bytes) {
@@ -109,36 +153,20 @@ async fn submit(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(Outcome::Done(_) | Outcome::Earlier(_)) if sending => {
-            let done = match kind {
-                FollowUp::Update => "sent",
-                FollowUp::Close => "closed",
-                FollowUp::Retract => "retracted",
-            };
-            Ok(Redirect::to(&format!("/incidents/{id}?done={done}")).into_response())
-        }
+        Ok(Outcome::Done(_) | Outcome::Earlier(_)) if sending => Ok(Submitted::Sent),
         Ok(Outcome::Done(preview)) => {
-            forms.preview = Some(Preview::of(&state, &preview.clients));
-            let detail = load(&state, &id).await?;
-            Ok(page(&state, &session, &detail, forms)
-                .await?
-                .into_response())
+            Ok(Submitted::Previewed(Preview::of(state, &preview.clients)))
         }
         Ok(Outcome::Earlier(_)) => Err(PageError::internal(anyhow::anyhow!(
             "a preview has no idempotency key"
         ))),
         Err(FileError::IncidentNotFound) => Err(PageError::NotFound),
-        Err(e) => {
-            forms.errors = match e {
-                FileError::Intake(crate::intake::IntakeError::Invalid(errors))
-                | FileError::UnknownReference(errors)
-                | FileError::InvalidBody(errors) => errors,
-                FileError::Store(_) | FileError::Join(_) => return Err(PageError::internal(e)),
-                other => vec![FieldError::new("", other.to_string())],
-            };
-            let detail = load(&state, &id).await?;
-            let html = page(&state, &session, &detail, forms).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
-        }
+        Err(e) => Ok(Submitted::Refused(match e {
+            FileError::Intake(crate::intake::IntakeError::Invalid(errors))
+            | FileError::UnknownReference(errors)
+            | FileError::InvalidBody(errors) => errors,
+            FileError::Store(_) | FileError::Join(_) => return Err(PageError::internal(e)),
+            other => vec![FieldError::new("", other.to_string())],
+        })),
     }
 }

@@ -2,11 +2,13 @@
 //! per client, its notices, their deliveries and every attempt (status,
 //! time, an excerpt of the response); a replay button on each dead or
 //! disabled delivery; the held notices with the facts they lack and a form
-//! to supply them; and the close and retract forms. Every follow-up is
-//! previewed first, with the New report form's preview.
+//! to supply them; and the close and retract forms, and a link to the update
+//! form ([`update`]). Every follow-up is previewed first, with the New
+//! report form's preview.
 
 mod follow_up;
 mod replay;
+pub mod update;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
@@ -34,7 +36,8 @@ const EXCERPT_CHARS: usize = 200;
 
 #[derive(Deserialize)]
 pub struct Done {
-    /// What was just done, to confirm it: `replayed`, `sent`, `closed`, `retracted`.
+    /// What was just done, to confirm it: `replayed`, `sent`, `updated`,
+    /// `closed`, `retracted`.
     done: Option<String>,
 }
 
@@ -53,7 +56,7 @@ pub async fn show(
     page(&state, &session, &detail, forms).await
 }
 
-const DONE: [&str; 4] = ["replayed", "sent", "closed", "retracted"];
+const DONE: [&str; 5] = ["replayed", "sent", "updated", "closed", "retracted"];
 
 async fn load(state: &WebState, id: &str) -> Result<IncidentDetail, PageError> {
     let id = IncidentId::parse(id).map_err(|_| PageError::NotFound)?;

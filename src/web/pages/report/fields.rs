@@ -479,6 +479,139 @@ pub fn patch_of(fields: &[&'static Field], values: &Values) -> Value {
     facts_of(fields.iter().copied(), values)
 }
 
+/// The form's values showing `facts` (an incident's current report): what
+/// the update form starts from.
+pub fn values_from(facts: &Value) -> Values {
+    let mut values = Values::new();
+    for field in fields() {
+        let shown: Vec<String> = match facts.pointer(field.pointer) {
+            Some(Value::String(text)) => vec![text.clone()],
+            Some(Value::Number(number)) => vec![number.to_string()],
+            Some(Value::Bool(true)) => vec!["yes".to_owned()],
+            Some(Value::Array(items)) => {
+                let items = items.iter().map(|item| match item {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                });
+                match field.kind {
+                    Kind::Lines { .. } => vec![items.collect::<Vec<_>>().join("\n")],
+                    Kind::Codes => vec![items.collect::<Vec<_>>().join(", ")],
+                    _ => items.collect(),
+                }
+            }
+            _ => Vec::new(),
+        };
+        if !shown.is_empty() {
+            values.insert(field.pointer.to_owned(), shown);
+        }
+    }
+    values
+}
+
+/// The merge patch an update sends when the form shown from `facts` (see
+/// [`values_from`]) comes back as `posted`: just the fields changed on the
+/// form, each set to its new value or, emptied, removed. What the form does
+/// not show (`affected.per_client`, parties beyond its rows) stays, and a
+/// list of objects (the parties) is sent whole, as a merge patch replaces
+/// lists.
+pub fn update_patch(facts: &Value, posted: &Values) -> Value {
+    let shown = values_from(facts);
+    let changed: Vec<(&Field, Option<Value>)> = fields()
+        .map(|field| (field, value_of(field, posted)))
+        .filter(|(field, value)| *value != value_of(field, &shown))
+        .collect();
+    let mut updated = facts.clone();
+    for (field, value) in &changed {
+        match value {
+            Some(value) => set(&mut updated, field.pointer, value.clone()),
+            None => remove(&mut updated, field.pointer),
+        }
+    }
+    let mut groups: Vec<&str> = changed
+        .iter()
+        .flat_map(|(field, _)| ancestors(field.pointer))
+        .collect();
+    // Deepest first, so a row emptied is gone before its list is tidied.
+    groups.sort_by_key(|p| (std::cmp::Reverse(p.matches('/').count()), *p));
+    groups.dedup();
+    for pointer in groups {
+        tidy(&mut updated, pointer);
+    }
+    merge_patch(facts, &updated)
+}
+
+/// The groups holding the fact at `pointer`: `/a/0/b` is held by `/a/0`
+/// and `/a`.
+fn ancestors(pointer: &str) -> impl Iterator<Item = &str> {
+    pointer
+        .char_indices()
+        .filter(|&(i, c)| c == '/' && i > 0)
+        .map(move |(i, _)| &pointer[..i])
+}
+
+fn remove(target: &mut Value, pointer: &str) {
+    let Some((parent, key)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    if let Some(Value::Object(map)) = target.pointer_mut(parent) {
+        map.remove(key);
+    }
+}
+
+/// Drops the group at `pointer` if emptying its fields left nothing in it,
+/// and the gaps (rows emptied or never filled) from a list.
+fn tidy(target: &mut Value, pointer: &str) {
+    let empty = match target.pointer_mut(pointer) {
+        Some(Value::Object(map)) => map.is_empty(),
+        Some(Value::Array(items)) => {
+            items.retain(|item| !item.is_null());
+            items.is_empty()
+        }
+        _ => false,
+    };
+    if !empty {
+        return;
+    }
+    let Some((parent, key)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    match target.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.remove(key);
+        }
+        // Left as a gap for the list's own turn, so later rows keep their place.
+        Some(Value::Array(items)) => {
+            if let Some(item) = key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = Value::Null;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The JSON merge patch (RFC 7396) that turns `old` into `new`.
+fn merge_patch(old: &Value, new: &Value) -> Value {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return new.clone();
+    };
+    let mut patch = Map::new();
+    for (key, value) in new {
+        match old.get(key) {
+            Some(before) if before == value => {}
+            Some(before) => {
+                patch.insert(key.clone(), merge_patch(before, value));
+            }
+            None => {
+                patch.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    for key in old.keys().filter(|key| !new.contains_key(*key)) {
+        patch.insert(key.clone(), Value::Null);
+    }
+    Value::Object(patch)
+}
+
 fn facts_of<'a>(fields: impl Iterator<Item = &'a Field>, values: &Values) -> Value {
     let mut facts = Value::Object(Map::new());
     for field in fields {
@@ -889,6 +1022,144 @@ mod tests {
         same!(EASE, EaseOfIdentification);
     }
 
+    /// The report schema, read from the repository as the gateway reads it.
+    fn report_schema() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.v1.schema.json");
+        let text = std::fs::read_to_string(path).expect("the report schema is readable");
+        serde_json::from_str(&text).expect("the report schema is JSON")
+    }
+
+    /// `node` with its `$ref` (to the schema's `$defs`) followed.
+    fn resolved<'a>(schema: &'a Value, node: &'a Value) -> &'a Value {
+        match node["$ref"].as_str() {
+            Some(reference) => {
+                let target = schema
+                    .pointer(reference.trim_start_matches('#'))
+                    .unwrap_or_else(|| panic!("{reference} resolves"));
+                resolved(schema, target)
+            }
+            None => node,
+        }
+    }
+
+    /// The alternatives of `node` (`oneOf`, `anyOf`, `allOf`) and itself.
+    fn branches<'a>(schema: &'a Value, node: &'a Value) -> Vec<&'a Value> {
+        let node = resolved(schema, node);
+        let mut all = vec![node];
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for branch in node[key].as_array().into_iter().flatten() {
+                all.extend(branches(schema, branch));
+            }
+        }
+        all
+    }
+
+    /// The schema of the value at report `pointer` (array indexes step into
+    /// `items`), in every branch that has one.
+    fn nodes_at<'a>(schema: &'a Value, pointer: &str) -> Vec<&'a Value> {
+        let mut nodes = vec![schema];
+        for segment in pointer.trim_start_matches('/').split('/') {
+            nodes = nodes
+                .into_iter()
+                .flat_map(|n| branches(schema, n))
+                .filter_map(|n| match segment.parse::<usize>() {
+                    Ok(_) => n.get("items"),
+                    Err(_) => n.get("properties").and_then(|p| p.get(segment)),
+                })
+                .collect();
+        }
+        nodes
+    }
+
+    /// Every string value the schema allows at `pointer`: its enums and
+    /// string constants, in a list's items too.
+    fn allowed_at(schema: &Value, pointer: &str) -> Vec<String> {
+        let mut allowed = Vec::new();
+        for node in nodes_at(schema, pointer) {
+            for branch in branches(schema, node) {
+                let items = branch.get("items").map(|i| branches(schema, i));
+                for n in std::iter::once(branch).chain(items.into_iter().flatten()) {
+                    let values = n["enum"].as_array().into_iter().flatten();
+                    allowed.extend(values.chain(n.get("const")).filter_map(Value::as_str));
+                }
+            }
+        }
+        allowed.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The values a field offers to choose from, if it is a taxonomy.
+    fn offered(field: &Field) -> Option<Vec<String>> {
+        let values = |opts: &[Opt]| opts.iter().map(|o| o.0.to_owned()).collect::<Vec<_>>();
+        match field.kind {
+            Kind::Choice(opts) | Kind::Choices { options: opts, .. } => Some(values(opts)),
+            Kind::Categories(opts) => {
+                Some([vec!["not_yet_known".to_owned()], values(opts)].concat())
+            }
+            _ => None,
+        }
+    }
+
+    /// Every report pointer (lists at index 0) whose value the schema
+    /// restricts to listed strings, but the per-client figures, which the
+    /// incident page's CSV upload sets.
+    fn restricted_pointers(schema: &Value, node: &Value, pointer: &str, found: &mut Vec<String>) {
+        if pointer == "/affected/per_client" {
+            return;
+        }
+        if !pointer.is_empty() && !allowed_at(schema, pointer).is_empty() {
+            found.push(pointer.to_owned());
+        }
+        for branch in branches(schema, node) {
+            for (name, property) in branch["properties"].as_object().into_iter().flatten() {
+                restricted_pointers(schema, property, &format!("{pointer}/{name}"), found);
+            }
+            if let Some(items) = branch.get("items") {
+                let items = resolved(schema, items);
+                if items.get("properties").is_some() {
+                    restricted_pointers(schema, items, &format!("{pointer}/0"), found);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_choice_offers_exactly_what_the_report_schema_allows() {
+        let schema = report_schema();
+        for field in fields() {
+            let Some(mut offered) = offered(field) else {
+                continue;
+            };
+            let mut allowed = allowed_at(&schema, field.pointer);
+            assert!(!allowed.is_empty(), "{} lists no values", field.pointer);
+            let count = offered.len();
+            offered.sort();
+            offered.dedup();
+            assert_eq!(
+                offered.len(),
+                count,
+                "{} offers a value twice",
+                field.pointer
+            );
+            allowed.sort();
+            allowed.dedup();
+            assert_eq!(
+                offered, allowed,
+                "{}: the form's values differ from the schema's",
+                field.pointer
+            );
+        }
+        let mut restricted = Vec::new();
+        restricted_pointers(&schema, &schema, "", &mut restricted);
+        for pointer in &restricted {
+            assert!(
+                fields()
+                    .any(|f| &f.pointer.replace("/1/", "/0/") == pointer && offered(f).is_some()),
+                "{pointer} has listed values in the schema but no choice on the form"
+            );
+        }
+        assert!(restricted.len() >= 15, "{restricted:?}");
+    }
+
     #[test]
     fn errors_land_on_their_field_or_their_group() {
         let affectable = Affectable {
@@ -915,5 +1186,76 @@ mod tests {
         assert_eq!(systems.error.as_deref(), Some("name at least one"));
         assert_eq!(summary.len(), 3);
         assert_eq!(summary[2].field_id, None);
+    }
+
+    fn facts() -> Value {
+        serde_json::json!({
+            "summary": "A bucket was public.",
+            "became_aware_at": "2026-11-22T07:30:00Z",
+            "nature": {"confidentiality": true, "integrity": false, "availability": false},
+            "occurred": {"from": "2026-11-21T22:00:00Z", "to": "2026-11-22T06:00:00Z", "ongoing": false},
+            "affected": {"systems": ["lms"], "per_client": {"formavenir": {"data_subjects": {"min": 1, "max": 1}}}},
+            "data_subjects": {"categories": "not_yet_known", "countries": ["NL", "BE"]},
+            "personal_data": {"categories": ["contact"], "records": {"min": 10, "max": 40, "precision": "approximate"}},
+            "likely_consequences": [],
+            "measures": {"taken": ["Closed it.", "Rotated keys."], "proposed": []},
+            "notified_parties": [
+                {"type": "police", "name": "Politie"},
+                {"type": "csirt", "name": "NCSC"},
+                {"type": "other", "name": "Insurer"}
+            ]
+        })
+    }
+
+    #[test]
+    fn the_update_form_shows_the_facts_and_sends_nothing_unchanged() {
+        let facts = facts();
+        let shown = values_from(&facts);
+        assert_eq!(shown["/measures/taken"], ["Closed it.\nRotated keys."]);
+        assert_eq!(shown["/data_subjects/countries"], ["NL, BE"]);
+        assert_eq!(shown["/data_subjects/categories"], ["not_yet_known"]);
+        assert_eq!(shown["/nature/confidentiality"], ["yes"]);
+        assert!(!shown.contains_key("/nature/integrity"));
+        assert_eq!(shown["/personal_data/records/min"], ["10"]);
+        assert_eq!(update_patch(&facts, &shown), serde_json::json!({}));
+    }
+
+    #[test]
+    fn the_update_patch_carries_only_what_changed_on_the_form() {
+        let facts = facts();
+        let mut posted = values_from(&facts);
+        posted.insert(
+            "/summary".into(),
+            vec!["The bucket was public for a day.".into()],
+        );
+        posted.insert("/personal_data/records/max".into(), vec!["60".into()]);
+        posted.insert(
+            "/measures/taken".into(),
+            vec!["Closed it.\r\nRotated keys.\r\nTold staff.".into()],
+        );
+        // Emptied: withdrawn; a row of parties emptied: gone from the list.
+        posted.remove("/occurred/to");
+        posted.remove("/notified_parties/1/type");
+        posted.remove("/notified_parties/1/name");
+        let patch = update_patch(&facts, &posted);
+        assert_eq!(
+            patch,
+            serde_json::json!({
+                "summary": "The bucket was public for a day.",
+                "personal_data": {"records": {"max": 60}},
+                "measures": {"taken": ["Closed it.", "Rotated keys.", "Told staff."]},
+                "occurred": {"to": null},
+                "notified_parties": [
+                    {"type": "police", "name": "Politie"},
+                    {"type": "other", "name": "Insurer"}
+                ]
+            })
+        );
+        let mut merged = facts.clone();
+        json_patch::merge(&mut merged, &patch);
+        assert_eq!(
+            merged["affected"]["per_client"], facts["affected"]["per_client"],
+            "what the form does not show stays"
+        );
     }
 }

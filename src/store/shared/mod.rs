@@ -15,6 +15,7 @@ mod audit;
 mod clients;
 pub mod dialect;
 pub mod draft_rows;
+mod drafts;
 mod incidents;
 mod notice_bodies;
 pub mod queue_rows;
@@ -31,6 +32,7 @@ pub use agreements::{diff_agreements, disabled_by, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub(in crate::store) use audit::{audit_store, AuditChain};
 pub(in crate::store) use clients::client_store;
+pub(in crate::store) use drafts::draft_store;
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,
     RegisterNoticeRow, SeriesRow,

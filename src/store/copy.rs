@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
 
 use super::postgres::PostgresStore;
+use super::shared::dialect::Dialect;
 use super::sqlite::SqliteStore;
 use super::{AuditStore, Backend, StoreError, StoreOptions};
 use crate::domain::audit;

@@ -4,7 +4,8 @@
 //!
 //! [`open`] picks the backend from the URL scheme; nothing outside this
 //! module names one. A backend implements each sub-trait in its own file and
-//! leaves the rules that are not SQL to `shared`.
+//! leaves to `shared` the rules that are not SQL and the statements that
+//! are the same on every backend.
 
 mod accounts;
 mod agreements;

@@ -9,6 +9,7 @@ mod agreements;
 mod attempts;
 mod incidents;
 mod notice_bodies;
+pub mod queries;
 pub mod queue_rows;
 pub mod rows;
 
@@ -22,7 +23,7 @@ pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,
     RegisterNoticeRow, SeriesRow,
 };
-pub use notice_bodies::{pack_bodies, pack_notices, unpack_body, Dictionary};
+pub use notice_bodies::{pack_notices, unpack_body, Dictionary};
 
 use super::StoreError;
 use crate::domain::{ClientId, NoticeId};

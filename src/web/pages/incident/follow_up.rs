@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use super::{held_notices, load, missing_fields, page, Forms};
+use super::{load, missing_fields, page, Forms};
 use crate::domain::IncidentId;
 use crate::service::reporting::{follow_up, FileError, FollowUp, FollowUpRequest, Outcome};
 use crate::validation::FieldError;
@@ -27,9 +27,9 @@ pub async fn supply_facts(
     posted: PostedForm,
 ) -> Result<Response, PageError> {
     check_csrf(&posted, &session.csrf_token)?;
-    let detail = load(&state, &id).await?;
+    let overview = load(&state, &id).await?;
     let values = fields::values_of(posted.pairs());
-    let patch = fields::patch_of(&missing_fields(&held_notices(&detail)), &values);
+    let patch = fields::patch_of(&missing_fields(&overview.held), &values);
     let forms = Forms {
         form: Some("facts"),
         values,
@@ -119,8 +119,8 @@ async fn submit(
         }
         Ok(Outcome::Done(preview)) => {
             forms.preview = Some(Preview::of(&state, &preview.clients));
-            let detail = load(&state, &id).await?;
-            Ok(page(&state, &session, &detail, forms)
+            let overview = load(&state, &id).await?;
+            Ok(page(&state, &session, &overview, forms)
                 .await?
                 .into_response())
         }
@@ -136,8 +136,8 @@ async fn submit(
                 FileError::Store(_) | FileError::Join(_) => return Err(PageError::internal(e)),
                 other => vec![FieldError::new("", other.to_string())],
             };
-            let detail = load(&state, &id).await?;
-            let html = page(&state, &session, &detail, forms).await?;
+            let overview = load(&state, &id).await?;
+            let html = page(&state, &session, &overview, forms).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
     }

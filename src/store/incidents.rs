@@ -77,8 +77,10 @@ pub trait IncidentStore: Send + Sync + 'static {
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentDetail>, StoreError>;
     /// What the incident board shows: every open incident, newest first,
-    /// and where each of its clients stands, in client id order. A fixed
-    /// number of queries whatever the number of incidents and clients.
+    /// and where its clients stand, in client id order: all of them up to
+    /// [`BOARD_CLIENTS`], above that the not yet notified with the nearest
+    /// deadlines first. A fixed number of queries whatever the number of
+    /// incidents and clients.
     async fn board(&self) -> Result<Vec<BoardIncident>, StoreError>;
     /// An incident without its clients' notices: its versions, how many
     /// notices and deliveries are in each status, and the held notices its
@@ -264,11 +266,16 @@ pub struct IncidentDetail {
     pub notices: Vec<IncidentNotice>,
 }
 
-/// An open incident on the board, and where each of its clients stands.
+/// How many of an incident's clients the board shows at most; the
+/// incident page lists them all.
+pub const BOARD_CLIENTS: u32 = 100;
+
+/// An open incident on the board, and where its clients stand.
 #[derive(Debug, Clone)]
 pub struct BoardIncident {
+    /// `clients` counts every client of the incident.
     pub summary: IncidentSummary,
-    /// By client id.
+    /// By client id; at most [`BOARD_CLIENTS`].
     pub clients: Vec<ClientStanding>,
 }
 

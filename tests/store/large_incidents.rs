@@ -14,7 +14,7 @@ use breachgate::domain::{
 };
 use breachgate::store::{
     AttemptRecord, ClientStanding, FilingClose, NewNotice, NewVersion, RegisterFilter,
-    RegisterIncident, Store,
+    RegisterIncident, Store, BOARD_CLIENTS,
 };
 use breachgate::validation::FieldError;
 use chrono::{DateTime, Duration, Utc};
@@ -210,6 +210,31 @@ pub async fn staff_pages_read_in_bounded_queries(store: Arc<dyn Store>) {
         ]
     );
 
+    // Of a large incident, the board shows the clients not yet notified
+    // with the nearest deadlines, by id.
+    let many: Vec<ClientId> = (0..BOARD_CLIENTS as usize + 2).map(client).collect();
+    let large_at = now + Duration::days(1);
+    let large = file(store.as_ref(), large_at, &many, |c| {
+        let mut n = notice(c, "primary", large_at, body(c, 1));
+        if [client(0), client(1)].contains(c) {
+            n.notify_by += Duration::hours(1);
+        }
+        n
+    })
+    .await;
+    let board = store.board().await.unwrap();
+    assert_eq!(board.len(), 2);
+    assert_eq!(board[0].summary.id, large.as_str(), "newest first");
+    assert_eq!(board[0].summary.clients, many.len() as u64);
+    let shown: Vec<&str> = board[0]
+        .clients
+        .iter()
+        .map(|c| c.client_id.as_str())
+        .collect();
+    let mut expected: Vec<&str> = many[2..].iter().map(ClientId::as_str).collect();
+    expected.sort();
+    assert_eq!(shown, expected);
+
     let overview = store.incident_overview(&open).await.unwrap().unwrap();
     assert_eq!(overview.versions.len(), 2);
     assert_eq!(
@@ -279,7 +304,7 @@ pub async fn staff_pages_read_in_bounded_queries(store: Arc<dyn Store>) {
         .register(judged_at, &RegisterFilter::default())
         .await
         .unwrap();
-    assert_eq!(whole.len(), 2);
+    assert_eq!(whole.len(), 3);
     let day = |days: i64| Some(now - Duration::hours(1) + Duration::days(days));
     let filters = [
         RegisterFilter {

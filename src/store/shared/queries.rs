@@ -5,7 +5,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::millis;
-use crate::store::RegisterFilter;
+use crate::store::{RegisterFilter, BOARD_CLIENTS};
 
 /// Every open incident, newest first, with how many clients it concerns
 /// and how many of its notices are held.
@@ -16,10 +16,14 @@ SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.c
 FROM incidents i WHERE i.status = 'open'
 ORDER BY i.created_at DESC, i.id DESC";
 
-/// Per open incident and client: its first notice's deadline and whether
-/// that notice is an initial one that reached the client, whether its
-/// latest notice is held, and how many of its deliveries are dead.
-pub const BOARD_STANDINGS: &str = "
+/// Per open incident, up to [`BOARD_CLIENTS`] clients (the not yet
+/// notified with the nearest deadlines first), by id: each one's
+/// first notice's deadline and whether that notice is an initial one that
+/// reached the client, whether its latest notice is held, and how many of
+/// its deliveries are dead.
+pub fn board_standings() -> String {
+    format!(
+        "
 WITH series AS (
     SELECT n.incident_id, n.client_id, MIN(n.position) AS first, MAX(n.position) AS last
     FROM notices n JOIN incidents i ON i.id = n.incident_id
@@ -32,18 +36,29 @@ WITH series AS (
     JOIN incidents i ON i.id = n.incident_id
     WHERE d.status = 'dead' AND i.status = 'open'
     GROUP BY n.incident_id, n.client_id
+), standings AS (
+    SELECT s.incident_id, s.client_id, f.notify_by,
+           f.kind = 'breach.notice.initial' AND EXISTS (
+               SELECT 1 FROM deliveries d WHERE d.notice_id = f.id AND d.status = 'delivered'
+           ) AS notified,
+           l.status = 'held' AS held,
+           COALESCE(x.deliveries, 0) AS dead_deliveries
+    FROM series s
+    JOIN notices f ON f.incident_id = s.incident_id AND f.client_id = s.client_id
+                  AND f.position = s.first
+    JOIN notices l ON l.incident_id = s.incident_id AND l.client_id = s.client_id
+                  AND l.position = s.last
+    LEFT JOIN dead x ON x.incident_id = s.incident_id AND x.client_id = s.client_id
+), ranked AS (
+    SELECT standings.*, ROW_NUMBER() OVER (
+               PARTITION BY incident_id ORDER BY notified, notify_by, client_id) AS urgency
+    FROM standings
 )
-SELECT s.incident_id, s.client_id, f.notify_by,
-       f.kind = 'breach.notice.initial' AND EXISTS (
-           SELECT 1 FROM deliveries d WHERE d.notice_id = f.id AND d.status = 'delivered'
-       ) AS notified,
-       l.status = 'held' AS held,
-       COALESCE(x.deliveries, 0) AS dead_deliveries
-FROM series s
-JOIN notices f ON f.incident_id = s.incident_id AND f.client_id = s.client_id AND f.position = s.first
-JOIN notices l ON l.incident_id = s.incident_id AND l.client_id = s.client_id AND l.position = s.last
-LEFT JOIN dead x ON x.incident_id = s.incident_id AND x.client_id = s.client_id
-ORDER BY s.incident_id, s.client_id";
+SELECT incident_id, client_id, notify_by, notified, held, dead_deliveries
+FROM ranked WHERE urgency <= {BOARD_CLIENTS}
+ORDER BY incident_id, client_id"
+    )
+}
 
 /// What the register reads, each in its own query of one snapshot.
 #[derive(Debug, Clone, Copy)]

@@ -549,7 +549,7 @@ pub(in crate::store) fn incident_from_rows(
 }
 
 /// Where one client of an open incident stands, as
-/// [`queries::BOARD_STANDINGS`](super::queries::BOARD_STANDINGS) reads it.
+/// [`queries::board_standings`](super::queries::board_standings) reads it.
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct StandingRow {
     incident_id: String,

@@ -8,7 +8,7 @@ use super::audit::append_audit_in;
 use super::SqliteStore;
 use crate::domain::{ClientId, IncidentId, NoticeId};
 use crate::store::shared::queries::{
-    register_query, RegisterPart, BOARD_STANDINGS, OPEN_INCIDENTS,
+    board_standings, register_query, RegisterPart, OPEN_INCIDENTS,
 };
 use crate::store::shared::rows::{
     board_from_rows, incident_from_rows, overview_from_rows, records, register_from_rows,
@@ -324,8 +324,9 @@ impl IncidentStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let incidents: Vec<IncidentSummaryRow> =
             sqlx::query_as(OPEN_INCIDENTS).fetch_all(&mut *tx).await?;
-        let standings: Vec<StandingRow> =
-            sqlx::query_as(BOARD_STANDINGS).fetch_all(&mut *tx).await?;
+        let standings: Vec<StandingRow> = sqlx::query_as(&board_standings())
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         board_from_rows(incidents, standings)
     }

@@ -1,7 +1,9 @@
 //! The incident board, staff's home page: every open incident and, per
 //! affected client, the time left to its deadline, coloured at the
 //! watchdog's thresholds (`schedule.deadline_fractions`), with held notices
-//! and dead deliveries flagged; and the open alerts. `static/board.js`
+//! and dead deliveries flagged (of a large incident, the clients not yet
+//! notified with the nearest deadlines; its page lists them all); and the
+//! open alerts. `static/board.js`
 //! refreshes it; without script, the Refresh link does.
 
 use axum::extract::{Query, State};
@@ -68,6 +70,8 @@ struct BoardView {
     summary: String,
     became_aware_at: String,
     clients: Vec<BoardClient>,
+    /// How many clients the incident concerns, all of them shown or not.
+    clients_total: u64,
 }
 
 #[derive(Serialize)]
@@ -118,6 +122,7 @@ impl BoardView {
             summary: incident.summary.summary.clone(),
             became_aware_at: aware.format("%Y-%m-%d %H:%M UTC").to_string(),
             clients,
+            clients_total: incident.summary.clients,
         }
     }
 }

@@ -100,17 +100,9 @@ async fn a_large_incident_is_shown_a_page_of_clients_at_a_time() {
     assert_eq!(shown, once, "every client once, in id order");
 
     // Closing: a follow-up of 1,200 clients answers with counts.
-    let closed: Value = gateway
-        .http
-        .post(gateway.url(&format!("/v1/incidents/{incident}/close")))
-        .bearer_auth(&gateway.staff)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(closed["notices"], CLIENTS, "{closed}");
+    let (status, closed) = gateway.close_incident(&incident).await;
+    assert_eq!(status, 201, "{closed}");
+    assert_eq!(closed["notices"], CLIENTS);
     assert_eq!(closed["queued"], CLIENTS);
     assert_eq!(closed["held_notices"], Value::Array(Vec::new()));
     assert!(closed.get("clients").is_none());
@@ -147,28 +139,11 @@ async fn the_register_page_chooses_the_rows_the_whole_register_has() {
     later["became_aware_at"] = "2026-11-25T07:30:00Z".into();
     let (status, closed) = gateway.post_report(&gateway.staff, &later).await;
     assert_eq!(status, 201, "{closed}");
-    let response = gateway
-        .http
-        .post(gateway.url(&format!(
-            "/v1/incidents/{}/close",
-            closed["incident_id"].as_str().unwrap()
-        )))
-        .bearer_auth(&gateway.staff)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let whole = gateway
-        .http
-        .get(gateway.url("/v1/register"))
-        .bearer_auth(&gateway.staff)
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (status, _) = gateway
+        .close_incident(closed["incident_id"].as_str().unwrap())
+        .await;
+    assert_eq!(status, 201);
+    let whole = gateway.register_csv().await;
     let open_ref = open["reference"].as_str().unwrap().to_owned();
     let closed_ref = closed["reference"].as_str().unwrap().to_owned();
     // Columns: reference, incident_id, became_aware_at, client_id, …
@@ -196,20 +171,8 @@ async fn the_register_page_chooses_the_rows_the_whole_register_has() {
     browser.sign_in(&email, &password).await;
     for (query, keep) in cases {
         let expected = rows(&whole, keep);
-        let downloaded = browser
-            .client
-            .execute_async(
-                "const done = arguments[arguments.length - 1];
-                 fetch(arguments[0]).then(r => r.text()).then(done);",
-                vec![Value::from(format!("/register.csv?{query}"))],
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            rows(downloaded.as_str().unwrap(), |_| true),
-            expected,
-            "{query}"
-        );
+        let downloaded = browser.fetch_text(&format!("/register.csv?{query}")).await;
+        assert_eq!(rows(&downloaded, |_| true), expected, "{query}");
         // The page: one row per incident and client of those rows.
         browser.open(&format!("/register?{query}")).await;
         let shown = browser

@@ -121,6 +121,14 @@ pub trait IncidentFiling: Send {
     /// Adds notices and their outbox rows. The first notice added is the
     /// filing's compression dictionary (see `store::shared::pack_notices`).
     async fn add_notices(&mut self, notices: Vec<NewNotice>) -> Result<(), StoreError>;
+    /// [`IncidentStore::client_series`] read inside the filing's own
+    /// transaction (so a follow-up sees the incident as of the version it
+    /// follows, and needs no second connection while it holds the write):
+    /// only for `clients` whose notices the filing has not added yet.
+    async fn client_series(
+        &mut self,
+        clients: &[ClientId],
+    ) -> Result<Vec<ClientSeries>, StoreError>;
     /// Writes the idempotency record and the audit entry and makes the
     /// whole incident durable. A concurrent use of the same idempotency key
     /// fails with [`StoreError::IdempotencyConflict`] and writes nothing.

@@ -429,7 +429,15 @@ pub async fn follow_ups_read_and_write_a_chunk_at_a_time(store: Arc<dyn Store>) 
     );
     let written = finals(3);
     let mut filing = store.begin_version(&version(2)).await.unwrap();
+    // The version's own transaction reads the series with what it wrote
+    // (a follow-up reads each chunk's series before writing the chunk).
     filing.add_notices(written[..2].to_vec()).await.unwrap();
+    let inside = filing.client_series(&chunk).await.unwrap();
+    let read_inside: Vec<(&str, u32)> = inside
+        .iter()
+        .map(|s| (s.client_id.as_str(), s.last_position))
+        .collect();
+    assert_eq!(read_inside, [("client-1", 3), ("client-2", 1)]);
     filing.add_notices(written[2..].to_vec()).await.unwrap();
     filing
         .commit(FilingClose {

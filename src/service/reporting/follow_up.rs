@@ -33,7 +33,7 @@ use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
 use crate::enrichment::{affected_clients, draft_notice, AffectedClients};
 use crate::intake::{check_report, parse_json, per_client_patch};
 use crate::service::Services;
-use crate::store::{FilingClose, NewVersion, NoticeBody, StoreError};
+use crate::store::{ClientSeries, FilingClose, NewVersion, NoticeBody, StoreError};
 use crate::validation::{self, FieldError};
 
 /// Longest retraction reason accepted.
@@ -243,11 +243,18 @@ pub async fn follow_up(
         )
     };
     // A chunk of clients at a time: their series read, their notices
-    // prepared and written, before the next chunk's are read.
+    // prepared and written, before the next chunk's are read (no client is
+    // in two chunks, so what one chunk wrote is never read as a series).
     let affected = Arc::new(affected);
     let drafted = Arc::new(report.clone());
     for chunk in clients.chunks(CHUNK) {
-        let series = series_of(services, incident_id, chunk).await?;
+        // Inside the version's transaction when there is one: it holds the
+        // write, and sees the incident as of the version it follows.
+        let series = match filing.as_mut() {
+            Some(filing) => filing.client_series(chunk).await?,
+            None => services.store.client_series(incident_id, chunk).await?,
+        };
+        let series = parsed(series)?;
         let (affected, drafted, reason) = (affected.clone(), drafted.clone(), reason.clone());
         let prepared = drafting
             .clone()
@@ -314,16 +321,9 @@ pub async fn follow_up(
     remembered.answer(services, stored, followed).await
 }
 
-/// The series of those of `clients` (a chunk) that have one, parsed.
-async fn series_of(
-    services: &Services,
-    incident_id: &IncidentId,
-    clients: &[ClientId],
-) -> Result<HashMap<ClientId, Series>, StoreError> {
-    services
-        .store
-        .client_series(incident_id, clients)
-        .await?
+/// Clients' series, parsed, by client.
+fn parsed(series: Vec<ClientSeries>) -> Result<HashMap<ClientId, Series>, StoreError> {
+    series
         .into_iter()
         .map(|c| {
             Ok((

@@ -120,36 +120,10 @@ impl IncidentStore for SqliteStore {
         id: &IncidentId,
         clients: &[ClientId],
     ) -> Result<Vec<ClientSeries>, StoreError> {
-        let clients: Vec<&str> = clients.iter().map(ClientId::as_str).collect();
         let mut tx = self.pool.begin().await?;
-        let series: Vec<ClientSeriesRow> = sqlx::query_as(
-            "SELECT n.client_id, n.position AS last_position, n.id AS last,
-                    (SELECT s.id FROM notices s
-                     WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
-                       AND s.status = 'queued'
-                     ORDER BY s.position DESC LIMIT 1) AS last_sent
-             FROM notices n
-             WHERE n.incident_id = ?1 AND n.client_id IN (SELECT value FROM json_each(?2))
-               AND n.position = (
-                 SELECT MAX(m.position) FROM notices m
-                 WHERE m.incident_id = ?1 AND m.client_id = n.client_id)
-             ORDER BY n.client_id",
-        )
-        .bind(id.as_str())
-        .bind(json_list(&clients))
-        .fetch_all(&mut *tx)
-        .await?;
-        let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
-        let bodies: Vec<NoticeBodyRow> = sqlx::query_as(
-            "SELECT n.id, n.body, d.content AS dictionary
-             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
-             WHERE n.id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(json_list(&series_notice_ids(&series)))
-        .fetch_all(&mut *tx)
-        .await?;
+        let series = series_of(&mut tx, id, clients).await?;
         tx.commit().await?;
-        series_from_rows(series, bodies)
+        Ok(series)
     }
 
     async fn begin_version(
@@ -402,6 +376,43 @@ async fn versions(
     records(rows, VersionRow::into_record)
 }
 
+/// Where the series of each of `clients` that has one stands, by client
+/// id, with the bodies it names.
+async fn series_of(
+    conn: &mut SqliteConnection,
+    id: &IncidentId,
+    clients: &[ClientId],
+) -> Result<Vec<ClientSeries>, StoreError> {
+    let clients: Vec<&str> = clients.iter().map(ClientId::as_str).collect();
+    let series: Vec<ClientSeriesRow> = sqlx::query_as(
+        "SELECT n.client_id, n.position AS last_position, n.id AS last,
+                (SELECT s.id FROM notices s
+                 WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
+                   AND s.status = 'queued'
+                 ORDER BY s.position DESC LIMIT 1) AS last_sent
+         FROM notices n
+         WHERE n.incident_id = ?1 AND n.client_id IN (SELECT value FROM json_each(?2))
+           AND n.position = (
+             SELECT MAX(m.position) FROM notices m
+             WHERE m.incident_id = ?1 AND m.client_id = n.client_id)
+         ORDER BY n.client_id",
+    )
+    .bind(id.as_str())
+    .bind(json_list(&clients))
+    .fetch_all(&mut *conn)
+    .await?;
+    let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
+    let bodies: Vec<NoticeBodyRow> = sqlx::query_as(
+        "SELECT n.id, n.body, d.content AS dictionary
+         FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+         WHERE n.id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_list(&series_notice_ids(&series)))
+    .fetch_all(&mut *conn)
+    .await?;
+    series_from_rows(series, bodies)
+}
+
 /// Claims an idempotency key inside the caller's transaction; a key already
 /// taken (by a concurrent retry) fails the whole transaction.
 async fn insert_idempotency(
@@ -461,6 +472,13 @@ impl IncidentFiling for SqliteFiling {
             created_at: self.created_at,
         };
         written.insert(&mut self.tx, &notices, &packed).await
+    }
+
+    async fn client_series(
+        &mut self,
+        clients: &[ClientId],
+    ) -> Result<Vec<ClientSeries>, StoreError> {
+        series_of(&mut self.tx, &self.incident_id, clients).await
     }
 
     async fn commit(mut self: Box<Self>, close: FilingClose) -> Result<(), StoreError> {

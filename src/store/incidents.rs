@@ -301,6 +301,9 @@ pub struct ClientStanding {
     pub dead_deliveries: u64,
 }
 
+/// How many held notices an incident's overview lists at most.
+pub const HELD_LISTED: u32 = 100;
+
 /// An incident's head for its page, with counts in place of its clients'
 /// notices, which are read a page of clients at a time
 /// ([`IncidentStore::incident_clients`]).
@@ -314,8 +317,14 @@ pub struct IncidentOverview {
     /// How many of their deliveries are in each status (none absent).
     pub deliveries: Vec<(DeliveryStatus, u64)>,
     /// The notices the clients wait on: each client's latest one, when it
-    /// is held, by client id, without deliveries.
+    /// is held, by client id, without deliveries; the first
+    /// [`HELD_LISTED`] of them.
     pub held: Vec<IncidentNotice>,
+    /// How many clients wait on a held notice.
+    pub held_clients: u64,
+    /// Every way in which those notices fail their clients' schemas, once
+    /// each.
+    pub held_errors: Vec<FieldError>,
 }
 
 /// One notice of an incident, for staff.

@@ -40,7 +40,7 @@ pub use incidents::{
     IncidentFiling, IncidentNotice, IncidentOverview, IncidentState, IncidentStore,
     IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
     NoticeDelivery, RegisterClient, RegisterDelivery, RegisterFilter, RegisterIncident,
-    RegisterNotice, StoredNotice, StoredResponse, BOARD_CLIENTS,
+    RegisterNotice, StoredNotice, StoredResponse, BOARD_CLIENTS, HELD_LISTED,
 };
 pub use outbox::{
     Alert, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest,

@@ -14,7 +14,7 @@ use breachgate::domain::{
 };
 use breachgate::store::{
     AttemptRecord, ClientStanding, FilingClose, NewNotice, NewVersion, RegisterFilter,
-    RegisterIncident, Store, BOARD_CLIENTS,
+    RegisterIncident, Store, BOARD_CLIENTS, HELD_LISTED,
 };
 use breachgate::validation::FieldError;
 use chrono::{DateTime, Duration, Utc};
@@ -219,7 +219,7 @@ pub async fn staff_pages_read_in_bounded_queries(store: Arc<dyn Store>) {
         if [client(0), client(1)].contains(c) {
             n.notify_by += Duration::hours(1);
         }
-        n
+        held(n)
     })
     .await;
     let board = store.board().await.unwrap();
@@ -234,6 +234,17 @@ pub async fn staff_pages_read_in_bounded_queries(store: Arc<dyn Store>) {
     let mut expected: Vec<&str> = many[2..].iter().map(ClientId::as_str).collect();
     expected.sort();
     assert_eq!(shown, expected);
+
+    // Its overview lists the first of its held notices, counts them all,
+    // and gives each way they fail once.
+    let overview = store.incident_overview(&large).await.unwrap().unwrap();
+    assert_eq!(overview.held.len(), HELD_LISTED as usize);
+    assert_eq!(overview.held[0].client_id, "client-0");
+    assert_eq!(overview.held_clients, many.len() as u64);
+    assert_eq!(
+        overview.held_errors,
+        [FieldError::new("/data/measures", "is required")]
+    );
 
     let overview = store.incident_overview(&open).await.unwrap().unwrap();
     assert_eq!(overview.versions.len(), 2);
@@ -255,6 +266,7 @@ pub async fn staff_pages_read_in_bounded_queries(store: Arc<dyn Store>) {
         .map(|n| (n.client_id.as_str(), n.sequence))
         .collect();
     assert_eq!(waiting, [("client-2", 2)], "only a latest notice held");
+    assert_eq!(overview.held_clients, 1);
     assert_eq!(overview.held[0].errors[0].path, "/data/measures");
     assert!(store
         .incident_overview(&IncidentId::generate())

@@ -12,10 +12,10 @@ use crate::store::shared::queries::{
 };
 use crate::store::shared::rows::{
     board_from_rows, incident_from_rows, overview_from_rows, records, register_from_rows,
-    series_from_rows, ClientSeriesRow, IncidentHeadRow, IncidentNoticeRow, IncidentRow,
-    IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow, RegisterIncidentRow,
-    RegisterNoticeSqlRow, StandingRow, StatusCountRow, StoredNoticeRow, StoredResponseRow,
-    VersionRow,
+    series_from_rows, ClientSeriesRow, HeldErrorsRow, IncidentHeadRow, IncidentNoticeRow,
+    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
+    RegisterIncidentRow, RegisterNoticeSqlRow, StandingRow, StatusCountRow, StoredNoticeRow,
+    StoredResponseRow, VersionRow,
 };
 use crate::store::shared::{
     millis, pack_notices, series_notice_ids, with_deliveries, Dictionary, SeriesRow, BATCH_ROWS,
@@ -24,7 +24,7 @@ use crate::store::{
     BoardIncident, ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling,
     IncidentNotice, IncidentOverview, IncidentState, IncidentStore, IncidentSummary,
     IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterFilter,
-    RegisterIncident, StoreError, StoredNotice, StoredResponse,
+    RegisterIncident, StoreError, StoredNotice, StoredResponse, HELD_LISTED,
 };
 
 #[async_trait]
@@ -327,19 +327,27 @@ impl IncidentStore for PostgresStore {
         .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let held: Vec<IncidentNoticeRow> = sqlx::query_as(
-            "SELECT n.id, n.client_id, n.kind, n.sequence, n.status, n.notify_by, n.errors
-             FROM notices n
+        // Each client's latest notice, when it is held.
+        let waiting = "FROM notices n
              WHERE n.incident_id = $1 AND n.status = 'held' AND n.position = (
                  SELECT MAX(m.position) FROM notices m
-                 WHERE m.incident_id = $1 AND m.client_id = n.client_id)
-             ORDER BY n.client_id",
-        )
+                 WHERE m.incident_id = $1 AND m.client_id = n.client_id)";
+        let held: Vec<IncidentNoticeRow> = sqlx::query_as(&format!(
+            "SELECT n.id, n.client_id, n.kind, n.sequence, n.status, n.notify_by, n.errors
+             {waiting} ORDER BY n.client_id LIMIT $2"
+        ))
+        .bind(id.as_str())
+        .bind(i64::from(HELD_LISTED))
+        .fetch_all(&mut *tx)
+        .await?;
+        let held_errors: Vec<HeldErrorsRow> = sqlx::query_as(&format!(
+            "SELECT n.errors, COUNT(*) AS notices {waiting} GROUP BY n.errors ORDER BY n.errors"
+        ))
         .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        overview_from_rows(row, versions, notices, deliveries, held).map(Some)
+        overview_from_rows(row, versions, (notices, deliveries), held, held_errors).map(Some)
     }
 }
 

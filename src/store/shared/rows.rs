@@ -23,6 +23,7 @@ use crate::store::{
     NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
     StoredResponse, StoredSecret, StoredToken, TokenListing,
 };
+use crate::validation::FieldError;
 
 pub(in crate::store) fn optional_millis(
     ms: Option<i64>,
@@ -613,14 +614,29 @@ pub(in crate::store) fn board_from_rows(
         .collect()
 }
 
+/// The distinct errors of held notices, and how many notices have each.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct HeldErrorsRow {
+    errors: String,
+    notices: i64,
+}
+
 /// An incident's overview from its rows.
 pub(in crate::store) fn overview_from_rows(
     row: IncidentRow,
     versions: Vec<(String, IncidentVersion)>,
-    notices: Vec<StatusCountRow>,
-    deliveries: Vec<StatusCountRow>,
+    (notices, deliveries): (Vec<StatusCountRow>, Vec<StatusCountRow>),
     held: Vec<IncidentNoticeRow>,
+    held_errors: Vec<HeldErrorsRow>,
 ) -> Result<IncidentOverview, StoreError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for row in &held_errors {
+        for error in json_column::<Vec<FieldError>>(&row.errors)? {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+    }
     Ok(IncidentOverview {
         summary: row.summary.into_record()?,
         reported_by: row.reported_by,
@@ -628,6 +644,8 @@ pub(in crate::store) fn overview_from_rows(
         notices: status_counts("notice status", notices, NoticeStatus::parse)?,
         deliveries: status_counts("delivery status", deliveries, DeliveryStatus::parse)?,
         held: records(held, IncidentNoticeRow::into_record)?,
+        held_clients: held_errors.iter().map(|r| r.notices as u64).sum(),
+        held_errors: errors,
     })
 }
 

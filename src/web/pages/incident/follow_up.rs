@@ -29,7 +29,7 @@ pub async fn supply_facts(
     check_csrf(&posted, &session.csrf_token)?;
     let overview = load(&state, &id).await?;
     let values = fields::values_of(posted.pairs());
-    let patch = fields::patch_of(&missing_fields(&overview.held), &values);
+    let patch = fields::patch_of(&missing_fields(&overview.held_errors), &values);
     let forms = Forms {
         form: Some("facts"),
         values,

@@ -120,7 +120,7 @@ async fn page(
         }
     }
     let held = &overview.held;
-    let missing = missing_fields(held);
+    let missing = missing_fields(&overview.held_errors);
     let facts = fields::field_views(
         &missing,
         &forms.values,
@@ -181,6 +181,7 @@ async fn page(
                 created_at => time(v.created_at),
             }).collect::<Vec<_>>(),
             clients,
+            held_clients => overview.held_clients,
             held => held.iter().map(|h| context! {
                 client_id => h.client_id,
                 errors => h.errors.iter().map(|e| (e.path.clone(), e.message.clone())).collect::<Vec<_>>(),
@@ -287,11 +288,11 @@ fn excerpt(detail: &str) -> String {
     }
 }
 
-/// The report fields whose facts the held notices lack: a notice's
-/// `/data/…` is the report's `/…`.
-fn missing_fields(held: &[IncidentNotice]) -> Vec<&'static Field> {
+/// The report fields whose facts the held notices lack (`errors`, every
+/// way in which they fail): a notice's `/data/…` is the report's `/…`.
+fn missing_fields(errors: &[FieldError]) -> Vec<&'static Field> {
     let mut missing: Vec<&'static Field> = Vec::new();
-    for error in held.iter().flat_map(|n| &n.errors) {
+    for error in errors {
         let path = error.path.strip_prefix("/data").unwrap_or(&error.path);
         if let Some(field) = fields::field_at(path) {
             if !missing.iter().any(|f| f.pointer == field.pointer) {

@@ -39,10 +39,11 @@ pub use copy::{copy, CopyError, CopyReport};
 pub use drafts::{Draft, DraftFields, DraftStore, NewDraft};
 pub use files::create_private_dir;
 pub use incidents::{
-    ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
-    IncidentState, IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident,
-    NewNotice, NewVersion, NoticeBody, NoticeDelivery, RegisterClient, RegisterDelivery,
-    RegisterIncident, RegisterNotice, StoredNotice, StoredResponse,
+    BoardIncident, ClientSeries, ClientStanding, FilingClose, IdempotencyRecord, IncidentDetail,
+    IncidentFiling, IncidentNotice, IncidentOverview, IncidentState, IncidentStore,
+    IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
+    NoticeDelivery, RegisterClient, RegisterDelivery, RegisterFilter, RegisterIncident,
+    RegisterNotice, StoredNotice, StoredResponse, BOARD_CLIENTS, HELD_LISTED,
 };
 pub use outbox::{
     Alert, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest,

@@ -4,6 +4,7 @@
 //! `BREACHGATE_TEST_PG_URL` names a server (each test creates a database of
 //! its own there and drops it afterwards).
 
+mod large_incidents;
 #[path = "../shared/pg_database.rs"]
 mod pg_database;
 
@@ -321,8 +322,14 @@ async fn story(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(state.version, 1);
-    assert_eq!(state.clients.len(), 1);
-    assert_eq!(state.clients[0].last.id, first.notices[0].id);
+    assert_eq!(state.clients, [first.notices[0].client_id.clone()]);
+    let series = store
+        .client_series(&first.incident.id, &state.clients)
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].last.id, first.notices[0].id);
+    assert_eq!(series[0].last.body, first.notices[0].body);
     let update = |follows| NewVersion {
         incident_id: first.incident.id.clone(),
         follows,
@@ -334,13 +341,17 @@ async fn story(store: Arc<dyn Store>) {
         summary: "a lost laptop, encrypted".into(),
         created_by: "story staff".into(),
         created_at: now + Duration::hours(1),
-        notices: Vec::new(),
+    };
+    let close = || FilingClose {
         idempotency: None,
         audit: audit_entry(now, "incident.updated", first.incident.id.as_str()),
     };
-    store.record_version(&update(1)).await.unwrap();
+    store
+        .record_version(&update(1), Vec::new(), close())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.record_version(&update(1)).await,
+        store.record_version(&update(1), Vec::new(), close()).await,
         Err(StoreError::VersionConflict)
     ));
     let incident = store.incident(&first.incident.id).await.unwrap().unwrap();

@@ -340,6 +340,7 @@ impl<T> Remembered<'_, T> {
 }
 
 /// What every notice of one incident version is drafted from.
+#[derive(Clone)]
 struct Drafting {
     registry: Arc<Registry>,
     signer: Arc<Signer>,

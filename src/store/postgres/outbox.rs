@@ -7,15 +7,16 @@ use super::{serialise, PostgresStore, Serialised};
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::Channel;
 use crate::store::shared::queue_rows::{
-    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
-    WebhookTestClaimRow, WebhookTestRow,
+    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow, EndpointRow,
+    NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
 };
+use crate::store::shared::rows::records;
 use crate::store::shared::{
     attempt_batch, attempt_effects, from_millis, millis, names_nothing, AttemptEffects,
 };
 use crate::store::{
-    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail,
-    NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
+    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt,
+    DeliveryDetail, NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
 };
 
 /// Leases due deliveries of one channel ($5), at most $4, never taking an
@@ -198,6 +199,21 @@ impl OutboxStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         row.into_record(attempts).map(Some)
+    }
+
+    async fn attempts_of(
+        &self,
+        deliveries: &[String],
+    ) -> Result<Vec<(String, DeliveryAttempt)>, StoreError> {
+        let rows: Vec<DeliveryAttemptRow> = sqlx::query_as(
+            "SELECT delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail
+             FROM delivery_attempts
+             WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
+        )
+        .bind(deliveries)
+        .fetch_all(&self.pool)
+        .await?;
+        records(rows, DeliveryAttemptRow::into_record)
     }
 
     async fn replay_delivery(

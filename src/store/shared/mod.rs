@@ -18,6 +18,7 @@ pub mod draft_rows;
 mod drafts;
 mod incidents;
 mod notice_bodies;
+pub mod queries;
 pub mod queue_rows;
 pub mod rows;
 mod schedule;
@@ -37,7 +38,7 @@ pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,
     RegisterNoticeRow, SeriesRow,
 };
-pub use notice_bodies::{pack_bodies, pack_notices, unpack_body, Dictionary};
+pub use notice_bodies::{pack_notices, unpack_body, Dictionary};
 pub(in crate::store) use schedule::schedule_store;
 pub(in crate::store) use tokens::token_store;
 

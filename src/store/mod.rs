@@ -31,7 +31,8 @@ pub use accounts::{
     User,
 };
 pub use agreements::{
-    AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoredSecret,
+    AgreementChange, AgreementStore, AgreementsVersion, ClientListing, NewWebhookSecret,
+    SecretRotation, StoredSecret,
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
@@ -70,6 +71,8 @@ pub enum StoreError {
     IdempotencyConflict,
     #[error("the incident changed since it was read")]
     VersionConflict,
+    #[error("the stored agreements changed since the change was made from them")]
+    AgreementsChanged,
     #[error("no client {0} in the stored agreements")]
     UnknownClient(crate::domain::ClientId),
     #[error("an account with the email {0} exists")]

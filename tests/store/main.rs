@@ -19,7 +19,7 @@ use breachgate::domain::{
     NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
-    self, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, FilingClose,
+    self, AgreementChange, AgreementsVersion, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, FilingClose,
     IdempotencyRecord, NewDelivery, NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken,
     NewVersion, RaisedAlert, Store, StoreError, StoreOptions,
 };
@@ -213,6 +213,29 @@ async fn story(store: Arc<dyn Store>) {
         .is_empty());
     assert_eq!(store.agreements().await.unwrap().len(), applied.added.len());
     let (client, target) = webhook_client(&snapshot.clients);
+
+    // The agreements read back are the version written; a change made from
+    // another version is refused and writes nothing, not even its audit entry.
+    let stored = AgreementsVersion::of(&store.agreements().await.unwrap());
+    assert_eq!(stored, AgreementsVersion::of(&snapshot.clone().into_docs()));
+    let audited = audit_actions(store.as_ref()).await;
+    let refused = store
+        .change_agreements(&AgreementChange {
+            made_from: AgreementsVersion::of(&[]),
+            docs: Vec::new(),
+            new_secrets: Vec::new(),
+            audit: audit_entry(now, "client.deleted", "everyone"),
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::AgreementsChanged)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        AgreementsVersion::of(&store.agreements().await.unwrap()),
+        stored
+    );
+    assert_eq!(audit_actions(store.as_ref()).await, audited);
 
     // An incident filed under an idempotency key, and the key reused.
     let key = |response| IdempotencyRecord {

@@ -13,7 +13,7 @@ use crate::domain::{ClientId, WebhookId};
 use crate::store::shared::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use crate::store::shared::{diff_agreements, disabled_by, millis, DocKey};
 use crate::store::{
-    AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoreError,
+    AgreementChange, AgreementStore, AgreementsVersion, ClientListing, NewWebhookSecret, SecretRotation, StoreError,
     StoredSecret,
 };
 
@@ -21,7 +21,7 @@ use crate::store::{
 impl AgreementStore for PostgresStore {
     async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let changes = apply_docs_in(&mut tx, docs).await?;
+        let changes = apply_docs_in(&mut tx, None, docs).await?;
         tx.commit().await?;
         Ok(changes)
     }
@@ -47,7 +47,7 @@ impl AgreementStore for PostgresStore {
         change: &AgreementChange,
     ) -> Result<AppliedChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let changes = apply_docs_in(&mut tx, &change.docs).await?;
+        let changes = apply_docs_in(&mut tx, Some(&change.made_from), &change.docs).await?;
         for secret in &change.new_secrets {
             insert_secret_in(&mut tx, secret).await?;
         }
@@ -201,11 +201,13 @@ async fn insert_secret_in(
 }
 
 /// Replaces the stored agreements with `docs` within `conn`'s transaction,
-/// reporting what changed. Takes the agreements' lock first, so changes
-/// made on several instances at once apply one after the other, each diffed
-/// against the one before.
+/// reporting what changed; refuses `docs` made from another version than
+/// the stored one. Takes the agreements' lock first, so changes made on
+/// several instances at once apply one after the other, each compared with
+/// the one before.
 async fn apply_docs_in(
     conn: &mut PgConnection,
+    made_from: Option<&AgreementsVersion>,
     docs: &[AgreementDoc],
 ) -> Result<AppliedChanges, StoreError> {
     serialise(conn, Serialised::Agreements).await?;
@@ -218,7 +220,7 @@ async fn apply_docs_in(
         .map(|row| ((row.kind, row.id), row.digest))
         .collect();
     let now = millis(Utc::now());
-    let diff = diff_agreements(&stored, docs);
+    let diff = diff_agreements(&stored, made_from, docs)?;
     for (doc, digest) in &diff.upserts {
         sqlx::query(
             "INSERT INTO agreement_docs (kind, id, body, digest, updated_at) VALUES ($1, $2, $3, $4, $5)

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
+use crate::store::{AgreementsVersion, StoreError};
 
 /// What an agreement document is compared by: its body as stored.
 pub fn agreement_digest(body: &str) -> String {
@@ -13,6 +14,10 @@ pub fn agreement_digest(body: &str) -> String {
 
 /// One stored agreement document: `(kind, id)` as stored.
 pub type DocKey = (String, String);
+
+pub fn doc_key(doc: &AgreementDoc) -> DocKey {
+    (doc.kind.as_str().to_owned(), doc.id.clone())
+}
 
 /// What replacing the stored agreements with new documents takes.
 pub struct AgreementDiff<'a> {
@@ -24,11 +29,16 @@ pub struct AgreementDiff<'a> {
 }
 
 /// Compares the stored documents (`(kind, id)` → digest) with `docs`, which
-/// replace them all.
+/// replace them all; fails when `docs` were made from another version of
+/// the stored documents than they are now.
 pub fn diff_agreements<'a>(
     stored: &HashMap<DocKey, String>,
+    made_from: Option<&AgreementsVersion>,
     docs: &'a [AgreementDoc],
-) -> AgreementDiff<'a> {
+) -> Result<AgreementDiff<'a>, StoreError> {
+    if made_from.is_some_and(|version| !version.is(stored)) {
+        return Err(StoreError::AgreementsChanged);
+    }
     let mut diff = AgreementDiff {
         upserts: Vec::new(),
         removals: Vec::new(),
@@ -36,7 +46,7 @@ pub fn diff_agreements<'a>(
     };
     let mut wanted = HashSet::new();
     for doc in docs {
-        let key = (doc.kind.as_str().to_owned(), doc.id.clone());
+        let key = doc_key(doc);
         let digest = agreement_digest(doc.body.get());
         let label = format!("{} {}", doc.kind.as_str(), doc.id);
         match stored.get(&key) {
@@ -57,7 +67,7 @@ pub fn diff_agreements<'a>(
         diff.removals.push(key.clone());
     }
     diff.changes.removed.sort();
-    diff
+    Ok(diff)
 }
 
 /// Why a target was disabled by hand.
@@ -99,7 +109,7 @@ mod tests {
         ]
         .into();
         let docs = [kept, changed, added];
-        let diff = diff_agreements(&stored, &docs);
+        let diff = diff_agreements(&stored, None, &docs).unwrap();
         assert_eq!(diff.changes.added, ["profile de"]);
         assert_eq!(diff.changes.changed, ["client acme"]);
         assert_eq!(diff.changes.removed, ["client gone", "subprocessor zeta"]);

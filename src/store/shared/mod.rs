@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 pub(in crate::store) use accounts::account_store;
-pub use agreements::{diff_agreements, disabled_by, DocKey};
+pub use agreements::{agreement_digest, diff_agreements, disabled_by, doc_key, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
 pub(in crate::store) use audit::{audit_store, AuditChain};
 pub(in crate::store) use clients::client_store;

@@ -102,6 +102,22 @@ async fn bare_client(url: &str, body: Bytes, count: usize, concurrency: usize) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// How many webhooks an instance delivered, from its `/metrics` text.
+fn webhooks_delivered(app: &breachgate::App) -> u64 {
+    app.services
+        .metrics
+        .render()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "breachgate_delivery_attempts_total{channel=\"webhook\",outcome=\"delivered\"} ",
+            )?
+            .parse()
+            .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// `url` with its password, if any, masked, to be printed.
 fn without_password(url: &str) -> String {
     match url::Url::parse(url) {
@@ -221,6 +237,14 @@ async fn main() {
         percentile(&latencies, 0.99),
         (mails_done - accepted).as_secs_f64(),
     );
+
+    if apps.len() > 1 {
+        let shares: Vec<String> = apps
+            .iter()
+            .map(|app| webhooks_delivered(app).to_string())
+            .collect();
+        println!("webhooks delivered by instance: {}", shares.join(", "));
+    }
 
     let sample = sink.sample.lock().unwrap().clone().unwrap();
     let bare = Instant::now();

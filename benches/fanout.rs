@@ -12,15 +12,15 @@
 //! database: the report is filed on the first, and every instance's worker
 //! delivers (each with `--concurrency`).
 
+#[path = "../tests/shared/pg_database.rs"]
+#[allow(dead_code)]
+mod pg_database;
 #[path = "../tests/api/support/smtp_sink.rs"]
 #[allow(dead_code)]
 mod smtp_sink;
 #[path = "../tests/api/support/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;
-#[path = "../tests/shared/pg_database.rs"]
-#[allow(dead_code)]
-mod pg_database;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -166,9 +166,14 @@ async fn main() {
         }
     };
     let setup = Instant::now();
-    let (app, caller) =
-        synthetic::start_gateway(dir.path(), clients, Some(&sink_url), email_every, &configure)
-            .await;
+    let (app, caller) = synthetic::start_gateway(
+        dir.path(),
+        clients,
+        Some(&sink_url),
+        email_every,
+        &configure,
+    )
+    .await;
     let mut apps = vec![app.clone()];
     for _ in 1..instances {
         apps.push(synthetic::start_instance(dir.path(), &configure).await);
@@ -267,7 +272,10 @@ async fn main() {
     );
     println!("peak memory (VmHWM): {:.0} MiB", peak_memory_mib());
     let on_database = store.map_or_else(String::new, |url| {
-        format!(" --store {} --instances {instances}", without_password(&url))
+        format!(
+            " --store {} --instances {instances}",
+            without_password(&url)
+        )
     });
     println!("reproduce: cargo bench --bench fanout -- --clients {clients} --concurrency {concurrency} --email-every {email_every}{on_database}");
     // The database goes once every instance has closed its connections.

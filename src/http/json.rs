@@ -222,8 +222,14 @@ mod tests {
         let detail = refusal(r#"{"a": ["fine", "not\u0000fine"]}"#).await;
         assert_eq!(detail["path"], "/a/1");
         let message = detail["message"].as_str().unwrap();
-        assert!(message.contains("NUL") && message.contains("line 1"), "{message}");
-        assert_eq!(refusal(r#"{"a": {"b\u0000": 1}}"#).await["path"], "/a/b\u{0}");
+        assert!(
+            message.contains("NUL") && message.contains("line 1"),
+            "{message}"
+        );
+        assert_eq!(
+            refusal(r#"{"a": {"b\u0000": 1}}"#).await["path"],
+            "/a/b\u{0}"
+        );
         assert_eq!(refusal(r#""\u0000""#).await["path"], "");
         // Other control characters are text like any other.
         assert!(check_syntax(br#"{"a": "line\nbreak\u0001"}"#).is_ok());

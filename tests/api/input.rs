@@ -163,7 +163,10 @@ async fn a_nul_character_is_refused_in_every_body_the_api_takes() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(paths(&answer), ["/name"]);
     let (status, _) = gateway
-        .get_json(&gateway.admin, &format!("/v1/admin/clients/{}", crate::admin::CLIENT))
+        .get_json(
+            &gateway.admin,
+            &format!("/v1/admin/clients/{}", crate::admin::CLIENT),
+        )
         .await;
     assert_eq!(status, 404);
     gateway.stop().await;

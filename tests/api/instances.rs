@@ -261,7 +261,11 @@ async fn clients_created_on_two_instances_at_once_are_all_kept_and_reached_from_
         assert_eq!(status, 201, "{answer}");
         let reached = client_ids(&answer);
         for id in &ids {
-            assert!(reached.contains(id), "{id} is reached from {}", gateway.base);
+            assert!(
+                reached.contains(id),
+                "{id} is reached from {}",
+                gateway.base
+            );
         }
     }
     tokio::time::timeout(

@@ -19,9 +19,9 @@ use breachgate::domain::{
     NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
-    self, AgreementChange, AgreementsVersion, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, FilingClose,
-    IdempotencyRecord, NewDelivery, NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken,
-    NewVersion, RaisedAlert, Store, StoreError, StoreOptions,
+    self, AgreementChange, AgreementsVersion, AlertKind, AttemptRecord, ChannelBacklog,
+    ClaimedDelivery, FilingClose, IdempotencyRecord, NewDelivery, NewEscalation, NewIncident,
+    NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError, StoreOptions,
 };
 use chrono::{DateTime, Duration, Utc};
 use pg_database::FreshDatabase;

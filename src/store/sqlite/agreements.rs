@@ -13,8 +13,8 @@ use crate::domain::{ClientId, WebhookId};
 use crate::store::shared::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use crate::store::shared::{diff_agreements, disabled_by, millis, DocKey};
 use crate::store::{
-    AgreementChange, AgreementStore, AgreementsVersion, ClientListing, NewWebhookSecret, SecretRotation, StoreError,
-    StoredSecret,
+    AgreementChange, AgreementStore, AgreementsVersion, ClientListing, NewWebhookSecret,
+    SecretRotation, StoreError, StoredSecret,
 };
 
 #[async_trait]

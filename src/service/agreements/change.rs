@@ -157,8 +157,8 @@ async fn change_stored<T>(
     action: &str,
     change: impl Fn(Snapshot) -> Result<Changed<T>, AdminError>,
 ) -> Result<T, AdminError> {
-    // Changes on this instance take turns, so only other instances' make one
-    // start again.
+    // Changes on this instance take turns, so only those stored elsewhere
+    // (on another instance, or by `contracts apply`) make one start again.
     let _changing = services.agreements_changing.lock().await;
     let mut attempt = 1;
     loop {

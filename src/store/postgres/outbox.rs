@@ -111,6 +111,9 @@ impl OutboxStore for PostgresStore {
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         let effects: Vec<AttemptEffects> = records.iter().map(attempt_effects).collect();
+        // The worker records a batch again when this failed, and a connection
+        // lost during the commit fails it here though the server committed:
+        // attempts stored already are left as they are.
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "WITH r AS (
@@ -120,7 +123,8 @@ impl OutboxStore for PostgresStore {
                      status text, failures bigint, next_attempt_at bigint, message_id text)
              ), attempts AS (
                  INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail)
-                 SELECT id, attempt, started_at, duration_ms, outcome, status_code, detail FROM r)
+                 SELECT id, attempt, started_at, duration_ms, outcome, status_code, detail FROM r
+                 ON CONFLICT (delivery_id, attempt) DO NOTHING)
              UPDATE deliveries d SET
                  status = r.status,
                  attempts = r.attempt,

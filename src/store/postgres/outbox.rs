@@ -22,7 +22,11 @@ use crate::store::{
 /// Leases due deliveries of one channel ($5), at most $4, never taking an
 /// endpoint over $6 deliveries leased at once. `leased` counts every
 /// instance's live leases per endpoint (claims take turns, so it is exact);
-/// `ranked` numbers each endpoint's due deliveries after those; the rows
+/// `candidates` are the first due deliveries of endpoints not yet at the
+/// limit, at most $4 × $6 of them, read in order from the `deliveries_due`
+/// index (ranking every due delivery made each claim sort all of them: at
+/// 100,000 pending, 740 webhooks/s); `ranked` numbers each endpoint's
+/// candidates after its leased ones; the rows
 /// within the limit are locked with SKIP LOCKED (one a reply or a replay is
 /// writing is left for the next claim) and checked again once locked.
 /// The endpoint key is `domain::endpoint_key`'s, built in SQL.
@@ -31,16 +35,23 @@ WITH leased AS (
     SELECT client_id, target, COUNT(*) AS in_flight FROM deliveries
     WHERE status = 'pending' AND lease_until > $2
     GROUP BY client_id, target
-), ranked AS (
-    SELECT d.id, d.next_attempt_at,
-           COALESCE(l.in_flight, 0) + ROW_NUMBER() OVER (
-               PARTITION BY d.client_id, d.target ORDER BY d.next_attempt_at, d.id) AS slot
-    FROM deliveries d LEFT JOIN leased l ON l.client_id = d.client_id AND l.target = d.target
+), candidates AS (
+    SELECT d.id, d.client_id, d.target, d.next_attempt_at FROM deliveries d
     WHERE d.status = 'pending' AND d.channel = $5 AND d.next_attempt_at <= $2
       AND (d.lease_until IS NULL OR d.lease_until <= $2)
       AND NOT (d.client_id || '/' || d.target = ANY($3))
+      AND NOT EXISTS (SELECT 1 FROM leased l
+                      WHERE l.client_id = d.client_id AND l.target = d.target
+                        AND l.in_flight >= $6)
       AND NOT EXISTS (SELECT 1 FROM disabled_endpoints e
                       WHERE e.client_id = d.client_id AND e.target = d.target)
+    ORDER BY d.next_attempt_at
+    LIMIT $4 * $6
+), ranked AS (
+    SELECT c.id, c.next_attempt_at,
+           COALESCE(l.in_flight, 0) + ROW_NUMBER() OVER (
+               PARTITION BY c.client_id, c.target ORDER BY c.next_attempt_at, c.id) AS slot
+    FROM candidates c LEFT JOIN leased l ON l.client_id = c.client_id AND l.target = c.target
 ), chosen AS (
     SELECT d.id FROM deliveries d
     WHERE d.id IN (SELECT id FROM ranked WHERE slot <= $6 ORDER BY next_attempt_at, id LIMIT $4)

@@ -526,7 +526,10 @@ impl Group {
     /// The rows of `values` that make any fact, in order.
     fn filled(&self, values: &Values) -> Vec<usize> {
         (0..self.rows(values))
-            .filter(|&row| self.placed(row).any(|p| value_of(p.field, &p.pointer, values).is_some()))
+            .filter(|&row| {
+                self.placed(row)
+                    .any(|p| value_of(p.field, &p.pointer, values).is_some())
+            })
             .collect()
     }
 
@@ -560,7 +563,10 @@ pub fn add_row(values: &mut Values, group: &str) -> bool {
         return false;
     };
     let row = group.rows(values);
-    values.insert(group.row_pointer(row, &group.fields[0]), vec![String::new()]);
+    values.insert(
+        group.row_pointer(row, &group.fields[0]),
+        vec![String::new()],
+    );
     true
 }
 
@@ -583,7 +589,10 @@ pub fn to_report(values: &Values) -> Result<Value, Vec<FieldError>> {
         let Some(Value::Array(rows)) = report.pointer_mut(group.pointer).map(Value::take) else {
             continue;
         };
-        let rows = rows.into_iter().enumerate().filter(|(_, row)| !row.is_null());
+        let rows = rows
+            .into_iter()
+            .enumerate()
+            .filter(|(_, row)| !row.is_null());
         let gathered = match group.keyed_by {
             None => Value::Array(rows.map(|(_, row)| row).collect()),
             Some(keyed_by) => {
@@ -600,7 +609,8 @@ pub fn to_report(values: &Values) -> Result<Value, Vec<FieldError>> {
                         Some(Value::String(key)) => {
                             by_key.insert(key, facts);
                         }
-                        _ => errors.push(FieldError::new(at, "name the client these figures are for")),
+                        _ => errors
+                            .push(FieldError::new(at, "name the client these figures are for")),
                     }
                 }
                 Value::Object(by_key)
@@ -646,7 +656,11 @@ pub fn values_from(facts: &Value) -> Values {
         }
     };
     for field in fields() {
-        show(field, field.pointer.to_owned(), facts.pointer(field.pointer));
+        show(
+            field,
+            field.pointer.to_owned(),
+            facts.pointer(field.pointer),
+        );
     }
     for group in groups() {
         let rows: Vec<(Option<&String>, &Value)> = match facts.pointer(group.pointer) {
@@ -950,7 +964,11 @@ fn locate<'p>(path: &str, values: &Values, placed: &'p [Placed]) -> Option<&'p P
             };
             // A row's own error (the form's, on its key) names the row as posted.
             let (row, field) = row.or_else(|| item.parse().ok().map(|row| (row, "")))?;
-            let within = if within.is_empty() { field.to_owned() } else { format!("/{within}") };
+            let within = if within.is_empty() {
+                field.to_owned()
+            } else {
+                format!("/{within}")
+            };
             Some(format!("{}/{row}{within}", group.pointer))
         })
         .unwrap_or_else(|| path.to_owned());
@@ -958,7 +976,11 @@ fn locate<'p>(path: &str, values: &Values, placed: &'p [Placed]) -> Option<&'p P
         .iter()
         .filter(|p| path == p.pointer || path.starts_with(&format!("{}/", p.pointer)))
         .max_by_key(|p| p.pointer.len())
-        .or_else(|| placed.iter().find(|p| p.pointer.starts_with(&format!("{path}/"))))
+        .or_else(|| {
+            placed
+                .iter()
+                .find(|p| p.pointer.starts_with(&format!("{path}/")))
+        })
 }
 
 /// The form's sections with `values` kept and `errors` placed next to their
@@ -1009,7 +1031,9 @@ pub fn view(
                             legend: format!("{} {}", group.row, row + 1),
                             fields: group
                                 .placed(row)
-                                .map(|p| field_view(p.field, &p.pointer, values, &by_field, affectable))
+                                .map(|p| {
+                                    field_view(p.field, &p.pointer, values, &by_field, affectable)
+                                })
                                 .collect(),
                         })
                         .collect(),
@@ -1156,7 +1180,8 @@ mod tests {
             ("/notified_parties/0/type", "police"),
             ("/notified_parties/0/name", "Politie"),
             ("/reporter/role", ""),
-        ])).unwrap();
+        ]))
+        .unwrap();
         assert_eq!(report["summary"], "A bucket was public.");
         assert_eq!(report["became_aware_at"], "2026-11-22T07:30:00Z");
         assert_eq!(report["nature"]["confidentiality"], true);
@@ -1244,13 +1269,133 @@ mod tests {
         assert_eq!(summary[2].field_id, None);
     }
 
+    #[test]
+    fn per_client_rows_become_figures_by_client() {
+        let report = to_report(&values(&[
+            ("/affected/per_client/0/client_id", "formavenir"),
+            ("/affected/per_client/0/data_subjects/count/min", "120"),
+            ("/affected/per_client/0/data_subjects/count/max", "120"),
+            (
+                "/affected/per_client/0/data_subjects/count/precision",
+                "exact",
+            ),
+            ("/affected/per_client/0/personal_data/categories", "contact"),
+            ("/affected/per_client/0/countries", "FR"),
+            ("/affected/per_client/1/client_id", ""),
+            ("/affected/per_client/2/client_id", "acme"),
+            ("/affected/per_client/2/personal_data/records/min", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            report["affected"]["per_client"],
+            serde_json::json!({
+                "formavenir": {
+                    "data_subjects": {"count": {"min": 120, "max": 120, "precision": "exact"}},
+                    "personal_data": {"categories": ["contact"]},
+                    "countries": ["FR"]
+                },
+                "acme": {"personal_data": {"records": {"min": 3}}}
+            })
+        );
+        let empty = to_report(&values(&[("/affected/per_client/0/client_id", " ")])).unwrap();
+        assert!(empty.get("affected").is_none(), "an empty row is left out");
+    }
+
+    #[test]
+    fn a_row_of_figures_names_one_client_once() {
+        let errors = to_report(&values(&[
+            ("/affected/per_client/0/data_subjects/count/min", "1"),
+            ("/affected/per_client/1/client_id", "acme"),
+            ("/affected/per_client/2/client_id", "acme"),
+        ]))
+        .unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/affected/per_client/0/client_id",
+                "/affected/per_client/2/client_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_intake_s_errors_in_a_group_land_on_their_row() {
+        let affectable = Affectable {
+            systems: vec![],
+            subprocessors: vec![],
+        };
+        let posted = values(&[
+            ("/affected/per_client/0/client_id", "formavenir"),
+            ("/affected/per_client/1/client_id", "acme"),
+            ("/affected/per_client/1/data_subjects/count/min", "x"),
+            ("/notified_parties/0/name", ""),
+            ("/notified_parties/1/name", "Politie"),
+        ]);
+        let errors = [
+            FieldError::new(
+                "/affected/per_client/acme/data_subjects/count/min",
+                "must be a number",
+            ),
+            FieldError::new(
+                "/affected/per_client/formavenir",
+                "not affected by this incident",
+            ),
+            // The parties filled in are a list without the empty row.
+            FieldError::new("/notified_parties/0/type", "is required"),
+            FieldError::new(
+                "/affected/per_client/0/client_id",
+                "name the client these figures are for",
+            ),
+        ];
+        let (sections, summary) = view(&posted, &errors, &affectable);
+        let ids: Vec<Option<&str>> = summary.iter().map(|e| e.field_id.as_deref()).collect();
+        assert_eq!(
+            ids,
+            [
+                Some("f-affected-per_client-1-data_subjects-count-min"),
+                Some("f-affected-per_client-0-client_id"),
+                Some("f-notified_parties-1-type"),
+                Some("f-affected-per_client-0-client_id"),
+            ]
+        );
+        assert_eq!(summary[0].label, "Client figures 2: people: at least");
+        let row = sections
+            .iter()
+            .flat_map(|s| &s.groups)
+            .find(|g| g.pointer == "/affected/per_client")
+            .map(|g| &g.rows[1])
+            .unwrap();
+        let min = row
+            .fields
+            .iter()
+            .find(|f| f.id.ends_with("count-min"))
+            .unwrap();
+        assert_eq!(min.value, "x", "the input is kept");
+        assert_eq!(min.error.as_deref(), Some("must be a number"));
+    }
+
+    #[test]
+    fn add_row_adds_one_empty_row_to_its_group() {
+        let mut posted = values(&[("/notified_parties/0/name", "Politie")]);
+        assert!(add_row(&mut posted, "/notified_parties"));
+        assert!(add_row(&mut posted, "/notified_parties"));
+        assert!(!add_row(&mut posted, "/summary"));
+        assert_eq!(PARTIES.rows(&posted), 3);
+        assert_eq!(PER_CLIENT.rows(&posted), 1, "every group shows a row");
+        assert_eq!(
+            to_report(&posted).unwrap()["notified_parties"],
+            serde_json::json!([{"name": "Politie"}])
+        );
+    }
+
     fn facts() -> Value {
         serde_json::json!({
             "summary": "A bucket was public.",
             "became_aware_at": "2026-11-22T07:30:00Z",
             "nature": {"confidentiality": true, "integrity": false, "availability": false},
             "occurred": {"from": "2026-11-21T22:00:00Z", "to": "2026-11-22T06:00:00Z", "ongoing": false},
-            "affected": {"systems": ["lms"], "per_client": {"formavenir": {"data_subjects": {"min": 1, "max": 1}}}},
+            "affected": {"systems": ["lms"], "per_client": {"formavenir": {"data_subjects": {"count": {"min": 1, "max": 1, "precision": "exact"}}}}},
             "data_subjects": {"categories": "not_yet_known", "countries": ["NL", "BE"]},
             "personal_data": {"categories": ["contact"], "records": {"min": 10, "max": 40, "precision": "approximate"}},
             "likely_consequences": [],
@@ -1311,7 +1456,31 @@ mod tests {
         json_patch::merge(&mut merged, &patch);
         assert_eq!(
             merged["affected"]["per_client"], facts["affected"]["per_client"],
-            "what the form does not show stays"
+            "a client's figures left as they were stay"
+        );
+    }
+
+    #[test]
+    fn the_update_form_shows_each_client_s_figures_and_sends_only_their_changes() {
+        let facts = facts();
+        let mut posted = values_from(&facts);
+        assert_eq!(posted["/affected/per_client/0/client_id"], ["formavenir"]);
+        assert_eq!(posted["/notified_parties/2/name"], ["Insurer"]);
+        posted.insert(
+            "/affected/per_client/0/data_subjects/count/max".into(),
+            vec!["3".into()],
+        );
+        posted.insert(
+            "/affected/per_client/1/client_id".into(),
+            vec!["acme".into()],
+        );
+        posted.insert("/affected/per_client/1/countries".into(), vec!["BE".into()]);
+        assert_eq!(
+            update_patch(&facts, &posted).unwrap(),
+            serde_json::json!({"affected": {"per_client": {
+                "formavenir": {"data_subjects": {"count": {"max": 3}}},
+                "acme": {"countries": ["BE"]}
+            }}})
         );
     }
 }

@@ -327,6 +327,9 @@ pub struct Group {
     /// The button that adds a row.
     pub add: &'static str,
     pub keyed_by: Option<&'static str>,
+    /// A checkbox saying the list is empty on purpose (an empty list says
+    /// something, an absent one nothing).
+    pub none: Option<Field>,
     pub fields: &'static [Field],
 }
 
@@ -337,6 +340,12 @@ const PARTIES: Group = Group {
     row: "Notified party",
     add: "Add another party",
     keyed_by: None,
+    none: Some(f(
+        "/notified_parties/none",
+        "Nobody was informed",
+        "no police, CSIRT or authority; leave this and the rows empty to say nothing about it",
+        Kind::Flag { always: false },
+    )),
     fields: &[
         f("/type", "Type", "", Kind::Choice(PARTY)),
         f("/name", "Name", "", Kind::Text),
@@ -353,6 +362,7 @@ const PER_CLIENT: Group = Group {
     row: "Client figures",
     add: "Add another client",
     keyed_by: Some("/client_id"),
+    none: None,
     fields: &[
         f("/client_id", "Client", "its id, e.g. formavenir", Kind::Text),
         f("/data_subjects/count/min", "People: at least", "", Kind::Number),
@@ -547,13 +557,20 @@ impl Group {
 
 /// Every field the form shows for `values`, a group's with its rows.
 fn placed(values: &Values) -> Vec<Placed> {
-    let single = fields().map(|field| Placed {
+    let alone = |field: &'static Field| Placed {
         field,
         pointer: field.pointer.to_owned(),
         label: field.label.to_owned(),
-    });
+    };
     let rows = groups().flat_map(|group| (0..group.rows(values)).flat_map(|row| group.placed(row)));
-    single.chain(rows).collect()
+    // The `none` boxes last: their facts are the group's to make (see
+    // `to_report`), once its rows have made it a list.
+    let nones = groups().filter_map(|group| group.none.as_ref());
+    fields()
+        .map(alone)
+        .chain(rows)
+        .chain(nones.map(alone))
+        .collect()
 }
 
 /// Adds an empty row to the group at `group` (what its "Add" button posts).
@@ -586,8 +603,10 @@ pub fn to_report(values: &Values) -> Result<Value, Vec<FieldError>> {
     let mut report = facts_of(placed.iter().map(|p| (p.field, p.pointer.as_str())), values);
     let mut errors = Vec::new();
     for group in groups() {
-        let Some(Value::Array(rows)) = report.pointer_mut(group.pointer).map(Value::take) else {
-            continue;
+        // The group's rows, or (only its `none` box checked) an object to drop.
+        let rows = match report.pointer_mut(group.pointer).map(Value::take) {
+            Some(Value::Array(rows)) => rows,
+            _ => Vec::new(),
         };
         let rows = rows
             .into_iter()
@@ -621,10 +640,18 @@ pub fn to_report(values: &Values) -> Result<Value, Vec<FieldError>> {
             Value::Object(map) => map.is_empty(),
             _ => false,
         };
-        if empty {
-            remove(&mut report, group.pointer);
-        } else if let Some(slot) = report.pointer_mut(group.pointer) {
-            *slot = gathered;
+        let nobody = group
+            .none
+            .as_ref()
+            .filter(|none| value_of(none, none.pointer, values).is_some());
+        match (empty, nobody) {
+            (true, None) => remove(&mut report, group.pointer),
+            (true, Some(_)) => set(&mut report, group.pointer, Value::Array(Vec::new())),
+            (false, Some(none)) => errors.push(FieldError::new(
+                none.pointer,
+                "rows are filled in below: uncheck this, or empty them",
+            )),
+            (false, None) => set(&mut report, group.pointer, gathered),
         }
     }
     if let Some(Value::Object(affected)) = report.get("affected") {
@@ -668,6 +695,11 @@ pub fn values_from(facts: &Value) -> Values {
             Some(Value::Object(rows)) => rows.iter().map(|(key, row)| (Some(key), row)).collect(),
             _ => Vec::new(),
         };
+        let said_none =
+            matches!(facts.pointer(group.pointer), Some(Value::Array(list)) if list.is_empty());
+        if let (Some(none), true) = (&group.none, said_none) {
+            show(none, none.pointer.to_owned(), Some(&Value::Bool(true)));
+        }
         for (row, (key, facts)) in rows.into_iter().enumerate() {
             for field in group.fields {
                 let value = match (key, group.keyed_by) {
@@ -910,6 +942,7 @@ pub struct GroupView {
     pub title: &'static str,
     pub help: &'static str,
     pub add: &'static str,
+    pub none: Option<FieldView>,
     pub rows: Vec<RowView>,
 }
 
@@ -1026,6 +1059,10 @@ pub fn view(
                     title: group.title,
                     help: group.help,
                     add: group.add,
+                    none: group
+                        .none
+                        .as_ref()
+                        .map(|none| field_view(none, none.pointer, values, &by_field, affectable)),
                     rows: (0..group.rows(values))
                         .map(|row| RowView {
                             legend: format!("{} {}", group.row, row + 1),
@@ -1373,6 +1410,39 @@ mod tests {
             .unwrap();
         assert_eq!(min.value, "x", "the input is kept");
         assert_eq!(min.error.as_deref(), Some("must be a number"));
+    }
+
+    #[test]
+    fn nobody_informed_is_an_empty_list_and_not_with_parties() {
+        let nobody = values(&[
+            ("/notified_parties/none", "yes"),
+            ("/notified_parties/0/name", ""),
+        ]);
+        let report = to_report(&nobody).unwrap();
+        assert_eq!(report["notified_parties"], serde_json::json!([]));
+        assert_eq!(values_from(&report)["/notified_parties/none"], ["yes"]);
+        assert!(to_report(&values(&[]))
+            .unwrap()
+            .get("notified_parties")
+            .is_none());
+        let both = values(&[
+            ("/notified_parties/none", "yes"),
+            ("/notified_parties/0/name", "NCSC"),
+        ]);
+        let errors = to_report(&both).unwrap_err();
+        assert_eq!(errors[0].path, "/notified_parties/none");
+        let (_, summary) = view(
+            &both,
+            &errors,
+            &Affectable {
+                systems: vec![],
+                subprocessors: vec![],
+            },
+        );
+        assert_eq!(
+            summary[0].field_id.as_deref(),
+            Some("f-notified_parties-none")
+        );
     }
 
     #[test]

@@ -343,6 +343,18 @@ async fn staff_adds_rows_for_per_client_figures_and_notified_parties() {
                 }
             );
         }
+        let focused = browser
+            .client
+            .execute("return document.activeElement.id;", vec![])
+            .await
+            .unwrap();
+        if i > 0 {
+            assert_eq!(
+                focused,
+                row(&format!("/notified_parties/{i}/type"))[1..],
+                "the row added has the focus"
+            );
+        }
         browser
             .select(&row(&format!("/notified_parties/{i}/type")), kind)
             .await;
@@ -421,6 +433,22 @@ async fn staff_adds_rows_for_per_client_figures_and_notified_parties() {
         );
         assert_eq!(data["notified_parties"], parties, "{client}");
     }
+
+    // The update form shows them as rows again.
+    browser.open(&format!("/incidents/{id}/update")).await;
+    assert_eq!(
+        value(&browser, &row("/notified_parties/2/name")).await,
+        "Autoriteit Persoonsgegevens"
+    );
+    let clients = [
+        value(&browser, &row("/affected/per_client/0/client_id")).await,
+        value(&browser, &row("/affected/per_client/1/client_id")).await,
+    ];
+    assert!(
+        clients.contains(&"harbourview-housing".to_owned()),
+        "{clients:?}"
+    );
+    browser.check_accessibility().await;
 
     // The webhooks carry them too.
     let worker = gateway

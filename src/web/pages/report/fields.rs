@@ -580,10 +580,7 @@ pub fn add_row(values: &mut Values, group: &str) -> bool {
         return false;
     };
     let row = group.rows(values);
-    values.insert(
-        group.row_pointer(row, &group.fields[0]),
-        vec![String::new()],
-    );
+    values.insert(group.row_pointer(row, &group.fields[0]), Vec::new());
     true
 }
 
@@ -593,6 +590,8 @@ pub fn field_id(pointer: &str) -> String {
 }
 
 /// Posted values by field pointer, as typed (kept to show the form again).
+/// A field without any value, not even an empty one (which no form posts),
+/// starts the row just added: it gets the focus when the form is shown.
 pub type Values = HashMap<String, Vec<String>>;
 
 /// The report body the posted `values` make: empty fields and rows are
@@ -914,6 +913,8 @@ pub struct FieldView {
     pub error: Option<String>,
     /// The ids of the help and error texts that describe the input.
     pub described_by: Option<String>,
+    /// The first field of the row just added, for keyboard users to go on.
+    pub autofocus: bool,
 }
 
 #[derive(Serialize)]
@@ -1168,6 +1169,7 @@ fn field_view(
     .join(" ");
     FieldView {
         name: pointer.to_owned(),
+        autofocus: values.get(pointer).is_some_and(Vec::is_empty),
         label: field.label,
         help: field.help,
         kind,

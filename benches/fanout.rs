@@ -5,7 +5,16 @@
 //! concurrency, for comparison.
 //!
 //!     cargo bench --bench fanout -- --clients 100000 --concurrency 128 --email-every 10
+//!
+//! On SQLite by default. `--store postgres://…` (a server, or a database on
+//! it) runs it on a fresh database created there and dropped at the end,
+//! and `--instances N` runs N gateway instances in this process on that
+//! database: the report is filed on the first, and every instance's worker
+//! delivers (each with `--concurrency`).
 
+#[path = "../tests/shared/pg_database.rs"]
+#[allow(dead_code)]
+mod pg_database;
 #[path = "../tests/api/support/smtp_sink.rs"]
 #[allow(dead_code)]
 mod smtp_sink;
@@ -23,7 +32,7 @@ use axum::routing::post;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use synthetic::arg;
+use synthetic::{arg, text_arg};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -93,11 +102,45 @@ async fn bare_client(url: &str, body: Bytes, count: usize, concurrency: usize) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// How many webhooks an instance delivered, from its `/metrics` text.
+fn webhooks_delivered(app: &breachgate::App) -> u64 {
+    app.services
+        .metrics
+        .render()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "breachgate_delivery_attempts_total{channel=\"webhook\",outcome=\"delivered\"} ",
+            )?
+            .parse()
+            .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// `url` with its password, if any, masked, to be printed.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let clients = arg("--clients", 100_000);
     let concurrency = arg("--concurrency", 128);
     let email_every = arg("--email-every", 10);
+    let store = text_arg("--store");
+    let instances = arg("--instances", 1);
+    assert!(instances >= 1, "--instances is at least 1");
+    assert!(
+        instances == 1 || store.is_some(),
+        "instances share a database: give --store postgres://…"
+    );
     std::env::set_var("BREACHGATE_BENCH_SECRET", SECRET);
 
     let sink = Sink::default();
@@ -110,32 +153,50 @@ async fn main() {
     let (smtp, mail) = smtp_sink::SmtpSink::start().await;
 
     let dir = tempfile::tempdir().unwrap();
+    let database = store.as_deref().map(pg_database::FreshDatabase::create);
+    let configure = |config: &mut breachgate::Config| {
+        config.delivery.concurrency = concurrency;
+        config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+        config.email.transport = breachgate::delivery::email::TransportKind::Smtp;
+        config.email.host = smtp.ip().to_string();
+        config.email.port = smtp.port();
+        config.email.tls = breachgate::delivery::email::TlsMode::None;
+        if let Some(database) = &database {
+            config.store.url = database.url.clone();
+        }
+    };
     let setup = Instant::now();
     let (app, caller) = synthetic::start_gateway(
         dir.path(),
         clients,
         Some(&sink_url),
         email_every,
-        |config| {
-            config.delivery.concurrency = concurrency;
-            config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
-            config.email.transport = breachgate::delivery::email::TransportKind::Smtp;
-            config.email.host = smtp.ip().to_string();
-            config.email.port = smtp.port();
-            config.email.tls = breachgate::delivery::email::TlsMode::None;
-        },
+        &configure,
     )
     .await;
+    let mut apps = vec![app.clone()];
+    for _ in 1..instances {
+        apps.push(synthetic::start_instance(dir.path(), &configure).await);
+    }
     println!(
-        "setup: {clients} agreements checked and loaded in {:.1} s",
-        setup.elapsed().as_secs_f64()
+        "setup: {clients} agreements checked and loaded in {:.1} s ({})",
+        setup.elapsed().as_secs_f64(),
+        match &database {
+            Some(_) => format!("a fresh PostgreSQL database, {instances} instance(s)"),
+            None => "SQLite".to_owned(),
+        }
     );
 
-    let worker = app
-        .worker(Arc::new(breachgate::clock::SystemClock))
-        .unwrap();
     let shutdown = CancellationToken::new();
-    let delivering = tokio::spawn(worker.run(shutdown.clone()));
+    let delivering: Vec<_> = apps
+        .iter()
+        .map(|app| {
+            let worker = app
+                .worker(Arc::new(breachgate::clock::SystemClock))
+                .unwrap();
+            tokio::spawn(worker.run(shutdown.clone()))
+        })
+        .collect();
 
     sink.expected.store(clients, Ordering::SeqCst);
     let filing = Instant::now();
@@ -158,7 +219,12 @@ async fn main() {
     }
     let mails_done = Instant::now();
     shutdown.cancel();
-    delivering.await.unwrap();
+    for worker in delivering {
+        worker.await.unwrap();
+    }
+    for app in &apps {
+        app.services.store.close().await;
+    }
 
     let total = (delivered - accepted).as_secs_f64();
     let mut latencies: Vec<f64> = sink
@@ -176,6 +242,14 @@ async fn main() {
         percentile(&latencies, 0.99),
         (mails_done - accepted).as_secs_f64(),
     );
+
+    if apps.len() > 1 {
+        let shares: Vec<String> = apps
+            .iter()
+            .map(|app| webhooks_delivered(app).to_string())
+            .collect();
+        println!("webhooks delivered by instance: {}", shares.join(", "));
+    }
 
     let sample = sink.sample.lock().unwrap().clone().unwrap();
     let bare = Instant::now();
@@ -197,5 +271,13 @@ async fn main() {
         gateway_rate / bare_rate
     );
     println!("peak memory (VmHWM): {:.0} MiB", peak_memory_mib());
-    println!("reproduce: cargo bench --bench fanout -- --clients {clients} --concurrency {concurrency} --email-every {email_every}");
+    let on_database = store.map_or_else(String::new, |url| {
+        format!(
+            " --store {} --instances {instances}",
+            without_password(&url)
+        )
+    });
+    println!("reproduce: cargo bench --bench fanout -- --clients {clients} --concurrency {concurrency} --email-every {email_every}{on_database}");
+    // The database goes once every instance has closed its connections.
+    drop(database);
 }

@@ -46,7 +46,7 @@ impl App {
 
         let apply = match config.paths.apply_contracts {
             ApplyContracts::Always => true,
-            ApplyContracts::IfEmpty => store.agreements().await?.is_empty(),
+            ApplyContracts::IfEmpty => !store.has_agreements().await?,
         };
         if !config.paths.contracts.as_os_str().is_empty() && !apply {
             tracing::info!(

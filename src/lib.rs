@@ -75,10 +75,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "serving");
-    // The pages and the API share the server; unknown paths get the API's 404.
-    let router = http::router(app.clone()).merge(web::router(app.clone()));
     http::serve(
-        router,
+        by_path(http::router(app.clone()), web::router(app.clone())),
         listener,
         &app.config.server,
         app.services.metrics.clone(),
@@ -86,4 +84,19 @@ pub async fn serve(
     )
     .await?;
     Ok(())
+}
+
+/// The pages and the API share the server: the API answers every path under
+/// its own ([`http::owns`]), unknown ones with its JSON 404, and the pages
+/// every other path, unknown ones with an HTML page saying so.
+fn by_path(api: axum::Router, pages: axum::Router) -> axum::Router {
+    use tower::ServiceExt;
+    axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let router = if http::owns(request.uri().path()) {
+            api.clone()
+        } else {
+            pages.clone()
+        };
+        router.oneshot(request)
+    })
 }

@@ -238,5 +238,8 @@ fn followed_answer(followed: &FollowedUp) -> Answer {
         "notices": followed.clients.affected,
     });
     json_patch::merge(&mut body, &clients_json(&followed.clients));
+    if !followed.clients.every_client {
+        body["clients_url"] = json!(format!("/v1/incidents/{}/clients", followed.incident_id));
+    }
     Answer { status: 201, body }
 }

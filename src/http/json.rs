@@ -1,7 +1,10 @@
-//! JSON syntax as the API accepts it: RFC 8259, plus one rule the RFC leaves
-//! open. An object that repeats a key is refused, because parsers disagree
-//! on which value counts (ours keeps the last), so a body could mean one
-//! thing to whoever checked it and another to us.
+//! JSON syntax as the API accepts it: RFC 8259, plus two rules the RFC
+//! leaves open. An object that repeats a key is refused, because parsers
+//! disagree on which value counts (ours keeps the last), so a body could
+//! mean one thing to whoever checked it and another to us. And no string
+//! (nor key) may hold U+0000 (NUL): no text the gateway stores or sends
+//! needs one, and PostgreSQL stores none, so it is refused here, naming
+//! where it is, before anything reads the body.
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -14,22 +17,29 @@ use super::error::ApiError;
 use crate::validation::FieldError;
 
 /// Whether `bytes` are one well-formed JSON value in which no object repeats
-/// a key; if not, 400 `malformed_json` with the position and, for a repeated
-/// key, its JSON pointer. Recursive: call only on input of bounded depth.
+/// a key and no text holds a NUL; if not, 400 `malformed_json` with the
+/// position and, for a repeated key or a NUL, its JSON pointer. Recursive:
+/// call only on input of bounded depth.
 pub(super) fn check_syntax(bytes: &[u8]) -> Result<(), ApiError> {
-    let repeated = Cell::new(None);
+    let refused = Cell::new(None);
     let mut parser = serde_json::Deserializer::from_slice(bytes);
     let parsed = UniqueKeys {
         at: &Location::Root,
-        repeated: &repeated,
+        refused: &refused,
     }
     .deserialize(&mut parser)
     .and_then(|()| parser.end());
-    parsed.map_err(|e| match repeated.take() {
-        Some(pointer) => ApiError::new(
+    parsed.map_err(|e| match refused.take() {
+        Some(Refused::RepeatedKey(pointer)) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             "the body repeats a key within one object",
+        )
+        .with_details(vec![FieldError::new(pointer, e.to_string())]),
+        Some(Refused::Nul(pointer)) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body holds a NUL character (U+0000) in a string",
         )
         .with_details(vec![FieldError::new(pointer, e.to_string())]),
         None => ApiError::new(
@@ -39,6 +49,13 @@ pub(super) fn check_syntax(bytes: &[u8]) -> Result<(), ApiError> {
         )
         .with_details(vec![FieldError::new("", e.to_string())]),
     })
+}
+
+/// What the syntax check refused beyond the RFC, at which JSON pointer.
+enum Refused {
+    RepeatedKey(String),
+    /// A string holding U+0000, or a key holding it (the pointer then names the key).
+    Nul(String),
 }
 
 /// Where a value stands in the document: a chain up to the root, so a JSON
@@ -66,11 +83,22 @@ impl Location<'_> {
 }
 
 /// Reads one JSON value and everything in it, keeping nothing but the keys
-/// of the object being read; on a repeated key it stores that member's
-/// pointer in `repeated` and fails, so the parser's error gives the position.
+/// of the object being read; on a repeated key or a NUL it stores what it
+/// refused in `refused` and fails, so the parser's error gives the position.
 struct UniqueKeys<'a> {
     at: &'a Location<'a>,
-    repeated: &'a Cell<Option<String>>,
+    refused: &'a Cell<Option<Refused>>,
+}
+
+impl UniqueKeys<'_> {
+    /// Fails on `text` (a string at `at`) when it holds a NUL.
+    fn nul_free<E: de::Error>(&self, text: &str, at: &Location) -> Result<(), E> {
+        if !text.contains('\0') {
+            return Ok(());
+        }
+        self.refused.set(Some(Refused::Nul(at.pointer())));
+        Err(E::custom("a NUL character (U+0000) in a string"))
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for UniqueKeys<'_> {
@@ -104,8 +132,8 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
         Ok(())
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        self.nul_free(text, self.at)
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
@@ -118,7 +146,7 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
             let at = Location::Element(self.at, index);
             let item = UniqueKeys {
                 at: &at,
-                repeated: self.repeated,
+                refused: self.refused,
             };
             if items.next_element_seed(item)?.is_none() {
                 return Ok(());
@@ -131,13 +159,14 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
         let mut keys = HashSet::new();
         while let Some(key) = members.next_key::<String>()? {
             let at = Location::Member(self.at, &key);
+            self.nul_free(&key, &at)?;
             if keys.contains(&key) {
-                self.repeated.set(Some(at.pointer()));
+                self.refused.set(Some(Refused::RepeatedKey(at.pointer())));
                 return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
             }
             members.next_value_seed(UniqueKeys {
                 at: &at,
-                repeated: self.repeated,
+                refused: self.refused,
             })?;
             keys.insert(key);
         }
@@ -186,6 +215,24 @@ mod tests {
         // An escape spelling the same key is the same key.
         let detail = refusal(r#"{"min": 1, "\u006din": 2}"#).await;
         assert_eq!(detail["path"], "/min");
+    }
+
+    #[tokio::test]
+    async fn a_nul_in_a_string_or_a_key_is_named_by_its_pointer() {
+        let detail = refusal(r#"{"a": ["fine", "not\u0000fine"]}"#).await;
+        assert_eq!(detail["path"], "/a/1");
+        let message = detail["message"].as_str().unwrap();
+        assert!(
+            message.contains("NUL") && message.contains("line 1"),
+            "{message}"
+        );
+        assert_eq!(
+            refusal(r#"{"a": {"b\u0000": 1}}"#).await["path"],
+            "/a/b\u{0}"
+        );
+        assert_eq!(refusal(r#""\u0000""#).await["path"], "");
+        // Other control characters are text like any other.
+        assert!(check_syntax(br#"{"a": "line\nbreak\u0001"}"#).is_ok());
     }
 
     #[tokio::test]

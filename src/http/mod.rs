@@ -18,7 +18,8 @@ mod server;
 mod tokens;
 mod views;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{FromRef, State};
 use axum::handler::Handler;
@@ -182,6 +183,21 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/admin/tokens", tokens::create),
         route(Method::DELETE, "/v1/admin/tokens/{id}", tokens::revoke),
     ]
+}
+
+/// Whether the API answers `path`: it lies under the first segment of one
+/// of the API's routes (`/v1/…`, `/healthz`, `/.well-known/…`), so an
+/// unknown one gets the API's JSON 404, not the pages' HTML one.
+pub fn owns(path: &str) -> bool {
+    static SEGMENTS: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
+    SEGMENTS
+        .get_or_init(|| routes().iter().map(|r| first_segment(r.path)).collect())
+        .contains(first_segment(path))
+}
+
+fn first_segment(path: &str) -> &str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    path.split('/').next().unwrap_or_default()
 }
 
 pub fn router(app: Arc<App>) -> Router {

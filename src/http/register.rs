@@ -18,7 +18,7 @@ pub async fn show(
     _: Staff,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let incidents = register::register(&app.services).await?;
+    let incidents = register::register(&app.services, &register::RegisterFilter::default()).await?;
     let mut response = if accepts_csv(&headers) {
         let body = register::to_csv(&incidents).map_err(|e| ApiError::internal(&e))?;
         ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()

@@ -8,7 +8,7 @@
 //! without a request, or `absolute_hours` after sign-in, on the injected
 //! clock. Failed sign-ins are counted in the store, per account and per
 //! address over `sign_in_window_minutes`, so the limit holds across
-//! instances and restarts.
+//! instances and restarts; recording one forgets those older than the window.
 
 use std::sync::OnceLock;
 
@@ -241,7 +241,9 @@ pub async fn sign_in(
     let user = match stored {
         Some(stored) if matches && stored.password_hash.is_some() => stored.user,
         _ => {
-            store.record_failed_sign_in(&email, address, now).await?;
+            store
+                .record_failed_sign_in(&email, address, now, since)
+                .await?;
             return Err(AccountError::WrongCredentials);
         }
     };

@@ -1,11 +1,13 @@
 //! Staff's hand on the outbox: a dead or disabled delivery sent again.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::Services;
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, DeliveryStatus};
-use crate::store::{Alert, Change, DeliveryDetail, StoreError};
+use crate::store::{Alert, Change, DeliveryAttempt, DeliveryDetail, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -41,6 +43,19 @@ pub async fn replay(services: &Services, caller: &Caller, id: &str) -> Result<()
 /// A delivery and every attempt made.
 pub async fn get(services: &Services, id: &str) -> Result<Option<DeliveryDetail>, StoreError> {
     services.store.delivery(id).await
+}
+
+/// Every attempt at each of `ids`, in order, by delivery id: one store
+/// query for a page's deliveries.
+pub async fn attempts_of(
+    services: &Services,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<DeliveryAttempt>>, StoreError> {
+    let mut attempts: HashMap<String, Vec<DeliveryAttempt>> = HashMap::new();
+    for (delivery, attempt) in services.store.attempts_of(ids).await? {
+        attempts.entry(delivery).or_default().push(attempt);
+    }
+    Ok(attempts)
 }
 
 /// What needs staff attention: dead letters, disabled endpoints.

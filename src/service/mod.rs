@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agreements;
 pub mod client_notices;
 pub mod deliveries;
+pub mod drafts;
 pub mod incidents;
 pub mod monitoring;
 pub mod register;
@@ -46,6 +47,8 @@ pub struct Services {
     /// Held while an admin change reads, changes and stores the agreements,
     /// so two changes never start from the same version.
     agreements_changing: tokio::sync::Mutex<()>,
+    /// Held while the registry is rebuilt, see [`Services::reload_registry`].
+    registry_reloading: tokio::sync::Mutex<()>,
 }
 
 impl Services {
@@ -72,12 +75,18 @@ impl Services {
             processor,
             schemas,
             agreements_changing: tokio::sync::Mutex::new(()),
+            registry_reloading: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Rebuilds the registry from the stored agreements, so the next report
     /// sees a change; reports already running keep the view they started with.
+    /// Rebuilds take turns: changes made at once on several instances start
+    /// several here (each change's own, and one per announcement), and one
+    /// that read the agreements before another must not replace its registry
+    /// after it, leaving a change out until the next one.
     pub async fn reload_registry(&self) -> anyhow::Result<()> {
+        let _reloading = self.registry_reloading.lock().await;
         self.registry
             .replace(load_registry(self.store.as_ref()).await?);
         Ok(())

@@ -5,46 +5,19 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Services;
-use crate::domain::IncidentStatus;
+pub use crate::store::RegisterFilter;
 use crate::store::{
     RegisterClient, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError,
 };
 
-/// The breach register as of now: every incident with its clients'
-/// notices, deliveries, acknowledgements and deadlines.
-pub async fn register(services: &Services) -> Result<Vec<RegisterIncident>, StoreError> {
-    services.store.register(services.clock.now()).await
-}
-
-/// Which part of the register to show: every filter left empty is the
-/// whole register.
-#[derive(Debug, Default, Clone)]
-pub struct RegisterFilter {
-    /// Only this client's rows (and only incidents that concern it).
-    pub client_id: Option<String>,
-    pub status: Option<IncidentStatus>,
-    /// Only incidents staff became aware of on or after this time.
-    pub aware_from: Option<DateTime<Utc>>,
-    /// Only incidents staff became aware of before this time.
-    pub aware_before: Option<DateTime<Utc>>,
-}
-
-impl RegisterFilter {
-    pub fn apply(&self, incidents: Vec<RegisterIncident>) -> Vec<RegisterIncident> {
-        incidents
-            .into_iter()
-            .filter(|i| self.status.is_none_or(|s| i.status == s))
-            .filter(|i| self.aware_from.is_none_or(|t| i.became_aware_at >= t))
-            .filter(|i| self.aware_before.is_none_or(|t| i.became_aware_at < t))
-            .filter_map(|mut incident| {
-                let Some(client_id) = &self.client_id else {
-                    return Some(incident);
-                };
-                incident.clients.retain(|c| &c.client_id == client_id);
-                (!incident.clients.is_empty()).then_some(incident)
-            })
-            .collect()
-    }
+/// The part of the breach register `filter` chooses, as of now: its
+/// incidents with their clients' notices, deliveries, acknowledgements and
+/// deadlines.
+pub async fn register(
+    services: &Services,
+    filter: &RegisterFilter,
+) -> Result<Vec<RegisterIncident>, StoreError> {
+    services.store.register(services.clock.now(), filter).await
 }
 
 pub const CSV_HEADER: [&str; 17] = [
@@ -138,57 +111,6 @@ fn inert(cell: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn incident(reference: &str, status: IncidentStatus, clients: &[&str]) -> RegisterIncident {
-        RegisterIncident {
-            incident_id: reference.into(),
-            reference: reference.into(),
-            status,
-            became_aware_at: "2026-11-22T07:30:00Z".parse().unwrap(),
-            reported_at: "2026-11-22T08:00:00Z".parse().unwrap(),
-            summary: String::new(),
-            versions: Vec::new(),
-            clients: clients
-                .iter()
-                .map(|c| RegisterClient {
-                    client_id: (*c).into(),
-                    notices: Vec::new(),
-                    first_delivered_at: None,
-                    deadline_met: None,
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn the_filter_keeps_the_incidents_and_clients_asked_for() {
-        let register = || {
-            vec![
-                incident("BG-1", IncidentStatus::Open, &["a", "b"]),
-                incident("BG-2", IncidentStatus::Closed, &["b"]),
-            ]
-        };
-        assert_eq!(RegisterFilter::default().apply(register()).len(), 2);
-        let only_a = RegisterFilter {
-            client_id: Some("a".into()),
-            ..RegisterFilter::default()
-        }
-        .apply(register());
-        assert_eq!(only_a.len(), 1);
-        assert_eq!(only_a[0].clients.len(), 1);
-        let closed = RegisterFilter {
-            status: Some(IncidentStatus::Closed),
-            ..RegisterFilter::default()
-        }
-        .apply(register());
-        assert_eq!(closed[0].reference, "BG-2");
-        let later = RegisterFilter {
-            aware_from: Some("2026-11-23T00:00:00Z".parse().unwrap()),
-            ..RegisterFilter::default()
-        }
-        .apply(register());
-        assert!(later.is_empty());
-    }
 
     #[test]
     fn cells_that_a_spreadsheet_would_evaluate_are_made_inert() {

@@ -58,11 +58,15 @@ pub trait AccountStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         audit: &NewAuditEntry,
     ) -> Result<(), StoreError>;
+    /// Records a failed sign-in at `at`, and forgets those before
+    /// `forget_before`, which no window counts any more: the table holds one
+    /// window's failures, however long the gateway runs.
     async fn record_failed_sign_in(
         &self,
         email: &str,
         address: &str,
         at: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Failed sign-ins since `since`: for `email`, and from `address`.
     async fn failed_sign_ins(

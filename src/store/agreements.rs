@@ -1,9 +1,12 @@
 //! The agreements as stored documents, the sealed secrets of webhook
 //! endpoints that keep one, and the delivery targets staff disabled.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::shared::{agreement_digest, doc_key, DocKey};
 use super::StoreError;
 use crate::agreements::{AgreementDoc, AppliedChanges};
 use crate::domain::audit::NewAuditEntry;
@@ -14,9 +17,13 @@ pub trait AgreementStore: Send + Sync + 'static {
     /// Replaces the stored agreements with `docs`, reporting what changed.
     async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError>;
     async fn agreements(&self) -> Result<Vec<AgreementDoc>, StoreError>;
+    /// Whether any agreement document is stored, without reading them.
+    async fn has_agreements(&self) -> Result<bool, StoreError>;
     /// Replaces the stored agreements with `change.docs` as
     /// [`AgreementStore::apply_agreements`] does, stores the new secrets and
-    /// appends the audit entry, in one transaction.
+    /// appends the audit entry, in one transaction; fails with
+    /// [`StoreError::AgreementsChanged`] and writes nothing when the stored
+    /// agreements are no longer `change.made_from`.
     async fn change_agreements(
         &self,
         change: &AgreementChange,
@@ -68,11 +75,38 @@ pub struct ClientListing {
 
 /// A change of the agreements made through the admin API.
 pub struct AgreementChange {
+    /// The stored agreements the change was made from.
+    pub made_from: AgreementsVersion,
     /// Every agreement document after the change.
     pub docs: Vec<AgreementDoc>,
     /// First secrets of endpoints that now keep a stored secret.
     pub new_secrets: Vec<NewWebhookSecret>,
     pub audit: NewAuditEntry,
+}
+
+/// What the stored agreements were when a change read them: each
+/// document's digest. A change writes every document, so one made from
+/// agreements another request or instance has changed since would undo that
+/// change; the store refuses it instead, and it is made again from what is
+/// stored now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementsVersion(HashMap<DocKey, String>);
+
+impl AgreementsVersion {
+    /// The version of `docs`, the stored agreements as
+    /// [`AgreementStore::agreements`] answered them.
+    pub fn of(docs: &[AgreementDoc]) -> Self {
+        Self(
+            docs.iter()
+                .map(|doc| (doc_key(doc), agreement_digest(doc.body.get())))
+                .collect(),
+        )
+    }
+
+    /// Whether the stored documents (`(kind, id)` → digest) are this version.
+    pub(in crate::store) fn is(&self, stored: &HashMap<DocKey, String>) -> bool {
+        self.0 == *stored
+    }
 }
 
 /// A webhook secret sealed with the secrets key, ready to store.

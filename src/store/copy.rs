@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{PgConnection, QueryBuilder, Row, SqliteConnection};
 
 use super::postgres::PostgresStore;
+use super::shared::dialect::Dialect;
 use super::sqlite::SqliteStore;
 use super::{AuditStore, Backend, StoreError, StoreOptions};
 use crate::domain::audit;
@@ -45,6 +46,7 @@ const TABLES: &[&str] = &[
     "password_setups",
     "sessions",
     "failed_sign_ins",
+    "report_drafts",
 ];
 
 /// Rows sent in one INSERT (PostgreSQL takes at most 65,535 parameters).

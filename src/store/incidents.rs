@@ -41,14 +41,54 @@ pub trait IncidentStore: Send + Sync + 'static {
         filing.add_notices(notices).await?;
         filing.commit(close).await
     }
-    /// The incident's latest facts and each client's series of notices.
+    /// The incident's latest facts and the clients it has notices for.
     async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError>;
-    /// Writes the new version, the incident's new facts and status, its
-    /// notices and their deliveries, the idempotency record and the audit
-    /// entry in one transaction.
-    async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError>;
+    /// Where the series of notices about incident `id` stands for each of
+    /// `clients` that has one, by client id, with the bodies it names. A
+    /// follow-up reads it a chunk of clients at a time, so it never holds
+    /// every client's notices at once.
+    async fn client_series(
+        &self,
+        id: &IncidentId,
+        clients: &[ClientId],
+    ) -> Result<Vec<ClientSeries>, StoreError>;
+    /// Starts writing the incident's next version: the incident's new
+    /// facts and status and the version's row, then its notices chunk by
+    /// chunk, made durable and visible all at once by
+    /// [`IncidentFiling::commit`] (dropped before, it leaves nothing). If
+    /// another version got there first it fails with
+    /// [`StoreError::VersionConflict`] and writes nothing; one that starts
+    /// meanwhile waits, then finds the version moved.
+    async fn begin_version(
+        &self,
+        version: &NewVersion,
+    ) -> Result<Box<dyn IncidentFiling>, StoreError>;
+    /// Writes the new version with all of its `notices` at once.
+    async fn record_version(
+        &self,
+        version: &NewVersion,
+        notices: Vec<NewNotice>,
+        close: FilingClose,
+    ) -> Result<(), StoreError> {
+        let mut filing = self.begin_version(version).await?;
+        filing.add_notices(notices).await?;
+        filing.commit(close).await
+    }
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError>;
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentDetail>, StoreError>;
+    /// What the incident board shows: every open incident, newest first,
+    /// and where its clients stand, in client id order: all of them up to
+    /// [`BOARD_CLIENTS`], above that the not yet notified with the nearest
+    /// deadlines first. A fixed number of queries whatever the number of
+    /// incidents and clients.
+    async fn board(&self) -> Result<Vec<BoardIncident>, StoreError>;
+    /// An incident without its clients' notices: its versions, how many
+    /// notices and deliveries are in each status, and the held notices its
+    /// clients wait on. None when there is no such incident.
+    async fn incident_overview(
+        &self,
+        id: &IncidentId,
+    ) -> Result<Option<IncidentOverview>, StoreError>;
     /// One page of an incident's clients, in client id order: up to
     /// `limit` clients after `after` (keyset paging), each with all of its
     /// notices, in series order, and their deliveries. None when there is no
@@ -61,21 +101,34 @@ pub trait IncidentStore: Send + Sync + 'static {
     ) -> Result<Option<Vec<IncidentNotice>>, StoreError>;
     /// A notice's exact signed bytes and its JWS (none while held).
     async fn notice(&self, id: &NoticeId) -> Result<Option<StoredNotice>, StoreError>;
-    /// The breach register: every incident in the order reported, its
-    /// clients by id, each with its notices, deliveries and acknowledgements,
-    /// deadlines judged as of `now`.
-    async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError>;
+    /// The breach register, or the part of it `filter` chooses: incidents
+    /// in the order reported, their clients by id, each with its notices,
+    /// deliveries and acknowledgements, deadlines judged as of `now`.
+    async fn register(
+        &self,
+        now: DateTime<Utc>,
+        filter: &RegisterFilter,
+    ) -> Result<Vec<RegisterIncident>, StoreError>;
 }
 
-/// An incident being filed: one transaction, fed chunk by chunk, so the
-/// notices of a large fan-out need never all be in memory. Dropped without
+/// An incident (or its next version) being filed: one transaction, fed
+/// chunk by chunk, so the notices of a large fan-out need never all be in
+/// memory. Dropped without
 /// [`commit`](IncidentFiling::commit) (an error, a cancelled request, a
 /// crash), it leaves nothing behind.
 #[async_trait]
 pub trait IncidentFiling: Send {
     /// Adds notices and their outbox rows. The first notice added is the
-    /// filing's compression dictionary (see `store::shared::pack_bodies`).
+    /// filing's compression dictionary (see `store::shared::pack_notices`).
     async fn add_notices(&mut self, notices: Vec<NewNotice>) -> Result<(), StoreError>;
+    /// [`IncidentStore::client_series`] read inside the filing's own
+    /// transaction (so a follow-up sees the incident as of the version it
+    /// follows, and needs no second connection while it holds the write):
+    /// only for `clients` whose notices the filing has not added yet.
+    async fn client_series(
+        &mut self,
+        clients: &[ClientId],
+    ) -> Result<Vec<ClientSeries>, StoreError>;
     /// Writes the idempotency record and the audit entry and makes the
     /// whole incident durable. A concurrent use of the same idempotency key
     /// fails with [`StoreError::IdempotencyConflict`] and writes nothing.
@@ -86,7 +139,8 @@ pub trait IncidentFiling: Send {
 #[derive(Clone)]
 pub struct FilingClose {
     pub idempotency: Option<IdempotencyRecord>,
-    /// `report.filed`, written in the incident's own transaction.
+    /// `report.filed` (or the follow-up's entry), written in the filing's
+    /// own transaction.
     pub audit: NewAuditEntry,
 }
 
@@ -129,8 +183,8 @@ pub struct NewDelivery {
     pub target: String,
 }
 
-/// What a follow-up starts from: the incident's latest version and, per
-/// client, where its series of notices stands.
+/// What a follow-up starts from: the incident's latest version and the
+/// clients with a series of notices about it.
 pub struct IncidentState {
     pub id: IncidentId,
     pub reference: String,
@@ -138,7 +192,9 @@ pub struct IncidentState {
     pub version: u32,
     /// The facts (a report document) as of `version`.
     pub facts: Value,
-    pub clients: Vec<ClientSeries>,
+    /// By client id; their series are read with
+    /// [`IncidentStore::client_series`].
+    pub clients: Vec<ClientId>,
 }
 
 /// One client's notices about one incident.
@@ -158,8 +214,9 @@ pub struct NoticeBody {
     pub body: Vec<u8>,
 }
 
-/// An update, closure or retraction: the new version of the incident and
-/// the notices it produces, written in one transaction.
+/// An update, closure or retraction: the new version of the incident,
+/// written in one transaction with the notices it produces
+/// ([`IncidentStore::begin_version`]).
 pub struct NewVersion {
     pub incident_id: IncidentId,
     /// The version this one follows; if another got there first the write
@@ -174,9 +231,6 @@ pub struct NewVersion {
     pub summary: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
-    pub notices: Vec<NewNotice>,
-    pub idempotency: Option<IdempotencyRecord>,
-    pub audit: NewAuditEntry,
 }
 
 #[derive(Clone)]
@@ -218,6 +272,59 @@ pub struct IncidentDetail {
     pub versions: Vec<IncidentVersion>,
     /// In client order, then by sequence.
     pub notices: Vec<IncidentNotice>,
+}
+
+/// How many of an incident's clients the board shows at most; the
+/// incident page lists them all.
+pub const BOARD_CLIENTS: u32 = 100;
+
+/// An open incident on the board, and where its clients stand.
+#[derive(Debug, Clone)]
+pub struct BoardIncident {
+    /// `clients` counts every client of the incident.
+    pub summary: IncidentSummary,
+    /// By client id; at most [`BOARD_CLIENTS`].
+    pub clients: Vec<ClientStanding>,
+}
+
+/// Where one client stands in an incident, for the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientStanding {
+    pub client_id: String,
+    /// The deadline of the client's first notice.
+    pub notify_by: DateTime<Utc>,
+    /// Whether its first notice is an initial one that reached it.
+    pub notified: bool,
+    /// Whether its latest notice is held.
+    pub held: bool,
+    /// How many of its deliveries, of any notice, are dead.
+    pub dead_deliveries: u64,
+}
+
+/// How many held notices an incident's overview lists at most.
+pub const HELD_LISTED: u32 = 100;
+
+/// An incident's head for its page, with counts in place of its clients'
+/// notices, which are read a page of clients at a time
+/// ([`IncidentStore::incident_clients`]).
+#[derive(Debug, Clone)]
+pub struct IncidentOverview {
+    pub summary: IncidentSummary,
+    pub reported_by: String,
+    pub versions: Vec<IncidentVersion>,
+    /// How many of the incident's notices are in each status (none absent).
+    pub notices: Vec<(NoticeStatus, u64)>,
+    /// How many of their deliveries are in each status (none absent).
+    pub deliveries: Vec<(DeliveryStatus, u64)>,
+    /// The notices the clients wait on: each client's latest one, when it
+    /// is held, by client id, without deliveries; the first
+    /// [`HELD_LISTED`] of them.
+    pub held: Vec<IncidentNotice>,
+    /// How many clients wait on a held notice.
+    pub held_clients: u64,
+    /// Every way in which those notices fail their clients' schemas, once
+    /// each.
+    pub held_errors: Vec<FieldError>,
 }
 
 /// One notice of an incident, for staff.
@@ -264,6 +371,19 @@ pub struct StoredNotice {
     pub status: NoticeStatus,
     pub body: Vec<u8>,
     pub jws: Option<String>,
+}
+
+/// Which part of the breach register to read: every filter left empty is
+/// the whole register.
+#[derive(Debug, Default, Clone)]
+pub struct RegisterFilter {
+    /// Only this client's notices (and only incidents that concern it).
+    pub client_id: Option<String>,
+    pub status: Option<IncidentStatus>,
+    /// Only incidents staff became aware of on or after this time.
+    pub aware_from: Option<DateTime<Utc>>,
+    /// Only incidents staff became aware of before this time.
+    pub aware_before: Option<DateTime<Utc>>,
 }
 
 /// One incident in the breach register (GDPR Art. 33(5)): per affected client

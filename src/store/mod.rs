@@ -4,13 +4,15 @@
 //!
 //! [`open`] picks the backend from the URL scheme; nothing outside this
 //! module names one. A backend implements each sub-trait in its own file and
-//! leaves the rules that are not SQL to `shared`.
+//! leaves to `shared` the rules that are not SQL and the statements that
+//! are the same on every backend.
 
 mod accounts;
 mod agreements;
 mod audit;
 mod clients;
 mod copy;
+mod drafts;
 mod files;
 mod incidents;
 mod outbox;
@@ -29,17 +31,20 @@ pub use accounts::{
     User,
 };
 pub use agreements::{
-    AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoredSecret,
+    AgreementChange, AgreementStore, AgreementsVersion, ClientListing, NewWebhookSecret,
+    SecretRotation, StoredSecret,
 };
 pub use audit::AuditStore;
 pub use clients::{Acknowledgement, ClientNotice, ClientStore, NewAcknowledgement};
 pub use copy::{copy, CopyError, CopyReport};
+pub use drafts::{Draft, DraftFields, DraftStore, NewDraft};
 pub use files::create_private_dir;
 pub use incidents::{
-    ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice,
-    IncidentState, IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident,
-    NewNotice, NewVersion, NoticeBody, NoticeDelivery, RegisterClient, RegisterDelivery,
-    RegisterIncident, RegisterNotice, StoredNotice, StoredResponse,
+    BoardIncident, ClientSeries, ClientStanding, FilingClose, IdempotencyRecord, IncidentDetail,
+    IncidentFiling, IncidentNotice, IncidentOverview, IncidentState, IncidentStore,
+    IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, NoticeBody,
+    NoticeDelivery, RegisterClient, RegisterDelivery, RegisterFilter, RegisterIncident,
+    RegisterNotice, StoredNotice, StoredResponse, BOARD_CLIENTS, HELD_LISTED,
 };
 pub use outbox::{
     Alert, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest,
@@ -66,6 +71,8 @@ pub enum StoreError {
     IdempotencyConflict,
     #[error("the incident changed since it was read")]
     VersionConflict,
+    #[error("the stored agreements changed since the change was made from them")]
+    AgreementsChanged,
     #[error("no client {0} in the stored agreements")]
     UnknownClient(crate::domain::ClientId),
     #[error("an account with the email {0} exists")]
@@ -96,6 +103,7 @@ pub trait Store:
     + AuditStore
     + ScheduleStore
     + AccountStore
+    + DraftStore
 {
 }
 
@@ -109,6 +117,7 @@ impl<T> Store for T where
         + AuditStore
         + ScheduleStore
         + AccountStore
+        + DraftStore
         + ?Sized
 {
 }

@@ -35,6 +35,12 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// its pending deliveries, and an alert is listed and mailed to staff.
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError>;
     async fn delivery(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError>;
+    /// Every attempt at each of `deliveries`, under its delivery's id, in
+    /// delivery and attempt order: one query for a page's deliveries.
+    async fn attempts_of(
+        &self,
+        deliveries: &[String],
+    ) -> Result<Vec<(String, DeliveryAttempt)>, StoreError>;
     /// Puts a dead or disabled delivery back in the queue with a fresh retry
     /// schedule (re-enabling its endpoint), with its audit entry, in one
     /// transaction. False, writing nothing, if there is no such delivery or it

@@ -15,7 +15,9 @@
 //! Adding a page: a handler in `pages/` taking the session extractor of the
 //! role it is for ([`session::StaffSession`], [`session::AdminSession`] or
 //! [`session::Signed`]), a template in `templates/` registered in
-//! `templates.rs`, and a line in [`routes`].
+//! `templates.rs`, and a line in [`routes`], under a path the API does not
+//! answer ([`crate::http::owns`]). Any other path is answered with an HTML
+//! 404 page.
 
 mod error;
 mod form;
@@ -86,6 +88,11 @@ pub fn routes() -> Vec<Page> {
         page(Method::GET, "/", board::show),
         page(Method::GET, "/reports/new", report::show),
         page(Method::POST, "/reports/new", report::submit),
+        page(
+            Method::POST,
+            "/reports/drafts/{id}/discard",
+            report::drafts::discard,
+        ),
         page(Method::GET, "/incidents/{id}", incident::show),
         page(
             Method::GET,
@@ -165,6 +172,7 @@ pub fn router(app: Arc<App>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, p| router.route(p.path, p.handler))
+        .fallback(|| async { PageError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -56,6 +56,50 @@ pub(crate) fn acme(receiver_base: &str) -> Value {
     })
 }
 
+/// A client agreement like [`acme`]'s for client `id`, its endpoint at
+/// `receiver_base`'s path `id`.
+pub(crate) fn school(id: &str, receiver_base: &str) -> Value {
+    let mut client = acme(receiver_base);
+    client["id"] = id.into();
+    client["name"] = format!("School {id}").into();
+    client["agreement"]["id"] = format!("DPA-{id}").into();
+    client["delivery"]["webhooks"][0]["url"] = format!("{receiver_base}/{id}").into();
+    client
+}
+
+/// Creates a client for each of `ids` through the admin API, all at once,
+/// spread over `gateways` in turn; each is answered 201.
+pub(crate) async fn create_at_once(gateways: &[&Gateway], ids: &[String], receiver_base: &str) {
+    let mut creating = tokio::task::JoinSet::new();
+    for (id, gateway) in ids.iter().zip(gateways.iter().cycle()) {
+        let request = gateway
+            .http
+            .post(gateway.url("/v1/admin/clients"))
+            .bearer_auth(&gateway.admin)
+            .json(&school(id, receiver_base));
+        creating.spawn(async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        });
+    }
+    while let Some(created) = creating.join_next().await {
+        let (status, answer) = created.unwrap();
+        assert_eq!(status, 201, "{answer}");
+    }
+}
+
+/// The ids of the clients `gateway`'s admin API lists.
+pub(crate) async fn listed_clients(gateway: &Gateway) -> Vec<String> {
+    let (status, listing) = call(gateway, reqwest::Method::GET, "/v1/admin/clients", None).await;
+    assert_eq!(status, 200, "{listing}");
+    listing["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// `method path` as admin, with `body` as JSON; the status and the JSON answer
 /// (null when there is none).
 pub(crate) async fn call(
@@ -280,6 +324,32 @@ async fn a_client_created_through_the_api_is_notified_and_its_secret_rotates_wit
     );
     for entry in &log {
         assert!(!entry.details.contains(&first[6..]) && !entry.details.contains(&second[6..]));
+    }
+    gateway.stop().await;
+}
+
+/// Admin changes read the stored agreements and write them back whole, so
+/// two at once must not drop each other's client (across instances this is
+/// `instances.rs`'s to show).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_created_at_once_are_all_kept_and_reached() {
+    let dir = crate::support::test_dir();
+    let contracts = contracts_for(dir.path(), "http://127.0.0.1:9");
+    let mut config = test_config(&dir.path().join("data"), &contracts);
+    config.server.rate_limit_burst = 100;
+    let gateway = Gateway::start_with(config).await;
+    let ids: Vec<String> = (0..16).map(|i| format!("school-{i:02}")).collect();
+    create_at_once(&[&gateway], &ids, "http://127.0.0.1:9").await;
+
+    let listed = listed_clients(&gateway).await;
+    let (status, answer) = gateway
+        .post_report(&gateway.staff, &fixture("report-lms.json"))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let reached = crate::support::client_ids(&answer);
+    for id in &ids {
+        assert!(listed.contains(id), "{id} is listed: {listed:?}");
+        assert!(reached.contains(id), "{id} is reached: {answer}");
     }
     gateway.stop().await;
 }

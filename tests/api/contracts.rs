@@ -475,7 +475,8 @@ async fn the_admin_api_refuses_linked_profiles_and_metadata_webhooks_as_the_chec
     // beside an unknown system: every problem in one answer.
     let mut injected = formavenir.clone();
     injected["name"] = "Formavenir SAS\r\nBcc: spy@evil.example".into();
-    injected["contacts"][1]["email"] = "ssi@formavenir.example\u{0}".into();
+    // (A NUL is refused before this, as the body is read: see `input.rs`.)
+    injected["contacts"][1]["email"] = "ssi@formavenir.example\u{7}".into();
     let (status, answer) = admin(&gateway, "PUT", "/v1/admin/clients/formavenir", &injected).await;
     assert_eq!(status, 422, "{answer}");
     refused_at(&answer, "/name", "control character");

@@ -1,5 +1,5 @@
-//! Input the schema alone would let through: a repeated key in any JSON body
-//! (400 `malformed_json`), a count range whose `min` exceeds its `max` and a
+//! Input the schema alone would let through: a repeated key or a NUL
+//! character in any JSON body (400 `malformed_json`), a count range whose `min` exceeds its `max` and a
 //! breach that ends before it began (422 `invalid_report`), each naming the
 //! field and storing nothing, in a report as in a follow-up.
 
@@ -54,14 +54,11 @@ fn report_repeating_a_key() -> String {
     repeated
 }
 
-#[tokio::test]
-async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
-    let dir = crate::support::test_dir();
-    let gateway = Gateway::start(dir.path()).await;
-    let client = gateway.client_token("formavenir").await;
+/// Every operation that takes a JSON body, as `(method, path, token)` with
+/// the path's ids naming nothing and the token of the role it takes.
+fn operations_with_a_json_body(gateway: &Gateway, client: &str) -> Vec<(String, String, String)> {
     let document = breachgate::http::openapi_document();
-
-    let mut tried = 0;
+    let mut operations = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             if operation
@@ -78,26 +75,40 @@ async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
             let token = match role.expect("bodies are only taken with a token") {
                 Role::Staff => &gateway.staff,
                 Role::Admin => &gateway.admin,
-                Role::Client => &client,
+                Role::Client => client,
             };
-            // Refused as it is read, before any record is looked up.
             let path = path
                 .replace("{id}", "nosuch")
                 .replace("{webhook_id}", "nosuch");
-            let body = "{\"url\": \"https://a.example/\",\n \"url\": \"https://b.example/\"}";
-            let (status, answer) = send(&gateway, &method, &path, token, body).await;
-            assert_eq!(status, 400, "{method} {path}: {answer}");
-            assert_eq!(answer["error"]["code"], "malformed_json", "{method} {path}");
-            assert_eq!(paths(&answer), ["/url"], "{method} {path}");
-            let message = answer["error"]["details"][0]["message"].as_str().unwrap();
-            assert!(
-                message.contains("duplicate key \"url\"") && message.contains("line 2"),
-                "{method} {path}: {message}"
-            );
-            tried += 1;
+            operations.push((method, path, token.to_owned()));
         }
     }
-    assert!(tried >= 9, "only {tried} operations take a JSON body");
+    assert!(
+        operations.len() >= 9,
+        "only {} operations take a JSON body",
+        operations.len()
+    );
+    operations
+}
+
+#[tokio::test]
+async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
+    let dir = crate::support::test_dir();
+    let gateway = Gateway::start(dir.path()).await;
+    let client = gateway.client_token("formavenir").await;
+    for (method, path, token) in operations_with_a_json_body(&gateway, &client) {
+        // Refused as it is read, before any record is looked up.
+        let body = "{\"url\": \"https://a.example/\",\n \"url\": \"https://b.example/\"}";
+        let (status, answer) = send(&gateway, &method, &path, &token, body).await;
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "malformed_json", "{method} {path}");
+        assert_eq!(paths(&answer), ["/url"], "{method} {path}");
+        let message = answer["error"]["details"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("duplicate key \"url\"") && message.contains("line 2"),
+            "{method} {path}: {message}"
+        );
+    }
 
     // Deep inside a report, and in a dry run: named by its pointer, nothing kept.
     for path in ["/v1/reports", "/v1/reports?dry_run=true"] {
@@ -107,6 +118,57 @@ async fn a_repeated_key_is_malformed_json_in_every_body_the_api_takes() {
         assert_eq!(paths(&answer), ["/data_subjects/count/min"]);
     }
     assert_eq!(gateway.incident_count().await, 0);
+    gateway.stop().await;
+}
+
+/// PostgreSQL stores no NUL in text, so one that reached the store would
+/// fail the request there; on both backends it is refused as the body is
+/// read, naming the field, and nothing is stored.
+#[tokio::test]
+async fn a_nul_character_is_refused_in_every_body_the_api_takes() {
+    let dir = crate::support::test_dir();
+    let gateway = Gateway::start(dir.path()).await;
+    let client = gateway.client_token("formavenir").await;
+    for (method, path, token) in operations_with_a_json_body(&gateway, &client) {
+        let body = r#"{"name": "Desk", "url": "https://a.example/\u0000"}"#;
+        let (status, answer) = send(&gateway, &method, &path, &token, body).await;
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "malformed_json", "{method} {path}");
+        assert_eq!(paths(&answer), ["/url"], "{method} {path}");
+    }
+
+    // In a report's free text, in a key, and in a dry run.
+    let mut in_text = fixture("report-lms.json");
+    in_text["measures"]["in_place"] = json!(["Exports are encrypted", "Access\u{0}logged"]);
+    let mut in_key = fixture("report-lms.json");
+    in_key["occurred"]["estimated\u{0}"] = json!(true);
+    for (report, pointer) in [
+        (in_text, "/measures/in_place/1"),
+        (in_key, "/occurred/estimated\u{0}"),
+    ] {
+        for path in ["/v1/reports", "/v1/reports?dry_run=true"] {
+            let (status, answer) = file(&gateway, path, serde_json::to_vec(&report).unwrap()).await;
+            assert_eq!(status, 400, "{path}: {answer}");
+            assert_eq!(answer["error"]["code"], "malformed_json", "{answer}");
+            assert_eq!(paths(&answer), [pointer], "{answer}");
+        }
+    }
+    assert_eq!(gateway.incident_count().await, 0);
+
+    // An admin body: the client is not created.
+    let mut client_body = crate::admin::acme("http://127.0.0.1:9");
+    client_body["name"] = json!("Acme\u{0}Academy");
+    let body = serde_json::to_vec(&client_body).unwrap();
+    let (status, answer) = send(&gateway, "POST", "/v1/admin/clients", &gateway.admin, body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(paths(&answer), ["/name"]);
+    let (status, _) = gateway
+        .get_json(
+            &gateway.admin,
+            &format!("/v1/admin/clients/{}", crate::admin::CLIENT),
+        )
+        .await;
+    assert_eq!(status, 404);
     gateway.stop().await;
 }
 

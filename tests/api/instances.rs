@@ -1,15 +1,20 @@
 //! Several gateway instances on one PostgreSQL database (PostgreSQL pass
 //! only): a report filed on one wakes the workers of the others, admin
-//! changes made on either reach both registries, and the audit chain stays
-//! one chain when both append at once.
+//! changes made on either reach both registries and none is lost when both
+//! change the agreements at once, the audit chain stays one chain when both
+//! append at once, and together they keep each endpoint within its
+//! in-flight limit.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use breachgate::clock::SystemClock;
 use serde_json::Value;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
-use crate::admin::{acme, call, CLIENT};
+use crate::admin::{acme, call, create_at_once, listed_clients, CLIENT};
 use crate::support::receiver::Receiver;
 use crate::support::{
     self, breachgate, client_ids, contracts_for, fixture, repo_path, test_config, Gateway,
@@ -202,6 +207,168 @@ async fn admin_changes_on_either_instance_reach_both_and_the_audit_chain_stays_o
         dir.path(),
     );
     assert!(ok && output.contains("chain intact"), "{output}");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Runs `gateway`'s delivery worker until `stop` is cancelled.
+fn deliver(gateway: &Gateway, stop: &CancellationToken) -> JoinHandle<()> {
+    let worker = gateway.app.worker(Arc::new(SystemClock)).unwrap();
+    tokio::spawn(worker.run(stop.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_created_on_two_instances_at_once_are_all_kept_and_reached_from_both() {
+    if !support::postgres_pass() {
+        return;
+    }
+    let dir = support::test_dir();
+    let receiver = Receiver::start().await;
+    let contracts = contracts_for(dir.path(), &receiver.base);
+    let config = || {
+        let mut config = test_config(&dir.path().join("data"), &contracts);
+        config.server.rate_limit_burst = 100;
+        config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+        config
+    };
+    let a = Gateway::start_with(config()).await;
+    let b = Gateway::start_with(config()).await;
+
+    // Each change rewrites the agreements whole: one made from what another
+    // instance has since changed is made again, so none drops another's client.
+    let ids: Vec<String> = (0..30).map(|i| format!("school-{i:02}")).collect();
+    create_at_once(&[&a, &b], &ids, &receiver.base).await;
+    for gateway in [&a, &b] {
+        eventually(
+            "every client created reaches both registries",
+            Duration::from_secs(5),
+            || ids.iter().all(|id| knows(gateway, id)),
+        )
+        .await;
+        let listed = listed_clients(gateway).await;
+        for id in &ids {
+            assert!(listed.contains(id), "{id} is listed on {}", gateway.base);
+        }
+    }
+
+    // The next report on each instance reaches every one of them.
+    let stop = CancellationToken::new();
+    let workers = [deliver(&a, &stop), deliver(&b, &stop)];
+    for gateway in [&a, &b] {
+        let (status, answer) = gateway
+            .post_report(&gateway.staff, &fixture("report-lms.json"))
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        let reached = client_ids(&answer);
+        for id in &ids {
+            assert!(
+                reached.contains(id),
+                "{id} is reached from {}",
+                gateway.base
+            );
+        }
+    }
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        receiver.wait_until(|requests| {
+            ids.iter()
+                .all(|id| requests.iter().filter(|r| &r.path == id).count() == 2)
+        }),
+    )
+    .await
+    .expect("both reports reach the endpoint of every client created");
+    stop.cancel();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_together_keep_each_endpoint_within_its_in_flight_limit() {
+    if !support::postgres_pass() {
+        return;
+    }
+    const ENDPOINTS: usize = 3;
+    const REPORTS: usize = 8;
+    const PER_ENDPOINT: usize = 2;
+    let dir = support::test_dir();
+    let receiver = Receiver::start().await;
+    // The first requests hang until both instances together hold every
+    // endpoint at its limit; after that each is held open a while, so both
+    // keep claiming while deliveries are in flight and more are due.
+    for i in 0..ENDPOINTS {
+        receiver.hang(&format!("hook/client-{i:06}"));
+    }
+    receiver.hold_open(Duration::from_millis(300));
+    support::synthetic::write_contracts(
+        &dir.path().join("contracts"),
+        ENDPOINTS,
+        Some(&receiver.url("hook")),
+        0,
+    );
+    // Every test sets the same value, so tests running in parallel agree.
+    std::env::set_var("BREACHGATE_BENCH_SECRET", support::TEST_SECRET);
+    let config = |concurrency| {
+        let mut config = test_config(&dir.path().join("data"), &dir.path().join("contracts"));
+        config.delivery.per_endpoint = PER_ENDPOINT;
+        config.delivery.concurrency = concurrency;
+        config.delivery.poll_interval_ms = 50;
+        config.delivery.timeout_ms = 30_000;
+        config.delivery.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+        config
+    };
+    // Neither instance alone can hold every endpoint at its limit: reaching
+    // it takes both at once, each claiming on the same endpoints.
+    let a = Gateway::start_with(config(ENDPOINTS * PER_ENDPOINT / 2)).await;
+    let b = Gateway::start_with(config(ENDPOINTS * PER_ENDPOINT / 2)).await;
+    let stop = CancellationToken::new();
+    let workers = [deliver(&a, &stop), deliver(&b, &stop)];
+
+    // Every endpoint gets one notice per report, filed on both instances at once.
+    let mut filing = JoinSet::new();
+    for i in 0..REPORTS {
+        let gateway = if i % 2 == 0 { &a } else { &b };
+        let request = gateway
+            .http
+            .post(gateway.url("/v1/reports"))
+            .bearer_auth(&gateway.staff)
+            .json(&support::synthetic::report());
+        filing.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = filing.join_next().await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        receiver.wait_until(|requests| requests.len() >= ENDPOINTS * PER_ENDPOINT),
+    )
+    .await
+    .expect("both instances together hold every endpoint at its limit");
+    receiver.release();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        receiver.wait_until(|requests| requests.len() >= ENDPOINTS * REPORTS),
+    )
+    .await
+    .expect("every notice is delivered");
+
+    let most = receiver.most_in_flight_by_path();
+    assert_eq!(most.len(), ENDPOINTS, "{most:?}");
+    assert!(
+        most.values().all(|n| *n <= PER_ENDPOINT),
+        "more than {PER_ENDPOINT} requests at once on an endpoint: {most:?}"
+    );
+    assert_eq!(
+        most.values().max(),
+        Some(&PER_ENDPOINT),
+        "the limit is reached: {most:?}"
+    );
+    stop.cancel();
+    for worker in workers {
+        worker.await.unwrap();
+    }
     a.stop().await;
     b.stop().await;
 }

@@ -36,5 +36,6 @@ mod tokens;
 mod web_admin;
 mod web_incident;
 mod web_portal;
+mod web_queries;
 mod web_security;
 mod web_staff;

@@ -1,7 +1,10 @@
 //! Moving an installation from SQLite to PostgreSQL: `breachgate store copy`
-//! of a store built through the API, then a gateway on the copy serves the
-//! same register and the same notices, byte for byte. PostgreSQL pass only.
+//! of a store built through the API (and a report draft a staff account
+//! saved), then a gateway on the copy serves the same register, the same
+//! notices, byte for byte, and the same drafts. PostgreSQL pass only.
 
+use breachgate::domain::Role;
+use breachgate::service::{accounts, drafts};
 use serde_json::{json, Value};
 
 use crate::support::receiver::Receiver;
@@ -104,6 +107,24 @@ async fn a_sqlite_store_copied_to_postgresql_serves_the_same_register_and_notice
     .await;
     while worker.run_once().await.unwrap() > 0 {}
 
+    // A report half written on the pages, saved as a draft.
+    let (email, password) = gateway.account(Role::Staff, None).await;
+    let services = &gateway.app.services;
+    let signed_in = accounts::sign_in(services, &config.accounts, &email, &password, "::1")
+        .await
+        .unwrap();
+    let typed = [("/summary".to_owned(), vec!["Half written.".to_owned()])];
+    drafts::save(
+        services,
+        &signed_in.session.caller,
+        None,
+        typed.into_iter().collect(),
+        &ulid::Ulid::new().to_string(),
+    )
+    .await
+    .unwrap();
+    let saved_drafts = drafts::list(services).await.unwrap();
+
     let register = read(&gateway, &staff, "/v1/register").await;
     let originals = notices(&gateway, &register).await;
     let mut details = Vec::new();
@@ -119,6 +140,7 @@ async fn a_sqlite_store_copied_to_postgresql_serves_the_same_register_and_notice
     assert!(ok, "{output}");
     assert!(output.contains("audit chain intact"), "{output}");
     assert!(output.contains("acknowledgements: 2 rows"), "{output}");
+    assert!(output.contains("report_drafts: 1 rows"), "{output}");
 
     // The same data directory (keys) on the copy: the register, each
     // incident with its versions and every notice are the SQLite originals,
@@ -132,6 +154,8 @@ async fn a_sqlite_store_copied_to_postgresql_serves_the_same_register_and_notice
         let path = format!("/v1/incidents/{incident}");
         assert_eq!(&read(&gateway, &staff, &path).await, detail);
     }
+    let copied_drafts = drafts::list(&gateway.app.services).await.unwrap();
+    assert_eq!(copied_drafts, saved_drafts);
     gateway.stop().await;
 
     // The target now holds data: a second copy changes nothing and says why.

@@ -235,27 +235,9 @@ async fn staff_replay_a_dead_delivery_supply_a_held_notice_s_fact_and_read_the_r
         .await
         .unwrap()
         .unwrap();
-    let downloaded = browser
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(arguments[0]).then(r => r.text()).then(done);",
-            vec![Value::from(csv_link)],
-        )
-        .await
-        .unwrap();
-    let api_csv = gateway
-        .http
-        .get(gateway.url("/v1/register"))
-        .bearer_auth(&gateway.staff)
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(downloaded.as_str(), Some(api_csv.as_str()));
+    let downloaded = browser.fetch_text(&csv_link).await;
+    let api_csv = gateway.register_csv().await;
+    assert_eq!(downloaded, api_csv);
     assert!(api_csv.contains(&reference));
 
     browser.fill("#filter-client", STRICT).await;

@@ -51,6 +51,13 @@ impl Visitor {
     }
 
     async fn get(&mut self, path: &str) -> (u16, String) {
+        let response = self.fetch(path).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// `GET path`, the whole response.
+    async fn fetch(&mut self, path: &str) -> reqwest::Response {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -59,8 +66,7 @@ impl Visitor {
             .await
             .unwrap();
         self.keep(&response);
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        response
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -166,6 +172,123 @@ async fn sign_ins_beyond_the_limit_are_refused_per_account_and_per_address() {
         );
     }
     assert_eq!(visitor.sign_in(&other, &other_password).await.status(), 429);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_count_for_their_window_and_are_then_forgotten() {
+    let dir = crate::support::test_dir();
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut config = test_config(dir.path(), &repo_path("contracts"));
+    config.accounts.max_failed_per_account = 3;
+    let window = chrono::Duration::minutes(config.accounts.sign_in_window_minutes.into());
+    let gateway = Gateway::start_with_clock(config, clock.clone()).await;
+    let (email, password) = gateway.account(Role::Staff, None).await;
+    let store = gateway.app.services.store.clone();
+    let recorded = || {
+        let store = store.clone();
+        let email = email.clone();
+        async move {
+            let ever = chrono::DateTime::UNIX_EPOCH;
+            store
+                .failed_sign_ins(&email, "127.0.0.1", ever)
+                .await
+                .unwrap()
+        }
+    };
+    let mut visitor = Visitor::new(&gateway);
+
+    for _ in 0..3 {
+        assert_eq!(
+            visitor.sign_in(&email, "wrong password!").await.status(),
+            401
+        );
+        clock.advance(chrono::Duration::minutes(1));
+    }
+    assert_eq!(visitor.sign_in(&email, &password).await.status(), 429);
+    assert_eq!(recorded().await.for_email, 3);
+
+    // Once the first failure is out of the window, the limit lets one
+    // attempt through; a failed one is counted, and forgets the failures
+    // no window counts any more.
+    clock.advance(window - chrono::Duration::minutes(2));
+    assert_eq!(visitor.sign_in(&email, "wrong again!!").await.status(), 401);
+    assert_eq!(
+        (recorded().await.for_email, recorded().await.from_address),
+        (3, 3),
+        "the first failure went, the new one came"
+    );
+    assert_eq!(visitor.sign_in(&email, &password).await.status(), 429);
+    clock.advance(window + chrono::Duration::minutes(1));
+    assert_eq!(visitor.sign_in(&email, "wrong again!!").await.status(), 401);
+    assert_eq!(
+        recorded().await.for_email,
+        1,
+        "only the failure of this window is kept"
+    );
+    assert_eq!(visitor.sign_in(&email, &password).await.status(), 303);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_pages_get_an_html_404_and_unknown_api_paths_the_json_one() {
+    for page in breachgate::web::routes() {
+        assert!(
+            !breachgate::http::owns(page.path),
+            "{} is under the API's paths, so the API would answer it",
+            page.path
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path()).await;
+    let (email, password) = gateway.account(Role::Staff, None).await;
+    let mut visitor = Visitor::new(&gateway);
+    let pages = [
+        "/no-such-page",
+        "/reports/old",
+        "/incidents/x/y/z",
+        "/static",
+    ];
+    for signed_in in [false, true] {
+        if signed_in {
+            visitor.sign_in(&email, &password).await;
+        }
+        for path in pages {
+            let response = visitor.fetch(path).await;
+            assert_eq!(response.status(), 404, "{path}");
+            let headers = response.headers();
+            assert!(
+                headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html"),
+                "{path}"
+            );
+            assert!(headers.contains_key("content-security-policy"), "{path}");
+            let html = response.text().await.unwrap();
+            assert!(html.contains("<html lang=\"en\">"), "{path}: {html}");
+            assert!(html.contains("there is no such page"), "{path}: {html}");
+        }
+    }
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/no-such-thing"),
+        (reqwest::Method::POST, "/v1/reports/drafts"),
+        (reqwest::Method::GET, "/v1"),
+        (reqwest::Method::GET, "/healthz/deep"),
+        (reqwest::Method::GET, "/metrics/x"),
+        (reqwest::Method::GET, "/.well-known/nothing"),
+    ] {
+        let response = gateway
+            .http
+            .request(method, gateway.url(path))
+            .bearer_auth(&gateway.staff)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
     gateway.stop().await;
 }
 

@@ -72,7 +72,35 @@ async fn staff_files_a_report_from_the_form_and_watches_the_countdowns_on_the_bo
     browser.check_accessibility().await;
     browser.screenshot("report-form-errors").await;
 
-    fill_the_lms_report(&browser).await;
+    let aware = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let summary =
+        "The export bucket of the learning platform allowed anonymous reads for about 63 hours.";
+    let what = [
+        "unauthorised_disclosure",
+        "identification",
+        "contact",
+        "education",
+    ];
+    fill_what_happened(&browser, summary, &aware, what).await;
+    browser.click("#f-likely_consequences-phishing").await;
+    browser
+        .fill(
+            "#f-measures-taken",
+            "Anonymous access was revoked.\nDownload links were invalidated.",
+        )
+        .await;
+    fill_how_and_who(
+        &browser,
+        [
+            "A security researcher reported it through security.txt.",
+            "Object-storage bucket lms-exports-prod.",
+            "A refactoring dropped the bucket policy.",
+            "Block public buckets in the deployment pipeline.",
+        ],
+    )
+    .await;
 
     // Preview: every affected client, the strict one's notice held with its field.
     browser.click("button[value=preview]").await;
@@ -167,60 +195,260 @@ async fn staff_files_a_report_from_the_form_and_watches_the_countdowns_on_the_bo
     gateway.stop().await;
 }
 
-/// Fills the report form with a breach of the LMS an hour ago: what every
-/// report needs, and nothing per client.
-async fn fill_the_lms_report(browser: &Browser) {
+#[tokio::test]
+async fn a_draft_saved_part_way_is_resumed_after_signing_in_again_and_goes_once_filed() {
+    let dir = crate::support::test_dir();
+    let gateway = Gateway::start(dir.path()).await;
+    let (email, password) = gateway.account(Role::Staff, None).await;
+    let browser = Browser::start(&gateway.base).await;
+    browser.sign_in(&email, &password).await;
     let aware = (chrono::Utc::now() - chrono::Duration::hours(1))
         .format("%Y-%m-%d %H:%M")
         .to_string();
-    browser.fill("#f-summary", "The export bucket of the learning platform allowed anonymous reads for about 63 hours.").await;
+
+    // Part-way, and with a count that is no number: saved unchecked.
+    browser.open("/reports/new").await;
+    assert!(!browser.has("#draft-list").await, "no drafts yet");
+    let summary = "Payroll exports were mailed to the wrong school.";
+    let what = ["misdelivery", "identification", "employment"];
+    fill_what_happened(&browser, summary, &aware, what).await;
     browser
-        .select("#f-category", "unauthorised_disclosure")
+        .fill("#f-personal_data-records-min", "about forty")
+        .await;
+    browser
+        .fill(
+            "#f-measures-taken",
+            "Asked the school to delete them.\nRecalled the mail.",
+        )
+        .await;
+    browser.click("#save-draft").await;
+    assert!(
+        browser.path().await.contains("done=saved"),
+        "{}",
+        browser.path().await
+    );
+    assert!(browser.text("[role=status]").await.contains("Draft saved"));
+    assert!(
+        !browser.has(".error-summary").await,
+        "a save checks nothing"
+    );
+    assert_eq!(gateway.incident_count().await, 0);
+    let draft = browser
+        .find("input[name=draft_id]")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the form names its draft");
+    browser.check_accessibility().await;
+
+    // A second, empty draft, discarded from the list.
+    browser.open("/reports/new").await;
+    browser.click("#save-draft").await;
+    let discard = "tr:not([data-draft='DRAFT']) button.discard".replace("DRAFT", &draft);
+    assert!(browser
+        .text("#draft-list")
+        .await
+        .contains("(no summary yet)"));
+    browser.click(&discard).await;
+    assert!(browser
+        .text("[role=status]")
+        .await
+        .contains("Draft discarded"));
+    assert_eq!(
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("#draft-list tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Signed out and in again, the draft is on the board and on the New
+    // report page, and fills the form as typed.
+    browser.click("form.sign-out button").await;
+    browser.sign_in(&email, &password).await;
+    assert!(browser.text("#board-drafts").await.contains(summary));
+    browser.check_accessibility().await;
+    browser.click("header nav a[href='/reports/new']").await;
+    let row = format!("#draft-list tr[data-draft='{draft}']");
+    assert!(browser.text(&row).await.contains(summary));
+    assert!(browser.text(&row).await.contains(&email));
+    browser.check_accessibility().await;
+    browser.screenshot("report-drafts").await;
+    browser.click(&format!("{row} a")).await;
+    let b = &browser;
+    let value = move |css: &'static str| async move {
+        b.find(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    let checked =
+        move |css: &'static str| async move { b.find(css).await.is_selected().await.unwrap() };
+    assert_eq!(value("#f-summary").await, summary);
+    assert_eq!(value("#f-category").await, "misdelivery");
+    assert_eq!(value("#f-became_aware_at").await, aware);
+    assert_eq!(value("#f-personal_data-records-min").await, "about forty");
+    assert_eq!(
+        value("#f-measures-taken").await,
+        "Asked the school to delete them.\nRecalled the mail."
+    );
+    assert_eq!(value("#f-reporter-email").await, email);
+    assert!(checked("#f-nature-confidentiality").await);
+    assert!(checked("#f-affected-systems-lms").await);
+    assert!(checked("#f-personal_data-categories-employment").await);
+    assert!(!checked("#f-personal_data-categories-contact").await);
+
+    // Completed, previewed and filed: the draft is gone.
+    browser.fill("#f-personal_data-records-min", "").await;
+    fill_how_and_who(
+        &browser,
+        [
+            "The school called us.",
+            "The payroll mail run.",
+            "A stale mailing list.",
+            "Check recipients twice.",
+        ],
+    )
+    .await;
+    browser.click("button[value=preview]").await;
+    assert!(
+        !browser.has(".error-summary").await,
+        "{}",
+        browser.text(".error-summary").await
+    );
+    assert_eq!(
+        value("input[name=draft_id]").await,
+        draft,
+        "the preview keeps the draft"
+    );
+    browser.click("#file").await;
+    assert!(
+        browser.path().await.starts_with("/?filed=BG-"),
+        "{}",
+        browser.path().await
+    );
+    assert_eq!(gateway.incident_count().await, 1);
+    assert!(
+        !browser.has("#board-drafts").await,
+        "the filed draft is gone"
+    );
+    browser.open("/reports/new").await;
+    assert!(!browser.has("#draft-list").await);
+    browser.open(&format!("/reports/new?draft={draft}")).await;
+    assert!(browser.text("main").await.contains("there is no such page"));
+
+    browser.stop().await;
+    gateway.stop().await;
+}
+
+/// Fills what happened: the `summary`, the kind of breach and the
+/// categories of personal data (`what`: the kind first), a breach of
+/// confidentiality, on the LMS, of which staff became `aware`.
+async fn fill_what_happened(
+    browser: &Browser,
+    summary: &str,
+    aware: &str,
+    what: impl IntoIterator<Item = &str>,
+) {
+    let mut what = what.into_iter();
+    browser.fill("#f-summary", summary).await;
+    browser
+        .select("#f-category", what.next().expect("a kind of breach"))
         .await;
     browser.click("#f-nature-confidentiality").await;
-    browser
-        .fill(
-            "#f-discovery",
-            "A security researcher reported it through security.txt.",
-        )
-        .await;
-    browser
-        .fill("#f-location", "Object-storage bucket lms-exports-prod.")
-        .await;
-    browser.select("#f-cause-origin", "internal").await;
-    browser
-        .fill(
-            "#f-cause-description",
-            "A refactoring dropped the bucket policy.",
-        )
-        .await;
-    browser.fill("#f-became_aware_at", &aware).await;
+    browser.fill("#f-became_aware_at", aware).await;
     browser.click("#f-affected-systems-lms").await;
-    for category in ["identification", "contact", "education"] {
+    for category in what {
         browser
             .click(&format!("#f-personal_data-categories-{category}"))
             .await;
     }
+}
+
+/// Fills how it was discovered, where it happened, its (internal) cause
+/// and the measure proposed, from `texts` in that order; the data was
+/// unprotected, the people are not yet known, and Sanne de Wit reports.
+async fn fill_how_and_who(browser: &Browser, texts: [&str; 4]) {
+    let [discovery, location, cause, proposed] = texts;
+    browser.fill("#f-discovery", discovery).await;
+    browser.fill("#f-location", location).await;
+    browser.select("#f-cause-origin", "internal").await;
+    browser.fill("#f-cause-description", cause).await;
     browser
         .select("#f-personal_data-protection-state", "none")
         .await;
     browser
         .click("#f-data_subjects-categories-not_yet_known")
         .await;
-    browser.click("#f-likely_consequences-phishing").await;
-    browser
-        .fill(
-            "#f-measures-taken",
-            "Anonymous access was revoked.\nDownload links were invalidated.",
-        )
-        .await;
-    browser
-        .fill(
-            "#f-measures-proposed",
-            "Block public buckets in the deployment pipeline.",
-        )
-        .await;
+    browser.fill("#f-measures-proposed", proposed).await;
     browser.fill("#f-reporter-name", "Sanne de Wit").await;
+}
+
+/// Two members of staff on one draft: the second save from the same
+/// revision keeps both versions, and a stale discard does nothing.
+#[tokio::test]
+async fn a_draft_saved_over_by_a_colleague_meanwhile_is_kept_beside_theirs() {
+    use breachgate::service::{accounts, drafts};
+    let dir = crate::support::test_dir();
+    let gateway = Gateway::start(dir.path()).await;
+    let services = &gateway.app.services;
+    let mut callers = Vec::new();
+    for _ in 0..2 {
+        let (email, password) = gateway.account(Role::Staff, None).await;
+        let settings = &gateway.app.config.accounts;
+        let signed_in = accounts::sign_in(services, settings, &email, &password, "::1")
+            .await
+            .unwrap();
+        callers.push(signed_in.session.caller);
+    }
+    let typed = |summary: &str| [("/summary".to_owned(), vec![summary.to_owned()])].into();
+    let key = ulid::Ulid::new().to_string();
+    let first = drafts::save(services, &callers[0], None, typed("Ana's start"), &key)
+        .await
+        .unwrap();
+    assert!(!first.separate);
+    let opened = drafts::DraftRevision {
+        id: first.id.clone(),
+        revision: 1,
+    };
+    let bo = drafts::save(
+        services,
+        &callers[1],
+        Some(&opened),
+        typed("Bo's take"),
+        &key,
+    )
+    .await
+    .unwrap();
+    assert_eq!((bo.id.as_str(), bo.separate), (first.id.as_str(), false));
+    let ana = drafts::save(
+        services,
+        &callers[0],
+        Some(&opened),
+        typed("Ana's end"),
+        &key,
+    )
+    .await
+    .unwrap();
+    assert!(ana.separate);
+    assert_ne!(ana.id, first.id);
+    let listed = drafts::list(services).await.unwrap();
+    let summaries: Vec<&str> = listed
+        .iter()
+        .map(|d| d.fields["/summary"][0].as_str())
+        .collect();
+    assert_eq!(summaries, ["Ana's end", "Bo's take"]);
+    assert!(
+        !drafts::delete(services, &opened).await.unwrap(),
+        "Bo saved it since"
+    );
+    assert_eq!(drafts::list(services).await.unwrap().len(), 2);
+    gateway.stop().await;
 }
 
 /// Two clients' own figures and three parties informed, each row added with
@@ -242,7 +470,32 @@ async fn staff_adds_rows_for_per_client_figures_and_notified_parties() {
     browser.sign_in(email, PASSWORD).await;
 
     browser.open("/reports/new").await;
-    fill_the_lms_report(&browser).await;
+    let aware = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let what = [
+        "unauthorised_disclosure",
+        "identification",
+        "contact",
+        "education",
+    ];
+    fill_what_happened(
+        &browser,
+        "The export bucket was readable by anyone.",
+        &aware,
+        what,
+    )
+    .await;
+    fill_how_and_who(
+        &browser,
+        [
+            "A security researcher reported it through security.txt.",
+            "Object-storage bucket lms-exports-prod.",
+            "A refactoring dropped the bucket policy.",
+            "Block public buckets in the deployment pipeline.",
+        ],
+    )
+    .await;
     let add_client = "button[name=add_row][value='/affected/per_client']";
     let add_party = "button[name=add_row][value='/notified_parties']";
     let row = |pointer: &str| format!("#f{}", pointer.replace('/', "-"));

@@ -4,6 +4,7 @@
 //! `BREACHGATE_TEST_PG_URL` names a server (each test creates a database of
 //! its own there and drops it afterwards).
 
+mod large_incidents;
 #[path = "../shared/pg_database.rs"]
 mod pg_database;
 
@@ -18,9 +19,9 @@ use breachgate::domain::{
     NextState, NoticeId, NoticeStatus, NoticeType, Role, VersionAction,
 };
 use breachgate::store::{
-    self, AlertKind, AttemptRecord, ChannelBacklog, ClaimedDelivery, FilingClose,
-    IdempotencyRecord, NewDelivery, NewEscalation, NewIncident, NewNotice, NewStaffMail, NewToken,
-    NewVersion, RaisedAlert, Store, StoreError, StoreOptions,
+    self, AgreementChange, AgreementsVersion, AlertKind, AttemptRecord, ChannelBacklog,
+    ClaimedDelivery, FilingClose, IdempotencyRecord, NewDelivery, NewEscalation, NewIncident,
+    NewNotice, NewStaffMail, NewToken, NewVersion, RaisedAlert, Store, StoreError, StoreOptions,
 };
 use chrono::{DateTime, Duration, Utc};
 use pg_database::FreshDatabase;
@@ -200,15 +201,41 @@ async fn story(store: Arc<dyn Store>) {
 
     // Agreements: the first apply adds every document, the second changes nothing.
     let snapshot = contracts();
-    let applied = store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    let applied = store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     assert!(!applied.added.is_empty() && applied.changed.is_empty());
     assert!(store
-        .apply_agreements(&snapshot.to_docs())
+        .apply_agreements(&snapshot.clone().into_docs())
         .await
         .unwrap()
         .is_empty());
     assert_eq!(store.agreements().await.unwrap().len(), applied.added.len());
     let (client, target) = webhook_client(&snapshot.clients);
+
+    // The agreements read back are the version written; a change made from
+    // another version is refused and writes nothing, not even its audit entry.
+    let stored = AgreementsVersion::of(&store.agreements().await.unwrap());
+    assert_eq!(stored, AgreementsVersion::of(&snapshot.clone().into_docs()));
+    let audited = audit_actions(store.as_ref()).await;
+    let refused = store
+        .change_agreements(&AgreementChange {
+            made_from: AgreementsVersion::of(&[]),
+            docs: Vec::new(),
+            new_secrets: Vec::new(),
+            audit: audit_entry(now, "client.deleted", "everyone"),
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::AgreementsChanged)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        AgreementsVersion::of(&store.agreements().await.unwrap()),
+        stored
+    );
+    assert_eq!(audit_actions(store.as_ref()).await, audited);
 
     // An incident filed under an idempotency key, and the key reused.
     let key = |response| IdempotencyRecord {
@@ -318,8 +345,14 @@ async fn story(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(state.version, 1);
-    assert_eq!(state.clients.len(), 1);
-    assert_eq!(state.clients[0].last.id, first.notices[0].id);
+    assert_eq!(state.clients, [first.notices[0].client_id.clone()]);
+    let series = store
+        .client_series(&first.incident.id, &state.clients)
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].last.id, first.notices[0].id);
+    assert_eq!(series[0].last.body, first.notices[0].body);
     let update = |follows| NewVersion {
         incident_id: first.incident.id.clone(),
         follows,
@@ -331,13 +364,17 @@ async fn story(store: Arc<dyn Store>) {
         summary: "a lost laptop, encrypted".into(),
         created_by: "story staff".into(),
         created_at: now + Duration::hours(1),
-        notices: Vec::new(),
+    };
+    let close = || FilingClose {
         idempotency: None,
         audit: audit_entry(now, "incident.updated", first.incident.id.as_str()),
     };
-    store.record_version(&update(1)).await.unwrap();
+    store
+        .record_version(&update(1), Vec::new(), close())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.record_version(&update(1)).await,
+        store.record_version(&update(1), Vec::new(), close()).await,
         Err(StoreError::VersionConflict)
     ));
     let incident = store.incident(&first.incident.id).await.unwrap().unwrap();
@@ -402,7 +439,10 @@ async fn story(store: Arc<dyn Store>) {
 async fn busy_endpoints_are_skipped(store: Arc<dyn Store>) {
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
     incident.record(store.as_ref()).await.unwrap();
@@ -447,7 +487,10 @@ async fn queues_are_measured(store: Arc<dyn Store>) {
         backlog([0, 0], None)
     );
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     let incident = report(store.as_ref(), &client, &target, now, None).await;
     incident.record(store.as_ref()).await.unwrap();
@@ -499,7 +542,10 @@ async fn queues_are_measured(store: Arc<dyn Store>) {
 async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let client = snapshot.clients[0].id.clone();
     let token = |id: &str, client_id: Option<ClientId>| NewToken {
         id: id.into(),
@@ -549,7 +595,10 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
 
     let mut without = snapshot.clone();
     without.clients.retain(|c| c.id != client);
-    store.apply_agreements(&without.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&without.clone().into_docs())
+        .await
+        .unwrap();
     assert!(store.token_by_id("tok_desk").await.unwrap().is_none());
     let listed: Vec<(String, bool)> = store
         .tokens()
@@ -577,7 +626,10 @@ async fn tokens_are_revoked_by_id_and_with_their_client(store: Arc<dyn Store>) {
 async fn filings_are_all_or_nothing_and_read_back_exactly(store: Arc<dyn Store>) {
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (_, target) = webhook_client(&snapshot.clients);
     let clients: Vec<ClientId> = (0..5)
         .map(|i| ClientId::parse(&format!("client-{i}")).unwrap())
@@ -666,7 +718,10 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
     use breachgate::store::{NewPasswordSetup, NewSession, NewUser, User};
     let now = start();
     let snapshot = contracts();
-    store.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    store
+        .apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let hash = breachgate::service::tokens::hash;
     let user = |id: &str, email: &str, client_id: Option<ClientId>| NewUser {
         user: User {
@@ -800,13 +855,15 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         .unwrap();
     assert!(store.session(&hash("session-2")).await.unwrap().is_none());
 
+    // Each failure forgets those before the window it is counted in.
+    let window = Duration::minutes(15);
     for (at, email, address) in [
         (now, "ana@example.org", "192.0.2.1"),
         (later, "ana@example.org", "192.0.2.2"),
         (later, "bob@example.org", "192.0.2.1"),
     ] {
         store
-            .record_failed_sign_in(email, address, at)
+            .record_failed_sign_in(email, address, at, at - window)
             .await
             .unwrap();
     }
@@ -820,6 +877,25 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         .await
         .unwrap();
     assert_eq!((recent.for_email, recent.from_address), (1, 1));
+    let much_later = now + Duration::minutes(17);
+    store
+        .record_failed_sign_in(
+            "ana@example.org",
+            "192.0.2.9",
+            much_later,
+            much_later - window,
+        )
+        .await
+        .unwrap();
+    let ever = store
+        .failed_sign_ins("ana@example.org", "192.0.2.1", now - Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (ever.for_email, ever.from_address),
+        (2, 1),
+        "the failure at the start left the table; those at +5 minutes stay"
+    );
     let actions = audit_actions(store.as_ref()).await;
     assert_eq!(
         actions,
@@ -833,6 +909,129 @@ async fn accounts_keep_users_links_sessions_and_failures(store: Arc<dyn Store>) 
         ]
     );
     store.close().await;
+}
+
+/// Report drafts: kept as posted, listed last saved first with who saved
+/// them, replaced and deleted only at the revision the caller loaded.
+async fn drafts_are_saved_over_and_deleted_at_their_revision(store: Arc<dyn Store>) {
+    use breachgate::store::{DraftFields, NewDraft, NewPasswordSetup, NewUser, User};
+    let now = start();
+    for (id, email) in [("usr_ana", "ana@example.org"), ("usr_bo", "bo@example.org")] {
+        let user = NewUser {
+            user: User {
+                id: id.into(),
+                email: email.into(),
+                role: Role::Staff,
+                client_id: None,
+            },
+            created_at: now,
+        };
+        let setup = NewPasswordSetup {
+            token_hash: breachgate::service::tokens::hash(id),
+            created_at: now,
+            expires_at: now + Duration::hours(1),
+        };
+        store
+            .create_user(&user, &setup, &audit_entry(now, "user.created", id))
+            .await
+            .unwrap();
+    }
+    let fields = |pairs: &[(&str, &[&str])]| -> DraftFields {
+        pairs
+            .iter()
+            .map(|(name, values)| {
+                let values = values.iter().map(|v| (*v).to_owned()).collect();
+                ((*name).to_owned(), values)
+            })
+            .collect()
+    };
+    // Unchecked input is kept as typed, odd characters and all.
+    let typed = fields(&[
+        (
+            "/summary",
+            &["A bucket was \"public\" \u{1F4A5}\n\tsince Monday"],
+        ),
+        ("/became_aware_at", &["yesterday-ish"]),
+        ("/affected/systems", &["lms", "crm"]),
+        ("/personal_data/records/min", &["-3"]),
+    ]);
+    let draft = |id: &str, fields: DraftFields, by: &str, at| NewDraft {
+        id: id.into(),
+        fields,
+        filing_key: "01JDRAFTFILINGKEY0000000000".into(),
+        saved_by: by.into(),
+        saved_at: at,
+    };
+    store
+        .create_draft(&draft("drf_1", typed.clone(), "usr_ana", now))
+        .await
+        .unwrap();
+    let later = now + Duration::minutes(10);
+    store
+        .create_draft(&draft("drf_2", DraftFields::new(), "usr_bo", later))
+        .await
+        .unwrap();
+    let listed = store.drafts().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["drf_2", "drf_1"]
+    );
+    let first = store.draft("drf_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            first.revision,
+            &first.fields,
+            first.saved_by.as_str(),
+            first.saved_at
+        ),
+        (1, &typed, "ana@example.org", now)
+    );
+    assert_eq!(first.filing_key, "01JDRAFTFILINGKEY0000000000");
+    assert!(store.draft("drf_none").await.unwrap().is_none());
+    assert!(store.draft("drf_\0").await.unwrap().is_none());
+
+    // Bo saves over Ana's draft at revision 1; Ana's later save from
+    // revision 1 is refused and changes nothing.
+    let edited = fields(&[("/summary", &["Bo's version"])]);
+    let latest = now + Duration::minutes(20);
+    assert!(store
+        .replace_draft(&draft("drf_1", edited.clone(), "usr_bo", latest), 1)
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_draft(&draft("drf_1", typed.clone(), "usr_ana", latest), 1)
+        .await
+        .unwrap());
+    let replaced = store.draft("drf_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            replaced.revision,
+            &replaced.fields,
+            replaced.saved_by.as_str()
+        ),
+        (2, &edited, "bo@example.org")
+    );
+    assert_eq!(store.drafts().await.unwrap()[0].id, "drf_1");
+
+    assert!(!store.delete_draft("drf_1", 1).await.unwrap());
+    assert!(store.delete_draft("drf_1", 2).await.unwrap());
+    assert!(!store.delete_draft("drf_1", 2).await.unwrap());
+    assert!(store.draft("drf_1").await.unwrap().is_none());
+    assert_eq!(store.drafts().await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_drafts() {
+    let (store, _dir) = sqlite_store().await;
+    drafts_are_saved_over_and_deleted_at_their_revision(store).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_drafts() {
+    if let Some((store, _database)) = postgres_store().await {
+        drafts_are_saved_over_and_deleted_at_their_revision(store).await;
+    }
 }
 
 #[tokio::test]
@@ -1080,7 +1279,9 @@ async fn postgres_instances_share_the_endpoint_limit_and_the_audit_chain() {
         .unwrap();
     let now = start();
     let snapshot = contracts();
-    a.apply_agreements(&snapshot.to_docs()).await.unwrap();
+    a.apply_agreements(&snapshot.clone().into_docs())
+        .await
+        .unwrap();
     let (client, target) = webhook_client(&snapshot.clients);
     for _ in 0..12 {
         let incident = report(a.as_ref(), &client, &target, now, None).await;
@@ -1144,7 +1345,7 @@ async fn an_unknown_url_scheme_is_refused_by_name() {
 /// by id or name, ASCII case-insensitive.
 async fn clients_are_paged_and_searched(store: Arc<dyn Store>) {
     store
-        .apply_agreements(&contracts().to_docs())
+        .apply_agreements(&contracts().into_docs())
         .await
         .expect("agreements stored");
     let ids = |page: &[store::ClientListing]| page.iter().map(|c| c.id.clone()).collect::<Vec<_>>();

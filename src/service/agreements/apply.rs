@@ -27,7 +27,7 @@ pub async fn apply_contracts(
             list.join("\n")
         )
     })?;
-    let changes = store.apply_agreements(&snapshot.to_docs()).await?;
+    let changes = store.apply_agreements(&snapshot.into_docs()).await?;
     if !changes.is_empty() {
         store
             .append_audit(&NewAuditEntry::new(

@@ -1,7 +1,9 @@
 //! The one way an admin change reaches the store: read the stored
 //! agreements, edit one client, check the result as `contracts check` would,
 //! generate secrets for endpoints newly on a stored secret, and store it all
-//! with the audit entry, then rebuild the registry.
+//! with the audit entry, then rebuild the registry. Should another instance
+//! change the agreements between the read and the write, the store refuses
+//! the write and the change is made again from what is stored now.
 
 use std::collections::HashSet;
 
@@ -14,8 +16,13 @@ use crate::agreements::{check_client, Snapshot};
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::{Caller, ClientId, WebhookId};
 use crate::service::Services;
-use crate::store::{AgreementChange, Change, NewWebhookSecret, StoreError};
+use crate::store::{AgreementChange, AgreementsVersion, Change, NewWebhookSecret, StoreError};
 use crate::validation::FieldError;
+
+/// How many times a change is made from the stored agreements before it
+/// gives up on other instances changing them first. Each refusal means
+/// another change was stored, so this bounds only how long one waits.
+const ATTEMPTS: usize = 20;
 
 /// A client's agreement as an edit left it, and where in it the part the
 /// request sent is: check errors inside that part point into the request's
@@ -35,17 +42,40 @@ impl Edit {
     }
 }
 
+/// The agreements a change made from the stored ones, ready to store, and
+/// what the change answers once stored.
+struct Changed<T> {
+    agreements: Snapshot,
+    /// First secrets of endpoints newly on a stored secret.
+    new_secrets: Vec<NewWebhookSecret>,
+    generated: Vec<WebhookId>,
+    answer: T,
+}
+
 /// Lets `edit` change client `id` (given as JSON, `None` if absent) and
-/// stores the checked result with an `action` audit entry.
+/// stores the checked result with an `action` audit entry. `edit` is called
+/// again when the change has to be made again.
 pub(super) async fn change_client(
     services: &Services,
     caller: &Caller,
     id: &ClientId,
     action: &str,
-    edit: impl FnOnce(Option<Value>) -> Result<Edit, AdminError>,
+    edit: impl Fn(Option<Value>) -> Result<Edit, AdminError>,
 ) -> Result<ClientChanged, AdminError> {
-    let _changing = services.agreements_changing.lock().await;
-    let snapshot = stored_snapshot(services).await?;
+    change_stored(services, caller, id, action, |snapshot| {
+        edited(services, id, snapshot, &edit)
+    })
+    .await
+}
+
+/// `snapshot` with client `id` as `edit` leaves it, checked, and the secrets
+/// of its endpoints newly on a stored secret.
+fn edited(
+    services: &Services,
+    id: &ClientId,
+    snapshot: Snapshot,
+    edit: impl Fn(Option<Value>) -> Result<Edit, AdminError>,
+) -> Result<Changed<ClientChanged>, AdminError> {
     let before = snapshot.clients.iter().find(|c| &c.id == id).cloned();
     let Edit { client, part } = edit(
         before
@@ -86,18 +116,12 @@ pub(super) async fn change_client(
             (generated, sealed)
         })
         .unzip();
-    let generated: Vec<&WebhookId> = secrets.iter().map(|s| &s.webhook_id).collect();
-    store_change(
-        services,
-        caller,
-        id,
-        action,
-        checked,
+    Ok(Changed {
+        agreements: checked,
         new_secrets,
-        &generated,
-    )
-    .await?;
-    Ok(ClientChanged { client, secrets })
+        generated: secrets.iter().map(|s| s.webhook_id.clone()).collect(),
+        answer: ClientChanged { client, secrets },
+    })
 }
 
 /// Removes client `id` from the stored agreements, with a `client.deleted`
@@ -107,41 +131,74 @@ pub async fn delete_client(
     caller: &Caller,
     id: &ClientId,
 ) -> Result<(), AdminError> {
-    let _changing = services.agreements_changing.lock().await;
-    let mut snapshot = stored_snapshot(services).await?;
-    if !snapshot.clients.iter().any(|c| &c.id == id) {
-        return Err(AdminError::NotFound("client"));
-    }
-    snapshot.clients.retain(|c| &c.id != id);
-    store_change(
-        services,
-        caller,
-        id,
-        "client.deleted",
-        snapshot,
-        Vec::new(),
-        &[],
-    )
+    change_stored(services, caller, id, "client.deleted", |mut snapshot| {
+        if !snapshot.clients.iter().any(|c| &c.id == id) {
+            return Err(AdminError::NotFound("client"));
+        }
+        snapshot.clients.retain(|c| &c.id != id);
+        Ok(Changed {
+            agreements: snapshot,
+            new_secrets: Vec::new(),
+            generated: Vec::new(),
+            answer: (),
+        })
+    })
     .await
 }
 
-async fn stored_snapshot(services: &Services) -> Result<Snapshot, AdminError> {
-    Snapshot::from_docs(services.store.agreements().await?)
-        .map_err(|e| StoreError::Corrupt(format!("stored agreements: {e}")).into())
-}
-
-/// Stores `snapshot` as the agreements, with the first secrets of endpoints
-/// newly on a stored secret, and rebuilds the registry. Callers hold
-/// `agreements_changing`.
-async fn store_change(
+/// Makes a change of client `id` with `change` from the stored agreements
+/// and stores it with an `action` audit entry, then rebuilds the registry.
+/// While other instances change the agreements first, the change is made
+/// again from what they stored, up to [`ATTEMPTS`] times.
+async fn change_stored<T>(
     services: &Services,
     caller: &Caller,
     id: &ClientId,
     action: &str,
-    mut snapshot: Snapshot,
-    new_secrets: Vec<NewWebhookSecret>,
-    generated: &[&WebhookId],
-) -> Result<(), AdminError> {
+    change: impl Fn(Snapshot) -> Result<Changed<T>, AdminError>,
+) -> Result<T, AdminError> {
+    // Changes on this instance take turns, so only those stored elsewhere
+    // (on another instance, or by `contracts apply`) make one start again.
+    let _changing = services.agreements_changing.lock().await;
+    let mut attempt = 1;
+    loop {
+        let (snapshot, version) = stored_snapshot(services).await?;
+        let changed = change(snapshot)?;
+        match store_change(services, caller, id, action, version, changed).await {
+            Err(AdminError::Store(StoreError::AgreementsChanged)) if attempt < ATTEMPTS => {
+                tracing::debug!(client = %id, action, attempt, "the agreements changed meanwhile; making the change again");
+                attempt += 1;
+            }
+            stored => return stored,
+        }
+    }
+}
+
+/// The stored agreements and the version they are.
+async fn stored_snapshot(services: &Services) -> Result<(Snapshot, AgreementsVersion), AdminError> {
+    let docs = services.store.agreements().await?;
+    let version = AgreementsVersion::of(&docs);
+    let snapshot = Snapshot::from_docs(docs)
+        .map_err(|e| StoreError::Corrupt(format!("stored agreements: {e}")))?;
+    Ok((snapshot, version))
+}
+
+/// Stores `changed`, made from the stored agreements at `version`, and
+/// rebuilds the registry; answers what the change answers.
+async fn store_change<T>(
+    services: &Services,
+    caller: &Caller,
+    id: &ClientId,
+    action: &str,
+    version: AgreementsVersion,
+    changed: Changed<T>,
+) -> Result<T, AdminError> {
+    let Changed {
+        agreements: mut snapshot,
+        new_secrets,
+        generated,
+        answer,
+    } = changed;
     // As in files, only the profiles some agreement names are kept.
     let named: HashSet<&String> = snapshot
         .clients
@@ -161,7 +218,8 @@ async fn store_change(
     let changes = services
         .store
         .change_agreements(&AgreementChange {
-            docs: snapshot.to_docs(),
+            made_from: version,
+            docs: snapshot.into_docs(),
             new_secrets,
             audit: NewAuditEntry::new(
                 services.clock.now(),
@@ -178,7 +236,7 @@ async fn store_change(
         .await
         .map_err(AdminError::Internal)?;
     services.announce(Change::AgreementsChanged).await;
-    Ok(())
+    Ok(answer)
 }
 
 /// An error under `prefix` of the client document, as a pointer into the

@@ -94,7 +94,7 @@ pub async fn create_client(
         if current.is_some() {
             return Err(AdminError::ClientExists(id.clone()));
         }
-        Ok(Edit::whole(agreement))
+        Ok(Edit::whole(agreement.clone()))
     })
     .await
 }
@@ -108,7 +108,7 @@ pub async fn replace_client(
 ) -> Result<ClientChanged, AdminError> {
     change_client(services, caller, id, "client.replaced", |current| {
         current.ok_or(AdminError::NotFound("client"))?;
-        Ok(Edit::whole(agreement))
+        Ok(Edit::whole(agreement.clone()))
     })
     .await
 }
@@ -123,7 +123,7 @@ pub async fn set_email(
 ) -> Result<ClientAgreement, AdminError> {
     let changed = change_client(services, caller, id, "email.set", |current| {
         let mut client = current.ok_or(AdminError::NotFound("client"))?;
-        delivery_of(&mut client).insert("email".into(), recipients);
+        delivery_of(&mut client).insert("email".into(), recipients.clone());
         Ok(Edit {
             client,
             part: "/delivery/email".into(),

@@ -117,7 +117,7 @@ pub async fn add_webhook(
             });
         }
         let part = format!("/delivery/webhooks/{}", webhooks.len());
-        webhooks.push(Value::Object(endpoint));
+        webhooks.push(Value::Object(endpoint.clone()));
         Ok(Edit { client, part })
     })
     .await?;
@@ -153,8 +153,8 @@ pub async fn update_webhook(
                 .iter()
                 .position(|w| w["id"] == webhook_id.as_str())
                 .ok_or(AdminError::NotFound("webhook"))?;
-            for (key, value) in agreement {
-                webhooks[index][key] = value;
+            for (key, value) in &agreement {
+                webhooks[index][key] = value.clone();
             }
             let part = format!("/delivery/webhooks/{index}");
             Ok(Edit { client, part })

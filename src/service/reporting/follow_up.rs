@@ -16,6 +16,7 @@
 //! do not count, so a client's first notice sent is 1 whatever was held.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -23,7 +24,7 @@ use serde_json::{json, Value};
 
 use super::{
     changes, whole_second, ClientOutcomes, Drafting, FileError, Idempotency, Outcome, Remembered,
-    Tally,
+    Tally, CHUNK, LISTED_CLIENTS,
 };
 use crate::domain::audit::{self, NewAuditEntry};
 use crate::domain::Notice;
@@ -32,7 +33,7 @@ use crate::domain::{ClientId, IncidentId, NoticeId, NoticeType};
 use crate::enrichment::{affected_clients, draft_notice, AffectedClients};
 use crate::intake::{check_report, parse_json, per_client_patch};
 use crate::service::Services;
-use crate::store::{NewVersion, NoticeBody, StoreError};
+use crate::store::{ClientSeries, FilingClose, NewVersion, NoticeBody, StoreError};
 use crate::validation::{self, FieldError};
 
 /// Longest retraction reason accepted.
@@ -144,9 +145,11 @@ impl Series {
 }
 
 /// Makes `request` the incident's next version for `caller`: drafts, checks
-/// and signs each client's next notice and stores them with the version in
-/// one transaction. A dry run stores nothing and keeps each notice in the
-/// outcome as a preview.
+/// and signs each client's next notice, a chunk of clients at a time (so
+/// memory stays bounded whatever the number of clients), and stores them
+/// with the version in one transaction, committed only once every notice is
+/// in. A dry run stores nothing and keeps each notice in the outcome as a
+/// preview (above [`LISTED_CLIENTS`], only the held ones, as a report's).
 #[tracing::instrument(skip_all, fields(incident = %incident_id))]
 pub async fn follow_up(
     services: &Services,
@@ -192,16 +195,6 @@ pub async fn follow_up(
     } else {
         affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?
     };
-    let series = state
-        .clients
-        .into_iter()
-        .map(|c| {
-            Ok((
-                c.client_id,
-                parse_series(c.last_position, &c.last, c.last_sent.as_ref())?,
-            ))
-        })
-        .collect::<Result<HashMap<ClientId, Series>, StoreError>>()?;
 
     let now = whole_second(services.clock.as_ref());
     let reason = retraction_reason_of(request, &submitted);
@@ -214,13 +207,58 @@ pub async fn follow_up(
         now,
         affected_clients: affected.len(),
     };
-    let clients: BTreeSet<ClientId> = affected.keys().chain(series.keys()).cloned().collect();
-    let drafted = report.clone();
-    let prepared = drafting
-        .prepare_all(
-            clients.into_iter().collect(),
-            dry_run,
-            move |client_id, ctx, registry| {
+    let clients: Vec<ClientId> = affected
+        .keys()
+        .chain(&state.clients)
+        .cloned()
+        .collect::<BTreeSet<ClientId>>()
+        .into_iter()
+        .collect();
+    let mut tally = Tally::new(now, clients.len() <= LISTED_CLIENTS);
+    let status = request.status_after();
+    let version = NewVersion {
+        incident_id: incident_id.clone(),
+        follows: state.version,
+        action: request.action(),
+        status,
+        became_aware_at: report.became_aware_at,
+        summary: report.summary.clone(),
+        facts,
+        submitted,
+        created_by: caller.name.clone(),
+        created_at: now,
+    };
+    let mut filing = if dry_run {
+        None
+    } else {
+        Some(
+            services
+                .store
+                .begin_version(&version)
+                .await
+                .map_err(|e| match e {
+                    StoreError::VersionConflict => FileError::ConcurrentChange,
+                    e => e.into(),
+                })?,
+        )
+    };
+    // A chunk of clients at a time: their series read, their notices
+    // prepared and written, before the next chunk's are read (no client is
+    // in two chunks, so what one chunk wrote is never read as a series).
+    let affected = Arc::new(affected);
+    let drafted = Arc::new(report.clone());
+    for chunk in clients.chunks(CHUNK) {
+        // Inside the version's transaction when there is one: it holds the
+        // write, and sees the incident as of the version it follows.
+        let series = match filing.as_mut() {
+            Some(filing) => filing.client_series(chunk).await?,
+            None => services.store.client_series(incident_id, chunk).await?,
+        };
+        let series = parsed(series)?;
+        let (affected, drafted, reason) = (affected.clone(), drafted.clone(), reason.clone());
+        let prepared = drafting
+            .clone()
+            .prepare_all(chunk.to_vec(), dry_run, move |client_id, ctx, registry| {
                 // A client whose agreement was removed can no longer be reached.
                 let client = registry.client(&client_id)?;
                 let before = series.get(&client_id);
@@ -233,26 +271,27 @@ pub async fn follow_up(
                 };
                 let position = before.map_or(1, |b| b.last_position + 1);
                 Some((notice, position, client.clone()))
-            },
-        )
-        .await?;
-    // A follow-up's answer lists every client: it is prepared whole.
-    let mut tally = Tally::new(now, true);
-    tally.add(&prepared);
+            })
+            .await?;
+        tally.add(&prepared);
+        if let Some(filing) = filing.as_mut() {
+            filing
+                .add_notices(prepared.into_iter().map(|p| p.notice).collect())
+                .await?;
+        }
+    }
     tally.require_delay_reason(&report)?;
 
-    let version = state.version + 1;
-    let status = request.status_after();
     let followed = FollowedUp {
         incident_id: incident_id.clone(),
         reference: state.reference.clone(),
-        version,
+        version: version.follows + 1,
         status,
         clients: tally.into_outcomes(),
     };
-    if dry_run {
+    let Some(filing) = filing else {
         return Ok(Outcome::Done(followed));
-    }
+    };
     let audit = NewAuditEntry {
         at: now,
         actor: audit::token_actor(caller),
@@ -260,35 +299,39 @@ pub async fn follow_up(
         subject: incident_id.as_str().to_owned(),
         details: json!({
             "reference": state.reference,
-            "version": version,
-            "notices": prepared.len(),
+            "version": followed.version,
+            "notices": followed.clients.affected,
             "held": followed.clients.held,
         }),
     };
-    let record = NewVersion {
-        incident_id: incident_id.clone(),
-        follows: state.version,
-        action: request.action(),
-        status,
-        became_aware_at: report.became_aware_at,
-        summary: report.summary.clone(),
-        facts,
-        submitted,
-        created_by: caller.name.clone(),
-        created_at: now,
-        notices: prepared.into_iter().map(|p| p.notice).collect(),
+    let close = FilingClose {
         idempotency: remembered.remember(&followed),
         audit,
     };
-    let stored = services.store.record_version(&record).await;
+    let stored = filing.commit(close).await;
     if stored.is_ok() {
-        let took = started.elapsed();
-        let held = followed.clients.held;
-        services
-            .metrics
-            .filed(record.action.as_str(), took, record.notices.len(), held);
+        let clients = &followed.clients;
+        services.metrics.filed(
+            version.action.as_str(),
+            started.elapsed(),
+            clients.affected,
+            clients.held,
+        );
     }
     remembered.answer(services, stored, followed).await
+}
+
+/// Clients' series, parsed, by client.
+fn parsed(series: Vec<ClientSeries>) -> Result<HashMap<ClientId, Series>, StoreError> {
+    series
+        .into_iter()
+        .map(|c| {
+            Ok((
+                c.client_id,
+                parse_series(c.last_position, &c.last, c.last_sent.as_ref())?,
+            ))
+        })
+        .collect()
 }
 
 /// The next notice for a client that is (still or newly) affected, or none

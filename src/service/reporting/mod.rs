@@ -340,6 +340,7 @@ impl<T> Remembered<'_, T> {
 }
 
 /// What every notice of one incident version is drafted from.
+#[derive(Clone)]
 struct Drafting {
     registry: Arc<Registry>,
     signer: Arc<Signer>,
@@ -354,7 +355,7 @@ struct Drafting {
 /// Notices are prepared and stored this many at a time, so a fan-out holds
 /// a few chunks in memory (one being stored, one waiting, one being
 /// prepared), whatever its number of clients.
-const CHUNK: usize = 1_000;
+const CHUNK: usize = 250;
 
 impl Drafting {
     /// Drafts, checks and signs the notice of each of `clients` on the

@@ -13,15 +13,15 @@ use crate::domain::{ClientId, WebhookId};
 use crate::store::shared::rows::{AgreementDigestRow, AgreementDocRow, SecretRow};
 use crate::store::shared::{diff_agreements, disabled_by, millis, DocKey};
 use crate::store::{
-    AgreementChange, AgreementStore, ClientListing, NewWebhookSecret, SecretRotation, StoreError,
-    StoredSecret,
+    AgreementChange, AgreementStore, AgreementsVersion, ClientListing, NewWebhookSecret,
+    SecretRotation, StoreError, StoredSecret,
 };
 
 #[async_trait]
 impl AgreementStore for PostgresStore {
     async fn apply_agreements(&self, docs: &[AgreementDoc]) -> Result<AppliedChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let changes = apply_docs_in(&mut tx, docs).await?;
+        let changes = apply_docs_in(&mut tx, None, docs).await?;
         tx.commit().await?;
         Ok(changes)
     }
@@ -34,12 +34,20 @@ impl AgreementStore for PostgresStore {
         rows.into_iter().map(AgreementDocRow::into_record).collect()
     }
 
+    async fn has_agreements(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agreement_docs)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn change_agreements(
         &self,
         change: &AgreementChange,
     ) -> Result<AppliedChanges, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let changes = apply_docs_in(&mut tx, &change.docs).await?;
+        let changes = apply_docs_in(&mut tx, Some(&change.made_from), &change.docs).await?;
         for secret in &change.new_secrets {
             insert_secret_in(&mut tx, secret).await?;
         }
@@ -193,11 +201,13 @@ async fn insert_secret_in(
 }
 
 /// Replaces the stored agreements with `docs` within `conn`'s transaction,
-/// reporting what changed. Takes the agreements' lock first, so changes
-/// made on several instances at once apply one after the other, each diffed
-/// against the one before.
+/// reporting what changed; refuses `docs` made from another version than
+/// the stored one. Takes the agreements' lock first, so changes made on
+/// several instances at once apply one after the other, each compared with
+/// the one before.
 async fn apply_docs_in(
     conn: &mut PgConnection,
+    made_from: Option<&AgreementsVersion>,
     docs: &[AgreementDoc],
 ) -> Result<AppliedChanges, StoreError> {
     serialise(conn, Serialised::Agreements).await?;
@@ -210,7 +220,7 @@ async fn apply_docs_in(
         .map(|row| ((row.kind, row.id), row.digest))
         .collect();
     let now = millis(Utc::now());
-    let diff = diff_agreements(&stored, docs);
+    let diff = diff_agreements(&stored, made_from, docs)?;
     for (doc, digest) in &diff.upserts {
         sqlx::query(
             "INSERT INTO agreement_docs (kind, id, body, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -219,7 +229,7 @@ async fn apply_docs_in(
         )
         .bind(doc.kind.as_str())
         .bind(&doc.id)
-        .bind(doc.body.to_string())
+        .bind(doc.body.get())
         .bind(digest)
         .bind(now)
         .execute(&mut *conn)

@@ -2,26 +2,29 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rayon::prelude::*;
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::audit::append_audit_in;
 use super::PostgresStore;
 use crate::domain::{ClientId, IncidentId, NoticeId};
+use crate::store::shared::queries::{
+    board_standings, register_query, RegisterPart, OPEN_INCIDENTS,
+};
 use crate::store::shared::rows::{
-    incident_from_rows, records, register_from_rows, ClientSeriesRow, IncidentHeadRow,
-    IncidentNoticeRow, IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow,
-    RegisterDeliveryRow, RegisterIncidentRow, RegisterNoticeSqlRow, StoredNoticeRow,
+    board_from_rows, incident_from_rows, overview_from_rows, records, register_from_rows,
+    series_from_rows, ClientSeriesRow, HeldErrorsRow, IncidentHeadRow, IncidentNoticeRow,
+    IncidentRow, IncidentSummaryRow, NoticeBodyRow, NoticeDeliveryRow, RegisterDeliveryRow,
+    RegisterIncidentRow, RegisterNoticeSqlRow, StandingRow, StatusCountRow, StoredNoticeRow,
     StoredResponseRow, VersionRow,
 };
 use crate::store::shared::{
-    millis, pack_bodies, pack_notices, series_notice_ids, with_deliveries, Dictionary, SeriesRow,
-    BATCH_ROWS,
+    millis, pack_notices, series_notice_ids, with_deliveries, Dictionary, SeriesRow, BATCH_ROWS,
 };
 use crate::store::{
-    FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling, IncidentNotice, IncidentState,
-    IncidentStore, IncidentSummary, IncidentVersion, NewDelivery, NewIncident, NewNotice,
-    NewVersion, RegisterIncident, StoreError, StoredNotice, StoredResponse,
+    BoardIncident, ClientSeries, FilingClose, IdempotencyRecord, IncidentDetail, IncidentFiling,
+    IncidentNotice, IncidentOverview, IncidentState, IncidentStore, IncidentSummary,
+    IncidentVersion, NewDelivery, NewIncident, NewNotice, NewVersion, RegisterFilter,
+    RegisterIncident, StoreError, StoredNotice, StoredResponse, HELD_LISTED,
 };
 
 #[async_trait]
@@ -81,13 +84,14 @@ impl IncidentStore for PostgresStore {
         Ok(Box::new(PostgresFiling {
             tx,
             incident_id: incident.id.clone(),
+            version: 1,
             created_at,
             dictionary: None,
         }))
     }
 
     async fn incident_state(&self, id: &IncidentId) -> Result<Option<IncidentState>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = snapshot(&self.pool).await?;
         let Some(head): Option<IncidentHeadRow> = sqlx::query_as(
             "SELECT reference, status, version, report FROM incidents WHERE id = $1",
         )
@@ -97,32 +101,32 @@ impl IncidentStore for PostgresStore {
         else {
             return Ok(None);
         };
-        let series: Vec<ClientSeriesRow> = sqlx::query_as(
-            "SELECT DISTINCT ON (n.client_id) n.client_id, n.position AS last_position, n.id AS last,
-                    (SELECT s.id FROM notices s
-                     WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
-                       AND s.status = 'queued'
-                     ORDER BY s.position DESC LIMIT 1) AS last_sent
-             FROM notices n WHERE n.incident_id = $1
-             ORDER BY n.client_id, n.position DESC",
+        let clients: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT client_id FROM notices WHERE incident_id = $1 ORDER BY client_id",
         )
         .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
-        let bodies: Vec<NoticeBodyRow> = sqlx::query_as(
-            "SELECT n.id, n.body, d.content AS dictionary
-             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
-             WHERE n.id = ANY($1)",
-        )
-        .bind(series_notice_ids(&series))
-        .fetch_all(&mut *tx)
-        .await?;
         tx.commit().await?;
-        head.into_state(id, series, bodies).map(Some)
+        head.into_state(id, clients).map(Some)
     }
 
-    async fn record_version(&self, version: &NewVersion) -> Result<(), StoreError> {
+    async fn client_series(
+        &self,
+        id: &IncidentId,
+        clients: &[ClientId],
+    ) -> Result<Vec<ClientSeries>, StoreError> {
+        let mut tx = snapshot(&self.pool).await?;
+        let series = series_of(&mut tx, id, clients).await?;
+        tx.commit().await?;
+        Ok(series)
+    }
+
+    async fn begin_version(
+        &self,
+        version: &NewVersion,
+    ) -> Result<Box<dyn IncidentFiling>, StoreError> {
+        // As a filing: one transaction until the commit.
         let mut tx = self.pool.begin().await?;
         let created_at = millis(version.created_at);
         let number = version.follows + 1;
@@ -144,9 +148,6 @@ impl IncidentStore for PostgresStore {
         if moved.rows_affected() == 0 {
             return Err(StoreError::VersionConflict);
         }
-        if let Some(idem) = &version.idempotency {
-            insert_idempotency(&mut tx, idem, created_at).await?;
-        }
         sqlx::query(
             "INSERT INTO incident_versions (incident_id, version, action, facts, submitted, created_by, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -160,24 +161,13 @@ impl IncidentStore for PostgresStore {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        if let Some(first) = version.notices.first() {
-            let dictionary =
-                insert_dictionary(&mut tx, &version.incident_id, first.body.clone()).await?;
-            let packed = pack_bodies(
-                &dictionary.content,
-                version.notices.par_iter().map(|n| n.body.as_slice()),
-            )?;
-            let written = Written {
-                incident_id: &version.incident_id,
-                version: number,
-                dictionary_id: dictionary.id,
-                created_at,
-            };
-            insert_notices(&mut tx, &written, &version.notices, &packed).await?;
-        }
-        append_audit_in(&mut tx, &version.audit).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(Box::new(PostgresFiling {
+            tx,
+            incident_id: version.incident_id.clone(),
+            version: number,
+            created_at,
+            dictionary: None,
+        }))
     }
 
     async fn incidents(&self) -> Result<Vec<IncidentSummary>, StoreError> {
@@ -198,20 +188,8 @@ impl IncidentStore for PostgresStore {
     async fn incident(&self, id: &IncidentId) -> Result<Option<IncidentDetail>, StoreError> {
         // One snapshot, so the summary, versions, notices and deliveries are
         // of the same moment.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let Some(row): Option<IncidentRow> = sqlx::query_as(
-            "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at, i.reported_by,
-                    (SELECT COUNT(DISTINCT client_id) FROM notices WHERE incident_id = i.id) AS clients,
-                    (SELECT COUNT(*) FROM notices WHERE incident_id = i.id AND status = 'held') AS held
-             FROM incidents i WHERE i.id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
+        let mut tx = snapshot(&self.pool).await?;
+        let Some(row) = incident_row(&mut tx, id).await? else {
             return Ok(None);
         };
         let deliveries: Vec<NoticeDeliveryRow> = sqlx::query_as(
@@ -228,7 +206,7 @@ impl IncidentStore for PostgresStore {
         .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let versions = versions(&mut tx, Some(id)).await?;
+        let versions = versions(&mut tx, id).await?;
         tx.commit().await?;
         incident_from_rows(row, versions, notices, deliveries).map(Some)
     }
@@ -240,10 +218,7 @@ impl IncidentStore for PostgresStore {
         limit: u32,
     ) -> Result<Option<Vec<IncidentNotice>>, StoreError> {
         // One snapshot, so the page's notices and deliveries agree.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = snapshot(&self.pool).await?;
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM incidents WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -290,53 +265,164 @@ impl IncidentStore for PostgresStore {
         row.map(StoredNoticeRow::into_record).transpose()
     }
 
-    async fn register(&self, now: DateTime<Utc>) -> Result<Vec<RegisterIncident>, StoreError> {
-        // One snapshot for every read.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .execute(&mut *tx)
+    async fn register(
+        &self,
+        now: DateTime<Utc>,
+        filter: &RegisterFilter,
+    ) -> Result<Vec<RegisterIncident>, StoreError> {
+        let mut tx = snapshot(&self.pool).await?;
+        let deliveries: Vec<RegisterDeliveryRow> = register_query(RegisterPart::Deliveries, filter)
+            .build_query_as()
+            .fetch_all(&mut *tx)
             .await?;
-        let deliveries: Vec<RegisterDeliveryRow> = sqlx::query_as(
-            "SELECT id, notice_id, channel, target, status, attempts, delivered_at FROM deliveries
-             ORDER BY notice_id, id",
+        let notices: Vec<RegisterNoticeSqlRow> = register_query(RegisterPart::Notices, filter)
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await?;
+        let versions: Vec<VersionRow> = register_query(RegisterPart::Versions, filter)
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await?;
+        let incidents: Vec<RegisterIncidentRow> = register_query(RegisterPart::Incidents, filter)
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let versions = records(versions, VersionRow::into_record)?;
+        register_from_rows(incidents, notices, deliveries, versions, now)
+    }
+
+    async fn board(&self) -> Result<Vec<BoardIncident>, StoreError> {
+        let mut tx = snapshot(&self.pool).await?;
+        let incidents: Vec<IncidentSummaryRow> =
+            sqlx::query_as(OPEN_INCIDENTS).fetch_all(&mut *tx).await?;
+        let standings: Vec<StandingRow> = sqlx::query_as(&board_standings())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        board_from_rows(incidents, standings)
+    }
+
+    async fn incident_overview(
+        &self,
+        id: &IncidentId,
+    ) -> Result<Option<IncidentOverview>, StoreError> {
+        let mut tx = snapshot(&self.pool).await?;
+        let Some(row) = incident_row(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let versions = versions(&mut tx, id).await?;
+        let notices: Vec<StatusCountRow> = sqlx::query_as(
+            "SELECT status, COUNT(*) AS count FROM notices WHERE incident_id = $1
+             GROUP BY status ORDER BY status",
         )
+        .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let notices: Vec<RegisterNoticeSqlRow> = sqlx::query_as(
-            "SELECT n.id, n.incident_id, n.client_id, n.kind, n.sequence, n.status, n.notify_by,
-                    a.acknowledged_at, a.acknowledged_by
-             FROM notices n LEFT JOIN acknowledgements a ON a.notice_id = n.id
-             ORDER BY n.incident_id, n.client_id, n.position",
+        let deliveries: Vec<StatusCountRow> = sqlx::query_as(
+            "SELECT d.status, COUNT(*) AS count
+             FROM deliveries d JOIN notices n ON n.id = d.notice_id
+             WHERE n.incident_id = $1 GROUP BY d.status ORDER BY d.status",
         )
+        .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let versions = versions(&mut tx, None).await?;
-        let incidents: Vec<RegisterIncidentRow> = sqlx::query_as(
-            "SELECT id, reference, status, became_aware_at, created_at, summary FROM incidents
-             ORDER BY created_at, id",
-        )
+        // Each client's latest notice, when it is held.
+        let waiting = "FROM notices n
+             WHERE n.incident_id = $1 AND n.status = 'held' AND n.position = (
+                 SELECT MAX(m.position) FROM notices m
+                 WHERE m.incident_id = $1 AND m.client_id = n.client_id)";
+        let held: Vec<IncidentNoticeRow> = sqlx::query_as(&format!(
+            "SELECT n.id, n.client_id, n.kind, n.sequence, n.status, n.notify_by, n.errors
+             {waiting} ORDER BY n.client_id LIMIT $2"
+        ))
+        .bind(id.as_str())
+        .bind(i64::from(HELD_LISTED))
+        .fetch_all(&mut *tx)
+        .await?;
+        let held_errors: Vec<HeldErrorsRow> = sqlx::query_as(&format!(
+            "SELECT n.errors, COUNT(*) AS notices {waiting} GROUP BY n.errors ORDER BY n.errors"
+        ))
+        .bind(id.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        register_from_rows(incidents, notices, deliveries, versions, now)
+        overview_from_rows(row, versions, (notices, deliveries), held, held_errors).map(Some)
     }
 }
 
-/// The versions of one incident, or of all, under their incident's id,
-/// oldest first.
+/// A read-only transaction on one snapshot, so that the reads made in it
+/// are of the same moment.
+async fn snapshot(pool: &sqlx::PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// An incident's summary and who reported it.
+async fn incident_row(
+    conn: &mut PgConnection,
+    id: &IncidentId,
+) -> Result<Option<IncidentRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.created_at, i.reported_by,
+                (SELECT COUNT(DISTINCT client_id) FROM notices WHERE incident_id = i.id) AS clients,
+                (SELECT COUNT(*) FROM notices WHERE incident_id = i.id AND status = 'held') AS held
+         FROM incidents i WHERE i.id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The versions of one incident, under its id, oldest first.
 async fn versions(
     conn: &mut PgConnection,
-    incident: Option<&IncidentId>,
+    incident: &IncidentId,
 ) -> Result<Vec<(String, IncidentVersion)>, StoreError> {
     let rows: Vec<VersionRow> = sqlx::query_as(
         "SELECT incident_id, version, action, submitted, created_by, created_at
-         FROM incident_versions WHERE $1::text IS NULL OR incident_id = $1
-         ORDER BY incident_id, version",
+         FROM incident_versions WHERE incident_id = $1 ORDER BY version",
     )
-    .bind(incident.map(IncidentId::as_str))
+    .bind(incident.as_str())
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter().map(VersionRow::into_record).collect()
+    records(rows, VersionRow::into_record)
+}
+
+/// Where the series of each of `clients` that has one stands, by client
+/// id, with the bodies it names.
+async fn series_of(
+    conn: &mut PgConnection,
+    id: &IncidentId,
+    clients: &[ClientId],
+) -> Result<Vec<ClientSeries>, StoreError> {
+    let clients: Vec<&str> = clients.iter().map(ClientId::as_str).collect();
+    let series: Vec<ClientSeriesRow> = sqlx::query_as(
+        "SELECT DISTINCT ON (n.client_id) n.client_id, n.position AS last_position, n.id AS last,
+                (SELECT s.id FROM notices s
+                 WHERE s.incident_id = n.incident_id AND s.client_id = n.client_id
+                   AND s.status = 'queued'
+                 ORDER BY s.position DESC LIMIT 1) AS last_sent
+         FROM notices n WHERE n.incident_id = $1 AND n.client_id = ANY($2)
+         ORDER BY n.client_id, n.position DESC",
+    )
+    .bind(id.as_str())
+    .bind(&clients)
+    .fetch_all(&mut *conn)
+    .await?;
+    let series: Vec<SeriesRow> = series.into_iter().map(SeriesRow::from).collect();
+    let bodies: Vec<NoticeBodyRow> = sqlx::query_as(
+        "SELECT n.id, n.body, d.content AS dictionary
+         FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
+         WHERE n.id = ANY($1)",
+    )
+    .bind(series_notice_ids(&series))
+    .fetch_all(&mut *conn)
+    .await?;
+    series_from_rows(series, bodies)
 }
 
 /// Claims an idempotency key inside the caller's transaction; a key already
@@ -365,11 +451,13 @@ async fn insert_idempotency(
     Ok(())
 }
 
-/// An incident being filed: the open transaction and, once the first
-/// notice is in, the filing's compression dictionary.
+/// An incident (or its next version) being filed: the open transaction
+/// and, once the first notice is in, the filing's compression dictionary.
 struct PostgresFiling {
     tx: Transaction<'static, Postgres>,
     incident_id: IncidentId,
+    /// The version the notices belong to.
+    version: u32,
     created_at: i64,
     dictionary: Option<Dictionary>,
 }
@@ -391,11 +479,18 @@ impl IncidentFiling for PostgresFiling {
         let (notices, packed) = pack_notices(&dictionary, notices).await?;
         let written = Written {
             incident_id: &self.incident_id,
-            version: 1,
+            version: self.version,
             dictionary_id: dictionary.id,
             created_at: self.created_at,
         };
         insert_notices(&mut self.tx, &written, &notices, &packed).await
+    }
+
+    async fn client_series(
+        &mut self,
+        clients: &[ClientId],
+    ) -> Result<Vec<ClientSeries>, StoreError> {
+        series_of(&mut self.tx, &self.incident_id, clients).await
     }
 
     async fn commit(mut self: Box<Self>, close: FilingClose) -> Result<(), StoreError> {

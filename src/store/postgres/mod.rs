@@ -3,14 +3,15 @@
 //! writer guarantees elsewhere is held here by the database: claims skip
 //! rows another instance has locked and count every instance's leases, and
 //! the audit chain and agreement changes take transaction-scoped advisory
-//! locks. Each concern's `impl` is in its own file, with only its SQL; the
-//! rules that are not SQL are in `store::shared`.
+//! locks. Each concern's `impl` is in its own file; the statements every
+//! backend shares and the rules that are not SQL are in `store::shared`.
 
 mod accounts;
 mod agreements;
 mod audit;
 mod changes;
 mod clients;
+mod drafts;
 mod incidents;
 mod outbox;
 mod schedule;
@@ -21,8 +22,9 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
+use super::shared::dialect::Dialect;
 use super::shared::require_migrated;
 use super::{Backend, Change, StoreError, StoreOptions};
 
@@ -75,10 +77,31 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
+}
 
-    /// The pool, for the copy from another backend.
-    pub(super) fn pool(&self) -> &PgPool {
+/// Several instances write at once: what must happen one at a time takes an
+/// advisory lock; everything else is left to row locks.
+impl Dialect for PostgresStore {
+    type Database = Postgres;
+
+    fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Under the agreements' lock, which their changes take too.
+    async fn begin_grant(&self) -> Result<Transaction<'_, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        serialise(&mut tx, Serialised::Agreements).await?;
+        Ok(tx)
+    }
+
+    /// Taken last in every transaction that appends, so it is held briefly.
+    async fn lock_audit_chain(conn: &mut PgConnection) -> Result<(), StoreError> {
+        serialise(conn, Serialised::AuditChain).await
     }
 }
 

@@ -7,15 +7,16 @@ use super::{serialise, PostgresStore, Serialised};
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::Channel;
 use crate::store::shared::queue_rows::{
-    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
-    WebhookTestClaimRow, WebhookTestRow,
+    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow, EndpointRow,
+    NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
 };
+use crate::store::shared::rows::records;
 use crate::store::shared::{
     attempt_batch, attempt_effects, from_millis, millis, names_nothing, AttemptEffects,
 };
 use crate::store::{
-    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail,
-    NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
+    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt,
+    DeliveryDetail, NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
 };
 
 /// Leases due deliveries of one channel ($5), at most $4, never taking an
@@ -110,6 +111,9 @@ impl OutboxStore for PostgresStore {
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         let effects: Vec<AttemptEffects> = records.iter().map(attempt_effects).collect();
+        // The worker records a batch again when this failed, and a connection
+        // lost during the commit fails it here though the server committed:
+        // attempts stored already are left as they are.
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "WITH r AS (
@@ -119,7 +123,8 @@ impl OutboxStore for PostgresStore {
                      status text, failures bigint, next_attempt_at bigint, message_id text)
              ), attempts AS (
                  INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail)
-                 SELECT id, attempt, started_at, duration_ms, outcome, status_code, detail FROM r)
+                 SELECT id, attempt, started_at, duration_ms, outcome, status_code, detail FROM r
+                 ON CONFLICT (delivery_id, attempt) DO NOTHING)
              UPDATE deliveries d SET
                  status = r.status,
                  attempts = r.attempt,
@@ -198,6 +203,21 @@ impl OutboxStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         row.into_record(attempts).map(Some)
+    }
+
+    async fn attempts_of(
+        &self,
+        deliveries: &[String],
+    ) -> Result<Vec<(String, DeliveryAttempt)>, StoreError> {
+        let rows: Vec<DeliveryAttemptRow> = sqlx::query_as(
+            "SELECT delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail
+             FROM delivery_attempts
+             WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
+        )
+        .bind(deliveries)
+        .fetch_all(&self.pool)
+        .await?;
+        records(rows, DeliveryAttemptRow::into_record)
     }
 
     async fn replay_delivery(

@@ -5,14 +5,19 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::agreements::{AgreementDoc, AppliedChanges};
+use crate::store::{AgreementsVersion, StoreError};
 
 /// What an agreement document is compared by: its body as stored.
-pub fn agreement_digest(body: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+pub fn agreement_digest(body: &str) -> String {
+    hex::encode(Sha256::digest(body.as_bytes()))
 }
 
 /// One stored agreement document: `(kind, id)` as stored.
 pub type DocKey = (String, String);
+
+pub fn doc_key(doc: &AgreementDoc) -> DocKey {
+    (doc.kind.as_str().to_owned(), doc.id.clone())
+}
 
 /// What replacing the stored agreements with new documents takes.
 pub struct AgreementDiff<'a> {
@@ -24,11 +29,16 @@ pub struct AgreementDiff<'a> {
 }
 
 /// Compares the stored documents (`(kind, id)` → digest) with `docs`, which
-/// replace them all.
+/// replace them all; fails when `docs` were made from another version of
+/// the stored documents than they are now.
 pub fn diff_agreements<'a>(
     stored: &HashMap<DocKey, String>,
+    made_from: Option<&AgreementsVersion>,
     docs: &'a [AgreementDoc],
-) -> AgreementDiff<'a> {
+) -> Result<AgreementDiff<'a>, StoreError> {
+    if made_from.is_some_and(|version| !version.is(stored)) {
+        return Err(StoreError::AgreementsChanged);
+    }
     let mut diff = AgreementDiff {
         upserts: Vec::new(),
         removals: Vec::new(),
@@ -36,8 +46,8 @@ pub fn diff_agreements<'a>(
     };
     let mut wanted = HashSet::new();
     for doc in docs {
-        let key = (doc.kind.as_str().to_owned(), doc.id.clone());
-        let digest = agreement_digest(&doc.body);
+        let key = doc_key(doc);
+        let digest = agreement_digest(doc.body.get());
         let label = format!("{} {}", doc.kind.as_str(), doc.id);
         match stored.get(&key) {
             Some(old) if *old == digest => {}
@@ -57,7 +67,7 @@ pub fn diff_agreements<'a>(
         diff.removals.push(key.clone());
     }
     diff.changes.removed.sort();
-    diff
+    Ok(diff)
 }
 
 /// Why a target was disabled by hand.
@@ -76,7 +86,7 @@ mod tests {
         AgreementDoc {
             kind,
             id: id.into(),
-            body,
+            body: serde_json::value::to_raw_value(&body).unwrap(),
         }
     }
 
@@ -88,24 +98,24 @@ mod tests {
         let stored: HashMap<DocKey, String> = [
             (
                 ("system".into(), "crm".into()),
-                agreement_digest(&kept.body),
+                agreement_digest(kept.body.get()),
             ),
             (
                 ("client".into(), "acme".into()),
-                agreement_digest(&json!({"v": 1})),
+                agreement_digest(r#"{"v":1}"#),
             ),
             (("subprocessor".into(), "zeta".into()), "x".into()),
             (("client".into(), "gone".into()), "y".into()),
         ]
         .into();
         let docs = [kept, changed, added];
-        let diff = diff_agreements(&stored, &docs);
+        let diff = diff_agreements(&stored, None, &docs).unwrap();
         assert_eq!(diff.changes.added, ["profile de"]);
         assert_eq!(diff.changes.changed, ["client acme"]);
         assert_eq!(diff.changes.removed, ["client gone", "subprocessor zeta"]);
         let written: Vec<&str> = diff.upserts.iter().map(|(d, _)| d.id.as_str()).collect();
         assert_eq!(written, ["acme", "de"]);
-        assert_eq!(diff.upserts[0].1, agreement_digest(&json!({"v": 2})));
+        assert_eq!(diff.upserts[0].1, agreement_digest(r#"{"v":2}"#));
         let mut removed = diff.removals.clone();
         removed.sort();
         assert_eq!(

@@ -3,26 +3,44 @@
 //! and of the register fit together, whether a deadline was met, and what a
 //! finished attempt leads to. A backend reads and writes rows; these take
 //! rows (already decoded into records) and return records.
+//!
+//! And the statements that are the same on every backend, with the code
+//! that binds and reads them, written once (see [`dialect`]).
 
 pub mod account_rows;
+mod accounts;
 mod agreements;
 mod attempts;
+mod audit;
+mod clients;
+pub mod dialect;
+pub mod draft_rows;
+mod drafts;
 mod incidents;
 mod notice_bodies;
+pub mod queries;
 pub mod queue_rows;
 pub mod rows;
+mod schedule;
+mod tokens;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-pub use agreements::{diff_agreements, disabled_by, DocKey};
+pub(in crate::store) use accounts::account_store;
+pub use agreements::{agreement_digest, diff_agreements, disabled_by, doc_key, DocKey};
 pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
+pub(in crate::store) use audit::{audit_store, AuditChain};
+pub(in crate::store) use clients::client_store;
+pub(in crate::store) use drafts::draft_store;
 pub use incidents::{
     client_series, incident_detail, register, series_notice_ids, with_deliveries,
     RegisterNoticeRow, SeriesRow,
 };
-pub use notice_bodies::{pack_bodies, pack_notices, unpack_body, Dictionary};
+pub use notice_bodies::{pack_notices, unpack_body, Dictionary};
+pub(in crate::store) use schedule::schedule_store;
+pub(in crate::store) use tokens::token_store;
 
 use super::StoreError;
 use crate::domain::{ClientId, NoticeId};

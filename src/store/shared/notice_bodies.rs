@@ -44,7 +44,7 @@ const LEVEL: i32 = 1;
 
 /// Each of `bodies` compressed against `dictionary`, in order, on the
 /// rayon pool.
-pub fn pack_bodies<'a>(
+fn pack_bodies<'a>(
     dictionary: &[u8],
     bodies: impl IndexedParallelIterator<Item = &'a [u8]>,
 ) -> Result<Vec<Vec<u8>>, StoreError> {

@@ -171,6 +171,20 @@ impl AttemptRow {
     }
 }
 
+/// An attempt under its delivery's id.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct DeliveryAttemptRow {
+    delivery_id: String,
+    #[sqlx(flatten)]
+    attempt: AttemptRow,
+}
+
+impl DeliveryAttemptRow {
+    pub(in crate::store) fn into_record(self) -> Result<(String, DeliveryAttempt), StoreError> {
+        Ok((self.delivery_id, self.attempt.into_record()?))
+    }
+}
+
 /// A delivery target: a webhook id, or `email`.
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct EndpointRow {

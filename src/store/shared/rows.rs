@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{client_series, incident_detail, json_column, register};
+use super::{by_parent, client_series, incident_detail, json_column, register};
 use crate::agreements::{AgreementDoc, DocKind};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{
@@ -18,10 +18,12 @@ use crate::store::shared::{
     decode, from_millis, parse_client, unpack_body, RegisterNoticeRow, SeriesRow,
 };
 use crate::store::{
-    Acknowledgement, ClientNotice, IncidentDetail, IncidentNotice, IncidentState, IncidentSummary,
-    IncidentVersion, NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice,
-    StoreError, StoredNotice, StoredResponse, StoredSecret, StoredToken, TokenListing,
+    Acknowledgement, BoardIncident, ClientNotice, ClientSeries, ClientStanding, IncidentDetail,
+    IncidentNotice, IncidentOverview, IncidentState, IncidentSummary, IncidentVersion,
+    NoticeDelivery, RegisterDelivery, RegisterIncident, RegisterNotice, StoreError, StoredNotice,
+    StoredResponse, StoredSecret, StoredToken, TokenListing,
 };
+use crate::validation::FieldError;
 
 pub(in crate::store) fn optional_millis(
     ms: Option<i64>,
@@ -41,7 +43,8 @@ impl AgreementDocRow {
         Ok(AgreementDoc {
             kind: decode("agreement kind", &self.kind, DocKind::parse)?,
             id: self.id,
-            body: json_column(&self.body)?,
+            body: serde_json::value::RawValue::from_string(self.body)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         })
     }
 }
@@ -161,27 +164,33 @@ pub(in crate::store) struct IncidentHeadRow {
 }
 
 impl IncidentHeadRow {
-    /// The incident's state, given its clients' series and the bodies of
-    /// the notices they name.
+    /// The incident's state, given the ids of the clients it has notices for.
     pub(in crate::store) fn into_state(
         self,
         id: &IncidentId,
-        series: Vec<SeriesRow>,
-        bodies: Vec<NoticeBodyRow>,
+        clients: Vec<String>,
     ) -> Result<IncidentState, StoreError> {
-        let bodies: HashMap<String, Vec<u8>> = bodies
-            .into_iter()
-            .map(NoticeBodyRow::into_body)
-            .collect::<Result<_, _>>()?;
         Ok(IncidentState {
             id: id.clone(),
             reference: self.reference,
             status: decode("incident status", &self.status, IncidentStatus::parse)?,
             version: self.version as u32,
             facts: json_column(&self.report)?,
-            clients: client_series(series, &bodies)?,
+            clients: records(clients, parse_client)?,
         })
     }
+}
+
+/// Clients' series from their rows and the bodies of the notices they name.
+pub(in crate::store) fn series_from_rows(
+    series: Vec<SeriesRow>,
+    bodies: Vec<NoticeBodyRow>,
+) -> Result<Vec<ClientSeries>, StoreError> {
+    let bodies: HashMap<String, Vec<u8>> = bodies
+        .into_iter()
+        .map(NoticeBodyRow::into_body)
+        .collect::<Result<_, _>>()?;
+    client_series(series, &bodies)
 }
 
 #[derive(sqlx::FromRow)]
@@ -539,6 +548,106 @@ pub(in crate::store) fn incident_from_rows(
         records(notices, IncidentNoticeRow::into_record)?,
         records(deliveries, NoticeDeliveryRow::into_record)?,
     ))
+}
+
+/// Where one client of an open incident stands, as
+/// [`queries::board_standings`](super::queries::board_standings) reads it.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct StandingRow {
+    incident_id: String,
+    client_id: String,
+    notify_by: i64,
+    notified: bool,
+    held: bool,
+    dead_deliveries: i64,
+}
+
+impl StandingRow {
+    /// The standing, under its incident's id.
+    fn into_record(self) -> Result<(String, ClientStanding), StoreError> {
+        Ok((
+            self.incident_id,
+            ClientStanding {
+                client_id: self.client_id,
+                notify_by: from_millis(self.notify_by)?,
+                notified: self.notified,
+                held: self.held,
+                dead_deliveries: self.dead_deliveries as u64,
+            },
+        ))
+    }
+}
+
+/// How many rows are in one status.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct StatusCountRow {
+    status: String,
+    count: i64,
+}
+
+/// Each status counted, decoded by `parse`.
+fn status_counts<T>(
+    what: &str,
+    rows: Vec<StatusCountRow>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<(T, u64)>, StoreError> {
+    records(rows, |r| {
+        Ok((decode(what, &r.status, &parse)?, r.count as u64))
+    })
+}
+
+/// The board from its rows: the open incidents in board order and every
+/// client's standing, in client order.
+pub(in crate::store) fn board_from_rows(
+    incidents: Vec<IncidentSummaryRow>,
+    standings: Vec<StandingRow>,
+) -> Result<Vec<BoardIncident>, StoreError> {
+    let mut standings = by_parent(records(standings, StandingRow::into_record)?);
+    incidents
+        .into_iter()
+        .map(|row| {
+            let summary = row.into_record()?;
+            Ok(BoardIncident {
+                clients: standings.remove(&summary.id).unwrap_or_default(),
+                summary,
+            })
+        })
+        .collect()
+}
+
+/// The distinct errors of held notices, and how many notices have each.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct HeldErrorsRow {
+    errors: String,
+    notices: i64,
+}
+
+/// An incident's overview from its rows.
+pub(in crate::store) fn overview_from_rows(
+    row: IncidentRow,
+    versions: Vec<(String, IncidentVersion)>,
+    (notices, deliveries): (Vec<StatusCountRow>, Vec<StatusCountRow>),
+    held: Vec<IncidentNoticeRow>,
+    held_errors: Vec<HeldErrorsRow>,
+) -> Result<IncidentOverview, StoreError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for row in &held_errors {
+        for error in json_column::<Vec<FieldError>>(&row.errors)? {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+    }
+    Ok(IncidentOverview {
+        summary: row.summary.into_record()?,
+        reported_by: row.reported_by,
+        versions: versions.into_iter().map(|(_, v)| v).collect(),
+        notices: status_counts("notice status", notices, NoticeStatus::parse)?,
+        deliveries: status_counts("delivery status", deliveries, DeliveryStatus::parse)?,
+        held: records(held, IncidentNoticeRow::into_record)?,
+        held_clients: held_errors.iter().map(|r| r.notices as u64).sum(),
+        held_errors: errors,
+    })
 }
 
 /// The register from its rows.

@@ -1,13 +1,14 @@
 //! The embedded default backend: one SQLite file in WAL mode, with full
 //! fsync on commit so an accepted report survives a crash or power loss.
-//! Each concern's `impl` is in its own file, with only its SQL; the rules
-//! that are not SQL are in `store::shared`.
+//! Each concern's `impl` is in its own file; the statements every backend
+//! shares and the rules that are not SQL are in `store::shared`.
 
 mod accounts;
 mod agreements;
 mod audit;
 mod backup;
 mod clients;
+mod drafts;
 mod incidents;
 mod outbox;
 mod readiness;
@@ -21,11 +22,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 pub(super) use backup::backup;
 
 use super::files::{create_private_file, restrict};
+use super::shared::dialect::Dialect;
 use super::shared::require_migrated;
 use super::{Backend, Change, StoreError};
 
@@ -81,11 +83,6 @@ impl SqliteStore {
             file,
         })
     }
-
-    /// The fsyncing pool, for the copy to another backend.
-    pub(super) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
 }
 
 /// How every connection to the database at `url` is set up: WAL, full
@@ -118,6 +115,30 @@ fn restrict_companions(database: &Path) -> Result<(), StoreError> {
         restrict(&path, 0o600).map_err(|e| StoreError::File(path, e))?;
     }
     Ok(())
+}
+
+/// One file has one writer: a transaction that writes takes SQLite's write
+/// lock when it begins, and that lock serialises everything else.
+impl Dialect for SqliteStore {
+    type Database = Sqlite;
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn begin_grant(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        self.begin_write().await
+    }
+
+    /// The caller's transaction holds the write lock already: a write
+    /// earlier in it, or `BEGIN IMMEDIATE`.
+    async fn lock_audit_chain(_: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -7,15 +7,16 @@ use super::SqliteStore;
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::Channel;
 use crate::store::shared::queue_rows::{
-    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryRow, EndpointRow, NoticePayloadRow,
-    WebhookTestClaimRow, WebhookTestRow,
+    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow, EndpointRow,
+    NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
 };
+use crate::store::shared::rows::records;
 use crate::store::shared::{
     attempt_batch, attempt_effects, from_millis, json_list, millis, AttemptEffects,
 };
 use crate::store::{
-    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryDetail,
-    NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
+    Alert, AttemptRecord, ChannelBacklog, ClaimedDelivery, ClaimedWebhookTest, DeliveryAttempt,
+    DeliveryDetail, NewWebhookTest, OutboxStore, StoreError, WebhookTest, WebhookTestResult,
 };
 
 #[async_trait]
@@ -191,6 +192,21 @@ impl OutboxStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         row.into_record(attempts).map(Some)
+    }
+
+    async fn attempts_of(
+        &self,
+        deliveries: &[String],
+    ) -> Result<Vec<(String, DeliveryAttempt)>, StoreError> {
+        let rows: Vec<DeliveryAttemptRow> = sqlx::query_as(
+            "SELECT delivery_id, attempt, started_at, duration_ms, outcome, status_code, detail
+             FROM delivery_attempts
+             WHERE delivery_id IN (SELECT value FROM json_each(?)) ORDER BY delivery_id, attempt",
+        )
+        .bind(json_list(deliveries))
+        .fetch_all(&self.pool)
+        .await?;
+        records(rows, DeliveryAttemptRow::into_record)
     }
 
     async fn replay_delivery(

@@ -1,7 +1,10 @@
 //! The incident board, staff's home page: every open incident and, per
 //! affected client, the time left to its deadline, coloured at the
 //! watchdog's thresholds (`schedule.deadline_fractions`), with held notices
-//! and dead deliveries flagged; and the open alerts. `static/board.js`
+//! and dead deliveries flagged (of a large incident, the clients not yet
+//! notified with the nearest deadlines; its page lists them all); the
+//! report drafts being written (for whoever takes over); and the open
+//! alerts. `static/board.js`
 //! refreshes it; without script, the Refresh link does.
 
 use axum::extract::{Query, State};
@@ -10,9 +13,9 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DeliveryStatus, IncidentStatus, NoticeStatus, NoticeType};
-use crate::service::{deliveries, incidents};
-use crate::store::IncidentDetail;
+use crate::service::{deliveries, drafts as saved_drafts, incidents};
+use crate::store::BoardIncident;
+use crate::web::pages::report::drafts::DraftView;
 use crate::web::session::StaffSession;
 use crate::web::templates::render;
 use crate::web::{PageError, WebState};
@@ -32,21 +35,18 @@ pub async fn show(
     let services = &state.app.services;
     let now = services.clock.now();
     let thresholds = &state.app.config.schedule.deadline_fractions;
-    let mut board = Vec::new();
-    for summary in incidents::list(services)
+    let board: Vec<BoardView> = incidents::board(services)
         .await
         .map_err(PageError::internal)?
-        .into_iter()
-        .filter(|i| i.status == IncidentStatus::Open)
-    {
-        let id = summary.id.parse().map_err(PageError::internal)?;
-        if let Some(detail) = incidents::get(services, &id)
-            .await
-            .map_err(PageError::internal)?
-        {
-            board.push(BoardIncident::of(&detail, now, thresholds));
-        }
-    }
+        .iter()
+        .map(|incident| BoardView::of(incident, now, thresholds))
+        .collect();
+    let drafts: Vec<DraftView> = saved_drafts::list(services)
+        .await
+        .map_err(PageError::internal)?
+        .iter()
+        .map(DraftView::of)
+        .collect();
     let alerts: Vec<BoardAlert> = deliveries::alerts(services)
         .await
         .map_err(PageError::internal)?
@@ -64,6 +64,7 @@ pub async fn show(
         context! {
             title => "Incident board",
             incidents => board,
+            drafts,
             alerts,
             filed => query.filed,
             now => now.format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -72,12 +73,14 @@ pub async fn show(
 }
 
 #[derive(Serialize)]
-struct BoardIncident {
+struct BoardView {
     id: String,
     reference: String,
     summary: String,
     became_aware_at: String,
     clients: Vec<BoardClient>,
+    /// How many clients the incident concerns, all of them shown or not.
+    clients_total: u64,
 }
 
 #[derive(Serialize)]
@@ -89,7 +92,7 @@ struct BoardClient {
     /// ok, warn, urgent, overdue or notified: the colour, also said in words.
     urgency: &'static str,
     held: bool,
-    dead_deliveries: usize,
+    dead_deliveries: u64,
 }
 
 #[derive(Serialize)]
@@ -100,52 +103,35 @@ struct BoardAlert {
     at: String,
 }
 
-impl BoardIncident {
-    fn of(detail: &IncidentDetail, now: DateTime<Utc>, thresholds: &[f64]) -> Self {
-        let aware = detail.summary.became_aware_at;
-        let mut clients: Vec<BoardClient> = Vec::new();
-        // Notices come in client order, then by sequence.
-        for notice in &detail.notices {
-            let dead = notice
-                .deliveries
-                .iter()
-                .filter(|d| d.status == DeliveryStatus::Dead)
-                .count();
-            let held = notice.status == NoticeStatus::Held;
-            match clients.last_mut() {
-                Some(client) if client.client_id == notice.client_id => {
-                    client.dead_deliveries += dead;
-                    // The latest notice tells whether the client waits on a held one.
-                    client.held = held;
+impl BoardView {
+    fn of(incident: &BoardIncident, now: DateTime<Utc>, thresholds: &[f64]) -> Self {
+        let aware = incident.summary.became_aware_at;
+        let clients = incident
+            .clients
+            .iter()
+            .map(|client| {
+                let (left, urgency) = if client.notified {
+                    ("notified".to_owned(), "notified")
+                } else {
+                    countdown(aware, client.notify_by, now, thresholds)
+                };
+                BoardClient {
+                    client_id: client.client_id.clone(),
+                    notify_by: client.notify_by.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    left,
+                    urgency,
+                    held: client.held,
+                    dead_deliveries: client.dead_deliveries,
                 }
-                _ => {
-                    let delivered = notice.kind == NoticeType::Initial
-                        && notice
-                            .deliveries
-                            .iter()
-                            .any(|d| d.status == DeliveryStatus::Delivered);
-                    let (left, urgency) = if delivered {
-                        ("notified".to_owned(), "notified")
-                    } else {
-                        countdown(aware, notice.notify_by, now, thresholds)
-                    };
-                    clients.push(BoardClient {
-                        client_id: notice.client_id.clone(),
-                        notify_by: notice.notify_by.format("%Y-%m-%d %H:%M UTC").to_string(),
-                        left,
-                        urgency,
-                        held,
-                        dead_deliveries: dead,
-                    });
-                }
-            }
-        }
-        BoardIncident {
-            id: detail.summary.id.clone(),
-            reference: detail.summary.reference.clone(),
-            summary: detail.summary.summary.clone(),
+            })
+            .collect();
+        BoardView {
+            id: incident.summary.id.clone(),
+            reference: incident.summary.reference.clone(),
+            summary: incident.summary.summary.clone(),
             became_aware_at: aware.format("%Y-%m-%d %H:%M UTC").to_string(),
             clients,
+            clients_total: incident.summary.clients,
         }
     }
 }

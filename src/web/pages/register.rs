@@ -76,7 +76,7 @@ pub async fn show(
     Query(filters): Query<Filters>,
 ) -> Result<Response, PageError> {
     let (rows, error) = match filters.parse() {
-        Ok(filter) => (rows(&filter.apply(read(&state).await?)), None),
+        Ok(filter) => (rows(&read(&state, &filter).await?), None),
         Err((field, message)) => (Vec::new(), Some(context! { field, message })),
     };
     let status = if error.is_some() {
@@ -106,7 +106,7 @@ pub async fn csv(
     Query(filters): Query<Filters>,
 ) -> Result<Response, PageError> {
     let filter = filters.parse().map_err(|_| PageError::BadForm)?;
-    let body = register::to_csv(&filter.apply(read(&state).await?)).map_err(PageError::internal)?;
+    let body = register::to_csv(&read(&state, &filter).await?).map_err(PageError::internal)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -120,8 +120,11 @@ pub async fn csv(
         .into_response())
 }
 
-async fn read(state: &WebState) -> Result<Vec<RegisterIncident>, PageError> {
-    register::register(&state.app.services)
+async fn read(
+    state: &WebState,
+    filter: &RegisterFilter,
+) -> Result<Vec<RegisterIncident>, PageError> {
+    register::register(&state.app.services, filter)
         .await
         .map_err(PageError::internal)
 }

@@ -147,6 +147,20 @@ impl Browser {
             .is_empty()
     }
 
+    /// The text `path` answers, fetched by the page shown (with its session).
+    pub async fn fetch_text(&self, path: &str) -> String {
+        let text = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.text()).then(done);",
+                vec![Value::from(path)],
+            )
+            .await
+            .expect("a script");
+        text.as_str().expect("text").to_owned()
+    }
+
     /// Signs in through the sign-in page.
     pub async fn sign_in(&self, email: &str, password: &str) {
         self.open("/sign-in").await;

@@ -396,6 +396,33 @@ impl Gateway {
         (status, response.json().await.expect("JSON answer"))
     }
 
+    /// Closes incident `incident_id` as staff, without last facts.
+    pub async fn close_incident(&self, incident_id: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/incidents/{incident_id}/close")))
+            .bearer_auth(&self.staff)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// The whole breach register as the API's CSV.
+    pub async fn register_csv(&self) -> String {
+        let response = self
+            .http
+            .get(self.url("/v1/register"))
+            .bearer_auth(&self.staff)
+            .header("accept", "text/csv")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("CSV")
+    }
+
     /// A notice's exact bytes and its detached JWS.
     pub async fn notice_bytes(
         &self,

@@ -1,8 +1,10 @@
 //! An in-process webhook receiver: records every request, answers each path
-//! with a scripted sequence of statuses (then 200), or hangs until released.
+//! with a scripted sequence of statuses (then 200), or hangs until released;
+//! it may hold every request open a while, as a slow endpoint does.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -32,6 +34,8 @@ struct Script {
     requests: Vec<Received>,
     statuses: HashMap<String, VecDeque<u16>>,
     hanging: HashSet<String>,
+    /// How long every request is held open before it is answered.
+    held_for: Option<Duration>,
     /// Requests being answered now, and the most ever at once, by path.
     in_flight: HashMap<String, usize>,
     most_in_flight: HashMap<String, usize>,
@@ -129,6 +133,11 @@ impl Receiver {
             .insert(path.to_owned());
     }
 
+    /// Every request from now on is answered only after `delay`.
+    pub fn hold_open(&self, delay: Duration) {
+        self.shared.script.lock().unwrap().held_for = Some(delay);
+    }
+
     pub fn release(&self) {
         self.release.send_replace(true);
     }
@@ -160,6 +169,11 @@ impl Receiver {
     pub fn most_in_flight(&self) -> usize {
         let script = self.shared.script.lock().unwrap();
         script.most_in_flight.values().copied().max().unwrap_or(0)
+    }
+
+    /// Per path, the most requests it was answering at once.
+    pub fn most_in_flight_by_path(&self) -> HashMap<String, usize> {
+        self.shared.script.lock().unwrap().most_in_flight.clone()
     }
 
     pub fn all_requests(&self) -> Vec<Received> {
@@ -195,7 +209,7 @@ async fn receive(
     body: Bytes,
 ) -> StatusCode {
     let _in_flight = InFlight::start(&shared.script, &path);
-    let (status, hang) = {
+    let (status, hang, held_for) = {
         let mut script = shared.script.lock().unwrap();
         script.requests.push(Received {
             path: path.clone(),
@@ -207,12 +221,15 @@ async fn receive(
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
             .unwrap_or(200);
-        (status, script.hanging.contains(&path))
+        (status, script.hanging.contains(&path), script.held_for)
     };
     shared.arrived.notify_waiters();
     if hang {
         let mut released = shared.released.clone();
         let _ = released.wait_for(|r| *r).await;
+    }
+    if let Some(delay) = held_for {
+        tokio::time::sleep(delay).await;
     }
     StatusCode::from_u16(status).unwrap()
 }

@@ -86,12 +86,16 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 
 /// The number after `name` on the command line, or `default`.
 pub fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
+    text_arg(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// What follows `name` on the command line, if it is there.
+pub fn text_arg(name: &str) -> Option<String> {
+    let mut args = std::env::args().skip_while(|a| a != name);
+    args.next()?;
+    args.next()
 }
 
 /// Starts a gateway in `dir` on `clients` synthetic agreements (see
@@ -105,12 +109,7 @@ pub async fn start_gateway(
     adjust: impl FnOnce(&mut breachgate::Config),
 ) -> (std::sync::Arc<breachgate::App>, breachgate::domain::Caller) {
     write_contracts(&dir.join("contracts"), clients, webhook, email_every);
-    let mut config = breachgate::Config::load(None).unwrap();
-    config.paths.data_dir = dir.join("data");
-    config.paths.contracts = dir.join("contracts");
-    config.paths.schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
-    adjust(&mut config);
-    let app = breachgate::App::start(config).await.unwrap();
+    let app = start_instance(dir, adjust).await;
     let store = app.services.store.as_ref();
     let token =
         breachgate::service::tokens::issue(store, breachgate::domain::Role::Staff, "bench", None)
@@ -123,6 +122,21 @@ pub async fn start_gateway(
         .unwrap()
         .record;
     (app, caller)
+}
+
+/// Starts a gateway in `dir` with `adjust` applied to its configuration: the
+/// first on agreements [`start_gateway`] wrote, or another instance beside
+/// it when its store is a database they share.
+pub async fn start_instance(
+    dir: &Path,
+    adjust: impl FnOnce(&mut breachgate::Config),
+) -> std::sync::Arc<breachgate::App> {
+    let mut config = breachgate::Config::load(None).unwrap();
+    config.paths.data_dir = dir.join("data");
+    config.paths.contracts = dir.join("contracts");
+    config.paths.schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    adjust(&mut config);
+    breachgate::App::start(config).await.unwrap()
 }
 
 /// Files the synthetic report once and checks every client's notice was queued.

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use super::{held_notices, load, missing_fields, page, Forms};
+use super::{load, missing_fields, page, Forms};
 use crate::domain::IncidentId;
 use crate::service::accounts::Session;
 use crate::service::reporting::{follow_up, FileError, FollowUp, FollowUpRequest, Outcome};
@@ -29,9 +29,9 @@ pub async fn supply_facts(
     posted: PostedForm,
 ) -> Result<Response, PageError> {
     check_csrf(&posted, &session.csrf_token)?;
-    let detail = load(&state, &id).await?;
+    let overview = load(&state, &id).await?;
     let values = fields::values_of(posted.pairs());
-    let patch = fields::patch_of(&missing_fields(&held_notices(&detail)), &values);
+    let patch = fields::patch_of(&missing_fields(&overview.held_errors), &values);
     let forms = Forms {
         form: Some("facts"),
         values,

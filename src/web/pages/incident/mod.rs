@@ -1,14 +1,19 @@
-//! The incident page, linked from the board: the incident's versions and,
-//! per client, its notices, their deliveries and every attempt (status,
-//! time, an excerpt of the response); a replay button on each dead or
-//! disabled delivery; the held notices with the facts they lack and a form
-//! to supply them; and the close and retract forms, and a link to the update
-//! form ([`update`]). Every follow-up is previewed first, with the New
-//! report form's preview.
+//! The incident page, linked from the board: the incident's versions, how
+//! many notices and deliveries are in each status and, per client, its
+//! notices, their deliveries and every attempt (status, time, an excerpt of
+//! the response), a page of clients at a time (keyset paging, as the
+//! admin clients list); a replay button on each dead or disabled delivery;
+//! the held notices with the facts they lack and a form to supply them; and
+//! the close and retract forms, and a link to the update form
+//! ([`update`]). Every follow-up is previewed first, with the New report
+//! form's preview. A page is a fixed number of store
+//! queries however many clients the incident has.
 
 mod follow_up;
 mod replay;
 pub mod update;
+
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
@@ -17,12 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use super::report::fields::{self, Field, Values};
 use super::report::Preview;
-use crate::domain::{DeliveryStatus, IncidentId, IncidentStatus, NoticeStatus};
+use crate::domain::{ClientId, DeliveryStatus, IncidentId, IncidentStatus};
 use crate::service::accounts::Session;
 use crate::service::deliveries;
 use crate::service::incidents;
 use crate::service::reporting::affectable;
-use crate::store::{IncidentDetail, IncidentNotice};
+use crate::store::{DeliveryAttempt, IncidentNotice, IncidentOverview};
 use crate::validation::FieldError;
 use crate::web::session::StaffSession;
 use crate::web::templates::render;
@@ -35,10 +40,12 @@ pub use replay::replay;
 const EXCERPT_CHARS: usize = 200;
 
 #[derive(Deserialize)]
-pub struct Done {
+pub struct Shown {
     /// What was just done, to confirm it: `replayed`, `sent`, `updated`,
     /// `closed`, `retracted`.
     done: Option<String>,
+    /// The client id the page of clients starts after.
+    after: Option<String>,
 }
 
 /// `GET /incidents/{id}`
@@ -46,21 +53,23 @@ pub async fn show(
     State(state): State<WebState>,
     StaffSession(session): StaffSession,
     Path(id): Path<String>,
-    Query(query): Query<Done>,
+    Query(query): Query<Shown>,
 ) -> Result<Html<String>, PageError> {
-    let detail = load(&state, &id).await?;
+    let overview = load(&state, &id).await?;
     let forms = Forms {
         done: query.done.filter(|d| DONE.contains(&d.as_str())),
+        // A cursor that is no client id starts the clients from the first.
+        after: query.after.as_deref().and_then(|a| ClientId::parse(a).ok()),
         ..Forms::default()
     };
-    page(&state, &session, &detail, forms).await
+    page(&state, &session, &overview, forms).await
 }
 
 const DONE: [&str; 5] = ["replayed", "sent", "updated", "closed", "retracted"];
 
-async fn load(state: &WebState, id: &str) -> Result<IncidentDetail, PageError> {
+async fn load(state: &WebState, id: &str) -> Result<IncidentOverview, PageError> {
     let id = IncidentId::parse(id).map_err(|_| PageError::NotFound)?;
-    incidents::get(&state.app.services, &id)
+    incidents::overview(&state.app.services, &id)
         .await
         .map_err(PageError::internal)?
         .ok_or(PageError::NotFound)
@@ -71,6 +80,8 @@ async fn load(state: &WebState, id: &str) -> Result<IncidentDetail, PageError> {
 #[derive(Default)]
 struct Forms {
     done: Option<String>,
+    /// The client the page of clients starts after; none for the first page.
+    after: Option<ClientId>,
     /// Which form the preview and errors belong to: `facts`, `close` or `retract`.
     form: Option<&'static str>,
     values: Values,
@@ -82,13 +93,27 @@ struct Forms {
 async fn page(
     state: &WebState,
     session: &Session,
-    detail: &IncidentDetail,
+    overview: &IncidentOverview,
     forms: Forms,
 ) -> Result<Html<String>, PageError> {
     let services = &state.app.services;
+    let summary = &overview.summary;
+    let id = IncidentId::parse(&summary.id).map_err(PageError::internal)?;
+    let shown = incidents::clients_page(services, &id, forms.after.as_ref())
+        .await
+        .map_err(PageError::internal)?
+        .ok_or(PageError::NotFound)?;
+    let delivery_ids: Vec<String> = shown
+        .notices
+        .iter()
+        .flat_map(|n| n.deliveries.iter().map(|d| d.delivery_id.clone()))
+        .collect();
+    let mut attempts = deliveries::attempts_of(services, &delivery_ids)
+        .await
+        .map_err(PageError::internal)?;
     let mut clients: Vec<ClientView> = Vec::new();
-    for notice in &detail.notices {
-        let view = NoticeView::of(state, notice).await?;
+    for notice in &shown.notices {
+        let view = NoticeView::of(notice, &mut attempts);
         match clients.last_mut() {
             Some(client) if client.client_id == notice.client_id => client.notices.push(view),
             _ => clients.push(ClientView {
@@ -97,8 +122,8 @@ async fn page(
             }),
         }
     }
-    let held = held_notices(detail);
-    let missing = missing_fields(&held);
+    let held = &overview.held;
+    let missing = missing_fields(&overview.held_errors);
     let facts = fields::field_views(
         &missing,
         &forms.values,
@@ -126,7 +151,15 @@ async fn page(
             },
         })
         .collect();
-    let summary = &detail.summary;
+    let next = shown
+        .next_after
+        .map(|after| format!("/incidents/{}?{}", summary.id, query("after", &after)));
+    let counts = |counts: Vec<(&'static str, u64)>| {
+        counts
+            .into_iter()
+            .map(|(status, count)| context! { status, count })
+            .collect::<Vec<_>>()
+    };
     render(
         "incident.html",
         Some(session),
@@ -138,14 +171,20 @@ async fn page(
             open => summary.status == IncidentStatus::Open,
             summary => summary.summary,
             became_aware_at => time(summary.became_aware_at),
-            reported_by => detail.reported_by,
-            versions => detail.versions.iter().map(|v| context! {
+            reported_by => overview.reported_by,
+            clients_total => summary.clients,
+            notice_counts => counts(overview.notices.iter().map(|(s, n)| (s.as_str(), *n)).collect()),
+            delivery_counts => counts(overview.deliveries.iter().map(|(s, n)| (s.as_str(), *n)).collect()),
+            paged => forms.after.is_some(),
+            next,
+            versions => overview.versions.iter().map(|v| context! {
                 version => v.version,
                 action => v.action,
                 created_by => v.created_by,
                 created_at => time(v.created_at),
             }).collect::<Vec<_>>(),
             clients,
+            held_clients => overview.held_clients,
             held => held.iter().map(|h| context! {
                 client_id => h.client_id,
                 errors => h.errors.iter().map(|e| (e.path.clone(), e.message.clone())).collect::<Vec<_>>(),
@@ -200,21 +239,21 @@ struct AttemptView {
 }
 
 impl NoticeView {
-    async fn of(state: &WebState, notice: &IncidentNotice) -> Result<Self, PageError> {
-        let mut deliveries = Vec::new();
-        for d in &notice.deliveries {
-            let attempts = deliveries::get(&state.app.services, &d.delivery_id)
-                .await
-                .map_err(PageError::internal)?
-                .map(|detail| detail.attempts)
-                .unwrap_or_default();
-            deliveries.push(DeliveryView {
+    /// The notice's view, taking its deliveries' attempts out of `attempts`
+    /// (by delivery id).
+    fn of(notice: &IncidentNotice, attempts: &mut HashMap<String, Vec<DeliveryAttempt>>) -> Self {
+        let deliveries = notice
+            .deliveries
+            .iter()
+            .map(|d| DeliveryView {
                 delivery_id: d.delivery_id.clone(),
                 channel: d.channel.as_str(),
                 target: d.target.clone(),
                 status: d.status.as_str(),
                 replayable: matches!(d.status, DeliveryStatus::Dead | DeliveryStatus::Disabled),
                 attempts: attempts
+                    .remove(&d.delivery_id)
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|a| AttemptView {
                         attempt: a.attempt,
@@ -224,17 +263,24 @@ impl NoticeView {
                         excerpt: excerpt(&a.detail),
                     })
                     .collect(),
-            });
-        }
-        Ok(NoticeView {
+            })
+            .collect();
+        NoticeView {
             notice_id: notice.notice_id.clone(),
             kind: notice.kind.as_str(),
             sequence: notice.sequence,
             status: notice.status.as_str(),
             notify_by: time(notice.notify_by),
             deliveries,
-        })
+        }
     }
+}
+
+/// `name=value`, URL-encoded.
+fn query(name: &str, value: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(name, value)
+        .finish()
 }
 
 /// The start of an attempt's response (or error), on a character boundary.
@@ -245,26 +291,11 @@ fn excerpt(detail: &str) -> String {
     }
 }
 
-/// The notices the incident's clients wait on: each client's latest one,
-/// when it is held.
-fn held_notices(detail: &IncidentDetail) -> Vec<&IncidentNotice> {
-    // Notices come in client order, then by sequence.
-    let mut latest: Vec<&IncidentNotice> = Vec::new();
-    for notice in &detail.notices {
-        match latest.last_mut() {
-            Some(last) if last.client_id == notice.client_id => *last = notice,
-            _ => latest.push(notice),
-        }
-    }
-    latest.retain(|n| n.status == NoticeStatus::Held);
-    latest
-}
-
-/// The report fields whose facts the held notices lack: a notice's
-/// `/data/…` is the report's `/…`.
-fn missing_fields(held: &[&IncidentNotice]) -> Vec<&'static Field> {
+/// The report fields whose facts the held notices lack (`errors`, every
+/// way in which they fail): a notice's `/data/…` is the report's `/…`.
+fn missing_fields(errors: &[FieldError]) -> Vec<&'static Field> {
     let mut missing: Vec<&'static Field> = Vec::new();
-    for error in held.iter().flat_map(|n| &n.errors) {
+    for error in errors {
         let path = error.path.strip_prefix("/data").unwrap_or(&error.path);
         if let Some(field) = fields::field_at(path) {
             if !missing.iter().any(|f| f.pointer == field.pointer) {

@@ -4,8 +4,9 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::load;
+use crate::domain::NoticeId;
 use crate::service::deliveries::{self, ReplayError};
+use crate::service::incidents;
 use crate::web::form::PostedForm;
 use crate::web::session::{check_csrf, StaffSession};
 use crate::web::{PageError, WebState};
@@ -19,13 +20,7 @@ pub async fn replay(
 ) -> Result<Response, PageError> {
     check_csrf(&posted, &session.csrf_token)?;
     // Only a delivery of this incident is replayed from its page.
-    let detail = load(&state, &id).await?;
-    let ours = detail
-        .notices
-        .iter()
-        .flat_map(|n| &n.deliveries)
-        .any(|d| d.delivery_id == delivery_id);
-    if !ours {
+    if !of_incident(&state, &id, &delivery_id).await? {
         return Err(PageError::NotFound);
     }
     match deliveries::replay(&state.app.services, &session.caller, &delivery_id).await {
@@ -36,4 +31,20 @@ pub async fn replay(
         Err(ReplayError::NotFound) => Err(PageError::NotFound),
         Err(ReplayError::Store(e)) => Err(PageError::internal(e)),
     }
+}
+
+/// Whether delivery `delivery_id` is of a notice of incident `id`.
+async fn of_incident(state: &WebState, id: &str, delivery_id: &str) -> Result<bool, PageError> {
+    let services = &state.app.services;
+    let Some(delivery) = deliveries::get(services, delivery_id)
+        .await
+        .map_err(PageError::internal)?
+    else {
+        return Ok(false);
+    };
+    let notice_id = NoticeId::parse(&delivery.notice_id).map_err(PageError::internal)?;
+    Ok(incidents::notice(services, id, &notice_id)
+        .await
+        .map_err(PageError::internal)?
+        .is_some())
 }

@@ -1280,6 +1280,144 @@ mod tests {
         same!(EASE, EaseOfIdentification);
     }
 
+    /// The report schema, read from the repository as the gateway reads it.
+    fn report_schema() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.v1.schema.json");
+        let text = std::fs::read_to_string(path).expect("the report schema is readable");
+        serde_json::from_str(&text).expect("the report schema is JSON")
+    }
+
+    /// `node` with its `$ref` (to the schema's `$defs`) followed.
+    fn resolved<'a>(schema: &'a Value, node: &'a Value) -> &'a Value {
+        match node["$ref"].as_str() {
+            Some(reference) => {
+                let target = schema
+                    .pointer(reference.trim_start_matches('#'))
+                    .unwrap_or_else(|| panic!("{reference} resolves"));
+                resolved(schema, target)
+            }
+            None => node,
+        }
+    }
+
+    /// The alternatives of `node` (`oneOf`, `anyOf`, `allOf`) and itself.
+    fn branches<'a>(schema: &'a Value, node: &'a Value) -> Vec<&'a Value> {
+        let node = resolved(schema, node);
+        let mut all = vec![node];
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for branch in node[key].as_array().into_iter().flatten() {
+                all.extend(branches(schema, branch));
+            }
+        }
+        all
+    }
+
+    /// The schema of the value at report `pointer` (array indexes step into
+    /// `items`), in every branch that has one.
+    fn nodes_at<'a>(schema: &'a Value, pointer: &str) -> Vec<&'a Value> {
+        let mut nodes = vec![schema];
+        for segment in pointer.trim_start_matches('/').split('/') {
+            nodes = nodes
+                .into_iter()
+                .flat_map(|n| branches(schema, n))
+                .filter_map(|n| match segment.parse::<usize>() {
+                    Ok(_) => n.get("items"),
+                    Err(_) => n.get("properties").and_then(|p| p.get(segment)),
+                })
+                .collect();
+        }
+        nodes
+    }
+
+    /// Every string value the schema allows at `pointer`: its enums and
+    /// string constants, in a list's items too.
+    fn allowed_at(schema: &Value, pointer: &str) -> Vec<String> {
+        let mut allowed = Vec::new();
+        for node in nodes_at(schema, pointer) {
+            for branch in branches(schema, node) {
+                let items = branch.get("items").map(|i| branches(schema, i));
+                for n in std::iter::once(branch).chain(items.into_iter().flatten()) {
+                    let values = n["enum"].as_array().into_iter().flatten();
+                    allowed.extend(values.chain(n.get("const")).filter_map(Value::as_str));
+                }
+            }
+        }
+        allowed.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The values a field offers to choose from, if it is a taxonomy.
+    fn offered(field: &Field) -> Option<Vec<String>> {
+        let values = |opts: &[Opt]| opts.iter().map(|o| o.0.to_owned()).collect::<Vec<_>>();
+        match field.kind {
+            Kind::Choice(opts) | Kind::Choices { options: opts, .. } => Some(values(opts)),
+            Kind::Categories(opts) => {
+                Some([vec!["not_yet_known".to_owned()], values(opts)].concat())
+            }
+            _ => None,
+        }
+    }
+
+    /// Every report pointer (lists at index 0) whose value the schema
+    /// restricts to listed strings, but the per-client figures, which the
+    /// incident page's CSV upload sets.
+    fn restricted_pointers(schema: &Value, node: &Value, pointer: &str, found: &mut Vec<String>) {
+        if pointer == "/affected/per_client" {
+            return;
+        }
+        if !pointer.is_empty() && !allowed_at(schema, pointer).is_empty() {
+            found.push(pointer.to_owned());
+        }
+        for branch in branches(schema, node) {
+            for (name, property) in branch["properties"].as_object().into_iter().flatten() {
+                restricted_pointers(schema, property, &format!("{pointer}/{name}"), found);
+            }
+            if let Some(items) = branch.get("items") {
+                let items = resolved(schema, items);
+                if items.get("properties").is_some() {
+                    restricted_pointers(schema, items, &format!("{pointer}/0"), found);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_choice_offers_exactly_what_the_report_schema_allows() {
+        let schema = report_schema();
+        for field in fields() {
+            let Some(mut offered) = offered(field) else {
+                continue;
+            };
+            let mut allowed = allowed_at(&schema, field.pointer);
+            assert!(!allowed.is_empty(), "{} lists no values", field.pointer);
+            let count = offered.len();
+            offered.sort();
+            offered.dedup();
+            assert_eq!(
+                offered.len(),
+                count,
+                "{} offers a value twice",
+                field.pointer
+            );
+            allowed.sort();
+            allowed.dedup();
+            assert_eq!(
+                offered, allowed,
+                "{}: the form's values differ from the schema's",
+                field.pointer
+            );
+        }
+        let mut restricted = Vec::new();
+        restricted_pointers(&schema, &schema, "", &mut restricted);
+        for pointer in &restricted {
+            assert!(
+                fields()
+                    .any(|f| &f.pointer.replace("/1/", "/0/") == pointer && offered(f).is_some()),
+                "{pointer} has listed values in the schema but no choice on the form"
+            );
+        }
+        assert!(restricted.len() >= 15, "{restricted:?}");
+    }
+
     #[test]
     fn errors_land_on_their_field_or_their_group() {
         let affectable = Affectable {

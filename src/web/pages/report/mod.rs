@@ -4,10 +4,15 @@
 //! would receive; File files it. The input is kept through both and through
 //! errors, which appear next to their fields. A hidden filing key makes File
 //! idempotent: pressing it twice files one report.
+//!
+//! Save draft stores the form as it is, unchecked (`drafts.rs`); the page
+//! lists the saved drafts, and one opened from there fills the form again,
+//! with its filing key, and is deleted once filed.
 
+pub mod drafts;
 pub mod fields;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -18,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{NoticeStatus, NoticeType};
 use crate::intake::{parse_report, IntakeError};
 use crate::service::accounts::Session;
+use crate::service::drafts::{self as saved_drafts, DraftRevision};
 use crate::service::reporting::{
     affectable, file_report, preview_email, Answer, ClientOutcomes, FileError, Filed, Idempotency,
     Outcome,
@@ -27,20 +33,45 @@ use crate::web::form::PostedForm;
 use crate::web::session::{check_csrf, StaffSession};
 use crate::web::templates::render;
 use crate::web::{PageError, WebState};
+use drafts::{DraftQuery, DraftView};
 use fields::Values;
 
-/// `GET /reports/new`
+/// `GET /reports/new`, or with `?draft=` the form a draft saved.
 pub async fn show(
     State(state): State<WebState>,
     StaffSession(session): StaffSession,
+    Query(query): Query<DraftQuery>,
 ) -> Result<Html<String>, PageError> {
-    let mut values = Values::new();
-    values.insert("/reporter/email".into(), vec![session.caller.name.clone()]);
-    let form = Form {
-        values,
-        errors: Vec::new(),
-        filing_key: ulid::Ulid::new().to_string(),
+    let services = &state.app.services;
+    let mut form = match &query.draft {
+        Some(id) => {
+            let draft = saved_drafts::get(services, id)
+                .await
+                .map_err(PageError::internal)?
+                .ok_or(PageError::NotFound)?;
+            let revision = DraftRevision {
+                id: draft.id,
+                revision: draft.revision,
+            };
+            Form::new(
+                draft.fields.into_iter().collect(),
+                Some(&draft.filing_key),
+                Some(revision),
+            )
+        }
+        None => {
+            let mut values = Values::new();
+            values.insert("/reporter/email".into(), vec![session.caller.name.clone()]);
+            Form::new(values, None, None)
+        }
     };
+    form.status = query.status();
+    form.drafts = saved_drafts::list(services)
+        .await
+        .map_err(PageError::internal)?
+        .iter()
+        .map(DraftView::of)
+        .collect();
     form.render(&state, &session, None)
 }
 
@@ -52,14 +83,17 @@ pub async fn submit(
     posted: PostedForm,
 ) -> Result<Response, PageError> {
     check_csrf(&posted, &session.csrf_token)?;
-    let filing = posted.get("action") == Some("file");
-    let mut form = Form {
-        values: fields::values_of(posted.pairs()),
-        errors: Vec::new(),
-        filing_key: posted
-            .get("filing_key")
-            .filter(|k| ulid::Ulid::from_string(k).is_ok())
-            .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned),
+    let mut form = Form::new(
+        fields::values_of(posted.pairs()),
+        posted.get("filing_key"),
+        DraftRevision::parse(
+            posted.get("draft_id").unwrap_or_default(),
+            posted.get("draft_revision").unwrap_or_default(),
+        ),
+    );
+    let filing = match posted.get("action") {
+        Some("save") => return form.save(&state, &session).await,
+        action => action == Some("file"),
     };
     if let Some(group) = posted.get("add_row") {
         if fields::add_row(&mut form.values, group) {
@@ -93,16 +127,22 @@ pub async fn submit(
     )
     .await
     {
-        Ok(Outcome::Done(filed)) if filing => Ok(filed_redirect(&filed.reference)),
+        Ok(Outcome::Done(filed)) if filing => {
+            form.filed(&state).await;
+            Ok(filed_redirect(&filed.reference))
+        }
         Ok(Outcome::Done(preview)) => {
             let preview = Preview::of(&state, &preview.clients);
             Ok(form
                 .render(&state, &session, Some(preview))?
                 .into_response())
         }
-        Ok(Outcome::Earlier(answer)) => Ok(filed_redirect(
-            answer.body["reference"].as_str().unwrap_or_default(),
-        )),
+        Ok(Outcome::Earlier(answer)) => {
+            form.filed(&state).await;
+            Ok(filed_redirect(
+                answer.body["reference"].as_str().unwrap_or_default(),
+            ))
+        }
         Err(
             FileError::Intake(IntakeError::Invalid(errors)) | FileError::UnknownReference(errors),
         ) => form.refused(&state, &session, errors),
@@ -140,9 +180,56 @@ struct Form {
     values: Values,
     errors: Vec<FieldError>,
     filing_key: String,
+    /// The saved draft the form was loaded from, if any.
+    draft: Option<DraftRevision>,
+    /// The saved drafts, listed above a form just opened.
+    drafts: Vec<DraftView>,
+    /// What was just done (a draft saved or discarded), if anything.
+    status: Option<&'static str>,
 }
 
 impl Form {
+    /// The form with `values`, its filing key kept if well formed.
+    fn new(values: Values, filing_key: Option<&str>, draft: Option<DraftRevision>) -> Self {
+        Form {
+            values,
+            errors: Vec::new(),
+            filing_key: filing_key
+                .filter(|k| ulid::Ulid::from_string(k).is_ok())
+                .map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned),
+            draft,
+            drafts: Vec::new(),
+            status: None,
+        }
+    }
+
+    /// Saves the form as it is, unchecked, and opens the draft saved.
+    async fn save(self, state: &WebState, session: &Session) -> Result<Response, PageError> {
+        let saved = saved_drafts::save(
+            &state.app.services,
+            &session.caller,
+            self.draft.as_ref(),
+            self.values.into_iter().collect(),
+            &self.filing_key,
+        )
+        .await
+        .map_err(PageError::internal)?;
+        let done = if saved.separate { "separate" } else { "saved" };
+        Ok(Redirect::to(&format!("/reports/new?draft={}&done={done}", saved.id)).into_response())
+    }
+
+    /// The report is filed: the draft it came from goes. A draft left
+    /// behind is only logged: the report is filed, and the draft's filing
+    /// key would not file it again.
+    async fn filed(&self, state: &WebState) {
+        if let Some(draft) = &self.draft {
+            if let Err(e) = saved_drafts::delete(&state.app.services, draft).await {
+                let error = crate::errors::chain(&e);
+                tracing::warn!(draft = %draft.id, %error, "the filed draft was not deleted");
+            }
+        }
+    }
+
     fn render(
         &self,
         state: &WebState,
@@ -160,6 +247,9 @@ impl Form {
                 errors,
                 preview,
                 filing_key => self.filing_key,
+                draft => self.draft.as_ref().map(|d| context! { id => d.id, revision => d.revision }),
+                drafts => self.drafts,
+                status => self.status,
             },
         )
     }

@@ -1278,6 +1278,42 @@ fn without_a_public_url_an_email_has_no_portal_link() {
     assert!(portal_hrefs(&html).is_empty(), "{html}");
 }
 
+/// The keys to verify notice.jws with, named where a reader away from the
+/// gateway can fetch them: absolute when `server.public_url` is set.
+#[test]
+fn every_language_names_the_jwks_by_its_absolute_url_when_the_gateway_has_a_public_url() {
+    let jwks = format!("{PUBLIC_URL}/.well-known/jwks.json");
+    let linking = sender().linking_to(Some(Portal::new(PUBLIC_URL).expect("a portal")));
+    for language in Language::ALL {
+        let client = client(*language);
+        let rendered =
+            render(&notice(), FIXTURE.as_bytes(), JWS, &client, &linking, None).expect("render");
+        let (_, text, html) = parts(&rendered);
+        let closing = text
+            .lines()
+            .find(|line| line.contains("notice.jws"))
+            .expect("the closing sentence on notice.jws");
+        assert!(closing.contains(&jwks), "{language:?}: {closing}");
+        assert!(
+            html.replace("&#x2f;", "/").contains(&jwks),
+            "{language:?}\n{html}"
+        );
+
+        let rendered =
+            render(&notice(), FIXTURE.as_bytes(), JWS, &client, &sender(), None).expect("render");
+        let (_, text, _) = parts(&rendered);
+        let closing = text
+            .lines()
+            .find(|line| line.contains("notice.jws"))
+            .expect("the closing sentence on notice.jws");
+        assert!(
+            closing.contains(" /.well-known/jwks.json"),
+            "without a public address, the path alone: {language:?}: {closing}"
+        );
+        assert!(!closing.contains("{jwks}"), "{language:?}: {closing}");
+    }
+}
+
 #[test]
 fn a_portal_needs_an_http_url_without_a_trailing_slash() {
     for bad in [

@@ -1,8 +1,9 @@
 //! The staff pages in a real browser against a real gateway: setting a
 //! password through the one-time link, signing in, the report form with its
 //! errors and preview, filing, the board's countdowns, and the notices
-//! reaching the loopback webhook receiver and the SMTP sink. Every page on
-//! the way passes axe-core.
+//! reaching the loopback webhook receiver and the SMTP sink; the form's
+//! repeating rows (figures per client, parties informed) without
+//! JavaScript. Every page on the way passes axe-core.
 
 use std::sync::Arc;
 
@@ -448,4 +449,288 @@ async fn a_draft_saved_over_by_a_colleague_meanwhile_is_kept_beside_theirs() {
     );
     assert_eq!(drafts::list(services).await.unwrap().len(), 2);
     gateway.stop().await;
+}
+
+/// Two clients' own figures and three parties informed, each row added with
+/// the form's button (a plain submit: no JavaScript), reach the notices.
+/// A row's error sits beside its field with the input kept.
+#[tokio::test]
+async fn staff_adds_rows_for_per_client_figures_and_notified_parties() {
+    let receiver = Receiver::start().await;
+    let (smtp, _sink) = SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+    let email = "sanne@processor.example";
+    let link = gateway.setup_link(Role::Staff, None, email).await;
+    let browser = Browser::start(&gateway.base).await;
+    browser.open(&link).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#confirm", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser.sign_in(email, PASSWORD).await;
+
+    browser.open("/reports/new").await;
+    let aware = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let what = [
+        "unauthorised_disclosure",
+        "identification",
+        "contact",
+        "education",
+    ];
+    fill_what_happened(
+        &browser,
+        "The export bucket was readable by anyone.",
+        &aware,
+        what,
+    )
+    .await;
+    fill_how_and_who(
+        &browser,
+        [
+            "A security researcher reported it through security.txt.",
+            "Object-storage bucket lms-exports-prod.",
+            "A refactoring dropped the bucket policy.",
+            "Block public buckets in the deployment pipeline.",
+        ],
+    )
+    .await;
+    let add_client = "button[name=add_row][value='/affected/per_client']";
+    let add_party = "button[name=add_row][value='/notified_parties']";
+    let row = |pointer: &str| format!("#f{}", pointer.replace('/', "-"));
+
+    browser
+        .fill(&row("/affected/per_client/0/client_id"), "formavenir")
+        .await;
+    browser
+        .fill(
+            &row("/affected/per_client/0/data_subjects/count/min"),
+            "120",
+        )
+        .await;
+    browser
+        .fill(
+            &row("/affected/per_client/0/data_subjects/count/max"),
+            "120",
+        )
+        .await;
+    browser
+        .select(
+            &row("/affected/per_client/0/data_subjects/count/precision"),
+            "exact",
+        )
+        .await;
+    browser
+        .click(&row(
+            "/affected/per_client/0/data_subjects/categories/students",
+        ))
+        .await;
+    browser
+        .fill(&row("/affected/per_client/0/countries"), "FR")
+        .await;
+    assert!(!browser.has(&row("/affected/per_client/1/client_id")).await);
+    browser.click(add_client).await;
+    assert_eq!(browser.path().await, "/reports/new");
+    assert!(
+        !browser.has(".error-summary").await,
+        "{}",
+        browser.text("main").await
+    );
+    assert_eq!(
+        value(
+            &browser,
+            &row("/affected/per_client/0/data_subjects/count/min")
+        )
+        .await,
+        "120"
+    );
+    assert!(
+        !value(&browser, &row("/summary")).await.is_empty(),
+        "the report is kept"
+    );
+    assert!(browser
+        .find(&row(
+            "/affected/per_client/0/data_subjects/categories/students"
+        ))
+        .await
+        .prop("checked")
+        .await
+        .unwrap()
+        .is_some_and(|c| c == "true"));
+    browser.check_accessibility().await;
+
+    // The second client's count is not a number: the error is beside it.
+    browser
+        .fill(
+            &row("/affected/per_client/1/client_id"),
+            "harbourview-housing",
+        )
+        .await;
+    browser
+        .fill(
+            &row("/affected/per_client/1/data_subjects/count/min"),
+            "about 50",
+        )
+        .await;
+    browser
+        .fill(&row("/affected/per_client/1/data_subjects/count/max"), "51")
+        .await;
+
+    for (i, (kind, name)) in [
+        ("police", "Politie Eenheid Amsterdam"),
+        ("csirt", "NCSC"),
+        ("supervisory_authority", "Autoriteit Persoonsgegevens"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            browser.click(add_party).await;
+            assert_eq!(
+                value(&browser, &row(&format!("/notified_parties/{}/name", i - 1))).await,
+                if i == 1 {
+                    "Politie Eenheid Amsterdam"
+                } else {
+                    "NCSC"
+                }
+            );
+        }
+        let focused = browser
+            .client
+            .execute("return document.activeElement.id;", vec![])
+            .await
+            .unwrap();
+        if i > 0 {
+            assert_eq!(
+                focused,
+                row(&format!("/notified_parties/{i}/type"))[1..],
+                "the row added has the focus"
+            );
+        }
+        browser
+            .select(&row(&format!("/notified_parties/{i}/type")), kind)
+            .await;
+        browser
+            .fill(&row(&format!("/notified_parties/{i}/name")), name)
+            .await;
+    }
+    browser
+        .fill(&row("/notified_parties/2/country"), "NL")
+        .await;
+
+    browser.click("button[value=preview]").await;
+    let min = row("/affected/per_client/1/data_subjects/count/min");
+    assert!(
+        browser.has(&format!("{min}-error")).await,
+        "{}",
+        browser.text(".error-summary").await
+    );
+    assert_eq!(value(&browser, &min).await, "about 50", "the input is kept");
+    assert!(
+        browser
+            .has(&format!(".error-summary a[href='{min}']"))
+            .await
+    );
+    assert_eq!(
+        value(&browser, &row("/notified_parties/2/name")).await,
+        "Autoriteit Persoonsgegevens"
+    );
+    assert_eq!(gateway.incident_count().await, 0);
+    browser.check_accessibility().await;
+    browser.screenshot("report-form-row-error").await;
+
+    browser.fill(&min, "51").await;
+    browser
+        .select(
+            &row("/affected/per_client/1/data_subjects/count/precision"),
+            "exact",
+        )
+        .await;
+    browser.click("button[value=preview]").await;
+    assert!(
+        !browser.has(".error-summary").await,
+        "{}",
+        browser.text("main").await
+    );
+    browser.check_accessibility().await;
+    browser.click("#file").await;
+    assert!(browser.path().await.starts_with("/?filed=BG-"));
+
+    let (_, incidents) = gateway.get_json(&gateway.staff, "/v1/incidents").await;
+    let id = incidents["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let (_, incident) = gateway
+        .get_json(&gateway.staff, &format!("/v1/incidents/{id}"))
+        .await;
+    let parties = serde_json::json!([
+        {"type": "police", "name": "Politie Eenheid Amsterdam"},
+        {"type": "csirt", "name": "NCSC"},
+        {"type": "supervisory_authority", "name": "Autoriteit Persoonsgegevens", "country": "NL"}
+    ]);
+    for (client, people) in [("formavenir", 120), ("harbourview-housing", 51)] {
+        let notice = incident["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["client_id"] == client)
+            .unwrap_or_else(|| panic!("{client} is affected: {incident}"));
+        let (bytes, _) = gateway
+            .notice_bytes(&id, notice["notice_id"].as_str().unwrap())
+            .await;
+        let notice: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let data = &notice["data"];
+        assert_eq!(
+            data["data_subjects"]["count"],
+            serde_json::json!({"min": people, "max": people, "precision": "exact", "basis": "client_specific"}),
+            "{client}"
+        );
+        assert_eq!(data["notified_parties"], parties, "{client}");
+    }
+
+    // The update form shows them as rows again.
+    browser.open(&format!("/incidents/{id}/update")).await;
+    assert_eq!(
+        value(&browser, &row("/notified_parties/2/name")).await,
+        "Autoriteit Persoonsgegevens"
+    );
+    let clients = [
+        value(&browser, &row("/affected/per_client/0/client_id")).await,
+        value(&browser, &row("/affected/per_client/1/client_id")).await,
+    ];
+    assert!(
+        clients.contains(&"harbourview-housing".to_owned()),
+        "{clients:?}"
+    );
+    browser.check_accessibility().await;
+
+    // The webhooks carry them too.
+    let worker = gateway
+        .app
+        .worker(Arc::new(breachgate::clock::SystemClock))
+        .unwrap();
+    worker.run_once().await.unwrap();
+    let sent = receiver.all_requests();
+    assert!(!sent.is_empty());
+    for request in sent {
+        let body = String::from_utf8_lossy(&request.body);
+        assert!(
+            body.contains("Autoriteit Persoonsgegevens"),
+            "{}",
+            request.path
+        );
+    }
+
+    browser.stop().await;
+    gateway.stop().await;
+}
+
+/// The value of the input `css`.
+async fn value(browser: &Browser, css: &str) -> String {
+    browser
+        .find(css)
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
 }

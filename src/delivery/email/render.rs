@@ -69,7 +69,17 @@ impl Portal {
     pub fn notice_url(&self, id: &NoticeId) -> String {
         format!("{}/portal/notices/{id}", self.base)
     }
+
+    /// The processor's public keys, served at the same address.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{JWKS_PATH}", self.base)
+    }
 }
+
+/// Where the gateway serves its public keys. An email read away from the
+/// gateway names them by this path alone only when no public address is
+/// configured; pages and previews read on the gateway need no more.
+const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// A message ready for [`super::MailTransport::send`].
 #[derive(Debug, Clone)]
@@ -139,7 +149,11 @@ pub fn render(
         .portal
         .as_ref()
         .map(|p| p.notice_url(&notice.data.notice_id));
-    let (text, html) = templates::render(&view::body(notice, client, texts, portal))?;
+    let jwks = sender
+        .portal
+        .as_ref()
+        .map_or_else(|| JWKS_PATH.to_owned(), Portal::jwks_url);
+    let (text, html) = templates::render(&view::body(notice, client, texts, portal, &jwks))?;
     let message = builder.multipart(
         MultiPart::mixed()
             .multipart(MultiPart::alternative_plain_html(text, html))
@@ -180,7 +194,7 @@ fn subject(
 pub fn preview(notice: &Notice, client: &ClientAgreement) -> Result<(String, String), EmailError> {
     let texts = i18n::texts(client.language)?;
     let subject = subject(notice, client, &texts)?;
-    let (text, _html) = templates::render(&view::body(notice, client, texts, None))?;
+    let (text, _html) = templates::render(&view::body(notice, client, texts, None, JWKS_PATH))?;
     Ok((subject, text))
 }
 
@@ -194,7 +208,7 @@ pub fn summary(
 ) -> Result<(String, serde_json::Value), EmailError> {
     let texts = i18n::texts(client.language)?;
     let subject = subject(notice, client, &texts)?;
-    let body = serde_json::to_value(view::body(notice, client, texts, None))
+    let body = serde_json::to_value(view::body(notice, client, texts, None, JWKS_PATH))
         .map_err(|e| EmailError::Templates(e.to_string()))?;
     Ok((subject, body))
 }

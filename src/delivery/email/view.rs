@@ -257,12 +257,14 @@ fn lookup(table: &[(&str, &'static str)], path: &str) -> Option<&'static str> {
 
 /// Builds the body of one client's email.
 /// What `notice`'s email to `client` says; `portal` is the notice's page in
-/// the client portal, if the email links to it.
+/// the client portal, if the email links to it, and `jwks` where the
+/// processor's public keys are published.
 pub(super) fn body(
     notice: &Notice,
     client: &ClientAgreement,
     t: Texts,
     portal: Option<String>,
+    jwks: &str,
 ) -> Body {
     let w = Writer {
         t,
@@ -346,7 +348,7 @@ pub(super) fn body(
     let language = t.get("language", t.language().as_str());
     let closing = vec![
         t.fill("closing", "quote", &args),
-        t.get("closing", "signed").to_owned(),
+        t.fill("closing", "signed", &[("jwks", jwks)]),
         t.fill("closing", "authoritative", &[("language", language)]),
     ];
 

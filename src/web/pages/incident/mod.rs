@@ -141,12 +141,12 @@ async fn page(
             // The retract form's one field.
             ("/reason", _) => fields::ErrorView {
                 field_id: Some("retract-reason".into()),
-                label: "Retraction reason",
+                label: "Retraction reason".to_owned(),
                 message: e.message.clone(),
             },
             (_, field) => fields::ErrorView {
                 field_id: field.map(|f| fields::field_id(f.pointer)),
-                label: field.map_or("Incident", |f| f.label),
+                label: field.map_or("Incident", |f| f.label).to_owned(),
                 message: e.message.clone(),
             },
         })

@@ -51,7 +51,8 @@ pub async fn show(
     form.page(&state, &session, &incident)
 }
 
-/// `POST /incidents/{id}/update`: `action` is `preview` or `send`.
+/// `POST /incidents/{id}/update`: `action` is `preview` or `send`;
+/// `add_row` shows the form again with one more row.
 pub async fn submit(
     State(state): State<WebState>,
     StaffSession(session): StaffSession,
@@ -67,6 +68,11 @@ pub async fn submit(
         errors: Vec::new(),
         preview: None,
     };
+    if let Some(group) = posted.get("add_row") {
+        if fields::add_row(&mut form.values, group) {
+            return form.page(&state, &session, &incident);
+        }
+    }
     let filled_in_from = posted.get("version").and_then(|v| v.parse::<u32>().ok());
     if filled_in_from != Some(version) {
         form.errors = vec![FieldError::new(
@@ -77,7 +83,13 @@ pub async fn submit(
         )];
         return form.refused(&state, &session, &incident);
     }
-    let patch = fields::update_patch(&facts, &form.values);
+    let patch = match fields::update_patch(&facts, &form.values) {
+        Ok(patch) => patch,
+        Err(errors) => {
+            form.errors = errors;
+            return form.refused(&state, &session, &incident);
+        }
+    };
     match run(&state, &session, &id, FollowUp::Update, &patch, &posted).await? {
         Submitted::Sent => {
             Ok(Redirect::to(&format!("/incidents/{id}?done=updated")).into_response())

@@ -1,10 +1,14 @@
-//! The report form as data: every field of `schemas/report.v1.schema.json`
-//! (but `affected.per_client`, which the incident page's CSV upload sets),
+//! The report form as data: every field of `schemas/report.v1.schema.json`,
 //! grouped in the order the seed procedures ask the questions (what
 //! happened, when you became aware, which systems or sub-processor, which
 //! data, how many people). Each field is named by its JSON pointer, so a
 //! posted form becomes the report body, and the intake's errors (which
 //! name pointers) land next to the field they are about.
+//!
+//! What a report may list any number of (the parties informed, the figures
+//! per client) is a [`Group`] of rows, named `/notified_parties/0/name`,
+//! `/affected/per_client/0/client_id`: as many rows as the form posts, and
+//! one more for its "Add" button, which works without JavaScript.
 
 use std::collections::HashMap;
 
@@ -63,6 +67,8 @@ pub struct Section {
     pub title: &'static str,
     pub help: &'static str,
     pub fields: &'static [Field],
+    /// Shown after the fields.
+    pub groups: &'static [&'static Group],
 }
 
 const fn f(pointer: &'static str, label: &'static str, help: &'static str, kind: Kind) -> Field {
@@ -308,45 +314,68 @@ const CONTACTED: &[Opt] = &[
 
 const TIME_HELP: &str = "UTC, e.g. 2026-11-22 07:30 or 2026-11-22T07:30:00Z";
 
-/// Rows offered for third parties informed; more can be added in an update.
-macro_rules! party {
-    ($i:literal) => {
-        [
-            f(
-                concat!("/notified_parties/", $i, "/type"),
-                concat!("Party ", $i, ": type"),
-                "",
-                Kind::Choice(PARTY),
-            ),
-            f(
-                concat!("/notified_parties/", $i, "/name"),
-                concat!("Party ", $i, ": name"),
-                "",
-                Kind::Text,
-            ),
-            f(
-                concat!("/notified_parties/", $i, "/country"),
-                concat!("Party ", $i, ": country"),
-                "ISO code, e.g. NL",
-                Kind::Text,
-            ),
-            f(
-                concat!("/notified_parties/", $i, "/notified_at"),
-                concat!("Party ", $i, ": informed at"),
-                TIME_HELP,
-                Kind::Time,
-            ),
-            f(
-                concat!("/notified_parties/", $i, "/reference"),
-                concat!("Party ", $i, ": their reference"),
-                "case or report number",
-                Kind::Text,
-            ),
-        ]
-    };
+/// A list the form shows as rows, each of the same `fields` (whose
+/// pointers are the row's own: `/name`). A group `keyed_by` a row field is
+/// an object by that field's value (`affected.per_client`, by client id);
+/// any other, a list in the order of its rows, rows left empty left out.
+pub struct Group {
+    pub pointer: &'static str,
+    pub title: &'static str,
+    pub help: &'static str,
+    /// One row's legend, numbered: "Notified party 2".
+    pub row: &'static str,
+    /// The button that adds a row.
+    pub add: &'static str,
+    pub keyed_by: Option<&'static str>,
+    /// A checkbox saying the list is empty on purpose (an empty list says
+    /// something, an absent one nothing).
+    pub none: Option<Field>,
+    pub fields: &'static [Field],
 }
-const PARTY_0: [Field; 5] = party!(0);
-const PARTY_1: [Field; 5] = party!(1);
+
+const PARTIES: Group = Group {
+    pointer: "/notified_parties",
+    title: "Third parties informed",
+    help: "Police, CSIRT, a supervisory or other authority you have informed; rows left empty are left out.",
+    row: "Notified party",
+    add: "Add another party",
+    keyed_by: None,
+    none: Some(f(
+        "/notified_parties/none",
+        "Nobody was informed",
+        "no police, CSIRT or authority; leave this and the rows empty to say nothing about it",
+        Kind::Flag { always: false },
+    )),
+    fields: &[
+        f("/type", "Type", "", Kind::Choice(PARTY)),
+        f("/name", "Name", "", Kind::Text),
+        f("/country", "Country", "ISO code, e.g. NL", Kind::Text),
+        f("/notified_at", "Informed at", TIME_HELP, Kind::Time),
+        f("/reference", "Their reference", "case or report number", Kind::Text),
+    ],
+};
+
+const PER_CLIENT: Group = Group {
+    pointer: "/affected/per_client",
+    title: "Figures per client",
+    help: "Where you know them for one client (from its logs, per tenant), they replace the incident's figures above in that client's notice. The client must be affected through the systems, sub-processor or clients named above.",
+    row: "Client figures",
+    add: "Add another client",
+    keyed_by: Some("/client_id"),
+    none: None,
+    fields: &[
+        f("/client_id", "Client", "its id, e.g. formavenir", Kind::Text),
+        f("/data_subjects/count/min", "People: at least", "", Kind::Number),
+        f("/data_subjects/count/max", "People: at most", "", Kind::Number),
+        f("/data_subjects/count/precision", "People: precision", "", Kind::Choice(COUNT_PRECISION)),
+        f("/data_subjects/categories", "Categories of people", "", Kind::Choices { options: SUBJECTS, always: false }),
+        f("/personal_data/records/min", "Records: at least", "", Kind::Number),
+        f("/personal_data/records/max", "Records: at most", "", Kind::Number),
+        f("/personal_data/records/precision", "Records: precision", "", Kind::Choice(COUNT_PRECISION)),
+        f("/personal_data/categories", "Categories of personal data", "", Kind::Choices { options: DATA, always: false }),
+        f("/countries", "Countries where they live", "ISO codes separated by commas, e.g. FR", Kind::Codes),
+    ],
+};
 
 pub const SECTIONS: &[Section] = &[
     Section {
@@ -371,6 +400,7 @@ pub const SECTIONS: &[Section] = &[
             f("/occurred/ongoing", "Still ongoing", "", Kind::Flag { always: true }),
             f("/occurred/estimated", "The times are estimates", "", Kind::Flag { always: false }),
         ],
+        groups: &[],
     },
     Section {
         title: "When you became aware",
@@ -380,6 +410,7 @@ pub const SECTIONS: &[Section] = &[
             f("/detected_at", "First signal at", "the alert or report before it was confirmed; UTC", Kind::Time),
             f("/delay_reason", "Reason for delay", "Only when a client's deadline has already passed.", Kind::Paragraph),
         ],
+        groups: &[],
     },
     Section {
         title: "Which systems or sub-processor",
@@ -389,6 +420,7 @@ pub const SECTIONS: &[Section] = &[
             f("/affected/subprocessor", "Sub-processor where it happened", "", Kind::Subprocessor),
             f("/affected/clients", "Further affected clients", "client ids, separated by commas", Kind::Codes),
         ],
+        groups: &[],
     },
     Section {
         title: "Which data",
@@ -402,6 +434,7 @@ pub const SECTIONS: &[Section] = &[
             f("/personal_data/protection/description", "Protection method", "algorithm, key management, salt", Kind::Paragraph),
             f("/personal_data/unintelligible", "Unintelligible to whoever got it", "e.g. encrypted with a key that was not compromised", Kind::Flag { always: false }),
         ],
+        groups: &[],
     },
     Section {
         title: "How many people",
@@ -416,6 +449,7 @@ pub const SECTIONS: &[Section] = &[
             f("/data_subjects/description", "Who they are", "the group concerned, and what \"other\" stands for", Kind::Paragraph),
             f("/data_subjects/countries", "Countries where they live", "ISO codes separated by commas, e.g. NL, BE", Kind::Codes),
         ],
+        groups: &[&PER_CLIENT],
     },
     Section {
         title: "Consequences and measures",
@@ -429,6 +463,7 @@ pub const SECTIONS: &[Section] = &[
             f("/severity_inputs/ease_of_identification", "Ease of identification", "for the advisory ENISA severity", Kind::Choice(EASE)),
             f("/severity_inputs/dpc_adjustment", "Data-processing context adjustment", "-1, 0 or 1", Kind::Number),
         ],
+        groups: &[],
     },
     Section {
         title: "Service, authorities and data subjects",
@@ -437,13 +472,12 @@ pub const SECTIONS: &[Section] = &[
             f("/service_impact/availability", "State of the service", "", Kind::Choice(AVAILABILITY)),
             f("/service_impact/data_restored", "Data restored", "", Kind::Choice(RESTORED)),
             f("/service_impact/expected_recovery_at", "Expected back at", TIME_HELP, Kind::Time),
-            PARTY_0[0], PARTY_0[1], PARTY_0[2], PARTY_0[3], PARTY_0[4],
-            PARTY_1[0], PARTY_1[1], PARTY_1[2], PARTY_1[3], PARTY_1[4],
             f("/data_subjects_contacted/status", "People contacted", "by anyone you know of (Art. 34)", Kind::Choice(CONTACTED)),
             f("/data_subjects_contacted/contacted_at", "Contacted at", TIME_HELP, Kind::Time),
             f("/data_subjects_contacted/channel", "Contacted how", "email, letter, in-app message, ...", Kind::Text),
             f("/data_subjects_contacted/count", "How many were contacted", "", Kind::Number),
         ],
+        groups: &[&PARTIES],
     },
     Section {
         title: "Who reports",
@@ -453,11 +487,101 @@ pub const SECTIONS: &[Section] = &[
             f("/reporter/email", "Your email address", "", Kind::Text),
             f("/reporter/role", "Your role", "e.g. Security officer", Kind::Text),
         ],
+        groups: &[],
     },
 ];
 
 fn fields() -> impl Iterator<Item = &'static Field> {
     SECTIONS.iter().flat_map(|s| s.fields.iter())
+}
+
+fn groups() -> impl Iterator<Item = &'static Group> {
+    SECTIONS.iter().flat_map(|s| s.groups.iter().copied())
+}
+
+/// A field where the form shows it: alone, or in a row of a group.
+struct Placed {
+    field: &'static Field,
+    /// Its input's name: the field's pointer, or the row's and the field's.
+    pointer: String,
+    /// What the error summary calls it.
+    label: String,
+}
+
+impl Group {
+    fn row_pointer(&self, row: usize, field: &Field) -> String {
+        format!("{}/{row}{}", self.pointer, field.pointer)
+    }
+
+    /// The rows `values` have: one past the highest posted, at least one.
+    fn rows(&self, values: &Values) -> usize {
+        let prefix = format!("{}/", self.pointer);
+        values
+            .keys()
+            .filter_map(|name| name.strip_prefix(&prefix)?.split('/').next()?.parse().ok())
+            .map(|row: usize| row + 1)
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    fn placed(&self, row: usize) -> impl Iterator<Item = Placed> + '_ {
+        self.fields.iter().map(move |field| Placed {
+            field,
+            pointer: self.row_pointer(row, field),
+            label: format!("{} {}: {}", self.row, row + 1, field.label.to_lowercase()),
+        })
+    }
+
+    /// The rows of `values` that make any fact, in order.
+    fn filled(&self, values: &Values) -> Vec<usize> {
+        (0..self.rows(values))
+            .filter(|&row| {
+                self.placed(row)
+                    .any(|p| value_of(p.field, &p.pointer, values).is_some())
+            })
+            .collect()
+    }
+
+    /// The row of `values` whose key field holds `key`.
+    fn keyed_row(&self, values: &Values, key: &str) -> Option<usize> {
+        let keyed_by = self.keyed_by?;
+        (0..self.rows(values)).find(|&row| {
+            values
+                .get(&format!("{}/{row}{keyed_by}", self.pointer))
+                .and_then(|v| v.first())
+                .is_some_and(|v| v.trim() == key)
+        })
+    }
+}
+
+/// Every field the form shows for `values`, a group's with its rows.
+fn placed(values: &Values) -> Vec<Placed> {
+    let alone = |field: &'static Field| Placed {
+        field,
+        pointer: field.pointer.to_owned(),
+        label: field.label.to_owned(),
+    };
+    let rows = groups().flat_map(|group| (0..group.rows(values)).flat_map(|row| group.placed(row)));
+    // The `none` boxes last: their facts are the group's to make (see
+    // `to_report`), once its rows have made it a list.
+    let nones = groups().filter_map(|group| group.none.as_ref());
+    fields()
+        .map(alone)
+        .chain(rows)
+        .chain(nones.map(alone))
+        .collect()
+}
+
+/// Adds an empty row to the group at `group` (what its "Add" button posts).
+/// False when `group` names none, so nothing was added.
+pub fn add_row(values: &mut Values, group: &str) -> bool {
+    let Some(group) = groups().find(|g| g.pointer == group) else {
+        return false;
+    };
+    let row = group.rows(values);
+    values.insert(group.row_pointer(row, &group.fields[0]), Vec::new());
+    true
 }
 
 /// The form's HTML id of the field at `pointer`.
@@ -466,87 +590,159 @@ pub fn field_id(pointer: &str) -> String {
 }
 
 /// Posted values by field pointer, as typed (kept to show the form again).
+/// A field without any value, not even an empty one (which no form posts),
+/// starts the row just added: it gets the focus when the form is shown.
 pub type Values = HashMap<String, Vec<String>>;
 
-/// The report body the posted `values` make: empty fields are left out.
-pub fn to_report(values: &Values) -> Value {
-    facts_of(fields(), values)
+/// The report body the posted `values` make: empty fields and rows are
+/// left out. Refused, naming the row's field, a row of figures for no
+/// client or for a client another row has.
+pub fn to_report(values: &Values) -> Result<Value, Vec<FieldError>> {
+    let placed = placed(values);
+    let mut report = facts_of(placed.iter().map(|p| (p.field, p.pointer.as_str())), values);
+    let mut errors = Vec::new();
+    for group in groups() {
+        // The group's rows, or (only its `none` box checked) an object to drop.
+        let rows = match report.pointer_mut(group.pointer).map(Value::take) {
+            Some(Value::Array(rows)) => rows,
+            _ => Vec::new(),
+        };
+        let rows = rows
+            .into_iter()
+            .enumerate()
+            .filter(|(_, row)| !row.is_null());
+        let gathered = match group.keyed_by {
+            None => Value::Array(rows.map(|(_, row)| row).collect()),
+            Some(keyed_by) => {
+                let mut by_key = Map::new();
+                for (row, mut facts) in rows {
+                    let key = facts
+                        .as_object_mut()
+                        .and_then(|facts| facts.remove(&keyed_by[1..]));
+                    let at = format!("{}/{row}{keyed_by}", group.pointer);
+                    match key {
+                        Some(Value::String(key)) if by_key.contains_key(&key) => errors.push(
+                            FieldError::new(at, format!("{key} has a row above already")),
+                        ),
+                        Some(Value::String(key)) => {
+                            by_key.insert(key, facts);
+                        }
+                        _ => errors
+                            .push(FieldError::new(at, "name the client these figures are for")),
+                    }
+                }
+                Value::Object(by_key)
+            }
+        };
+        let empty = match &gathered {
+            Value::Array(items) => items.is_empty(),
+            Value::Object(map) => map.is_empty(),
+            _ => false,
+        };
+        let nobody = group
+            .none
+            .as_ref()
+            .filter(|none| value_of(none, none.pointer, values).is_some());
+        match (empty, nobody) {
+            (true, None) => remove(&mut report, group.pointer),
+            (true, Some(_)) => set(&mut report, group.pointer, Value::Array(Vec::new())),
+            (false, Some(none)) => errors.push(FieldError::new(
+                none.pointer,
+                "rows are filled in below: uncheck this, or empty them",
+            )),
+            (false, None) => set(&mut report, group.pointer, gathered),
+        }
+    }
+    if let Some(Value::Object(affected)) = report.get("affected") {
+        if affected.is_empty() {
+            remove(&mut report, "/affected");
+        }
+    }
+    if errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(errors)
+    }
 }
 
 /// A merge patch setting only `fields` from the posted `values`: what
 /// supplying a held notice's missing facts sends as an update.
 pub fn patch_of(fields: &[&'static Field], values: &Values) -> Value {
-    facts_of(fields.iter().copied(), values)
+    facts_of(fields.iter().map(|f| (*f, f.pointer)), values)
 }
 
 /// The form's values showing `facts` (an incident's current report): what
 /// the update form starts from.
 pub fn values_from(facts: &Value) -> Values {
     let mut values = Values::new();
+    let mut show = |field: &Field, pointer: String, value: Option<&Value>| {
+        let shown = shown(field, value);
+        if !shown.is_empty() {
+            values.insert(pointer, shown);
+        }
+    };
     for field in fields() {
-        let shown: Vec<String> = match facts.pointer(field.pointer) {
-            Some(Value::String(text)) => vec![text.clone()],
-            Some(Value::Number(number)) => vec![number.to_string()],
-            Some(Value::Bool(true)) => vec!["yes".to_owned()],
-            Some(Value::Array(items)) => {
-                let items = items.iter().map(|item| match item {
-                    Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                });
-                match field.kind {
-                    Kind::Lines { .. } => vec![items.collect::<Vec<_>>().join("\n")],
-                    Kind::Codes => vec![items.collect::<Vec<_>>().join(", ")],
-                    _ => items.collect(),
-                }
-            }
+        show(
+            field,
+            field.pointer.to_owned(),
+            facts.pointer(field.pointer),
+        );
+    }
+    for group in groups() {
+        let rows: Vec<(Option<&String>, &Value)> = match facts.pointer(group.pointer) {
+            Some(Value::Array(rows)) => rows.iter().map(|row| (None, row)).collect(),
+            Some(Value::Object(rows)) => rows.iter().map(|(key, row)| (Some(key), row)).collect(),
             _ => Vec::new(),
         };
-        if !shown.is_empty() {
-            values.insert(field.pointer.to_owned(), shown);
+        let said_none =
+            matches!(facts.pointer(group.pointer), Some(Value::Array(list)) if list.is_empty());
+        if let (Some(none), true) = (&group.none, said_none) {
+            show(none, none.pointer.to_owned(), Some(&Value::Bool(true)));
+        }
+        for (row, (key, facts)) in rows.into_iter().enumerate() {
+            for field in group.fields {
+                let value = match (key, group.keyed_by) {
+                    (Some(key), Some(keyed_by)) if keyed_by == field.pointer => {
+                        Some(Value::from(key.as_str()))
+                    }
+                    _ => facts.pointer(field.pointer).cloned(),
+                };
+                show(field, group.row_pointer(row, field), value.as_ref());
+            }
         }
     }
     values
 }
 
-/// The merge patch an update sends when the form shown from `facts` (see
-/// [`values_from`]) comes back as `posted`: just the fields changed on the
-/// form, each set to its new value or, emptied, removed. What the form does
-/// not show (`affected.per_client`, parties beyond its rows) stays, and a
-/// list of objects (the parties) is sent whole, as a merge patch replaces
-/// lists.
-pub fn update_patch(facts: &Value, posted: &Values) -> Value {
-    let shown = values_from(facts);
-    let changed: Vec<(&Field, Option<Value>)> = fields()
-        .map(|field| (field, value_of(field, posted)))
-        .filter(|(field, value)| *value != value_of(field, &shown))
-        .collect();
-    let mut updated = facts.clone();
-    for (field, value) in &changed {
-        match value {
-            Some(value) => set(&mut updated, field.pointer, value.clone()),
-            None => remove(&mut updated, field.pointer),
+/// How the form shows `value`, the fact of `field`.
+fn shown(field: &Field, value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Number(number)) => vec![number.to_string()],
+        Some(Value::Bool(true)) => vec!["yes".to_owned()],
+        Some(Value::Array(items)) => {
+            let items = items.iter().map(|item| match item {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            });
+            match field.kind {
+                Kind::Lines { .. } => vec![items.collect::<Vec<_>>().join("\n")],
+                Kind::Codes => vec![items.collect::<Vec<_>>().join(", ")],
+                _ => items.collect(),
+            }
         }
+        _ => Vec::new(),
     }
-    let mut groups: Vec<&str> = changed
-        .iter()
-        .flat_map(|(field, _)| ancestors(field.pointer))
-        .collect();
-    // Deepest first, so a row emptied is gone before its list is tidied.
-    groups.sort_by_key(|p| (std::cmp::Reverse(p.matches('/').count()), *p));
-    groups.dedup();
-    for pointer in groups {
-        tidy(&mut updated, pointer);
-    }
-    merge_patch(facts, &updated)
 }
 
-/// The groups holding the fact at `pointer`: `/a/0/b` is held by `/a/0`
-/// and `/a`.
-fn ancestors(pointer: &str) -> impl Iterator<Item = &str> {
-    pointer
-        .char_indices()
-        .filter(|&(i, c)| c == '/' && i > 0)
-        .map(move |(i, _)| &pointer[..i])
+/// The merge patch an update sends when the form shown from `facts` (see
+/// [`values_from`]) comes back as `posted`: just what changed on the form,
+/// each set to its new value or, emptied, removed. What the form does not
+/// show stays; a list (the parties) is sent whole, as a merge patch
+/// replaces lists, and a client's figures only where they changed.
+pub fn update_patch(facts: &Value, posted: &Values) -> Result<Value, Vec<FieldError>> {
+    let shown = to_report(&values_from(facts))?;
+    Ok(merge_patch(&shown, &to_report(posted)?))
 }
 
 fn remove(target: &mut Value, pointer: &str) {
@@ -555,37 +751,6 @@ fn remove(target: &mut Value, pointer: &str) {
     };
     if let Some(Value::Object(map)) = target.pointer_mut(parent) {
         map.remove(key);
-    }
-}
-
-/// Drops the group at `pointer` if emptying its fields left nothing in it,
-/// and the gaps (rows emptied or never filled) from a list.
-fn tidy(target: &mut Value, pointer: &str) {
-    let empty = match target.pointer_mut(pointer) {
-        Some(Value::Object(map)) => map.is_empty(),
-        Some(Value::Array(items)) => {
-            items.retain(|item| !item.is_null());
-            items.is_empty()
-        }
-        _ => false,
-    };
-    if !empty {
-        return;
-    }
-    let Some((parent, key)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    match target.pointer_mut(parent) {
-        Some(Value::Object(map)) => {
-            map.remove(key);
-        }
-        // Left as a gap for the list's own turn, so later rows keep their place.
-        Some(Value::Array(items)) => {
-            if let Some(item) = key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                *item = Value::Null;
-            }
-        }
-        _ => {}
     }
 }
 
@@ -612,20 +777,21 @@ fn merge_patch(old: &Value, new: &Value) -> Value {
     Value::Object(patch)
 }
 
-fn facts_of<'a>(fields: impl Iterator<Item = &'a Field>, values: &Values) -> Value {
+/// The facts the posted `values` make of each field at its pointer.
+fn facts_of<'a>(fields: impl Iterator<Item = (&'a Field, &'a str)>, values: &Values) -> Value {
     let mut facts = Value::Object(Map::new());
-    for field in fields {
-        if let Some(value) = value_of(field, values) {
-            set(&mut facts, field.pointer, value);
+    for (field, pointer) in fields {
+        if let Some(value) = value_of(field, pointer, values) {
+            set(&mut facts, pointer, value);
         }
     }
     facts
 }
 
-/// The JSON of `field` as posted, if it makes any.
-fn value_of(field: &Field, values: &Values) -> Option<Value> {
+/// The JSON of `field`, posted at `pointer`, if it makes any.
+fn value_of(field: &Field, pointer: &str, values: &Values) -> Option<Value> {
     let raw: Vec<&str> = values
-        .get(field.pointer)
+        .get(pointer)
         .map(|v| {
             v.iter()
                 .map(|s| s.trim())
@@ -737,7 +903,7 @@ fn set(target: &mut Value, pointer: &str, value: Value) {
 #[derive(Serialize)]
 pub struct FieldView {
     pub id: String,
-    pub name: &'static str,
+    pub name: String,
     pub label: &'static str,
     pub help: &'static str,
     /// text, paragraph, time, lines, codes, number, flag, choice or choices.
@@ -747,6 +913,8 @@ pub struct FieldView {
     pub error: Option<String>,
     /// The ids of the help and error texts that describe the input.
     pub described_by: Option<String>,
+    /// The first field of the row just added, for keyboard users to go on.
+    pub autofocus: bool,
 }
 
 #[derive(Serialize)]
@@ -763,24 +931,39 @@ pub struct SectionView {
     pub title: &'static str,
     pub help: &'static str,
     pub fields: Vec<FieldView>,
+    pub groups: Vec<GroupView>,
+}
+
+/// A group as the template shows it: its rows, then its "Add" button,
+/// which posts the group's pointer as `add_row`.
+#[derive(Serialize)]
+pub struct GroupView {
+    pub id: String,
+    pub pointer: &'static str,
+    pub title: &'static str,
+    pub help: &'static str,
+    pub add: &'static str,
+    pub none: Option<FieldView>,
+    pub rows: Vec<RowView>,
+}
+
+#[derive(Serialize)]
+pub struct RowView {
+    pub legend: String,
+    pub fields: Vec<FieldView>,
 }
 
 /// An error for the summary at the top of the form.
 #[derive(Serialize)]
 pub struct ErrorView {
     pub field_id: Option<String>,
-    pub label: &'static str,
+    pub label: String,
     pub message: String,
 }
 
-/// The field `error` is about: the one at its path or, for an error about
-/// a group (`/affected` naming none), the group's first field.
-fn field_of(error: &FieldError) -> Option<&'static Field> {
-    field_at(&error.path)
-}
-
 /// The form field for the fact at report `path`: the field itself, the one
-/// holding it, or, for a group (`/affected`), the group's first field.
+/// holding it, or, for a group (`/affected`), the group's first field. Of
+/// the fields that stand alone: a row is the posted form's own.
 pub fn field_at(path: &str) -> Option<&'static Field> {
     if path.is_empty() {
         return None;
@@ -791,6 +974,49 @@ pub fn field_at(path: &str) -> Option<&'static Field> {
         .or_else(|| fields().find(|f| f.pointer.starts_with(&format!("{path}/"))))
 }
 
+/// Where on the form shown for `values` the report's `path` is: a row's
+/// field for a fact in a group (the intake names a client's figures by the
+/// client's id, a party by its place among the rows filled in), else as
+/// [`field_at`].
+fn locate<'p>(path: &str, values: &Values, placed: &'p [Placed]) -> Option<&'p Placed> {
+    if path.is_empty() {
+        return None;
+    }
+    let path = groups()
+        .find_map(|group| {
+            let rest = path.strip_prefix(group.pointer)?.strip_prefix('/')?;
+            let (item, within) = rest.split_once('/').map_or((rest, ""), |(i, w)| (i, w));
+            let row = match group.keyed_by {
+                Some(keyed_by) => group
+                    .keyed_row(values, item)
+                    .map(|row| (row, if within.is_empty() { keyed_by } else { "" })),
+                None => item
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| group.filled(values).get(i).copied())
+                    .map(|row| (row, "")),
+            };
+            // A row's own error (the form's, on its key) names the row as posted.
+            let (row, field) = row.or_else(|| item.parse().ok().map(|row| (row, "")))?;
+            let within = if within.is_empty() {
+                field.to_owned()
+            } else {
+                format!("/{within}")
+            };
+            Some(format!("{}/{row}{within}", group.pointer))
+        })
+        .unwrap_or_else(|| path.to_owned());
+    placed
+        .iter()
+        .filter(|p| path == p.pointer || path.starts_with(&format!("{}/", p.pointer)))
+        .max_by_key(|p| p.pointer.len())
+        .or_else(|| {
+            placed
+                .iter()
+                .find(|p| p.pointer.starts_with(&format!("{path}/")))
+        })
+}
+
 /// The form's sections with `values` kept and `errors` placed next to their
 /// fields, and the summary of every error.
 pub fn view(
@@ -798,18 +1024,21 @@ pub fn view(
     errors: &[FieldError],
     affectable: &Affectable,
 ) -> (Vec<SectionView>, Vec<ErrorView>) {
-    let mut by_field: HashMap<&'static str, Vec<String>> = HashMap::new();
+    let placed = placed(values);
+    let mut by_field: HashMap<String, Vec<String>> = HashMap::new();
     let mut summary = Vec::new();
     for error in errors {
-        let field = field_of(error);
-        let message = error.message.clone();
+        let at = locate(&error.path, values, &placed);
         summary.push(ErrorView {
-            field_id: field.map(|f| field_id(f.pointer)),
-            label: field.map_or("Report", |f| f.label),
-            message: message.clone(),
+            field_id: at.map(|p| field_id(&p.pointer)),
+            label: at.map_or_else(|| "Report".to_owned(), |p| p.label.clone()),
+            message: error.message.clone(),
         });
-        if let Some(field) = field {
-            by_field.entry(field.pointer).or_default().push(message);
+        if let Some(at) = at {
+            by_field
+                .entry(at.pointer.clone())
+                .or_default()
+                .push(error.message.clone());
         }
     }
     let sections = SECTIONS
@@ -820,7 +1049,33 @@ pub fn view(
             fields: section
                 .fields
                 .iter()
-                .map(|field| field_view(field, values, &by_field, affectable))
+                .map(|field| field_view(field, field.pointer, values, &by_field, affectable))
+                .collect(),
+            groups: section
+                .groups
+                .iter()
+                .map(|group| GroupView {
+                    id: field_id(group.pointer),
+                    pointer: group.pointer,
+                    title: group.title,
+                    help: group.help,
+                    add: group.add,
+                    none: group
+                        .none
+                        .as_ref()
+                        .map(|none| field_view(none, none.pointer, values, &by_field, affectable)),
+                    rows: (0..group.rows(values))
+                        .map(|row| RowView {
+                            legend: format!("{} {}", group.row, row + 1),
+                            fields: group
+                                .placed(row)
+                                .map(|p| {
+                                    field_view(p.field, &p.pointer, values, &by_field, affectable)
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
                 .collect(),
         })
         .collect();
@@ -835,29 +1090,30 @@ pub fn field_views(
     errors: &[FieldError],
     affectable: &Affectable,
 ) -> Vec<FieldView> {
-    let mut by_field: HashMap<&'static str, Vec<String>> = HashMap::new();
+    let mut by_field: HashMap<String, Vec<String>> = HashMap::new();
     for error in errors {
-        if let Some(field) = field_of(error) {
+        if let Some(field) = field_at(&error.path) {
             by_field
-                .entry(field.pointer)
+                .entry(field.pointer.to_owned())
                 .or_default()
                 .push(error.message.clone());
         }
     }
     fields
         .iter()
-        .map(|field| field_view(field, values, &by_field, affectable))
+        .map(|field| field_view(field, field.pointer, values, &by_field, affectable))
         .collect()
 }
 
 fn field_view(
     field: &'static Field,
+    pointer: &str,
     values: &Values,
-    errors: &HashMap<&'static str, Vec<String>>,
+    errors: &HashMap<String, Vec<String>>,
     affectable: &Affectable,
 ) -> FieldView {
-    let posted: &[String] = values.get(field.pointer).map_or(&[], Vec::as_slice);
-    let id = field_id(field.pointer);
+    let posted: &[String] = values.get(pointer).map_or(&[], Vec::as_slice);
+    let id = field_id(pointer);
     let options = |opts: Vec<(String, String, String)>| -> Vec<OptionView> {
         opts.into_iter()
             .map(|(value, label, help)| OptionView {
@@ -902,7 +1158,7 @@ fn field_view(
         Kind::Systems => ("choices", options(named(&affectable.systems))),
         Kind::Subprocessor => ("choice", options(named(&affectable.subprocessors))),
     };
-    let error = errors.get(field.pointer).map(|m| m.join("; "));
+    let error = errors.get(pointer).map(|m| m.join("; "));
     let described_by = [
         (!field.help.is_empty()).then(|| format!("{id}-help")),
         error.is_some().then(|| format!("{id}-error")),
@@ -912,7 +1168,8 @@ fn field_view(
     .collect::<Vec<_>>()
     .join(" ");
     FieldView {
-        name: field.pointer,
+        name: pointer.to_owned(),
+        autofocus: values.get(pointer).is_some_and(Vec::is_empty),
         label: field.label,
         help: field.help,
         kind,
@@ -962,7 +1219,8 @@ mod tests {
             ("/notified_parties/0/type", "police"),
             ("/notified_parties/0/name", "Politie"),
             ("/reporter/role", ""),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(report["summary"], "A bucket was public.");
         assert_eq!(report["became_aware_at"], "2026-11-22T07:30:00Z");
         assert_eq!(report["nature"]["confidentiality"], true);
@@ -1125,11 +1383,17 @@ mod tests {
     #[test]
     fn every_choice_offers_exactly_what_the_report_schema_allows() {
         let schema = report_schema();
-        for field in fields() {
+        // A client's figures take the same choices as the incident's, checked
+        // there; the schema names them under `additionalProperties`.
+        let placed: Vec<Placed> = placed(&Values::new())
+            .into_iter()
+            .filter(|p| !p.pointer.starts_with(PER_CLIENT.pointer))
+            .collect();
+        for Placed { field, pointer, .. } in &placed {
             let Some(mut offered) = offered(field) else {
                 continue;
             };
-            let mut allowed = allowed_at(&schema, field.pointer);
+            let mut allowed = allowed_at(&schema, pointer);
             assert!(!allowed.is_empty(), "{} lists no values", field.pointer);
             let count = offered.len();
             offered.sort();
@@ -1152,8 +1416,9 @@ mod tests {
         restricted_pointers(&schema, &schema, "", &mut restricted);
         for pointer in &restricted {
             assert!(
-                fields()
-                    .any(|f| &f.pointer.replace("/1/", "/0/") == pointer && offered(f).is_some()),
+                placed
+                    .iter()
+                    .any(|p| &p.pointer == pointer && offered(p.field).is_some()),
                 "{pointer} has listed values in the schema but no choice on the form"
             );
         }
@@ -1188,13 +1453,166 @@ mod tests {
         assert_eq!(summary[2].field_id, None);
     }
 
+    #[test]
+    fn per_client_rows_become_figures_by_client() {
+        let report = to_report(&values(&[
+            ("/affected/per_client/0/client_id", "formavenir"),
+            ("/affected/per_client/0/data_subjects/count/min", "120"),
+            ("/affected/per_client/0/data_subjects/count/max", "120"),
+            (
+                "/affected/per_client/0/data_subjects/count/precision",
+                "exact",
+            ),
+            ("/affected/per_client/0/personal_data/categories", "contact"),
+            ("/affected/per_client/0/countries", "FR"),
+            ("/affected/per_client/1/client_id", ""),
+            ("/affected/per_client/2/client_id", "acme"),
+            ("/affected/per_client/2/personal_data/records/min", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            report["affected"]["per_client"],
+            serde_json::json!({
+                "formavenir": {
+                    "data_subjects": {"count": {"min": 120, "max": 120, "precision": "exact"}},
+                    "personal_data": {"categories": ["contact"]},
+                    "countries": ["FR"]
+                },
+                "acme": {"personal_data": {"records": {"min": 3}}}
+            })
+        );
+        let empty = to_report(&values(&[("/affected/per_client/0/client_id", " ")])).unwrap();
+        assert!(empty.get("affected").is_none(), "an empty row is left out");
+    }
+
+    #[test]
+    fn a_row_of_figures_names_one_client_once() {
+        let errors = to_report(&values(&[
+            ("/affected/per_client/0/data_subjects/count/min", "1"),
+            ("/affected/per_client/1/client_id", "acme"),
+            ("/affected/per_client/2/client_id", "acme"),
+        ]))
+        .unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/affected/per_client/0/client_id",
+                "/affected/per_client/2/client_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_intake_s_errors_in_a_group_land_on_their_row() {
+        let affectable = Affectable {
+            systems: vec![],
+            subprocessors: vec![],
+        };
+        let posted = values(&[
+            ("/affected/per_client/0/client_id", "formavenir"),
+            ("/affected/per_client/1/client_id", "acme"),
+            ("/affected/per_client/1/data_subjects/count/min", "x"),
+            ("/notified_parties/0/name", ""),
+            ("/notified_parties/1/name", "Politie"),
+        ]);
+        let errors = [
+            FieldError::new(
+                "/affected/per_client/acme/data_subjects/count/min",
+                "must be a number",
+            ),
+            FieldError::new(
+                "/affected/per_client/formavenir",
+                "not affected by this incident",
+            ),
+            // The parties filled in are a list without the empty row.
+            FieldError::new("/notified_parties/0/type", "is required"),
+            FieldError::new(
+                "/affected/per_client/0/client_id",
+                "name the client these figures are for",
+            ),
+        ];
+        let (sections, summary) = view(&posted, &errors, &affectable);
+        let ids: Vec<Option<&str>> = summary.iter().map(|e| e.field_id.as_deref()).collect();
+        assert_eq!(
+            ids,
+            [
+                Some("f-affected-per_client-1-data_subjects-count-min"),
+                Some("f-affected-per_client-0-client_id"),
+                Some("f-notified_parties-1-type"),
+                Some("f-affected-per_client-0-client_id"),
+            ]
+        );
+        assert_eq!(summary[0].label, "Client figures 2: people: at least");
+        let row = sections
+            .iter()
+            .flat_map(|s| &s.groups)
+            .find(|g| g.pointer == "/affected/per_client")
+            .map(|g| &g.rows[1])
+            .unwrap();
+        let min = row
+            .fields
+            .iter()
+            .find(|f| f.id.ends_with("count-min"))
+            .unwrap();
+        assert_eq!(min.value, "x", "the input is kept");
+        assert_eq!(min.error.as_deref(), Some("must be a number"));
+    }
+
+    #[test]
+    fn nobody_informed_is_an_empty_list_and_not_with_parties() {
+        let nobody = values(&[
+            ("/notified_parties/none", "yes"),
+            ("/notified_parties/0/name", ""),
+        ]);
+        let report = to_report(&nobody).unwrap();
+        assert_eq!(report["notified_parties"], serde_json::json!([]));
+        assert_eq!(values_from(&report)["/notified_parties/none"], ["yes"]);
+        assert!(to_report(&values(&[]))
+            .unwrap()
+            .get("notified_parties")
+            .is_none());
+        let both = values(&[
+            ("/notified_parties/none", "yes"),
+            ("/notified_parties/0/name", "NCSC"),
+        ]);
+        let errors = to_report(&both).unwrap_err();
+        assert_eq!(errors[0].path, "/notified_parties/none");
+        let (_, summary) = view(
+            &both,
+            &errors,
+            &Affectable {
+                systems: vec![],
+                subprocessors: vec![],
+            },
+        );
+        assert_eq!(
+            summary[0].field_id.as_deref(),
+            Some("f-notified_parties-none")
+        );
+    }
+
+    #[test]
+    fn add_row_adds_one_empty_row_to_its_group() {
+        let mut posted = values(&[("/notified_parties/0/name", "Politie")]);
+        assert!(add_row(&mut posted, "/notified_parties"));
+        assert!(add_row(&mut posted, "/notified_parties"));
+        assert!(!add_row(&mut posted, "/summary"));
+        assert_eq!(PARTIES.rows(&posted), 3);
+        assert_eq!(PER_CLIENT.rows(&posted), 1, "every group shows a row");
+        assert_eq!(
+            to_report(&posted).unwrap()["notified_parties"],
+            serde_json::json!([{"name": "Politie"}])
+        );
+    }
+
     fn facts() -> Value {
         serde_json::json!({
             "summary": "A bucket was public.",
             "became_aware_at": "2026-11-22T07:30:00Z",
             "nature": {"confidentiality": true, "integrity": false, "availability": false},
             "occurred": {"from": "2026-11-21T22:00:00Z", "to": "2026-11-22T06:00:00Z", "ongoing": false},
-            "affected": {"systems": ["lms"], "per_client": {"formavenir": {"data_subjects": {"min": 1, "max": 1}}}},
+            "affected": {"systems": ["lms"], "per_client": {"formavenir": {"data_subjects": {"count": {"min": 1, "max": 1, "precision": "exact"}}}}},
             "data_subjects": {"categories": "not_yet_known", "countries": ["NL", "BE"]},
             "personal_data": {"categories": ["contact"], "records": {"min": 10, "max": 40, "precision": "approximate"}},
             "likely_consequences": [],
@@ -1217,7 +1635,7 @@ mod tests {
         assert_eq!(shown["/nature/confidentiality"], ["yes"]);
         assert!(!shown.contains_key("/nature/integrity"));
         assert_eq!(shown["/personal_data/records/min"], ["10"]);
-        assert_eq!(update_patch(&facts, &shown), serde_json::json!({}));
+        assert_eq!(update_patch(&facts, &shown).unwrap(), serde_json::json!({}));
     }
 
     #[test]
@@ -1237,7 +1655,7 @@ mod tests {
         posted.remove("/occurred/to");
         posted.remove("/notified_parties/1/type");
         posted.remove("/notified_parties/1/name");
-        let patch = update_patch(&facts, &posted);
+        let patch = update_patch(&facts, &posted).unwrap();
         assert_eq!(
             patch,
             serde_json::json!({
@@ -1255,7 +1673,31 @@ mod tests {
         json_patch::merge(&mut merged, &patch);
         assert_eq!(
             merged["affected"]["per_client"], facts["affected"]["per_client"],
-            "what the form does not show stays"
+            "a client's figures left as they were stay"
+        );
+    }
+
+    #[test]
+    fn the_update_form_shows_each_client_s_figures_and_sends_only_their_changes() {
+        let facts = facts();
+        let mut posted = values_from(&facts);
+        assert_eq!(posted["/affected/per_client/0/client_id"], ["formavenir"]);
+        assert_eq!(posted["/notified_parties/2/name"], ["Insurer"]);
+        posted.insert(
+            "/affected/per_client/0/data_subjects/count/max".into(),
+            vec!["3".into()],
+        );
+        posted.insert(
+            "/affected/per_client/1/client_id".into(),
+            vec!["acme".into()],
+        );
+        posted.insert("/affected/per_client/1/countries".into(), vec!["BE".into()]);
+        assert_eq!(
+            update_patch(&facts, &posted).unwrap(),
+            serde_json::json!({"affected": {"per_client": {
+                "formavenir": {"data_subjects": {"count": {"max": 3}}},
+                "acme": {"countries": ["BE"]}
+            }}})
         );
     }
 }

@@ -75,7 +75,8 @@ pub async fn show(
     form.render(&state, &session, None)
 }
 
-/// `POST /reports/new`: `action` is `preview` or `file`.
+/// `POST /reports/new`: `action` is `preview` or `file`; `add_row` (a
+/// group's "Add" button) shows the form again with one more row.
 pub async fn submit(
     State(state): State<WebState>,
     StaffSession(session): StaffSession,
@@ -94,7 +95,16 @@ pub async fn submit(
         Some("save") => return form.save(&state, &session).await,
         action => action == Some("file"),
     };
-    let body = serde_json::to_vec(&fields::to_report(&form.values)).map_err(PageError::internal)?;
+    if let Some(group) = posted.get("add_row") {
+        if fields::add_row(&mut form.values, group) {
+            return Ok(form.render(&state, &session, None)?.into_response());
+        }
+    }
+    let report = match fields::to_report(&form.values) {
+        Ok(report) => report,
+        Err(errors) => return form.refused(&state, &session, errors),
+    };
+    let body = serde_json::to_vec(&report).map_err(PageError::internal)?;
     let (report, facts) = match parse_report(&body) {
         Ok(parsed) => parsed,
         Err(IntakeError::Invalid(errors)) => return form.refused(&state, &session, errors),

@@ -12,6 +12,8 @@
 //! database: the report is filed on the first, and every instance's worker
 //! delivers (each with `--concurrency`).
 
+#[path = "support/bare_client.rs"]
+mod bare_client;
 #[path = "../tests/shared/pg_database.rs"]
 #[allow(dead_code)]
 mod pg_database;
@@ -29,9 +31,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use bare_client::bare_client;
 use synthetic::{arg, text_arg};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -75,31 +75,6 @@ fn peak_memory_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Posts `count` copies of `body` to `url` from `concurrency` tasks.
-async fn bare_client(url: &str, body: Bytes, count: usize, concurrency: usize) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (client, next, body, url) =
-            (client.clone(), next.clone(), body.clone(), url.to_owned());
-        tasks.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < count {
-                let request = hyper::Request::post(&url)
-                    .header("content-type", "application/json")
-                    .body(Full::new(body.clone()))
-                    .unwrap();
-                let response = client.request(request).await.unwrap();
-                assert!(response.status().is_success());
-                http_body_util::BodyExt::collect(response.into_body())
-                    .await
-                    .unwrap();
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
 }
 
 /// How many webhooks an instance delivered, from its `/metrics` text.

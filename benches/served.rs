@@ -8,6 +8,8 @@
 //!
 //!     cargo bench --bench served -- --clients 100000 --concurrency 128
 
+#[path = "support/bare_client.rs"]
+mod bare_client;
 #[path = "../tests/api/support/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;
@@ -21,9 +23,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use bare_client::bare_client;
 use serde_json::Value;
 use synthetic::arg;
 
@@ -125,31 +125,6 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Posts `count` copies of `body` to `url` from `concurrency` tasks.
-async fn bare_client(url: &str, body: Bytes, count: usize, concurrency: usize) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (client, next, body, url) =
-            (client.clone(), next.clone(), body.clone(), url.to_owned());
-        tasks.spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < count {
-                let request = hyper::Request::post(&url)
-                    .header("content-type", "application/json")
-                    .body(Full::new(body.clone()))
-                    .unwrap();
-                let response = client.request(request).await.unwrap();
-                assert!(response.status().is_success());
-                http_body_util::BodyExt::collect(response.into_body())
-                    .await
-                    .unwrap();
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
 }
 
 async fn bench() {

@@ -40,6 +40,7 @@ pub struct Metrics {
     filing_seconds: HistogramVec,
     notices_per_filing: HistogramVec,
     notices_held: IntCounterVec,
+    clients_held: IntGauge,
     staff_mail_pending: IntGauge,
     store_up: IntGauge,
 }
@@ -120,6 +121,11 @@ impl Metrics {
                 "Notices held because they failed their client's schema, by the action that drafted them",
                 &["action"],
             ),
+            clients_held: IntGauge::new(
+                "breachgate_clients_waiting_on_held_notice",
+                "Clients of open incidents whose latest notice is held (failed their schema, not yet replaced by a follow-up; read from the store when scraped)",
+            )
+            .expect("valid metric"),
             staff_mail_pending: IntGauge::new(
                 "breachgate_staff_mail_pending",
                 "Alerts, escalations and reminders to staff not yet sent (read from the store when scraped)",
@@ -145,6 +151,7 @@ impl Metrics {
             Box::new(metrics.filing_seconds.clone()),
             Box::new(metrics.notices_per_filing.clone()),
             Box::new(metrics.notices_held.clone()),
+            Box::new(metrics.clients_held.clone()),
             Box::new(metrics.staff_mail_pending.clone()),
             Box::new(metrics.store_up.clone()),
         ];
@@ -233,6 +240,10 @@ impl Metrics {
         self.oldest_due_seconds
             .with_label_values(&[channel])
             .set(oldest_due.as_secs().try_into().unwrap_or(i64::MAX));
+    }
+
+    pub fn set_clients_held(&self, held: u64) {
+        self.clients_held.set(held.try_into().unwrap_or(i64::MAX));
     }
 
     pub fn set_staff_mail_pending(&self, pending: u64) {

@@ -29,7 +29,7 @@ pub async fn readiness(services: &Services, timeout: Duration) -> Result<(), Not
     }
 }
 
-/// Sets the outbox and staff-mail gauges from the store, and whether the
+/// Sets the outbox, held-notice and staff-mail gauges from the store, and whether the
 /// store answered.
 pub async fn refresh_gauges(services: &Services) {
     let metrics = &services.metrics;
@@ -54,6 +54,8 @@ async fn read_backlogs(services: &Services) -> Result<(), StoreError> {
             .metrics
             .set_delivery_backlog(backlog.channel, backlog.pending, waited);
     }
+    let held = services.store.held_backlog().await?;
+    services.metrics.set_clients_held(held);
     let unsent = services.store.staff_mail_backlog().await?;
     services.metrics.set_staff_mail_pending(unsent);
     Ok(())

@@ -82,6 +82,10 @@ pub trait IncidentStore: Send + Sync + 'static {
     /// deadlines first. A fixed number of queries whatever the number of
     /// incidents and clients.
     async fn board(&self) -> Result<Vec<BoardIncident>, StoreError>;
+    /// How many clients of open incidents wait on a held notice: their
+    /// latest notice failed their schema and no later one replaced it
+    /// (read at every scrape of `/metrics`).
+    async fn held_backlog(&self) -> Result<u64, StoreError>;
     /// An incident without its clients' notices: its versions, how many
     /// notices and deliveries are in each status, and the held notices its
     /// clients wait on. None when there is no such incident.

@@ -18,6 +18,10 @@ pub enum PageError {
     Csrf,
     #[error("the request is not a form this site sends")]
     BadForm,
+    /// A posted field (named) holds U+0000, which no text the gateway
+    /// stores or sends may hold (PostgreSQL refuses it in text).
+    #[error("the field {0:?} holds a NUL character (U+0000), which no text here may hold")]
+    NulInField(String),
     #[error("something went wrong on our side; it has been logged")]
     Internal(#[from] anyhow::Error),
 }
@@ -31,7 +35,7 @@ impl PageError {
         match self {
             PageError::SignIn { .. } => StatusCode::SEE_OTHER,
             PageError::Forbidden | PageError::Csrf => StatusCode::FORBIDDEN,
-            PageError::BadForm => StatusCode::BAD_REQUEST,
+            PageError::BadForm | PageError::NulInField(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,7 +5,12 @@ use axum::extract::{FromRequest, RawForm, Request};
 
 use super::PageError;
 
+/// A posted form, refused whole (400, naming the field) when any name or
+/// value holds U+0000, as the API refuses it in JSON.
 pub struct PostedForm(Vec<(String, String)>);
+
+/// How much of a refused field's name the error page repeats.
+const MAX_NAME_SHOWN: usize = 80;
 
 impl PostedForm {
     /// The first value of `name`, if posted.
@@ -29,8 +34,15 @@ impl<S: Send + Sync> FromRequest<S> for PostedForm {
         let RawForm(body) = RawForm::from_request(request, state)
             .await
             .map_err(|_| PageError::BadForm)?;
-        Ok(PostedForm(
-            url::form_urlencoded::parse(&body).into_owned().collect(),
-        ))
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            let shown: String = name.chars().take(MAX_NAME_SHOWN).collect();
+            return Err(PageError::NulInField(shown));
+        }
+        Ok(PostedForm(pairs))
     }
 }

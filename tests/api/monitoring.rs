@@ -63,6 +63,10 @@ async fn the_metrics_follow_a_fan_out_through_a_failure_a_retry_and_a_dead_lette
         assert_eq!(sample(&before, &pending), 0.0);
     }
     assert_eq!(sample(&before, "breachgate_store_up"), 1.0);
+    assert_eq!(
+        sample(&before, "breachgate_clients_waiting_on_held_notice"),
+        0.0
+    );
 
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
@@ -86,6 +90,11 @@ async fn the_metrics_follow_a_fan_out_through_a_failure_a_retry_and_a_dead_lette
     assert_eq!(
         sample(&filed, &report("breachgate_notices_held_total")),
         held
+    );
+    assert_eq!(
+        sample(&filed, "breachgate_clients_waiting_on_held_notice"),
+        held,
+        "each held notice is a client's latest"
     );
     let pending =
         |text: &str, channel| sample(text, &by_channel("breachgate_deliveries_pending", channel));

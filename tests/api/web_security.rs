@@ -479,3 +479,39 @@ async fn users_create_prints_a_one_time_link_that_sets_the_password() {
     }
     gateway.stop().await;
 }
+
+/// PostgreSQL stores no NUL in text, so a form field holding one would
+/// fail in the store: every form refuses it first, naming the field, and
+/// stores nothing (neither an incident nor a draft).
+#[tokio::test]
+async fn a_form_field_holding_a_nul_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(dir.path()).await;
+    let (email, password) = gateway.account(Role::Staff, None).await;
+    let mut visitor = Visitor::new(&gateway);
+    assert_eq!(visitor.sign_in(&email, &password).await.status(), 303);
+
+    for action in ["file", "save", "preview"] {
+        let csrf = visitor.csrf("/reports/new").await;
+        let refused = visitor
+            .post(
+                "/reports/new",
+                &[
+                    ("csrf", &csrf),
+                    ("action", action),
+                    ("summary", "Mailbox exposed\u{0} to the internet"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status(), 400, "{action}");
+        let page = refused.text().await.unwrap();
+        assert!(page.contains("summary") && page.contains("NUL"), "{page}");
+    }
+    assert_eq!(gateway.incident_count().await, 0);
+    let (_, new_report) = visitor.get("/reports/new").await;
+    assert!(
+        !new_report.contains("?draft="),
+        "no draft was saved: {new_report}"
+    );
+    gateway.stop().await;
+}

@@ -16,6 +16,14 @@ SELECT i.id, i.reference, i.status, i.version, i.became_aware_at, i.summary, i.c
 FROM incidents i WHERE i.status = 'open'
 ORDER BY i.created_at DESC, i.id DESC";
 
+/// How many clients of open incidents have a held latest notice.
+pub const HELD_BACKLOG: &str = "
+SELECT COUNT(*) FROM notices l JOIN incidents i ON i.id = l.incident_id
+WHERE i.status = 'open' AND l.status = 'held'
+  AND NOT EXISTS (SELECT 1 FROM notices m
+                  WHERE m.incident_id = l.incident_id AND m.client_id = l.client_id
+                    AND m.position > l.position)";
+
 /// Per open incident, up to [`BOARD_CLIENTS`] clients (the not yet
 /// notified with the nearest deadlines first), by id: each one's
 /// first notice's deadline and whether that notice is an initial one that

@@ -8,7 +8,7 @@ use super::audit::append_audit_in;
 use super::SqliteStore;
 use crate::domain::{ClientId, IncidentId, NoticeId};
 use crate::store::shared::queries::{
-    board_standings, register_query, RegisterPart, OPEN_INCIDENTS,
+    board_standings, register_query, RegisterPart, HELD_BACKLOG, OPEN_INCIDENTS,
 };
 use crate::store::shared::rows::{
     board_from_rows, incident_from_rows, overview_from_rows, records, register_from_rows,
@@ -303,6 +303,13 @@ impl IncidentStore for SqliteStore {
             .await?;
         tx.commit().await?;
         board_from_rows(incidents, standings)
+    }
+
+    async fn held_backlog(&self) -> Result<u64, StoreError> {
+        let held: i64 = sqlx::query_scalar(HELD_BACKLOG)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(held.try_into().unwrap_or_default())
     }
 
     async fn incident_overview(

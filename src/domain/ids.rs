@@ -1,5 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,9 +15,11 @@ pub enum IdError {
 /// A lower-case identifier written by people: client, system, sub-processor and
 /// webhook ids all follow `^[a-z0-9][a-z0-9-]{0,62}$` so they are safe in URLs,
 /// file names and log lines.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Slug(String);
+///
+/// A clone shares the text: the registry's indexes and a filing's list of
+/// 100,000 affected clients cost no allocation per id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slug(Arc<str>);
 
 impl Slug {
     pub fn parse(value: &str) -> Result<Self, IdError> {
@@ -26,7 +29,7 @@ impl Slug {
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if first_ok && rest_ok && value.len() <= 63 {
-            Ok(Self(value.to_owned()))
+            Ok(Self(value.into()))
         } else {
             Err(IdError::BadSlug)
         }
@@ -34,6 +37,12 @@ impl Slug {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Serialize for Slug {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod severity;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -20,8 +20,65 @@ use crate::domain::{
 use crate::domain::{CountriesBasis, IncidentFacts, ProtectionState, YesNoUnknown};
 use crate::validation::FieldError;
 
-/// The affected clients, each with the systems through which it is affected.
-pub type AffectedClients = BTreeMap<ClientId, BTreeSet<SystemId>>;
+/// The affected clients, each with the systems through which it is
+/// affected, by client id. A filing keeps it whole while it drafts, so each
+/// client costs its shared id and a short list, not a sorted set of its own.
+#[derive(Debug, Default)]
+pub struct AffectedClients(Vec<(ClientId, Box<[SystemId]>)>);
+
+impl AffectedClients {
+    /// The clients of `reached` (client, system) pairs, in any order and
+    /// with repeats.
+    fn from_pairs(mut reached: Vec<(ClientId, SystemId)>) -> Self {
+        reached.sort_unstable();
+        reached.dedup();
+        let mut clients: Vec<(ClientId, Box<[SystemId]>)> = Vec::new();
+        let mut pairs = reached.into_iter().peekable();
+        while let Some((client, system)) = pairs.next() {
+            let mut systems = vec![system];
+            while let Some((_, system)) = pairs.next_if(|(next, _)| *next == client) {
+                systems.push(system);
+            }
+            clients.push((client, systems.into_boxed_slice()));
+        }
+        Self(clients)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The systems through which `client` is affected, if it is.
+    pub fn get(&self, client: &ClientId) -> Option<&[SystemId]> {
+        self.0
+            .binary_search_by(|(id, _)| id.cmp(client))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    pub fn contains(&self, client: &ClientId) -> bool {
+        self.get(client).is_some()
+    }
+
+    /// The affected clients' ids, in order.
+    pub fn clients(&self) -> impl Iterator<Item = &ClientId> {
+        self.0.iter().map(|(id, _)| id)
+    }
+}
+
+impl IntoIterator for AffectedClients {
+    type Item = (ClientId, Box<[SystemId]>);
+    type IntoIter = std::vec::IntoIter<Self::Item>;
+
+    /// Each client with its systems, in client id order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
 
 /// Finds the affected clients through the registry's indexes, so the cost
 /// follows the number of affected clients, not the number of all clients.
@@ -69,46 +126,44 @@ pub fn affected_clients(
     }
 
     let named_systems: BTreeSet<&SystemId> = affected.systems.iter().collect();
-    let mut result = AffectedClients::new();
+    let mut reached: Vec<(ClientId, SystemId)> = Vec::new();
     if let Some(sub) = &affected.subprocessor {
-        for (client, system) in registry.clients_of_subprocessor(sub) {
-            if named_systems.is_empty() || named_systems.contains(system) {
-                result
-                    .entry(client.clone())
-                    .or_default()
-                    .insert(system.clone());
-            }
-        }
+        reached.extend(
+            registry
+                .clients_of_subprocessor(sub)
+                .iter()
+                .filter(|(_, system)| named_systems.is_empty() || named_systems.contains(system))
+                .cloned(),
+        );
     } else {
         for system in &affected.systems {
-            for client in registry.clients_in_system(system) {
-                result
-                    .entry(client.clone())
-                    .or_default()
-                    .insert(system.clone());
-            }
+            reached.extend(
+                registry
+                    .clients_in_system(system)
+                    .iter()
+                    .map(|client| (client.clone(), system.clone())),
+            );
         }
     }
     for id in &affected.clients {
         let Some(client) = registry.client(id) else {
             continue;
         };
-        let all: BTreeSet<SystemId> = client.systems.iter().map(|s| s.id.clone()).collect();
-        let named: BTreeSet<SystemId> = all
-            .iter()
-            .filter(|s| named_systems.contains(s))
-            .cloned()
-            .collect();
-        result
-            .entry(id.clone())
-            .or_default()
-            .extend(if named.is_empty() { all } else { named });
+        let has_named = client.systems.iter().any(|s| named_systems.contains(&s.id));
+        reached.extend(
+            client
+                .systems
+                .iter()
+                .filter(|s| !has_named || named_systems.contains(&s.id))
+                .map(|s| (id.clone(), s.id.clone())),
+        );
     }
+    let result = AffectedClients::from_pairs(reached);
     // Figures for a client the incident does not reach would go nowhere.
     let unreached: Vec<FieldError> = affected
         .per_client
         .keys()
-        .filter(|c| !result.contains_key(*c))
+        .filter(|c| !result.contains(c))
         .map(|c| per_client_error(c, "not affected by this incident"))
         .collect();
     if !unreached.is_empty() {
@@ -139,7 +194,7 @@ pub struct NoticeContext<'a> {
 pub fn draft_notice(
     report: &Report,
     client: &ClientAgreement,
-    systems: &BTreeSet<SystemId>,
+    systems: &[SystemId],
     registry: &Registry,
     ctx: &NoticeContext<'_>,
 ) -> Notice {

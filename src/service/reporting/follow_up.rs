@@ -191,7 +191,7 @@ pub async fn follow_up(
     }
     let registry = services.registry.current();
     let affected = if request == FollowUp::Retract {
-        AffectedClients::new()
+        AffectedClients::default()
     } else {
         affected_clients(&report.affected, &registry).map_err(FileError::UnknownReference)?
     };
@@ -208,7 +208,7 @@ pub async fn follow_up(
         affected_clients: affected.len(),
     };
     let clients: Vec<ClientId> = affected
-        .keys()
+        .clients()
         .chain(&state.clients)
         .cloned()
         .collect::<BTreeSet<ClientId>>()

@@ -51,6 +51,36 @@ async fn serialise(conn: &mut PgConnection, lock: Serialised) -> Result<(), Stor
     Ok(())
 }
 
+/// Begins a transaction of the worker's bookkeeping (claims and attempt
+/// records) that commits without waiting for its WAL to reach the disk
+/// (`synchronous_commit = off`, for this transaction only): a commit costs
+/// no fsync, and claims, which take turns, no longer wait for one another's.
+/// This is SQLite's `synchronous = NORMAL` for the same writes: it survives a
+/// crash of the gateway; a crash of the database server or its host may lose
+/// the last moments of bookkeeping (at most three `wal_writer_delay`s), never
+/// a filing, since a fully durable commit flushes every commit before it.
+/// Losing it costs at most a delivery attempted again, under the same
+/// `webhook-id` that receivers de-duplicate on: a lost lease is a delivery
+/// claimed again, a lost record an attempt made again. Filings,
+/// acknowledgements and admin changes never begin here and stay fully
+/// durable. `then`, if given, is taken in the same round trip.
+async fn begin_bookkeeping(
+    pool: &PgPool,
+    then: Option<Serialised>,
+) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let begin = "BEGIN; SET LOCAL synchronous_commit = off";
+    Ok(match then {
+        None => pool.begin_with(begin).await?,
+        Some(lock) => {
+            pool.begin_with(format!(
+                "{begin}; SELECT pg_advisory_xact_lock({})",
+                lock as i64
+            ))
+            .await?
+        }
+    })
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How long a request waits for a connection before it gives up; sqlx

@@ -69,9 +69,43 @@ pub fn unpack_body(stored: Vec<u8>, dictionary: Option<&[u8]>) -> Result<Vec<u8>
         .ok()
         .flatten()
         .ok_or_else(|| StoreError::Corrupt("a notice body is not a zstd frame".into()))?;
-    zstd::bulk::Decompressor::with_dictionary(dictionary)
-        .and_then(|mut d| d.decompress(&stored, size as usize))
+    DECODER
+        .with_borrow_mut(|decoder| decoder.decompress(dictionary, &stored, size as usize))
         .map_err(|e| StoreError::Corrupt(format!("a notice body does not decompress: {e}")))
+}
+
+thread_local! {
+    /// The notices claimed together mostly share one filing's dictionary:
+    /// a context per notice would be allocated and primed every time.
+    static DECODER: std::cell::RefCell<Decoder> = const { std::cell::RefCell::new(Decoder { primed: None }) };
+}
+
+/// A decompression context, kept with the dictionary it was last primed with.
+struct Decoder {
+    primed: Option<(Vec<u8>, zstd::bulk::Decompressor<'static>)>,
+}
+
+impl Decoder {
+    fn decompress(
+        &mut self,
+        dictionary: &[u8],
+        stored: &[u8],
+        size: usize,
+    ) -> std::io::Result<Vec<u8>> {
+        match &mut self.primed {
+            Some((primed, context)) if primed.as_slice() == dictionary => {
+                context.decompress(stored, size)
+            }
+            _ => {
+                // Left unprimed if priming fails, so a bad dictionary is not kept.
+                self.primed = None;
+                let mut context = zstd::bulk::Decompressor::with_dictionary(dictionary)?;
+                let body = context.decompress(stored, size);
+                self.primed = Some((dictionary.to_vec(), context));
+                body
+            }
+        }
+    }
 }
 
 fn packing_failed(e: std::io::Error) -> StoreError {

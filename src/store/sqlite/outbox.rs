@@ -38,6 +38,9 @@ impl OutboxStore for SqliteStore {
         // for the one bookkeeping connection.
         let mut tx = self.bookkeeping.begin().await?;
         let mut rows: Vec<ClaimRow> = Vec::new();
+        // Only an email answers the client's first notice about the
+        // incident: a webhook's notice needs no such lookup.
+        let mut mailed: Vec<String> = Vec::new();
         for (channel, wanted) in [
             (Channel::Email, emails.min(limit)),
             (Channel::Webhook, limit),
@@ -47,8 +50,7 @@ impl OutboxStore for SqliteStore {
                 continue;
             }
             // The endpoint key is `domain::endpoint_key`'s, built in SQL.
-            rows.extend(
-                sqlx::query_as::<_, ClaimRow>(
+            let claimed = sqlx::query_as::<_, ClaimRow>(
                     "UPDATE deliveries SET lease_until = ?1
                      WHERE id IN (
                          SELECT d.id FROM deliveries d
@@ -67,8 +69,11 @@ impl OutboxStore for SqliteStore {
                 .bind(wanted as i64)
                 .bind(channel.as_str())
                 .fetch_all(&mut *tx)
-                .await?,
-            );
+                .await?;
+            if channel == Channel::Email {
+                mailed.extend(claimed.iter().map(|r| r.notice_id.clone()));
+            }
+            rows.extend(claimed);
         }
         if rows.is_empty() {
             tx.commit().await?;
@@ -77,18 +82,26 @@ impl OutboxStore for SqliteStore {
         let notice_ids: Vec<&str> = rows.iter().map(|r| r.notice_id.as_str()).collect();
         let payloads: Vec<NoticePayloadRow> = sqlx::query_as(
             "SELECT n.id, n.incident_id, n.body, d.content AS dictionary, n.jws,
-                    (SELECT f.id FROM notices f
-                     WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
-                       AND f.status = 'queued' AND f.position < n.position
-                     ORDER BY f.position LIMIT 1) AS thread
+                    CASE WHEN n.id IN (SELECT value FROM json_each(?2)) THEN
+                        (SELECT f.id FROM notices f
+                         WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
+                           AND f.status = 'queued' AND f.position < n.position
+                         ORDER BY f.position LIMIT 1)
+                    END AS thread
              FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
-             WHERE n.id IN (SELECT value FROM json_each(?))",
+             WHERE n.id IN (SELECT value FROM json_each(?1))",
         )
         .bind(json_list(&notice_ids))
+        .bind(json_list(&mailed))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
         claimed(rows, payloads)
+    }
+
+    /// One process owns a SQLite file.
+    fn shared_by_processes(&self) -> bool {
+        false
     }
 
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {

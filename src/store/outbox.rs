@@ -28,12 +28,6 @@ pub trait OutboxStore: Send + Sync + 'static {
         busy: &[String],
         per_endpoint: usize,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
-    /// Whether other processes may claim from this outbox too. Only the one
-    /// process of an outbox may lease deliveries ahead of its free attempt
-    /// slots: where others share it, an idle lease would keep them waiting.
-    fn shared_by_processes(&self) -> bool {
-        true
-    }
     /// Gives claimed deliveries back untouched, to be claimed again when due.
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError>;
     /// Writes finished attempts and the deliveries' next states in one

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -47,11 +47,6 @@ use crate::store::{
 const RECORD_BATCH: usize = 1_000;
 /// Test messages claimed at once.
 const TEST_BATCH: usize = 16;
-/// Deliveries leased per attempt slot, when no other process claims from
-/// the outbox: the next ones wait, claimed, for a slot to free, so attempts
-/// go on while a claim waits its turn for the database behind a batch of
-/// records.
-const CLAIM_AHEAD: usize = 2;
 
 /// Waits after the `failures`-th claim in a row that failed: 250 ms,
 /// doubling, at most 8 s.
@@ -102,11 +97,10 @@ pub struct Worker {
     capacity_freed: Notify,
 }
 
-/// Deliveries claimed and waiting for a slot or being attempted, and
-/// finished attempts waiting to be recorded. A finished attempt frees its
-/// slot at once: its delivery stays leased until recorded, so no claim can
-/// take it meanwhile, and the next claim need not wait for the previous
-/// batch's transaction.
+/// Deliveries claimed and still being attempted, and finished attempts
+/// waiting to be recorded. A finished attempt frees its slot at once: its
+/// delivery stays leased until recorded, so no claim can take it meanwhile,
+/// and the next claim need not wait for the previous batch's transaction.
 #[derive(Default)]
 struct InFlight {
     by_endpoint: HashMap<String, usize>,
@@ -222,17 +216,11 @@ impl Worker {
 
         let testing = tokio::spawn(self.clone().send_tests_until(shutdown.clone()));
         let poll = Duration::from_millis(self.delivery.poll_interval_ms);
-        let concurrency = self.delivery.concurrency;
-        let leased = if self.outbox.shared_by_processes() {
-            concurrency
-        } else {
-            concurrency * CLAIM_AHEAD
-        };
-        let slots = Arc::new(Semaphore::new(concurrency));
         let mut failed_claims = 0;
         while !shutdown.is_cancelled() {
+            let concurrency = self.delivery.concurrency;
             let (in_flight, unrecorded) = self.in_flight_counts();
-            let free = leased.saturating_sub(in_flight);
+            let free = concurrency.saturating_sub(in_flight);
             // Claim in batches: one claim per freed slot would mean one
             // transaction per delivery. And let the recorder keep up, or
             // finished attempts would pile up in memory.
@@ -274,12 +262,9 @@ impl Worker {
                 continue;
             }
             for delivery in claimed {
-                let (worker, records, slots) = (self.clone(), records.clone(), slots.clone());
+                let (worker, records) = (self.clone(), records.clone());
                 tokio::spawn(async move {
-                    // Slots are handed out in claim order; they are never closed.
-                    let slot = slots.acquire_owned().await;
                     let record = worker.clone().attempt(delivery).await;
-                    drop(slot);
                     worker.finish(&record);
                     let _ = records.send(record);
                 });

@@ -99,11 +99,6 @@ impl OutboxStore for SqliteStore {
         claimed(rows, payloads)
     }
 
-    /// One process owns a SQLite file.
-    fn shared_by_processes(&self) -> bool {
-        false
-    }
-
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE deliveries SET lease_until = NULL WHERE id IN (SELECT value FROM json_each(?))",

@@ -7,8 +7,8 @@ use super::{begin_bookkeeping, PostgresStore, Serialised};
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::Channel;
 use crate::store::shared::queue_rows::{
-    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow, EndpointRow,
-    NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
+    claimed, dictionary_ids, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow,
+    DictionaryRow, EndpointRow, NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
 };
 use crate::store::shared::rows::records;
 use crate::store::shared::{
@@ -97,19 +97,23 @@ impl OutboxStore for PostgresStore {
         }
         let notice_ids: Vec<&str> = rows.iter().map(|r| r.notice_id.as_str()).collect();
         let payloads: Vec<NoticePayloadRow> = sqlx::query_as(
-            "SELECT n.id, n.incident_id, n.body, d.content AS dictionary, n.jws,
+            "SELECT n.id, n.incident_id, n.body, n.dictionary_id, n.jws,
                     (SELECT f.id FROM notices f
                      WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
                        AND f.status = 'queued' AND f.position < n.position
                      ORDER BY f.position LIMIT 1) AS thread
-             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
-             WHERE n.id = ANY($1)",
+             FROM notices n WHERE n.id = ANY($1)",
         )
         .bind(&notice_ids)
         .fetch_all(&mut *tx)
         .await?;
+        let dictionaries: Vec<DictionaryRow> =
+            sqlx::query_as("SELECT id, content FROM notice_dictionaries WHERE id = ANY($1)")
+                .bind(dictionary_ids(&payloads))
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
-        claimed(rows, payloads)
+        claimed(rows, payloads, dictionaries)
     }
 
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {

@@ -16,14 +16,20 @@ use crate::store::{
     LatestNotice, StaffMail, StoreError, UndeliveredNotice, WebhookTest, WebhookTestStatus,
 };
 
-/// Claimed deliveries, each with its notice's payload (from `payloads`).
+/// Claimed deliveries, each with its notice's payload (from `payloads`),
+/// unpacked against its filing's dictionary (from `dictionaries`).
 pub(in crate::store) fn claimed(
     rows: Vec<ClaimRow>,
     payloads: Vec<NoticePayloadRow>,
+    dictionaries: Vec<DictionaryRow>,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let dictionaries: HashMap<i64, Vec<u8>> = dictionaries
+        .into_iter()
+        .map(|d| (d.id, d.content))
+        .collect();
     let payloads: HashMap<String, NoticePayload> = payloads
         .into_iter()
-        .map(NoticePayloadRow::into_payload)
+        .map(|row| row.into_payload(&dictionaries))
         .collect::<Result<_, _>>()?;
     rows.into_iter()
         .map(|row| row.into_record(&payloads))
@@ -72,13 +78,22 @@ impl ClaimRow {
     }
 }
 
-/// What every delivery of a claimed notice sends.
+/// The dictionaries of the claimed notices' filings, distinct, so a claim
+/// reads each once rather than once per notice.
+pub(in crate::store) fn dictionary_ids(payloads: &[NoticePayloadRow]) -> Vec<i64> {
+    let mut ids: Vec<i64> = payloads.iter().filter_map(|p| p.dictionary_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// What every delivery of a claimed notice sends, its body as stored.
 #[derive(sqlx::FromRow)]
 pub(in crate::store) struct NoticePayloadRow {
     pub(in crate::store) id: String,
     pub(in crate::store) incident_id: String,
     pub(in crate::store) body: Vec<u8>,
-    pub(in crate::store) dictionary: Option<Vec<u8>>,
+    pub(in crate::store) dictionary_id: Option<i64>,
     pub(in crate::store) jws: Option<String>,
     pub(in crate::store) thread: Option<String>,
 }
@@ -92,13 +107,29 @@ struct NoticePayload {
     thread: Option<String>,
 }
 
+/// A filing's compression dictionary.
+#[derive(sqlx::FromRow)]
+pub(in crate::store) struct DictionaryRow {
+    id: i64,
+    content: Vec<u8>,
+}
+
 impl NoticePayloadRow {
-    fn into_payload(self) -> Result<(String, NoticePayload), StoreError> {
+    fn into_payload(
+        self,
+        dictionaries: &HashMap<i64, Vec<u8>>,
+    ) -> Result<(String, NoticePayload), StoreError> {
+        let dictionary = match self.dictionary_id {
+            None => None,
+            Some(id) => Some(dictionaries.get(&id).ok_or_else(|| {
+                StoreError::Corrupt(format!("notice {} has no dictionary {id}", self.id))
+            })?),
+        };
         Ok((
             self.id,
             NoticePayload {
                 incident_id: self.incident_id,
-                body: Bytes::from(unpack_body(self.body, self.dictionary.as_deref())?),
+                body: Bytes::from(unpack_body(self.body, dictionary.map(Vec::as_slice))?),
                 jws: self.jws.unwrap_or_default(),
                 thread: self.thread,
             },

@@ -7,8 +7,8 @@ use super::SqliteStore;
 use crate::domain::audit::NewAuditEntry;
 use crate::domain::Channel;
 use crate::store::shared::queue_rows::{
-    claimed, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow, EndpointRow,
-    NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
+    claimed, dictionary_ids, AlertRow, AttemptRow, ClaimRow, DeliveryAttemptRow, DeliveryRow,
+    DictionaryRow, EndpointRow, NoticePayloadRow, WebhookTestClaimRow, WebhookTestRow,
 };
 use crate::store::shared::rows::records;
 use crate::store::shared::{
@@ -81,22 +81,28 @@ impl OutboxStore for SqliteStore {
         }
         let notice_ids: Vec<&str> = rows.iter().map(|r| r.notice_id.as_str()).collect();
         let payloads: Vec<NoticePayloadRow> = sqlx::query_as(
-            "SELECT n.id, n.incident_id, n.body, d.content AS dictionary, n.jws,
+            "SELECT n.id, n.incident_id, n.body, n.dictionary_id, n.jws,
                     CASE WHEN n.id IN (SELECT value FROM json_each(?2)) THEN
                         (SELECT f.id FROM notices f
                          WHERE f.incident_id = n.incident_id AND f.client_id = n.client_id
                            AND f.status = 'queued' AND f.position < n.position
                          ORDER BY f.position LIMIT 1)
                     END AS thread
-             FROM notices n LEFT JOIN notice_dictionaries d ON d.id = n.dictionary_id
-             WHERE n.id IN (SELECT value FROM json_each(?1))",
+             FROM notices n WHERE n.id IN (SELECT value FROM json_each(?1))",
         )
         .bind(json_list(&notice_ids))
         .bind(json_list(&mailed))
         .fetch_all(&mut *tx)
         .await?;
+        let dictionaries: Vec<DictionaryRow> = sqlx::query_as(
+            "SELECT id, content FROM notice_dictionaries
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json_list(&dictionary_ids(&payloads)))
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        claimed(rows, payloads)
+        claimed(rows, payloads, dictionaries)
     }
 
     async fn release_deliveries(&self, ids: &[String]) -> Result<(), StoreError> {

@@ -64,17 +64,11 @@ async fn serialise(conn: &mut PgConnection, lock: Serialised) -> Result<(), Stor
 /// claimed again, a lost record an attempt made again. Filings,
 /// acknowledgements and admin changes never begin here and stay fully
 /// durable. `then`, if given, is taken in the same round trip.
-///
-/// Its statements also run on their prepared generic plans
-/// (`plan_cache_mode = force_generic_plan`): left to itself, PostgreSQL
-/// planned each claim afresh for its parameters, about 1.5 ms a claim, to
-/// arrive at the same index scans every time.
 async fn begin_bookkeeping(
     pool: &PgPool,
     then: Option<Serialised>,
 ) -> Result<Transaction<'static, Postgres>, StoreError> {
-    let begin = "BEGIN; SET LOCAL synchronous_commit = off; \
-                 SET LOCAL plan_cache_mode = force_generic_plan";
+    let begin = "BEGIN; SET LOCAL synchronous_commit = off";
     Ok(match then {
         None => pool.begin_with(begin).await?,
         Some(lock) => {

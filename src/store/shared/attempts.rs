@@ -61,29 +61,35 @@ pub fn attempt_effects(record: &AttemptRecord) -> AttemptEffects<'_> {
     }
 }
 
-/// Finished attempts and their effects as one JSON array, which a backend
-/// binds as a single parameter and unpacks in SQL: a thousand attempts cost
-/// two statements rather than two thousand.
-pub fn attempt_batch(records: &[AttemptRecord], effects: &[AttemptEffects]) -> String {
-    #[derive(serde::Serialize)]
-    struct Row<'a> {
-        id: &'a str,
-        attempt: u32,
-        started_at: i64,
-        finished_at: i64,
-        duration_ms: u64,
-        outcome: &'static str,
-        status_code: Option<u16>,
-        detail: &'a str,
-        status: &'static str,
-        failures: u32,
-        next_attempt_at: Option<i64>,
-        message_id: Option<&'a str>,
-    }
-    let rows: Vec<Row> = records
+/// One finished attempt as its batch writes it: the attempt row and its
+/// delivery's new state.
+#[derive(serde::Serialize)]
+pub struct AttemptBatchRow<'a> {
+    pub id: &'a str,
+    pub attempt: u32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub duration_ms: u64,
+    pub outcome: &'static str,
+    pub status_code: Option<u16>,
+    pub detail: &'a str,
+    pub status: &'static str,
+    pub failures: u32,
+    pub next_attempt_at: Option<i64>,
+    pub message_id: Option<&'a str>,
+}
+
+/// Finished attempts and their effects as rows of one batch, which a
+/// backend binds whole and unpacks in SQL: a thousand attempts cost two
+/// statements rather than two thousand.
+pub fn attempt_rows<'a>(
+    records: &'a [AttemptRecord],
+    effects: &[AttemptEffects<'a>],
+) -> Vec<AttemptBatchRow<'a>> {
+    records
         .iter()
         .zip(effects)
-        .map(|(r, e)| Row {
+        .map(|(r, e)| AttemptBatchRow {
             id: &r.delivery_id,
             attempt: r.attempt,
             started_at: millis(r.started_at),
@@ -97,8 +103,12 @@ pub fn attempt_batch(records: &[AttemptRecord], effects: &[AttemptEffects]) -> S
             next_attempt_at: e.next_attempt_at.map(millis),
             message_id: e.message_id,
         })
-        .collect();
-    json_list(&rows)
+        .collect()
+}
+
+/// The batch as one JSON array, for a backend without array parameters.
+pub fn attempt_batch(records: &[AttemptRecord], effects: &[AttemptEffects]) -> String {
+    json_list(&attempt_rows(records, effects))
 }
 
 #[cfg(test)]

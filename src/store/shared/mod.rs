@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 
 pub(in crate::store) use accounts::account_store;
 pub use agreements::{agreement_digest, diff_agreements, disabled_by, doc_key, DocKey};
-pub use attempts::{attempt_batch, attempt_effects, AttemptEffects};
+pub use attempts::{attempt_batch, attempt_effects, attempt_rows, AttemptBatchRow, AttemptEffects};
 pub(in crate::store) use audit::{audit_store, AuditChain};
 pub(in crate::store) use clients::client_store;
 pub(in crate::store) use drafts::draft_store;

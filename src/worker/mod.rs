@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::Rng;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -97,10 +97,11 @@ pub struct Worker {
     capacity_freed: Notify,
 }
 
-/// Deliveries claimed and still being attempted, and finished attempts
-/// waiting to be recorded. A finished attempt frees its slot at once: its
-/// delivery stays leased until recorded, so no claim can take it meanwhile,
-/// and the next claim need not wait for the previous batch's transaction.
+/// Deliveries claimed and not yet finished (waiting for a slot or being
+/// attempted), and finished attempts waiting to be recorded. A finished
+/// attempt frees its slot at once: its delivery stays leased until
+/// recorded, so no claim can take it meanwhile, and the next claim need not
+/// wait for the previous batch's transaction.
 #[derive(Default)]
 struct InFlight {
     by_endpoint: HashMap<String, usize>,
@@ -216,21 +217,28 @@ impl Worker {
 
         let testing = tokio::spawn(self.clone().send_tests_until(shutdown.clone()));
         let poll = Duration::from_millis(self.delivery.poll_interval_ms);
+        let concurrency = self.delivery.concurrency;
+        // Attempts under way at once. The worker claims up to twice as many
+        // deliveries, so a freed slot takes the next claimed one at once
+        // rather than waiting for the next claim's transaction.
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let window = concurrency * 2;
         let mut failed_claims = 0;
         while !shutdown.is_cancelled() {
-            let concurrency = self.delivery.concurrency;
-            let (in_flight, unrecorded) = self.in_flight_counts();
-            let free = concurrency.saturating_sub(in_flight);
+            let (claimed, unrecorded) = self.in_flight_counts();
+            let free = window.saturating_sub(claimed);
             // Claim in batches: one claim per freed slot would mean one
             // transaction per delivery. And let the recorder keep up, or
             // finished attempts would pile up in memory.
-            if (in_flight > 0 && free < (concurrency / 4).max(1)) || unrecorded >= RECORD_BATCH {
+            if (claimed > 0 && free < (concurrency / 4).max(1)) || unrecorded >= RECORD_BATCH {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = self.capacity_freed.notified() => {}
                 }
                 continue;
             }
+            // Leases run from before the claim.
+            let claimed_at = Instant::now();
             let claimed = if free == 0 {
                 Vec::new()
             } else {
@@ -262,14 +270,24 @@ impl Worker {
                 continue;
             }
             for delivery in claimed {
-                let (worker, records) = (self.clone(), records.clone());
+                let (worker, records, slots) = (self.clone(), records.clone(), slots.clone());
                 tokio::spawn(async move {
-                    let record = worker.clone().attempt(delivery).await;
-                    worker.finish(&record);
-                    let _ = records.send(record);
+                    // The slots close at shutdown. A delivery that has not
+                    // started by then, or whose lease could end before its
+                    // attempt would, goes back rather than risk being sent
+                    // twice.
+                    match slots.acquire_owned().await {
+                        Ok(_slot) if worker.lease_outlasts_attempt(claimed_at) => {
+                            let record = worker.clone().attempt(delivery).await;
+                            worker.finish(&record);
+                            let _ = records.send(record);
+                        }
+                        _ => worker.give_back(delivery).await,
+                    }
                 });
             }
         }
+        slots.close();
 
         let grace = Duration::from_millis(self.delivery.timeout_ms) + Duration::from_secs(1);
         let drained = tokio::time::timeout(grace, async {
@@ -345,18 +363,44 @@ impl Worker {
 
     /// Frees the slot of a finished attempt, which now waits to be recorded.
     fn finish(&self, r: &AttemptRecord) {
+        self.free_slot(r.endpoint(), r.channel, 1);
+    }
+
+    /// Whether a delivery claimed at `claimed_at` is still leased to this
+    /// worker until an attempt started now has timed out.
+    fn lease_outlasts_attempt(&self, claimed_at: Instant) -> bool {
+        let lease = Duration::from_secs(self.delivery.lease_seconds);
+        claimed_at.elapsed() + Duration::from_millis(self.delivery.timeout_ms) < lease
+    }
+
+    /// Gives a claimed delivery that was never attempted back to the queue;
+    /// if the store cannot take it now, it is claimed again once its lease
+    /// has passed.
+    async fn give_back(&self, d: ClaimedDelivery) {
+        if let Err(e) = self
+            .outbox
+            .release_deliveries(std::slice::from_ref(&d.id))
+            .await
+        {
+            tracing::warn!(error = %e, delivery = %d.id, "cannot give back an unattempted delivery");
+        }
+        self.free_slot(d.endpoint(), d.channel, 0);
+    }
+
+    /// Forgets a claimed delivery, `unrecorded` of which now wait to be
+    /// recorded.
+    fn free_slot(&self, endpoint: String, channel: Channel, unrecorded: usize) {
         {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-            let key = r.endpoint();
-            if let Some(count) = in_flight.by_endpoint.get_mut(&key) {
+            if let Some(count) = in_flight.by_endpoint.get_mut(&endpoint) {
                 *count -= 1;
                 if *count == 0 {
-                    in_flight.by_endpoint.remove(&key);
+                    in_flight.by_endpoint.remove(&endpoint);
                 }
             }
             in_flight.total -= 1;
-            in_flight.emails -= usize::from(r.channel == Channel::Email);
-            in_flight.unrecorded += 1;
+            in_flight.emails -= usize::from(channel == Channel::Email);
+            in_flight.unrecorded += unrecorded;
         }
         self.capacity_freed.notify_one();
     }

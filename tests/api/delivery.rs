@@ -27,8 +27,19 @@ struct Setup {
 /// A gateway with the example contracts delivering to an in-process receiver
 /// and `smtp`, and one report on file affecting five clients.
 async fn setup(receiver: Receiver, smtp: std::net::SocketAddr) -> Setup {
+    setup_with(receiver, smtp, |_| {}).await
+}
+
+/// As [`setup`], with the configuration changed by `change` first.
+async fn setup_with(
+    receiver: Receiver,
+    smtp: std::net::SocketAddr,
+    change: impl FnOnce(&mut breachgate::config::Config),
+) -> Setup {
     let dir = crate::support::test_dir();
-    let gateway = Gateway::start_with(delivery_config(dir.path(), &receiver.base, smtp)).await;
+    let mut config = delivery_config(dir.path(), &receiver.base, smtp);
+    change(&mut config);
+    let gateway = Gateway::start_with(config).await;
     let (status, answer) = gateway
         .post_report(&gateway.staff, &fixture("report-lms.json"))
         .await;
@@ -265,6 +276,44 @@ async fn a_hanging_endpoint_does_not_delay_the_others() {
         .get_json(&s.gateway.staff, &format!("/v1/deliveries/{id}"))
         .await;
     assert_eq!(detail["status"], "delivered");
+    assert_eq!(sink.count(), email_count(&s.answer));
+    s.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopping_worker_gives_back_what_it_claimed_and_did_not_start() {
+    let (smtp, sink) = SmtpSink::start().await;
+    let receiver = Receiver::start().await;
+    // One slot: the worker claims one delivery ahead of it, which waits
+    // while the webhook in the slot hangs until it times out.
+    let s = setup_with(receiver, smtp, |config| {
+        config.delivery.concurrency = 1;
+        config.delivery.timeout_ms = 1_000;
+    })
+    .await;
+    let paths = webhook_paths(&s.answer);
+    assert!(paths.len() >= 3, "{paths:?}");
+    for path in &paths {
+        s.receiver.hang(path);
+    }
+    let worker = s.gateway.app.worker(Arc::new(SystemClock)).unwrap();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(worker.run(shutdown.clone()));
+    s.receiver
+        .wait_until(|requests| requests.iter().any(|r| paths.contains(&r.path)))
+        .await;
+    shutdown.cancel();
+    running.await.unwrap();
+    let sent = s.receiver.all_requests().len();
+    assert_eq!(sent, 1, "only the webhook in the slot was attempted");
+    s.receiver.release();
+
+    // Nothing stays leased to the stopped worker: another one, at the same
+    // moment (before the timed-out webhook is due again), sends the rest.
+    while s.worker.run_once().await.unwrap() > 0 {}
+    for path in &paths {
+        assert_eq!(s.receiver.requests(path).len(), 1, "{path}");
+    }
     assert_eq!(sink.count(), email_count(&s.answer));
     s.gateway.stop().await;
 }

@@ -117,6 +117,19 @@ fn serve(config: &std::path::Path) -> (Child, String) {
     (gateway, format!("http://{address}"))
 }
 
+/// The CPU time (user and system) process `pid` has used so far, in
+/// seconds; `/proc` counts it in clock ticks, 100 a second on Linux.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses, start
+    // with the third (state); utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
 /// The peak resident set of process `pid` (VmHWM), in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -181,6 +194,8 @@ allow_private = ["127.0.0.1/32"]
     );
 
     let http = reqwest::Client::new();
+    let gateway_cpu = cpu_seconds(gateway.id());
+    let receiver_cpu = cpu_seconds(receiver.id());
     let start = Instant::now();
     let answer = http
         .post(format!("{base}/v1/reports"))
@@ -190,6 +205,7 @@ allow_private = ["127.0.0.1/32"]
         .await
         .unwrap();
     let answered = Instant::now();
+    let filing_cpu = cpu_seconds(gateway.id()) - gateway_cpu;
     assert_eq!(answer.status(), 201);
     let answer: Value = answer.json().await.unwrap();
     assert_eq!(answer["queued"], clients, "every notice queued");
@@ -197,6 +213,8 @@ allow_private = ["127.0.0.1/32"]
     let (done, last_webhook) = waiting.await.unwrap();
     let notice_bytes: usize = done.strip_prefix("done ").unwrap().parse().unwrap();
     let rss = peak_rss_mib(gateway.id());
+    let delivery_cpu = cpu_seconds(gateway.id()) - gateway_cpu - filing_cpu;
+    let receiving_cpu = cpu_seconds(receiver.id()) - receiver_cpu;
 
     // A graceful stop folds SQLite's write-ahead log into the database file.
     Command::new("kill")
@@ -210,6 +228,8 @@ allow_private = ["127.0.0.1/32"]
 
     // The bare client's body: the size of a notice.
     let notice = Bytes::from(vec![b' '; notice_bytes]);
+    let (bare_cpu, bare_receiving_cpu) =
+        (cpu_seconds(std::process::id()), cpu_seconds(receiver.id()));
     let bare = Instant::now();
     bare_client(
         &format!("{receiver_base}/bare"),
@@ -219,6 +239,8 @@ allow_private = ["127.0.0.1/32"]
     )
     .await;
     let bare_total = bare.elapsed().as_secs_f64();
+    let bare_cpu = cpu_seconds(std::process::id()) - bare_cpu;
+    let bare_receiving_cpu = cpu_seconds(receiver.id()) - bare_receiving_cpu;
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 
@@ -240,6 +262,19 @@ allow_private = ["127.0.0.1/32"]
         "ratio end to end / bare: {:.2}; delivery phase / bare: {:.2}",
         clients as f64 / end_to_end / bare_rate,
         clients as f64 / delivery / bare_rate
+    );
+    println!(
+        "CPU seconds: filing {filing_cpu:.1} (gateway); delivery {delivery_cpu:.1} (gateway) + \
+         {receiving_cpu:.1} (receiver); bare {bare_cpu:.1} (client) + {bare_receiving_cpu:.1} (receiver)"
+    );
+    // What no scheduling can beat: every CPU second of the run spread
+    // evenly over the machine's cores, filing and delivery overlapping.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let floor = (filing_cpu + delivery_cpu + receiving_cpu) / cores;
+    println!(
+        "end to end cannot beat {floor:.2} s on {cores} cores with this much CPU work \
+         (ratio at most {:.2})",
+        clients as f64 / floor / bare_rate
     );
     println!("gateway peak RSS (VmHWM): {rss:.0} MiB");
     println!("database file after delivery, stopped gracefully: {database_mib:.1} MiB");

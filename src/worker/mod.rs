@@ -225,12 +225,12 @@ impl Worker {
         let window = concurrency * 2;
         let mut failed_claims = 0;
         while !shutdown.is_cancelled() {
-            let (claimed, unrecorded) = self.in_flight_counts();
-            let free = window.saturating_sub(claimed);
+            let (outstanding, unrecorded) = self.in_flight_counts();
+            let free = window.saturating_sub(outstanding);
             // Claim in batches: one claim per freed slot would mean one
             // transaction per delivery. And let the recorder keep up, or
             // finished attempts would pile up in memory.
-            if (claimed > 0 && free < (concurrency / 4).max(1)) || unrecorded >= RECORD_BATCH {
+            if (outstanding > 0 && free < (concurrency / 4).max(1)) || unrecorded >= RECORD_BATCH {
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
                     _ = self.capacity_freed.notified() => {}

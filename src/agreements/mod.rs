@@ -109,7 +109,12 @@ impl Snapshot {
             match doc.kind {
                 DocKind::System => snapshot.systems.push(serde_json::from_str(text)?),
                 DocKind::Subprocessor => snapshot.subprocessors.push(serde_json::from_str(text)?),
-                DocKind::Client => snapshot.clients.push(serde_json::from_str(text)?),
+                DocKind::Client => {
+                    let mut client: ClientAgreement = serde_json::from_str(text)?;
+                    // The registry keeps every client for as long as it runs.
+                    client.shrink_to_fit();
+                    snapshot.clients.push(client);
+                }
                 DocKind::Profile => {
                     snapshot
                         .profiles

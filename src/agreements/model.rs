@@ -156,6 +156,24 @@ pub struct EmailDelivery {
 }
 
 impl ClientAgreement {
+    /// Gives back the spare room deserializing left in its lists: serde
+    /// grows a list from four entries up, so one webhook or one system took
+    /// four entries' room, about 1 KB a client in all (heaptrack).
+    pub fn shrink_to_fit(&mut self) {
+        self.contacts.shrink_to_fit();
+        self.systems.shrink_to_fit();
+        for system in &mut self.systems {
+            system.data_subjects.shrink_to_fit();
+            system.data_categories.shrink_to_fit();
+            system.subprocessors.shrink_to_fit();
+        }
+        self.delivery.webhooks.shrink_to_fit();
+        if let Some(email) = &mut self.delivery.email {
+            email.to.shrink_to_fit();
+            email.cc.shrink_to_fit();
+        }
+    }
+
     pub fn system(&self, id: &SystemId) -> Option<&ClientSystem> {
         self.systems.iter().find(|s| &s.id == id)
     }

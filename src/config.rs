@@ -401,14 +401,25 @@ impl Config {
                     .to_owned(),
             );
         }
+        // A lease that could end mid-attempt would let another worker send
+        // the same delivery again, on either channel.
         if delivery.lease_seconds * 1000 <= delivery.timeout_ms {
             problems
                 .push("delivery.lease_seconds must be longer than delivery.timeout_ms".to_owned());
         }
+        let email = self.email_config();
+        if email
+            .attempt_timeout()
+            .is_some_and(|timeout| delivery.lease_seconds <= timeout.as_secs())
+        {
+            problems.push(
+                "delivery.lease_seconds must be longer than email.timeout_seconds".to_owned(),
+            );
+        }
         if let Err(e) = delivery.retry.check() {
             problems.push(e);
         }
-        if let Err(e) = self.email_config().check() {
+        if let Err(e) = email.check() {
             problems.push(e.to_string());
         }
         if let Err(e) = self.schedule.check() {
@@ -533,6 +544,28 @@ mod tests {
                 err.contains("server.max_connections_per_address must not exceed"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_lease_must_outlast_a_webhook_attempt_and_an_smtp_one() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BREACHGATE_DELIVERY__LEASE_SECONDS", "30");
+            jail.set_env("BREACHGATE_EMAIL__TIMEOUT_SECONDS", "30");
+            // Writing mail to files has no timeout to outlast.
+            Config::load(None).expect("the file transport has no timeout");
+            jail.set_env("BREACHGATE_EMAIL__TRANSPORT", "smtp");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("longer than email.timeout_seconds"), "{err}");
+            assert!(!err.contains("delivery.timeout_ms"), "{err}");
+            jail.set_env("BREACHGATE_EMAIL__TIMEOUT_SECONDS", "29");
+            jail.set_env("BREACHGATE_DELIVERY__TIMEOUT_MS", "30000");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.contains("longer than delivery.timeout_ms"), "{err}");
+            assert!(!err.contains("email.timeout_seconds"), "{err}");
+            jail.set_env("BREACHGATE_DELIVERY__TIMEOUT_MS", "29999");
+            Config::load(None).expect("both attempts end within the lease");
             Ok(())
         });
     }

@@ -89,6 +89,9 @@ pub struct Worker {
     wake: Arc<Wake>,
     metrics: Arc<Metrics>,
     delivery: DeliveryConfig,
+    /// How long one email attempt may take (webhooks': `delivery.timeout_ms`);
+    /// zero for the file transport, whose local writes have no timeout.
+    email_timeout: Duration,
     alerts_to: String,
     webhooks: WebhookClient,
     mail: MailTransport,
@@ -167,6 +170,7 @@ impl Worker {
             wake,
             metrics,
             delivery: settings.delivery,
+            email_timeout: settings.email.attempt_timeout().unwrap_or_default(),
             alerts_to: settings.alerts_to,
             webhooks,
             mail,
@@ -277,7 +281,9 @@ impl Worker {
                     // attempt would, goes back rather than risk being sent
                     // twice.
                     match slots.acquire_owned().await {
-                        Ok(_slot) if worker.lease_outlasts_attempt(claimed_at) => {
+                        Ok(_slot)
+                            if worker.lease_outlasts_attempt(claimed_at, delivery.channel) =>
+                        {
                             let record = worker.clone().attempt(delivery).await;
                             worker.finish(&record);
                             let _ = records.send(record);
@@ -289,7 +295,12 @@ impl Worker {
         }
         slots.close();
 
-        let grace = Duration::from_millis(self.delivery.timeout_ms) + Duration::from_secs(1);
+        let grace = Channel::ALL
+            .into_iter()
+            .map(|channel| self.attempt_timeout(channel))
+            .max()
+            .unwrap_or_default()
+            + Duration::from_secs(1);
         let drained = tokio::time::timeout(grace, async {
             while self.in_flight_counts().0 > 0 {
                 self.capacity_freed.notified().await;
@@ -366,11 +377,19 @@ impl Worker {
         self.free_slot(r.endpoint(), r.channel, 1);
     }
 
-    /// Whether a delivery claimed at `claimed_at` is still leased to this
-    /// worker until an attempt started now has timed out.
-    fn lease_outlasts_attempt(&self, claimed_at: Instant) -> bool {
+    /// Whether a delivery on `channel` claimed at `claimed_at` is still
+    /// leased to this worker until an attempt started now has timed out.
+    fn lease_outlasts_attempt(&self, claimed_at: Instant, channel: Channel) -> bool {
         let lease = Duration::from_secs(self.delivery.lease_seconds);
-        claimed_at.elapsed() + Duration::from_millis(self.delivery.timeout_ms) < lease
+        claimed_at.elapsed() + self.attempt_timeout(channel) < lease
+    }
+
+    /// The longest one attempt on `channel` takes before it times out.
+    fn attempt_timeout(&self, channel: Channel) -> Duration {
+        match channel {
+            Channel::Webhook => Duration::from_millis(self.delivery.timeout_ms),
+            Channel::Email => self.email_timeout,
+        }
     }
 
     /// Gives a claimed delivery that was never attempted back to the queue;

@@ -122,6 +122,15 @@ impl EmailConfig {
         }
     }
 
+    /// How long one message's attempt can take before it fails: the bound
+    /// on the SMTP exchange. The file transport writes locally, unbounded.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        match self.transport {
+            TransportKind::Smtp => Some(Duration::from_secs(self.timeout_seconds)),
+            TransportKind::File => None,
+        }
+    }
+
     /// An empty environment variable means no password, not an empty one.
     fn password(&self) -> Option<&Secret> {
         self.password.as_ref().filter(|p| !p.expose().is_empty())

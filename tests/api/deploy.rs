@@ -72,6 +72,28 @@ fn the_units_pre_start_check_is_a_valid_command() {
 }
 
 #[test]
+fn the_unit_waits_for_the_longest_attempt_before_killing() {
+    let unit = std::fs::read_to_string(repo_path("deploy/breachgate.service")).unwrap();
+    let stop_seconds: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .expect("the unit bounds the graceful stop")
+        .parse()
+        .unwrap();
+    let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate.toml"))).unwrap();
+    // The worker lets in-flight attempts finish for the longer channel's
+    // timeout plus a second, then closes the store.
+    let longest_ms = config
+        .delivery
+        .timeout_ms
+        .max(config.email.timeout_seconds * 1000);
+    assert!(
+        longest_ms + 1_000 < stop_seconds * 1000,
+        "TimeoutStopSec={stop_seconds} leaves no room for an attempt of {longest_ms} ms"
+    );
+}
+
+#[test]
 fn the_postgresql_production_configuration_loads_as_written() {
     let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate-postgres.toml")))
         .expect("deploy/breachgate-postgres.toml is valid");

@@ -56,12 +56,7 @@ fn the_units_pre_start_check_is_a_valid_command() {
     assert!(unit.contains("KillSignal=SIGTERM"));
     // Room for server.max_connections beside the quarter of the descriptors
     // kept for the rest, so it is not lowered at start.
-    let descriptors: u32 = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("LimitNOFILE="))
-        .expect("the unit sets the descriptor limit")
-        .parse()
-        .unwrap();
+    let descriptors: u32 = unit_setting(&unit, "LimitNOFILE");
     let server = breachgate::Config::load(Some(&repo_path("deploy/breachgate.toml")))
         .unwrap()
         .server;
@@ -74,12 +69,7 @@ fn the_units_pre_start_check_is_a_valid_command() {
 #[test]
 fn the_unit_waits_for_the_longest_attempt_before_killing() {
     let unit = std::fs::read_to_string(repo_path("deploy/breachgate.service")).unwrap();
-    let stop_seconds: u64 = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
-        .expect("the unit bounds the graceful stop")
-        .parse()
-        .unwrap();
+    let stop_seconds: u64 = unit_setting(&unit, "TimeoutStopSec");
     let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate.toml"))).unwrap();
     // The worker lets in-flight attempts finish for the longer channel's
     // timeout plus a second, then closes the store.
@@ -91,6 +81,18 @@ fn the_unit_waits_for_the_longest_attempt_before_killing() {
         longest_ms + 1_000 < stop_seconds * 1000,
         "TimeoutStopSec={stop_seconds} leaves no room for an attempt of {longest_ms} ms"
     );
+}
+
+/// The value the unit gives `key`, parsed.
+fn unit_setting<T: std::str::FromStr>(unit: &str, key: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    unit.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("the unit sets {key}"))
+        .parse()
+        .unwrap()
 }
 
 #[test]

@@ -54,6 +54,13 @@ fn claim_backoff(failures: u32) -> Duration {
     Duration::from_millis(250u64 << failures.saturating_sub(1).min(5))
 }
 
+/// How long a stopping worker lets its in-flight attempts finish: the
+/// longer channel's attempt timeout, and a second to record them.
+pub fn stop_grace(delivery: &DeliveryConfig, email: &EmailConfig) -> Duration {
+    let email = email.attempt_timeout().unwrap_or_default();
+    Duration::from_millis(delivery.timeout_ms).max(email) + Duration::from_secs(1)
+}
+
 /// What the worker works with, shared with the rest of the gateway.
 pub struct WorkerHandles {
     pub outbox: Arc<dyn OutboxStore>,
@@ -92,6 +99,7 @@ pub struct Worker {
     /// How long one email attempt may take (webhooks': `delivery.timeout_ms`);
     /// zero for the file transport, whose local writes have no timeout.
     email_timeout: Duration,
+    stop_grace: Duration,
     alerts_to: String,
     webhooks: WebhookClient,
     mail: MailTransport,
@@ -150,6 +158,7 @@ impl Worker {
         let webhooks = WebhookClient::new(settings.webhooks)?;
         let mail = MailTransport::new(&settings.email)?;
         let sender = Sender::from_config(&settings.email)?.linking_to(settings.portal);
+        let stop_grace = stop_grace(&settings.delivery, &settings.email);
         let WorkerHandles {
             outbox,
             agreements,
@@ -171,6 +180,7 @@ impl Worker {
             metrics,
             delivery: settings.delivery,
             email_timeout: settings.email.attempt_timeout().unwrap_or_default(),
+            stop_grace,
             alerts_to: settings.alerts_to,
             webhooks,
             mail,
@@ -295,13 +305,7 @@ impl Worker {
         }
         slots.close();
 
-        let grace = Channel::ALL
-            .into_iter()
-            .map(|channel| self.attempt_timeout(channel))
-            .max()
-            .unwrap_or_default()
-            + Duration::from_secs(1);
-        let drained = tokio::time::timeout(grace, async {
+        let drained = tokio::time::timeout(self.stop_grace, async {
             while self.in_flight_counts().0 > 0 {
                 self.capacity_freed.notified().await;
             }

@@ -71,15 +71,10 @@ fn the_unit_waits_for_the_longest_attempt_before_killing() {
     let unit = std::fs::read_to_string(repo_path("deploy/breachgate.service")).unwrap();
     let stop_seconds: u64 = unit_setting(&unit, "TimeoutStopSec");
     let config = breachgate::Config::load(Some(&repo_path("deploy/breachgate.toml"))).unwrap();
-    // The worker lets in-flight attempts finish for the longer channel's
-    // timeout plus a second, then closes the store.
-    let longest_ms = config
-        .delivery
-        .timeout_ms
-        .max(config.email.timeout_seconds * 1000);
+    let grace = breachgate::worker::stop_grace(&config.delivery, &config.email_config());
     assert!(
-        longest_ms + 1_000 < stop_seconds * 1000,
-        "TimeoutStopSec={stop_seconds} leaves no room for an attempt of {longest_ms} ms"
+        grace < std::time::Duration::from_secs(stop_seconds),
+        "TimeoutStopSec={stop_seconds} kills the gateway within its {grace:?} for in-flight attempts"
     );
 }
 

@@ -31,6 +31,11 @@ use super::shared::dialect::Dialect;
 use super::shared::require_migrated;
 use super::{Backend, Change, StoreError};
 
+/// How many rows a bookkeeping query may hand over before the runtime takes
+/// them: a whole claim up to a delivery concurrency of 512 (a claim takes
+/// at most twice the concurrency).
+const CLAIM_ROWS_AT_ONCE: usize = 1024;
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -70,9 +75,17 @@ impl SqliteStore {
         // One connection: the worker's claims and its recorder's batches take
         // turns in the pool's queue instead of contending for SQLite's write
         // lock, whose busy handler sleeps a millisecond or more per retry.
+        // Its queries hand back a claim's rows in one go: with SQLite's
+        // default of 50 rows at a time, the connection's thread stops at
+        // each 50th row until a busy runtime gets round to taking them,
+        // and the connection every delivery waits on stands idle meanwhile.
         let bookkeeping = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .connect_with(
+                options
+                    .synchronous(SqliteSynchronous::Normal)
+                    .row_buffer_size(CLAIM_ROWS_AT_ONCE),
+            )
             .await?;
         let file = database
             .map(|path| readiness::DatabaseFile::opened(&path))

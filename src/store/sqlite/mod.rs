@@ -75,7 +75,7 @@ impl SqliteStore {
         // One connection: the worker's claims and its recorder's batches take
         // turns in the pool's queue instead of contending for SQLite's write
         // lock, whose busy handler sleeps a millisecond or more per retry.
-        // Its queries hand back a claim's rows in one go: with SQLite's
+        // Its queries hand back a claim's rows in one go: with sqlx's
         // default of 50 rows at a time, the connection's thread stops at
         // each 50th row until a busy runtime gets round to taking them,
         // and the connection every delivery waits on stands idle meanwhile.

@@ -57,8 +57,26 @@ fn claim_backoff(failures: u32) -> Duration {
 /// How long a stopping worker lets its in-flight attempts finish: the
 /// longer channel's attempt timeout, and a second to record them.
 pub fn stop_grace(delivery: &DeliveryConfig, email: &EmailConfig) -> Duration {
-    let email = email.attempt_timeout().unwrap_or_default();
-    Duration::from_millis(delivery.timeout_ms).max(email) + Duration::from_secs(1)
+    let email_timeout = email.attempt_timeout().unwrap_or_default();
+    Channel::ALL
+        .into_iter()
+        .map(|channel| attempt_timeout(delivery, email_timeout, channel))
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(1)
+}
+
+/// The longest one attempt on `channel` takes before it times out: a
+/// webhook's is `delivery.timeout_ms`, an email's `email_timeout`.
+fn attempt_timeout(
+    delivery: &DeliveryConfig,
+    email_timeout: Duration,
+    channel: Channel,
+) -> Duration {
+    match channel {
+        Channel::Webhook => Duration::from_millis(delivery.timeout_ms),
+        Channel::Email => email_timeout,
+    }
 }
 
 /// What the worker works with, shared with the rest of the gateway.
@@ -385,15 +403,7 @@ impl Worker {
     /// leased to this worker until an attempt started now has timed out.
     fn lease_outlasts_attempt(&self, claimed_at: Instant, channel: Channel) -> bool {
         let lease = Duration::from_secs(self.delivery.lease_seconds);
-        claimed_at.elapsed() + self.attempt_timeout(channel) < lease
-    }
-
-    /// The longest one attempt on `channel` takes before it times out.
-    fn attempt_timeout(&self, channel: Channel) -> Duration {
-        match channel {
-            Channel::Webhook => Duration::from_millis(self.delivery.timeout_ms),
-            Channel::Email => self.email_timeout,
-        }
+        claimed_at.elapsed() + attempt_timeout(&self.delivery, self.email_timeout, channel) < lease
     }
 
     /// Gives a claimed delivery that was never attempted back to the queue;

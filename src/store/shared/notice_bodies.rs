@@ -6,6 +6,7 @@
 //! bit-identical, so its detached JWS still verifies. A body stored without
 //! a dictionary (before compression was introduced) is the notice as is.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -49,13 +50,17 @@ fn pack_bodies<'a>(
     bodies: impl IndexedParallelIterator<Item = &'a [u8]>,
 ) -> Result<Vec<Vec<u8>>, StoreError> {
     bodies
-        .map_init(
-            || zstd::bulk::Compressor::with_dictionary(LEVEL, dictionary),
-            |compressor, body| match compressor {
-                Ok(compressor) => compressor.compress(body).map_err(packing_failed),
-                Err(e) => Err(packing_failed(std::io::Error::new(e.kind(), e.to_string()))),
-            },
-        )
+        .map(|body| {
+            ENCODER
+                .with_borrow_mut(|encoder| {
+                    encoder.run(
+                        dictionary,
+                        |dictionary| zstd::bulk::Compressor::with_dictionary(LEVEL, dictionary),
+                        |context| context.compress(body),
+                    )
+                })
+                .map_err(packing_failed)
+        })
         .collect()
 }
 
@@ -70,39 +75,45 @@ pub fn unpack_body(stored: Vec<u8>, dictionary: Option<&[u8]>) -> Result<Vec<u8>
         .flatten()
         .ok_or_else(|| StoreError::Corrupt("a notice body is not a zstd frame".into()))?;
     DECODER
-        .with_borrow_mut(|decoder| decoder.decompress(dictionary, &stored, size as usize))
+        .with_borrow_mut(|decoder| {
+            decoder.run(
+                dictionary,
+                zstd::bulk::Decompressor::with_dictionary,
+                |context| context.decompress(&stored, size as usize),
+            )
+        })
         .map_err(|e| StoreError::Corrupt(format!("a notice body does not decompress: {e}")))
 }
 
 thread_local! {
-    /// The notices claimed together mostly share one filing's dictionary:
-    /// a context per notice would be allocated and primed every time.
-    static DECODER: std::cell::RefCell<Decoder> = const { std::cell::RefCell::new(Decoder { primed: None }) };
+    /// The notices compressed or claimed together mostly share one filing's
+    /// dictionary: a context per notice, or per rayon job, would be
+    /// allocated and primed with it every time.
+    static ENCODER: RefCell<Primed<zstd::bulk::Compressor<'static>>> = const { RefCell::new(Primed(None)) };
+    static DECODER: RefCell<Primed<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(Primed(None)) };
 }
 
-/// A decompression context, kept with the dictionary it was last primed with.
-struct Decoder {
-    primed: Option<(Vec<u8>, zstd::bulk::Decompressor<'static>)>,
-}
+/// A zstd context, kept with the dictionary it was last primed with.
+struct Primed<C>(Option<(Vec<u8>, C)>);
 
-impl Decoder {
-    fn decompress(
+impl<C> Primed<C> {
+    /// Runs `work` with a context primed with `dictionary`: the kept one if
+    /// it has that dictionary, else a new one from `prime`, kept for next time.
+    fn run<T>(
         &mut self,
         dictionary: &[u8],
-        stored: &[u8],
-        size: usize,
-    ) -> std::io::Result<Vec<u8>> {
-        match &mut self.primed {
-            Some((primed, context)) if primed.as_slice() == dictionary => {
-                context.decompress(stored, size)
-            }
+        prime: impl FnOnce(&[u8]) -> std::io::Result<C>,
+        work: impl FnOnce(&mut C) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        match &mut self.0 {
+            Some((primed, context)) if primed.as_slice() == dictionary => work(context),
             _ => {
                 // Left unprimed if priming fails, so a bad dictionary is not kept.
-                self.primed = None;
-                let mut context = zstd::bulk::Decompressor::with_dictionary(dictionary)?;
-                let body = context.decompress(stored, size);
-                self.primed = Some((dictionary.to_vec(), context));
-                body
+                self.0 = None;
+                let mut context = prime(dictionary)?;
+                let done = work(&mut context);
+                self.0 = Some((dictionary.to_vec(), context));
+                done
             }
         }
     }

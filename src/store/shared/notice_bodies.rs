@@ -149,4 +149,27 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
     }
+
+    /// Filings take turns on the same threads: a kept context is primed
+    /// again whenever the dictionary changes, both ways.
+    #[test]
+    fn contexts_follow_the_dictionary_from_filing_to_filing() {
+        let filing = |facts: &str| {
+            let notice = |client: &str| {
+                format!(r#"{{"client":"{client}","facts":"{}"}}"#, facts.repeat(60)).into_bytes()
+            };
+            (notice("acme"), [notice("beta"), notice("gamma")])
+        };
+        let filings = [
+            filing("breach of the payroll system "),
+            filing("lost laptop with HR files "),
+        ];
+        for (dictionary, bodies) in filings.iter().chain(&filings) {
+            let packed = pack_bodies(dictionary, bodies.par_iter().map(Vec::as_slice)).unwrap();
+            for (body, packed) in bodies.iter().zip(packed) {
+                assert!(packed.len() * 10 < body.len(), "{} bytes", packed.len());
+                assert_eq!(&unpack_body(packed, Some(dictionary)).unwrap(), body);
+            }
+        }
+    }
 }
